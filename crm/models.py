@@ -1,0 +1,190 @@
+"""The ORM model of the CRM core (first cut of DESIGN.md § Core model).
+
+Tables are created and changed only by the Alembic migrations in
+`migrations/`; `tests/test_migrations.py` checks the two agree.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from crm.clock import as_utc, utcnow
+
+# Integer on SQLite (so it is the rowid alias and autoincrements), BIGINT elsewhere.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timestamps go in and come out timezone-aware in UTC on every database."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = as_utc(value)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Direction(StrEnum):
+    IN = "in"
+    OUT = "out"
+
+
+class ConversationStatus(StrEnum):
+    OPEN = "open"
+    WAITING = "waiting"
+    RESOLVED = "resolved"
+
+
+class StaffRole(StrEnum):
+    AGENT = "agent"
+    MANAGER = "manager"
+    ADMIN = "admin"
+
+
+class Customer(Base):
+    """A person the business knows once, whatever channels they use."""
+
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    first_seen_channel: Mapped[str] = mapped_column(String(20))
+    last_channel: Mapped[str | None] = mapped_column(String(20))
+    last_activity_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    marketing_consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    consent_updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    consent_source: Mapped[str | None] = mapped_column(String(40))
+    erased_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    identities: Mapped[list[Identity]] = relationship(back_populates="customer")
+
+
+class Identity(Base):
+    """One address of a customer on one channel (a chat id, an email address)."""
+
+    __tablename__ = "identities"
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    external_id: Mapped[str] = mapped_column(String(320))
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    unreachable_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    unreachable_reason: Mapped[str | None] = mapped_column(String(200))
+
+    customer: Mapped[Customer] = relationship(back_populates="identities")
+
+
+class Conversation(Base):
+    """A thread of contact with a customer, from first message to resolution."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (Index("ix_conversations_customer_status", "customer_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    channel: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(10), default=ConversationStatus.OPEN)
+    assigned_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_members.id"))
+    is_complaint: Mapped[bool] = mapped_column(Boolean, default=False)
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    last_message_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    first_response_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class Interaction(Base):
+    """One message in or out, with its sentiment; the customer's history."""
+
+    __tablename__ = "interactions"
+    __table_args__ = (
+        UniqueConstraint("channel", "message_key"),
+        Index("ix_interactions_customer_sent", "customer_id", "sent_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    direction: Mapped[str] = mapped_column(String(3))
+    body: Mapped[str | None] = mapped_column(Text)
+    subject: Mapped[str | None] = mapped_column(String(500))
+    language: Mapped[str | None] = mapped_column(String(8))
+    polarity: Mapped[float | None] = mapped_column(Float)
+    subjectivity: Mapped[float | None] = mapped_column(Float)
+    automated: Mapped[bool] = mapped_column(Boolean, default=False)
+    message_key: Mapped[str | None] = mapped_column(String(300))
+    in_reply_to: Mapped[str | None] = mapped_column(String(300))
+    sent_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    conversation: Mapped[Conversation | None] = relationship()
+
+
+class StaffMember(Base):
+    """Someone who works the bot; the role decides what they may see and do."""
+
+    __tablename__ = "staff_members"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    role: Mapped[str] = mapped_column(String(10))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class AuditEvent(Base):
+    """Who read or changed personal data, and when; append-only."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_members.id"))
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(60))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    detail: Mapped[str | None] = mapped_column(Text)

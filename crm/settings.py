@@ -1,0 +1,100 @@
+"""The one settings object, read from `RAPPORT_*` environment variables.
+
+A `.env` file in the working directory is read too (environment wins), so a
+shop can keep its configuration next to its database without a shell script.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from crm.errors import ConfigurationError
+
+
+class SmtpSecurity(StrEnum):
+    NONE = "none"
+    STARTTLS = "starttls"
+    TLS = "tls"
+
+
+class Settings(BaseSettings):
+    """Every setting Rapport reads; docs/configuration.md is generated from it."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RAPPORT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    database_url: str = Field("sqlite:///rapport.db", description="SQLAlchemy URL of the database.")
+    timezone: str = Field("UTC", description="The business's time zone (IANA name).")
+    business_name: str = Field("Rapport", description="Shown to customers in greetings.")
+    log_level: str = Field("INFO", description="Python logging level.")
+    max_message_chars: int = Field(
+        100_000, ge=1_000, description="Longest inbound message text accepted, in characters."
+    )
+
+    telegram_token: SecretStr | None = Field(None, description="Bot token from @BotFather.")
+    telegram_api_url: str = Field(
+        "https://api.telegram.org/bot", description="Bot API base URL (a stand-in in tests)."
+    )
+
+    smtp_host: str | None = Field(None, description="Outbound SMTP server host.")
+    smtp_port: int = Field(587, ge=1, le=65535, description="Outbound SMTP server port.")
+    smtp_username: str | None = Field(None, description="Outbound SMTP user name.")
+    smtp_password: SecretStr | None = Field(None, description="Outbound SMTP password.")
+    smtp_tls: SmtpSecurity = Field(SmtpSecurity.STARTTLS, description="none, starttls or tls.")
+    mail_from: str | None = Field(None, description="From address of Rapport's mail.")
+
+    inbound_smtp_host: str = Field(
+        "127.0.0.1", description="Address the inbound SMTP server binds."
+    )
+    inbound_smtp_port: int = Field(
+        2525, ge=0, le=65535, description="Inbound SMTP port; 0 turns the server off."
+    )
+    imap_host: str | None = Field(None, description="IMAP server polled for inbound mail.")
+    imap_port: int = Field(993, ge=1, le=65535, description="IMAP port.")
+    imap_username: str | None = Field(None, description="IMAP user name.")
+    imap_password: SecretStr | None = Field(None, description="IMAP password.")
+    imap_folder: str = Field("INBOX", description="IMAP folder to poll.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
+            raise ValueError("only sqlite:/// and postgresql:// URLs are supported")
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning pydantic's report into one clear line per bad value."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"RAPPORT_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigurationError(f"bad configuration: {problems}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()

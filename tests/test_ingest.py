@@ -1,0 +1,193 @@
+"""The ingest service: identity resolution, idempotency, sentiment, bad input."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from crm.database import Database
+from crm.errors import InvalidMessage
+from crm.ingest import ingest, ingest_batch
+from crm.messages import InboundMessage
+from crm.models import Conversation, ConversationStatus, Customer, Identity, Interaction
+
+T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+
+
+def msg(
+    key: str,
+    text: str = "Hello, I have a question about my order",
+    *,
+    channel: str = "email",
+    sender_id: str = "alice@example.com",
+    sender: str | None = "Alice",
+    at: datetime = T0,
+) -> InboundMessage:
+    return InboundMessage(
+        channel=channel,
+        external_id=sender_id,
+        sender=sender,
+        text=text,
+        sent_at=at,
+        message_key=key,
+    )
+
+
+def count(db: Database, model: type) -> int:
+    with db.session() as s:
+        return s.scalar(select(func.count()).select_from(model)) or 0
+
+
+def test_first_message_creates_customer_identity_conversation(db: Database) -> None:
+    result = ingest(db, msg("<m1@example.com>"))
+
+    assert result.new_customer and not result.duplicate
+    with db.session() as s:
+        customer = s.get(Customer, result.customer_id)
+        assert customer is not None
+        assert customer.display_name == "Alice"
+        assert customer.first_seen_channel == "email"
+        assert customer.last_activity_at == T0
+        identity = s.scalars(select(Identity)).one()
+        assert (identity.channel, identity.external_id) == ("email", "alice@example.com")
+        interaction = s.get(Interaction, result.interaction_id)
+        assert interaction is not None and interaction.body.startswith("Hello")
+        assert interaction.conversation_id == result.conversation_id
+        conversation = s.get(Conversation, result.conversation_id)
+        assert conversation is not None and conversation.status == ConversationStatus.OPEN
+
+
+def test_returning_customer_is_recognised_by_normalised_address(db: Database) -> None:
+    first = ingest(db, msg("k1", sender_id="Alice@Example.COM"))
+    later = T0 + timedelta(hours=2)
+    second = ingest(db, msg("k2", sender_id=" alice@example.com ", at=later))
+
+    assert second.customer_id == first.customer_id
+    assert not second.new_customer
+    assert second.conversation_id == first.conversation_id
+    assert count(db, Customer) == 1
+    with db.session() as s:
+        assert s.get(Customer, first.customer_id).last_activity_at == later  # type: ignore[union-attr]
+
+
+def test_same_external_id_on_other_channel_is_other_customer(db: Database) -> None:
+    a = ingest(db, msg("1", channel="telegram", sender_id="4242"))
+    b = ingest(db, msg("1", channel="email", sender_id="x@example.com"))
+    assert a.customer_id != b.customer_id
+    assert count(db, Interaction) == 2
+
+
+def test_replay_is_a_no_op_returning_the_same_ids(db: Database) -> None:
+    first = ingest(db, msg("<same@example.com>", "I love the new store!"))
+    replay = ingest(db, msg("<same@example.com>", "I love the new store!"))
+
+    assert replay.duplicate and not replay.new_customer
+    assert (replay.customer_id, replay.interaction_id, replay.conversation_id) == (
+        first.customer_id,
+        first.interaction_id,
+        first.conversation_id,
+    )
+    assert replay.polarity == first.polarity
+    assert count(db, Interaction) == 1
+    assert count(db, Customer) == 1
+
+
+def test_duplicates_inside_one_batch_store_once(db: Database) -> None:
+    results = ingest_batch(db, [msg("a"), msg("b"), msg("a")])
+    assert [r.duplicate for r in results] == [False, False, True]
+    assert results[0].interaction_id == results[2].interaction_id
+    assert [r.new_customer for r in results] == [True, False, False]
+    assert count(db, Interaction) == 2
+
+
+def test_batch_of_many_senders_resolves_each_once(db: Database) -> None:
+    batch = [msg(f"k{i}", sender_id=f"user{i % 7}@example.com") for i in range(50)]
+    results = ingest_batch(db, batch)
+    assert count(db, Customer) == 7
+    assert sum(r.new_customer for r in results) == 7
+    assert len({r.conversation_id for r in results}) == 7
+
+
+def test_english_text_is_scored(db: Database) -> None:
+    happy = ingest(db, msg("p", "Thank you so much, the service was excellent!"))
+    angry = ingest(db, msg("n", "This is the worst delivery, I am very angry"))
+    assert happy.language == "en" and angry.language == "en"
+    assert happy.polarity is not None and happy.polarity > 0.3
+    assert angry.polarity is not None and angry.polarity < -0.3
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["你好，我想查询我的订单", "Le service était vraiment excellent", "👍👍🎉", "12345 678"],
+)
+def test_text_textblob_cannot_judge_is_stored_unscored(db: Database, text: str) -> None:
+    result = ingest(db, msg("u", text))
+    with db.session() as s:
+        row = s.get(Interaction, result.interaction_id)
+        assert row is not None and row.body == text
+        assert row.polarity is None and row.subjectivity is None
+
+
+@pytest.mark.parametrize(
+    ("message", "error"),
+    [
+        (msg("e", "   \n\t "), "no text"),
+        (msg("e", "x" * 1_000_001), "limit"),
+        (msg("e", "abc\x00def"), "NUL"),
+        (msg("e", "bad \ud800 surrogate"), "Unicode"),
+        (msg("e", sender_id="not-an-address"), "invalid email"),
+        (msg("e", sender_id="a@b@c.com"), "invalid email"),
+        (msg("e", channel="telegram", sender_id="12ab"), "Telegram chat id"),
+        (msg("e", channel="fax"), "unknown channel"),
+        (msg(""), "message key"),
+        (msg("k\r\nInjected: yes"), "message key"),
+        (msg("e", at=datetime(2026, 1, 1)), "time zone"),
+    ],
+)
+def test_bad_input_is_refused_and_stores_nothing(
+    db: Database, message: InboundMessage, error: str
+) -> None:
+    with pytest.raises(InvalidMessage, match=error):
+        ingest(db, message)
+    assert count(db, Customer) == 0
+    assert count(db, Interaction) == 0
+
+
+def test_one_bad_message_refuses_the_whole_batch(db: Database) -> None:
+    with pytest.raises(InvalidMessage):
+        ingest_batch(db, [msg("ok1"), msg("bad", sender_id="nope"), msg("ok2")])
+    assert count(db, Interaction) == 0
+
+
+def test_crlf_in_sender_name_is_neutralised(db: Database) -> None:
+    result = ingest(db, msg("n", sender="Eve\r\nBcc: victim@example.com"))
+    with db.session() as s:
+        name = s.get(Customer, result.customer_id).display_name  # type: ignore[union-attr]
+    assert name == "Eve Bcc: victim@example.com"
+    assert "\r" not in name and "\n" not in name
+
+
+def test_odd_unicode_is_kept_verbatim(db: Database) -> None:
+    text = "Zero\u200bwidth, RTL \u202eevil\u202c, combining e\u0301, emoji 👩‍👩‍👧"
+    result = ingest(db, msg("odd", text))
+    with db.session() as s:
+        assert s.get(Interaction, result.interaction_id).body == text  # type: ignore[union-attr]
+
+
+def test_resolved_conversation_is_not_reused(db: Database) -> None:
+    first = ingest(db, msg("1"))
+    with db.transaction() as s:
+        s.get(Conversation, first.conversation_id).status = ConversationStatus.RESOLVED  # type: ignore[union-attr]
+    second = ingest(db, msg("2", at=T0 + timedelta(days=1)))
+    assert second.conversation_id != first.conversation_id
+    assert count(db, Conversation) == 2
+
+
+def test_late_message_does_not_move_activity_backwards(db: Database) -> None:
+    ingest(db, msg("new", at=T0 + timedelta(days=1)))
+    result = ingest(db, msg("old", at=T0))
+    with db.session() as s:
+        customer = s.get(Customer, result.customer_id)
+        assert customer.last_activity_at == T0 + timedelta(days=1)  # type: ignore[union-attr]
