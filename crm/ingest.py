@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Connection, Update, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -32,6 +31,7 @@ from crm.models import (
     Direction,
     Identity,
     Interaction,
+    UtcDateTime,
 )
 from crm.sentiment import Assessment, SentimentAnalyser, default_analyser
 
@@ -145,119 +145,45 @@ def ingest_batch(
 
 
 def _store(session: Session, checked: list[_Checked]) -> list[IngestResult]:
-    stored = _existing_interactions(session, checked)
-    identities = _existing_identities(session, checked)
+    """Set-based storage of a validated batch: a handful of statements, not one per row."""
+    conn = session.connection()
+    stored = _existing_interactions(conn, checked)
     fresh = _first_occurrences(checked, stored)
+    if not fresh:
+        return [stored[item.key] for item in checked]
 
-    new_customer_ids: set[int] = set()
-    pending_identities: dict[tuple[str, str], Identity] = {}
-    for item in fresh:
-        id_key = (item.message.channel, item.external_id)
-        if id_key in identities or id_key in pending_identities:
-            continue
-        customer = Customer(
-            display_name=item.sender,
-            first_seen_channel=item.message.channel,
-            created_at=item.message.sent_at,
-        )
-        identity = Identity(
-            customer=customer,
-            channel=item.message.channel,
-            external_id=item.external_id,
-            display_name=item.sender,
-            created_at=item.message.sent_at,
-        )
-        session.add_all([customer, identity])
-        pending_identities[id_key] = identity
-    if pending_identities:
-        session.flush()
-        new_customer_ids = {i.customer_id for i in pending_identities.values()}
-        identities.update(pending_identities)
-
-    customer_ids = {identities[(i.message.channel, i.external_id)].customer_id for i in fresh}
-    customers = _customers(session, customer_ids)
-    conversations = _open_conversations(session, customer_ids)
-
-    interactions: dict[tuple[str, str], Interaction] = {}
-    for item in fresh:
-        identity = identities[(item.message.channel, item.external_id)]
-        customer = customers[identity.customer_id]
-        conversation = None if item.message.automated else conversations.get(customer.id)
-        if conversation is None and not item.message.automated:
-            conversation = Conversation(
-                customer_id=customer.id,
-                channel=item.message.channel,
-                opened_at=item.message.sent_at,
-                last_message_at=item.message.sent_at,
-            )
-            session.add(conversation)
-            conversations[customer.id] = conversation
-        interaction = Interaction(
-            customer_id=customer.id,
-            conversation=conversation,
-            channel=item.message.channel,
-            direction=Direction.IN,
-            body=item.message.text,
-            subject=item.subject,
-            language=item.assessment.language,
-            polarity=item.assessment.polarity,
-            subjectivity=item.assessment.subjectivity,
-            automated=item.message.automated,
-            message_key=item.message.message_key,
-            in_reply_to=item.message.in_reply_to,
-            sent_at=item.message.sent_at,
-        )
-        session.add(interaction)
-        interactions[item.key] = interaction
-        if not item.message.automated:
-            _touch(customer, identity, conversation, item)
-    session.flush()
+    customer_of = _existing_identities(conn, fresh)
+    new_customers = _create_customers(conn, fresh, customer_of)
+    conversation_of = _conversations_for(conn, fresh, customer_of)
+    interaction_ids = _insert_interactions(conn, fresh, customer_of, conversation_of)
+    _touch_activity(conn, fresh, customer_of, conversation_of)
 
     results: list[IngestResult] = []
-    announced: set[int] = set()
+    announced_customers: set[int] = set()
+    emitted: set[tuple[str, str]] = set()
     for item in checked:
         if item.key in stored:
             results.append(stored[item.key])
             continue
-        row = interactions[item.key]
-        first_time = row.id not in announced
-        announced.add(row.id)
-        is_new = first_time and row.customer_id in new_customer_ids
-        if is_new:
-            new_customer_ids.discard(row.customer_id)
-        results.append(_result(row, new_customer=is_new, duplicate=not first_time))
+        customer_id = customer_of[(item.message.channel, item.external_id)]
+        is_new = customer_id in new_customers and customer_id not in announced_customers
+        announced_customers.add(customer_id)
+        results.append(
+            IngestResult(
+                customer_id=customer_id,
+                interaction_id=interaction_ids[item.key],
+                conversation_id=None
+                if item.message.automated
+                else conversation_of.get(customer_id),
+                new_customer=is_new,
+                duplicate=item.key in emitted,
+                polarity=item.assessment.polarity,
+                subjectivity=item.assessment.subjectivity,
+                language=item.assessment.language,
+            )
+        )
+        emitted.add(item.key)
     return results
-
-
-def _result(row: Interaction, *, new_customer: bool, duplicate: bool) -> IngestResult:
-    return IngestResult(
-        customer_id=row.customer_id,
-        interaction_id=row.id,
-        conversation_id=row.conversation_id,
-        new_customer=new_customer,
-        duplicate=duplicate,
-        polarity=row.polarity,
-        subjectivity=row.subjectivity,
-        language=row.language,
-    )
-
-
-def _touch(
-    customer: Customer, identity: Identity, conversation: Conversation | None, item: _Checked
-) -> None:
-    """Bring activity fields forward to this message (never backward on late arrivals)."""
-    sent_at: datetime = item.message.sent_at
-    if customer.last_activity_at is None or sent_at >= customer.last_activity_at:
-        customer.last_activity_at = sent_at
-        customer.last_channel = item.message.channel
-    if item.sender:
-        if customer.display_name is None:
-            customer.display_name = item.sender
-        identity.display_name = item.sender
-    if conversation is not None:
-        if conversation.last_message_at is None or sent_at > conversation.last_message_at:
-            conversation.last_message_at = sent_at
-        conversation.status = ConversationStatus.OPEN
 
 
 def _first_occurrences(
@@ -272,57 +198,252 @@ def _first_occurrences(
     return fresh
 
 
-def _by_channel(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
-    grouped: dict[str, list[str]] = {}
+def _by_channel(pairs: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
+    grouped: dict[str, set[str]] = {}
     for channel, value in pairs:
-        grouped.setdefault(channel, []).append(value)
+        grouped.setdefault(channel, set()).add(value)
     return grouped
 
 
 def _existing_interactions(
-    session: Session, checked: list[_Checked]
+    conn: Connection, checked: list[_Checked]
 ) -> dict[tuple[str, str], IngestResult]:
+    t = Interaction.__table__.c
     found: dict[tuple[str, str], IngestResult] = {}
-    for channel, keys in _by_channel([c.key for c in checked]).items():
-        rows = session.execute(
-            select(Interaction).where(
-                Interaction.channel == channel, Interaction.message_key.in_(set(keys))
-            )
-        ).scalars()
-        for row in rows:
-            found[(channel, row.message_key or "")] = _result(
-                row, new_customer=False, duplicate=True
-            )
-    return found
-
-
-def _existing_identities(
-    session: Session, checked: list[_Checked]
-) -> dict[tuple[str, str], Identity]:
-    found: dict[tuple[str, str], Identity] = {}
-    pairs = [(c.message.channel, c.external_id) for c in checked]
-    for channel, ids in _by_channel(pairs).items():
-        rows = session.execute(
-            select(Identity).where(Identity.channel == channel, Identity.external_id.in_(set(ids)))
-        ).scalars()
-        for row in rows:
-            found[(channel, row.external_id)] = row
-    return found
-
-
-def _customers(session: Session, ids: set[int]) -> dict[int, Customer]:
-    rows = session.execute(select(Customer).where(Customer.id.in_(ids))).scalars()
-    return {c.id: c for c in rows}
-
-
-def _open_conversations(session: Session, customer_ids: set[int]) -> dict[int, Conversation]:
-    """The newest unresolved conversation of each customer, across channels."""
-    rows = session.execute(
-        select(Conversation)
-        .where(
-            Conversation.customer_id.in_(customer_ids),
-            Conversation.status != ConversationStatus.RESOLVED,
+    for channel, keys in _by_channel(c.key for c in checked).items():
+        rows = conn.execute(
+            select(
+                t.id,
+                t.customer_id,
+                t.conversation_id,
+                t.message_key,
+                t.polarity,
+                t.subjectivity,
+                t.language,
+            ).where(t.channel == channel, t.message_key.in_(keys))
         )
-        .order_by(Conversation.id)
-    ).scalars()
-    return {c.customer_id: c for c in rows}
+        for row in rows:
+            found[(channel, row.message_key)] = IngestResult(
+                customer_id=row.customer_id,
+                interaction_id=row.id,
+                conversation_id=row.conversation_id,
+                new_customer=False,
+                duplicate=True,
+                polarity=row.polarity,
+                subjectivity=row.subjectivity,
+                language=row.language,
+            )
+    return found
+
+
+def _existing_identities(conn: Connection, fresh: list[_Checked]) -> dict[tuple[str, str], int]:
+    """(channel, external id) → customer id, for the senders we already know."""
+    t = Identity.__table__.c
+    found: dict[tuple[str, str], int] = {}
+    for channel, ids in _by_channel((c.message.channel, c.external_id) for c in fresh).items():
+        rows = conn.execute(
+            select(t.external_id, t.customer_id).where(t.channel == channel, t.external_id.in_(ids))
+        )
+        found.update({(channel, r.external_id): r.customer_id for r in rows})
+    return found
+
+
+def _create_customers(
+    conn: Connection, fresh: list[_Checked], customer_of: dict[tuple[str, str], int]
+) -> set[int]:
+    """Insert a customer and identity for each unknown sender; returns the new ids."""
+    first_message: dict[tuple[str, str], _Checked] = {}
+    for item in fresh:
+        id_key = (item.message.channel, item.external_id)
+        if id_key not in customer_of:
+            first_message.setdefault(id_key, item)
+    if not first_message:
+        return set()
+    senders = list(first_message.values())
+    new_ids = (
+        conn.execute(
+            insert(Customer.__table__).returning(
+                Customer.__table__.c.id, sort_by_parameter_order=True
+            ),
+            [
+                {
+                    "display_name": i.sender,
+                    "first_seen_channel": i.message.channel,
+                    "created_at": i.message.sent_at,
+                    "marketing_consent": False,
+                }
+                for i in senders
+            ],
+        )
+        .scalars()
+        .all()
+    )
+    conn.execute(
+        insert(Identity.__table__),
+        [
+            {
+                "customer_id": cid,
+                "channel": i.message.channel,
+                "external_id": i.external_id,
+                "display_name": i.sender,
+                "created_at": i.message.sent_at,
+            }
+            for cid, i in zip(new_ids, senders, strict=True)
+        ],
+    )
+    customer_of.update(
+        {(i.message.channel, i.external_id): cid for cid, i in zip(new_ids, senders, strict=True)}
+    )
+    return set(new_ids)
+
+
+def _conversations_for(
+    conn: Connection, fresh: list[_Checked], customer_of: dict[tuple[str, str], int]
+) -> dict[int, int]:
+    """customer id → the conversation their messages join (opened if none is unresolved)."""
+    t = Conversation.__table__.c
+    talking = {
+        customer_of[(i.message.channel, i.external_id)]: i
+        for i in reversed(fresh)
+        if not i.message.automated
+    }
+    if not talking:
+        return {}
+    rows = conn.execute(
+        select(t.id, t.customer_id)
+        .where(t.customer_id.in_(talking), t.status != ConversationStatus.RESOLVED)
+        .order_by(t.id)
+    )
+    conversation_of = {r.customer_id: r.id for r in rows}
+    opening = [cid for cid in talking if cid not in conversation_of]
+    if opening:
+        new_ids = (
+            conn.execute(
+                insert(Conversation.__table__).returning(t.id, sort_by_parameter_order=True),
+                [
+                    {
+                        "customer_id": cid,
+                        "channel": talking[cid].message.channel,
+                        "status": ConversationStatus.OPEN,
+                        "is_complaint": False,
+                        "opened_at": talking[cid].message.sent_at,
+                        "last_message_at": talking[cid].message.sent_at,
+                    }
+                    for cid in opening
+                ],
+            )
+            .scalars()
+            .all()
+        )
+        conversation_of.update(zip(opening, new_ids, strict=True))
+    return conversation_of
+
+
+def _insert_interactions(
+    conn: Connection,
+    fresh: list[_Checked],
+    customer_of: dict[tuple[str, str], int],
+    conversation_of: dict[int, int],
+) -> dict[tuple[str, str], int]:
+    rows = []
+    for item in fresh:
+        customer_id = customer_of[(item.message.channel, item.external_id)]
+        m = item.message
+        rows.append(
+            {
+                "customer_id": customer_id,
+                "conversation_id": None if m.automated else conversation_of[customer_id],
+                "channel": m.channel,
+                "direction": Direction.IN.value,
+                "body": m.text,
+                "subject": item.subject,
+                "language": item.assessment.language,
+                "polarity": item.assessment.polarity,
+                "subjectivity": item.assessment.subjectivity,
+                "automated": m.automated,
+                "message_key": m.message_key,
+                "in_reply_to": m.in_reply_to,
+                "sent_at": m.sent_at,
+            }
+        )
+    table = Interaction.__table__
+    ids = (
+        conn.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
+        .scalars()
+        .all()
+    )
+    return {item.key: i for item, i in zip(fresh, ids, strict=True)}
+
+
+def _touch_activity(
+    conn: Connection,
+    fresh: list[_Checked],
+    customer_of: dict[tuple[str, str], int],
+    conversation_of: dict[int, int],
+) -> None:
+    """Bring customers, identities and conversations forward to their newest message.
+
+    Late arrivals never move anything backwards; a waiting conversation
+    reopens; a name is filled in only where none is known.
+    """
+    newest: dict[int, _Checked] = {}
+    for item in fresh:
+        if item.message.automated:
+            continue
+        cid = customer_of[(item.message.channel, item.external_id)]
+        if cid not in newest or item.message.sent_at >= newest[cid].message.sent_at:
+            newest[cid] = item
+    if not newest:
+        return
+    conn.execute(
+        _TOUCH_CUSTOMER,
+        [
+            {"cid": cid, "at": i.message.sent_at, "channel": i.message.channel, "name": i.sender}
+            for cid, i in newest.items()
+        ],
+    )
+    named = [i for i in newest.values() if i.sender]
+    if named:
+        conn.execute(
+            _NAME_IDENTITY,
+            [{"ch": i.message.channel, "xid": i.external_id, "name": i.sender} for i in named],
+        )
+    conn.execute(
+        _TOUCH_CONVERSATION,
+        [{"vid": conversation_of[cid], "at": i.message.sent_at} for cid, i in newest.items()],
+    )
+
+
+def _touch_statements() -> tuple[Update, Update, Update]:
+    """Built once: constructing SQLAlchemy statements per message costs more than running them."""
+    c = Customer.__table__.c
+    at = bindparam("at", type_=UtcDateTime())
+    is_newer = or_(c.last_activity_at.is_(None), c.last_activity_at <= at)
+    touch_customer = (
+        update(Customer.__table__)
+        .where(c.id == bindparam("cid"))
+        .values(
+            last_activity_at=case((is_newer, at), else_=c.last_activity_at),
+            last_channel=case((is_newer, bindparam("channel")), else_=c.last_channel),
+            display_name=func.coalesce(c.display_name, bindparam("name")),
+        )
+    )
+    ident = Identity.__table__.c
+    name_identity = (
+        update(Identity.__table__)
+        .where(ident.channel == bindparam("ch"), ident.external_id == bindparam("xid"))
+        .values(display_name=bindparam("name"))
+    )
+    v = Conversation.__table__.c
+    touch_conversation = (
+        update(Conversation.__table__)
+        .where(v.id == bindparam("vid"))
+        .values(
+            status=ConversationStatus.OPEN.value,
+            last_message_at=case((v.last_message_at < at, at), else_=v.last_message_at),
+        )
+    )
+    return touch_customer, name_identity, touch_conversation
+
+
+_TOUCH_CUSTOMER, _NAME_IDENTITY, _TOUCH_CONVERSATION = _touch_statements()
