@@ -11,27 +11,43 @@ import getpass
 import sys
 import uuid
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from bot import logs
+from bot.services import outbound_channels
 from crm import database
 from crm.audit import Actor
+from crm.campaigns import (
+    CampaignSpec,
+    InvalidCampaign,
+    create_campaign,
+    get_campaign,
+    list_campaigns,
+    set_status,
+)
 from crm.clock import utcnow
 from crm.customers import customer_profile, list_customers
+from crm.dispatch import Dispatcher
 from crm.errors import RapportError
 from crm.ingest import ingest as ingest_message
 from crm.messages import InboundMessage
+from crm.models import Campaign, CampaignStatus
+from crm.runs import run_ids, start_run, summarise
 from crm.settings import Settings, load_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Rapport CRM bot.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema (Alembic).")
 customers_app = typer.Typer(no_args_is_help=True, help="Look customers up (audited).")
+campaigns_app = typer.Typer(no_args_is_help=True, help="Loyalty, feedback and announcements.")
 app.add_typer(db_app, name="db")
 app.add_typer(customers_app, name="customers")
+app.add_typer(campaigns_app, name="campaigns")
 
 out = Console()
 
@@ -56,6 +72,14 @@ def run() -> None:
     from bot.runner import run as run_app
 
     asyncio.run(run_app(_settings()))
+
+
+@app.command()
+def worker() -> None:
+    """Run a dispatcher only: sends queued campaign messages (several may share PostgreSQL)."""
+    from bot.runner import run as run_app
+
+    asyncio.run(run_app(_settings(), worker=True))
 
 
 @db_app.command("upgrade")
@@ -159,3 +183,157 @@ def main() -> None:
     except RapportError as exc:
         print(f"rapport: {exc}", file=sys.stderr)
         sys.exit(2)
+
+
+def _parse_time(value: str | None, zone: str) -> datetime | None:
+    """ISO date-time; a value without an offset is in the campaign's time zone."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidCampaign(f"bad date-time {value!r}: use ISO form, 2026-12-01T09:00") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(zone))
+
+
+@campaigns_app.command("create")
+def campaigns_create(
+    name: str,
+    kind: Annotated[str, typer.Option(help="loyalty, feedback or announcement")],
+    segment: Annotated[str, typer.Option(help="Name of the segment to reach.")],
+    template: Annotated[str | None, typer.Option(help="Message (Jinja2, sandboxed).")] = None,
+    template_file: Annotated[
+        Path | None, typer.Option(help="Read the message from a file.")
+    ] = None,
+    cron: Annotated[str | None, typer.Option(help="Five-field crontab, e.g. '0 10 * * 1'.")] = None,
+    at: Annotated[str | None, typer.Option(help="One-off time, ISO (campaign zone).")] = None,
+    timezone: Annotated[str | None, typer.Option(help="Default: RAPPORT_TIMEZONE.")] = None,
+    channel: Annotated[str, typer.Option(help="last_active, email or telegram")] = "last_active",
+    fallback: Annotated[bool, typer.Option(help="Use another channel if needed.")] = True,
+    subject: Annotated[str | None, typer.Option(help="Email subject.")] = None,
+    survey: Annotated[str | None, typer.Option(help="csat or nps (feedback)")] = None,
+    points: Annotated[int | None, typer.Option(help="Points to award (loyalty).")] = None,
+    offer_code: Annotated[str | None, typer.Option(help="Offer code (loyalty).")] = None,
+    offer_days: Annotated[int | None, typer.Option(help="Days the offer is valid.")] = None,
+    starts: Annotated[str | None, typer.Option(help="Start of the campaign window.")] = None,
+    ends: Annotated[str | None, typer.Option(help="End of the campaign window.")] = None,
+    cost: Annotated[float | None, typer.Option(help="Total cost, for reports.")] = None,
+) -> None:
+    """Create a campaign for a segment; it runs on its schedule from `rapport run`."""
+    settings = _settings()
+    zone = timezone or settings.timezone
+    if (template is None) == (template_file is None):
+        raise InvalidCampaign("give the message as --template or --template-file")
+    body = template if template is not None else template_file.read_text("utf-8")  # type: ignore[union-attr]
+    db = database.open_database(settings.database_url)
+    campaign = create_campaign(
+        db,
+        CampaignSpec(
+            name=name,
+            kind=kind,
+            segment=segment,
+            template=body,
+            schedule_cron=cron,
+            run_at=_parse_time(at, zone),
+            timezone=zone,
+            channel=channel,
+            fallback=fallback,
+            subject=subject,
+            survey_kind=survey,
+            points=points,
+            offer_code=offer_code,
+            offer_valid_days=offer_days,
+            starts_at=_parse_time(starts, zone),
+            ends_at=_parse_time(ends, zone),
+            cost=cost,
+        ),
+    )
+    out.print(f"campaign {campaign.id} {campaign.name!r} created ({_schedule_words(campaign)})")
+
+
+def _schedule_words(campaign: Campaign) -> str:
+    if campaign.schedule_cron:
+        return f"cron '{campaign.schedule_cron}' {campaign.timezone}"
+    if campaign.run_at:
+        return (
+            f"once at {campaign.run_at.astimezone(ZoneInfo(campaign.timezone)):%Y-%m-%d %H:%M %Z}"
+        )
+    return "run by hand"
+
+
+@campaigns_app.command("list")
+def campaigns_list() -> None:
+    """Every campaign with its schedule and status."""
+    db = database.open_database(_settings().database_url)
+    table = Table("id", "name", "kind", "status", "schedule", "channel")
+    for c in list_campaigns(db):
+        table.add_row(str(c.id), c.name, c.kind, c.status, _schedule_words(c), c.channel)
+    out.print(table)
+
+
+@campaigns_app.command("show")
+def campaigns_show(campaign: str) -> None:
+    """A campaign's definition and the numbers of its runs."""
+    db = database.open_database(_settings().database_url)
+    c = get_campaign(db, campaign)
+    out.print(f"[bold]#{c.id} {c.name}[/bold] — {c.kind}, {c.status}, {_schedule_words(c)}")
+    out.print(f"channel {c.channel}{' with fallback' if c.fallback else ''}")
+    if c.survey_kind:
+        out.print(f"survey: {c.survey_kind}")
+    if c.points or c.offer_code:
+        out.print(f"action: {c.points or 0} points, offer {c.offer_code or '—'}")
+    out.print(f"template: {c.template}")
+    for run_id in run_ids(db, c.id):
+        s = summarise(db, run_id)
+        skipped = ", ".join(f"{k} {v}" for k, v in s.skipped.items()) or "none"
+        out.print(f"  run {run_id}: {s.queued} to send, skipped: {skipped}")
+
+
+@campaigns_app.command("pause")
+def campaigns_pause(campaign: str) -> None:
+    """Stop firing and sending; queued messages wait until resumed."""
+    db = database.open_database(_settings().database_url)
+    c = set_status(db, campaign, CampaignStatus.PAUSED)
+    out.print(f"campaign {c.id} paused")
+
+
+@campaigns_app.command("resume")
+def campaigns_resume(campaign: str) -> None:
+    """Fire on schedule and send again."""
+    db = database.open_database(_settings().database_url)
+    c = set_status(db, campaign, CampaignStatus.ACTIVE)
+    out.print(f"campaign {c.id} active")
+
+
+@campaigns_app.command("run-now")
+def campaigns_run_now(
+    campaign: str,
+    send: Annotated[bool, typer.Option(help="Also send now (else `rapport run` sends).")] = True,
+) -> None:
+    """Fire a campaign at once: make its deliveries and send them."""
+    settings = _settings()
+    db = database.open_database(settings.database_url)
+    c = get_campaign(db, campaign)
+    channels = outbound_channels(settings)
+    summary = start_run(
+        db,
+        c.id,
+        trigger="manual",
+        channels=tuple(channels),
+        frequency_cap=settings.frequency_cap_per_week,
+    )
+    skipped = ", ".join(f"{k} {v}" for k, v in summary.skipped.items()) or "none"
+    out.print(f"run {summary.run_id}: {summary.queued} queued, skipped: {skipped}")
+    if send and summary.queued:
+        dispatcher = Dispatcher(
+            db,
+            channels,
+            batch_size=settings.dispatch_batch_size,
+            max_attempts=settings.dispatch_max_attempts,
+            business_name=settings.business_name,
+        )
+        stats = asyncio.run(dispatcher.drain())
+        out.print(
+            f"sent {stats.sent}, retry later {stats.retried}, failed {stats.failed}, "
+            f"skipped {stats.skipped}"
+        )

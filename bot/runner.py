@@ -1,4 +1,4 @@
-"""`rapport run`: open the database, start every enabled service, stop on a signal."""
+"""`rapport run` and `rapport worker`: open the database, start services, stop on a signal."""
 
 from __future__ import annotations
 
@@ -8,11 +8,34 @@ import logging
 import signal
 from collections.abc import Sequence
 
-from bot.services import Disabled, Service, ServiceFactory, registered_factories
-from crm.database import open_database
+from bot.dispatch_service import DispatchService
+from bot.scheduler import Runtime, SchedulerService
+from bot.services import Disabled, Service, ServiceFactory, channel_factories, outbound_channels
+from crm.database import Database, open_database
 from crm.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def _core_services(settings: Settings, db: Database, *, schedule: bool) -> list[Service]:
+    channels = outbound_channels(settings)
+    for name in ("email", "telegram"):
+        if name not in channels:
+            log.info("outbound %s: off (not configured)", name)
+    dispatcher = DispatchService(
+        settings, db, channels, recover_all_at_start=db.dialect == "sqlite"
+    )
+    services: list[Service] = []
+    if schedule:
+        runtime = Runtime(
+            db=db,
+            channels=tuple(channels),
+            frequency_cap=settings.frequency_cap_per_week,
+            wake_dispatcher=dispatcher.wake,
+        )
+        services.append(SchedulerService(settings, db, runtime))
+    services.append(dispatcher)
+    return services
 
 
 async def run(
@@ -20,8 +43,12 @@ async def run(
     *,
     factories: Sequence[ServiceFactory] | None = None,
     stop: asyncio.Event | None = None,
+    worker: bool = False,
 ) -> None:
-    """Run until `stop` is set or SIGINT/SIGTERM arrives; services stop in reverse order."""
+    """Run until `stop` is set or SIGINT/SIGTERM arrives; services stop in reverse order.
+
+    A worker runs only the dispatcher: no scheduler, no inbound channels.
+    """
     db = open_database(settings.database_url)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -29,17 +56,23 @@ async def run(
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
             loop.add_signal_handler(sig, stop.set)
 
+    candidates: list[Service | ServiceFactory] = list(
+        _core_services(settings, db, schedule=not worker)
+    )
+    if not worker:
+        candidates.extend(factories if factories is not None else channel_factories())
     started: list[Service] = []
     try:
-        for factory in factories if factories is not None else registered_factories():
-            service = factory(settings, db)
+        for candidate in candidates:
+            service = candidate(settings, db) if callable(candidate) else candidate
             if isinstance(service, Disabled):
                 log.info("%s: off (%s)", service.name, service.reason)
                 continue
             await service.start()
             started.append(service)
             log.info("%s: on", service.name)
-        log.info("Rapport is running with %d service(s); Ctrl-C stops it", len(started))
+        role = "worker" if worker else "Rapport"
+        log.info("%s is running with %d service(s); Ctrl-C stops it", role, len(started))
         await stop.wait()
         log.info("stopping")
     finally:

@@ -1,44 +1,226 @@
-"""The one APScheduler instance, with its jobs stored in Rapport's database.
+"""The one APScheduler instance, with campaign schedules stored in Rapport's database.
 
 Jobs live in the `apscheduler_jobs` table (created by our migration, not by
-APScheduler) so schedules survive restarts and every process sees the same
-ones; only `rapport run` starts a scheduler, workers never do.
+APScheduler), so schedules survive restarts. A stored job names
+`bot.scheduler:fire_campaign` and a campaign id; the function finds the
+running application through `_runtime`, set when the scheduler starts.
+
+The campaigns table is the truth: every 30 s (and at start) `sync_jobs`
+makes the stored jobs match it, so `rapport campaigns pause` in another
+process takes effect without talking to this one. Only one scheduler may
+run per database: it holds a lock (a PostgreSQL advisory lock, or a lock file
+beside the SQLite database) and a second `rapport run` leaves scheduling off.
 """
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
 
+from apscheduler.events import EVENT_JOB_MISSED, EVENT_JOB_SUBMITTED, JobEvent, JobSubmissionEvent
+from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.date import DateTrigger
+from sqlalchemy import Connection, text
+from sqlalchemy.engine import make_url
 
-from bot.services import Disabled, Service
+from crm.campaigns import cron_trigger, is_live, list_campaigns
+from crm.clock import utcnow
 from crm.database import Database
+from crm.errors import RapportError
+from crm.models import CampaignStatus
+from crm.runs import start_run
 from crm.settings import Settings
 
 log = logging.getLogger(__name__)
 
 MISFIRE_GRACE_SECONDS = 3600
+SYNC_SECONDS = 30
+JOB_PREFIX = "campaign:"
+_ADVISORY_KEY = 0x5241_5050  # "RAPP"
+
+
+@dataclass
+class Runtime:
+    """What stored jobs need from the running application."""
+
+    db: Database
+    channels: tuple[str, ...]
+    frequency_cap: int
+    wake_dispatcher: Callable[[], None]
+
+
+_runtime: Runtime | None = None
+
+
+def fire_campaign(campaign_id: int) -> None:
+    """A scheduled firing: make the run for this minute, then wake the dispatcher."""
+    runtime = _runtime
+    if runtime is None:
+        log.warning("campaign %d fired with no running application; ignored", campaign_id)
+        return
+    from crm.campaigns import get_campaign
+
+    campaign = get_campaign(runtime.db, campaign_id)
+    if not is_live(campaign, utcnow()):
+        log.info("campaign %d is not live; firing ignored", campaign_id)
+        return
+    start_run(
+        runtime.db, campaign_id, channels=runtime.channels, frequency_cap=runtime.frequency_cap
+    )
+    runtime.wake_dispatcher()
+
+
+def sync_jobs(scheduler: AsyncIOScheduler, db: Database) -> None:
+    """Make the stored jobs match the campaigns table."""
+    wanted: dict[str, Any] = {}
+    now = utcnow()
+    for campaign in list_campaigns(db):
+        if campaign.status != CampaignStatus.ACTIVE:
+            continue
+        if campaign.ends_at is not None and campaign.ends_at <= now:
+            continue
+        if campaign.schedule_cron:
+            trigger: Any = cron_trigger(campaign.schedule_cron, campaign.timezone)
+            signature = f"cron {campaign.schedule_cron} {campaign.timezone}"
+        elif campaign.run_at is not None and campaign.run_at > now - timedelta(
+            seconds=MISFIRE_GRACE_SECONDS
+        ):
+            trigger = DateTrigger(run_date=campaign.run_at)
+            signature = f"date {campaign.run_at.isoformat()}"
+        else:
+            continue
+        wanted[f"{JOB_PREFIX}{campaign.id}"] = (campaign.id, trigger, signature)
+    current = {job.id: job for job in scheduler.get_jobs(jobstore="default")}
+    for job_id in current:
+        if job_id.startswith(JOB_PREFIX) and job_id not in wanted:
+            scheduler.remove_job(job_id, jobstore="default")
+            log.info("schedule removed for %s", job_id)
+    for job_id, (campaign_id, trigger, signature) in wanted.items():
+        existing = current.get(job_id)
+        if existing is not None and existing.name == signature:
+            continue
+        scheduler.add_job(
+            fire_campaign,
+            trigger,
+            args=[campaign_id],
+            id=job_id,
+            name=signature,
+            jobstore="default",
+            replace_existing=True,
+        )
+        log.info("schedule set for %s: %s", job_id, signature)
+
+
+def _report_lateness(event: JobEvent) -> None:
+    if not event.job_id.startswith(JOB_PREFIX):
+        return
+    if event.code == EVENT_JOB_MISSED:
+        log.warning("%s missed a firing beyond the grace period", event.job_id)
+        return
+    assert isinstance(event, JobSubmissionEvent)
+    times: list[datetime] = event.scheduled_run_times
+    if times and (utcnow() - times[0]).total_seconds() > 60:
+        log.warning(
+            "%s fired late: scheduled for %s, run once for %d missed firing(s)",
+            event.job_id,
+            times[0].isoformat(),
+            len(times),
+        )
+
+
+class SchedulerLock:
+    """One scheduler per database: PostgreSQL advisory lock or a lock file for SQLite."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._conn: Connection | None = None
+        self._file: IO[str] | None = None
+
+    def acquire(self) -> bool:
+        if self.db.dialect == "postgresql":
+            self._conn = self.db.engine.connect()
+            got = self._conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": _ADVISORY_KEY})
+            self._conn.commit()
+            if not got:
+                self._conn.close()
+                self._conn = None
+            return bool(got)
+        database = make_url(self.db.url).database
+        path = Path(f"{database}.scheduler.lock") if database else None
+        if path is None:  # in-memory database: one process by definition
+            return True
+        self._file = path.open("w")
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._file.close()
+            self._file = None
+            return False
+        return True
+
+    def release(self) -> None:
+        if self._conn is not None:
+            self._conn.close()  # closing the session releases the advisory lock
+            self._conn = None
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
 
 
 class SchedulerService:
     name = "scheduler"
 
-    def __init__(self, settings: Settings, db: Database) -> None:
+    def __init__(self, settings: Settings, db: Database, runtime: Runtime) -> None:
+        self.db = db
+        self.runtime = runtime
+        self.lock = SchedulerLock(db)
         self.scheduler = AsyncIOScheduler(
-            jobstores={"default": SQLAlchemyJobStore(engine=db.engine)},
+            jobstores={
+                "default": SQLAlchemyJobStore(engine=db.engine),
+                "internal": MemoryJobStore(),
+            },
             job_defaults={"coalesce": True, "misfire_grace_time": MISFIRE_GRACE_SECONDS},
             timezone=settings.zone,
         )
+        self.scheduler.add_listener(_report_lateness, EVENT_JOB_MISSED | EVENT_JOB_SUBMITTED)
 
     async def start(self) -> None:
+        global _runtime
+        if not await asyncio.to_thread(self.lock.acquire):
+            raise SchedulerBusy("another Rapport process is scheduling for this database")
+        _runtime = self.runtime
         self.scheduler.start()
-        log.info("scheduler started with %d stored job(s)", len(self.scheduler.get_jobs()))
+        await asyncio.to_thread(sync_jobs, self.scheduler, self.db)
+        self.scheduler.add_job(
+            sync_jobs,
+            "interval",
+            seconds=SYNC_SECONDS,
+            args=[self.scheduler, self.db],
+            id="sync",
+            jobstore="internal",
+            replace_existing=True,
+        )
+        log.info(
+            "scheduler started with %d campaign schedule(s)",
+            len(self.scheduler.get_jobs(jobstore="default")),
+        )
 
     async def stop(self) -> None:
+        global _runtime
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        _runtime = None
+        self.lock.release()
 
 
-def scheduler_service(settings: Settings, db: Database) -> Service | Disabled:
-    return SchedulerService(settings, db)
+class SchedulerBusy(RapportError):
+    """A second `rapport run` on the same database: refusing beats firing campaigns twice."""

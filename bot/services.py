@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from crm.channel import Channel
 from crm.database import Database
 from crm.settings import Settings
 
@@ -34,15 +35,11 @@ class Disabled:
 ServiceFactory = Callable[[Settings, Database], "Service | Disabled"]
 
 
-def registered_factories() -> list[ServiceFactory]:
-    """Every service `rapport run` knows, in start order (channels last)."""
-    from bot.scheduler import scheduler_service
-
-    factories: list[ServiceFactory] = [scheduler_service]
-    factories.extend(channel_factories())
-    return factories
-
-
 def channel_factories() -> list[ServiceFactory]:
-    """The channel adapters' service factories; each channel issue adds its own."""
+    """The channel adapters' inbound service factories; each channel issue adds its own."""
     return []
+
+
+def outbound_channels(settings: Settings) -> dict[str, Channel]:
+    """The channels campaigns can send through with these settings, by name."""
+    return {}

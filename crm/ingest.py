@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Update, bindparam, case, func, insert, or_, s
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from crm.clock import utcnow
 from crm.database import Database
 from crm.errors import InvalidMessage
 from crm.identity import clean_display_name, normalise_external_id
@@ -34,6 +35,7 @@ from crm.models import (
     UtcDateTime,
 )
 from crm.sentiment import Assessment, SentimentAnalyser, default_analyser
+from crm.surveys import Reply, attach_replies
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +159,22 @@ def _store(session: Session, checked: list[_Checked]) -> list[IngestResult]:
     conversation_of = _conversations_for(conn, fresh, customer_of)
     interaction_ids = _insert_interactions(conn, fresh, customer_of, conversation_of)
     _touch_activity(conn, fresh, customer_of, conversation_of)
+    attach_replies(
+        conn,
+        [
+            Reply(
+                customer_id=customer_of[(i.message.channel, i.external_id)],
+                interaction_id=interaction_ids[i.key],
+                text=i.message.text,
+                in_reply_to=i.message.in_reply_to,
+                polarity=i.assessment.polarity,
+                sent_at=i.message.sent_at,
+            )
+            for i in fresh
+            if not i.message.automated
+        ],
+        utcnow(),
+    )
 
     results: list[IngestResult] = []
     announced_customers: set[int] = set()

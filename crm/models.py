@@ -208,7 +208,11 @@ class SurveyKind(StrEnum):
 
 
 class DeliveryStatus(StrEnum):
+    """queued → claimed (by a dispatcher) → sending (handed to the channel) → sent | failed;
+    skipped at materialisation with a reason. Only `sending` is ambiguous after a crash."""
+
     QUEUED = "queued"
+    CLAIMED = "claimed"
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"

@@ -37,6 +37,17 @@ class Settings(BaseSettings):
         100_000, ge=1_000, description="Longest inbound message text accepted, in characters."
     )
 
+    frequency_cap_per_week: int = Field(
+        3, ge=1, le=100, description="Most campaign messages one customer gets in 7 days."
+    )
+    dispatch_batch_size: int = Field(100, ge=1, le=5000, description="Deliveries claimed at once.")
+    dispatch_max_attempts: int = Field(
+        5, ge=1, le=50, description="Sends tried before a delivery fails for good."
+    )
+    dispatch_lease_seconds: int = Field(
+        300, ge=0, description="A claim older than this is taken to be from a dead worker."
+    )
+
     telegram_token: SecretStr | None = Field(None, description="Bot token from @BotFather.")
     telegram_api_url: str = Field(
         "https://api.telegram.org/bot", description="Bot API base URL (a stand-in in tests)."

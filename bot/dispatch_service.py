@@ -1,0 +1,81 @@
+"""The dispatcher as a long-running service: `rapport run` hosts one, `rapport worker` is one."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+
+from crm.channel import Channel
+from crm.database import Database
+from crm.dispatch import Dispatcher, DispatchStats
+from crm.settings import Settings
+
+log = logging.getLogger(__name__)
+
+IDLE_POLL_SECONDS = 5.0
+
+
+class DispatchService:
+    name = "dispatcher"
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        channels: Mapping[str, Channel],
+        *,
+        recover_all_at_start: bool,
+    ) -> None:
+        self.dispatcher = Dispatcher(
+            db,
+            channels,
+            batch_size=settings.dispatch_batch_size,
+            max_attempts=settings.dispatch_max_attempts,
+            business_name=settings.business_name,
+        )
+        self.lease = 0.0 if recover_all_at_start else float(settings.dispatch_lease_seconds)
+        self.regular_lease = float(settings.dispatch_lease_seconds)
+        self.stats = DispatchStats()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def wake(self) -> None:
+        """Thread-safe: the scheduler's threads call it after a run is materialised."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        await asyncio.to_thread(self.dispatcher.recover, self.lease)
+        self._task = asyncio.create_task(self._loop_forever(), name="dispatcher")
+
+    async def _loop_forever(self) -> None:
+        while True:
+            try:
+                handled = await self.dispatcher.dispatch_once(self.stats)
+                if handled == 0:
+                    await asyncio.to_thread(self.dispatcher.recover, self.regular_lease)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), IDLE_POLL_SECONDS)
+                    self._wake.clear()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database restarting, say: wait and go on
+                log.exception("dispatcher pass failed; retrying shortly")
+                await asyncio.sleep(IDLE_POLL_SECONDS)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        log.info(
+            "dispatcher stopped: %d sent, %d retried, %d failed, %d skipped",
+            self.stats.sent,
+            self.stats.retried,
+            self.stats.failed,
+            self.stats.skipped,
+        )

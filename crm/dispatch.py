@@ -1,0 +1,431 @@
+"""The dispatcher: claims due deliveries, sends them, records each outcome.
+
+Restart safety rests on the delivery states. A batch is *claimed* in one
+transaction; each delivery is marked *sending* in its own transaction just
+before it is handed to the channel, and *sent* (with its outbound
+interaction and any loyalty points) in one transaction just after. After a
+crash, `recover` puts claimed-but-untouched deliveries back in the queue and
+marks deliveries caught in `sending` as failed with "outcome unknown": the
+channel may or may not have delivered them, and a duplicate is worse than a
+gap the report shows. So no customer ever gets a run's message twice.
+
+On PostgreSQL batches are claimed with `FOR UPDATE SKIP LOCKED`, so any
+number of `rapport worker` processes share one outbox; SQLite has one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, func, select, update
+
+from crm.campaigns import SURVEY_SCALES
+from crm.channel import Channel, PermanentFailure, RecipientGone, TransientFailure
+from crm.clock import utcnow
+from crm.database import Database
+from crm.messages import OutboundMessage, Receipt
+from crm.models import (
+    Campaign,
+    Customer,
+    Delivery,
+    DeliveryStatus,
+    Direction,
+    Identity,
+    Interaction,
+    PointsEntry,
+)
+from crm.templates import TemplateProblem, render
+
+log = logging.getLogger(__name__)
+
+OUTCOME_UNKNOWN = "interrupted while sending: outcome unknown, not resent"
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A claimed delivery with everything needed to send it."""
+
+    delivery_id: int
+    campaign_id: int
+    customer_id: int
+    identity_id: int | None
+    channel: str
+    external_id: str
+    attempts: int
+    message: OutboundMessage | None
+    points: int = 0
+    problem: str | None = None
+
+
+@dataclass
+class DispatchStats:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    skipped: int = 0
+    by_error: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def handled(self) -> int:
+        return self.sent + self.retried + self.failed + self.skipped
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    requeued: int
+    unknown: int
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        db: Database,
+        channels: Mapping[str, Channel],
+        *,
+        worker_id: str | None = None,
+        batch_size: int = 100,
+        max_attempts: int = 5,
+        base_backoff: float = 30.0,
+        business_name: str = "Rapport",
+        extra_headers: Callable[[int, int], dict[str, str]] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.channels = dict(channels)
+        self.worker_id = worker_id or default_worker_id()
+        self.batch_size = batch_size
+        self.max_attempts = max_attempts
+        self.base_backoff = base_backoff
+        self.business_name = business_name
+        self.extra_headers = extra_headers
+        """(delivery id, customer id) → headers, e.g. List-Unsubscribe from the privacy module."""
+        self.clock = clock
+
+    # -- recovery -----------------------------------------------------------------------
+
+    def recover(self, stale_after: float = 300.0) -> Recovery:
+        """Settle deliveries left behind by dispatchers that died.
+
+        `stale_after` seconds without progress makes a claim stale; at the start
+        of a single-dispatcher deployment (SQLite) 0 is right: nobody else runs.
+        """
+        cutoff = self.clock() - timedelta(seconds=stale_after)
+        d = Delivery.__table__.c
+        with self.db.transaction() as session:
+            requeued = session.execute(
+                update(Delivery.__table__)
+                .where(d.status == DeliveryStatus.CLAIMED.value, d.claimed_at <= cutoff)
+                .values(status=DeliveryStatus.QUEUED.value, claimed_by=None, claimed_at=None)
+            ).rowcount
+            unknown = session.execute(
+                update(Delivery.__table__)
+                .where(d.status == DeliveryStatus.SENDING.value, d.claimed_at <= cutoff)
+                .values(status=DeliveryStatus.FAILED.value, last_error=OUTCOME_UNKNOWN)
+            ).rowcount
+        if requeued or unknown:
+            log.warning("recovered deliveries: %d requeued, %d outcome unknown", requeued, unknown)
+        return Recovery(requeued=requeued, unknown=unknown)
+
+    # -- claiming -----------------------------------------------------------------------
+
+    def claim(self) -> list[Job]:
+        """Claim up to `batch_size` due deliveries of live campaigns for this worker."""
+        now = self.clock()
+        d = Delivery.__table__.c
+        camp = Campaign.__table__.c
+        with self.db.transaction() as session:
+            due = (
+                select(d.id)
+                .where(
+                    d.status == DeliveryStatus.QUEUED.value,
+                    d.next_attempt_at <= now,
+                    exists().where(camp.id == d.campaign_id, camp.status == "active"),
+                )
+                .order_by(d.next_attempt_at, d.id)
+                .limit(self.batch_size)
+            )
+            if self.db.dialect == "postgresql":
+                due = due.with_for_update(skip_locked=True)
+            ids = list(session.scalars(due))
+            if not ids:
+                return []
+            session.execute(
+                update(Delivery.__table__)
+                .where(d.id.in_(ids))
+                .values(
+                    status=DeliveryStatus.CLAIMED.value,
+                    claimed_by=self.worker_id,
+                    claimed_at=now,
+                    attempts=d.attempts + 1,
+                )
+            )
+            rows = session.execute(
+                select(
+                    Delivery.id,
+                    Delivery.campaign_id,
+                    Delivery.customer_id,
+                    Delivery.identity_id,
+                    Delivery.attempts,
+                    Identity.channel,
+                    Identity.external_id,
+                    Customer.display_name,
+                )
+                .join(Identity, Identity.id == Delivery.identity_id, isouter=True)
+                .join(Customer, Customer.id == Delivery.customer_id)
+                .where(Delivery.id.in_(ids))
+                .order_by(Delivery.id)
+            ).all()
+            balances = self._balances(session, {r.customer_id for r in rows})
+            campaigns = self._load_campaigns(session, {r.campaign_id for r in rows})
+        return [
+            self._job(r, campaigns[r.campaign_id], balances.get(r.customer_id, 0), now)
+            for r in rows
+        ]
+
+    @staticmethod
+    def _load_campaigns(session: Any, ids: set[int]) -> dict[int, Campaign]:
+        """Read afresh for every batch, so an edited template applies to what is still queued."""
+        return {c.id: c for c in session.scalars(select(Campaign).where(Campaign.id.in_(ids)))}
+
+    @staticmethod
+    def _balances(session: Any, customer_ids: set[int]) -> dict[int, int]:
+        rows = session.execute(
+            select(PointsEntry.customer_id, func.sum(PointsEntry.delta))
+            .where(PointsEntry.customer_id.in_(customer_ids))
+            .group_by(PointsEntry.customer_id)
+        )
+        return {cid: int(total or 0) for cid, total in rows}
+
+    def _job(self, row: Any, campaign: Campaign, balance: int, now: datetime) -> Job:
+        name = row.display_name or ""
+        awarded = campaign.points or 0
+        expires = (
+            (now + timedelta(days=campaign.offer_valid_days)).date().isoformat()
+            if campaign.offer_valid_days
+            else ""
+        )
+        context = {
+            "name": name or "there",
+            "first_name": name.split(" ")[0] if name else "there",
+            "business": self.business_name,
+            "campaign": campaign.name,
+            "points": balance + awarded,
+            "points_awarded": awarded,
+            "offer_code": campaign.offer_code or "",
+            "offer_expires": expires,
+            "tier": "",
+        }
+        problem = None
+        message = None
+        try:
+            text = render(campaign.template, context)
+            choices: tuple[tuple[str, str], ...] = ()
+            if campaign.survey_kind:
+                low, high = SURVEY_SCALES[campaign.survey_kind]
+                choices = tuple((str(n), str(n)) for n in range(low, high + 1))
+            headers = self.extra_headers(row.id, row.customer_id) if self.extra_headers else {}
+            message = OutboundMessage(
+                text=text, subject=campaign.subject, choices=choices, headers=headers
+            )
+        except TemplateProblem as exc:
+            problem = str(exc)
+        return Job(
+            delivery_id=row.id,
+            campaign_id=row.campaign_id,
+            customer_id=row.customer_id,
+            identity_id=row.identity_id,
+            channel=row.channel or "",
+            external_id=row.external_id or "",
+            attempts=row.attempts,
+            message=message,
+            points=campaign.points or 0,
+            problem=problem,
+        )
+
+    # -- sending ------------------------------------------------------------------------
+
+    def _mark_sending(self, job: Job) -> bool:
+        """Last check before the channel: still ours, still consenting, still reachable."""
+        d = Delivery.__table__.c
+        cust = Customer.__table__.c
+        ident = Identity.__table__.c
+        with self.db.transaction() as session:
+            moved = session.execute(
+                update(Delivery.__table__)
+                .where(
+                    d.id == job.delivery_id,
+                    d.status == DeliveryStatus.CLAIMED.value,
+                    d.claimed_by == self.worker_id,
+                    exists().where(
+                        cust.id == d.customer_id,
+                        cust.marketing_consent.is_(True),
+                        cust.erased_at.is_(None),
+                    ),
+                    exists().where(ident.id == d.identity_id, ident.unreachable_at.is_(None)),
+                )
+                .values(status=DeliveryStatus.SENDING.value, claimed_at=self.clock())
+            ).rowcount
+            if moved:
+                return True
+            session.execute(
+                update(Delivery.__table__)
+                .where(
+                    d.id == job.delivery_id,
+                    d.status == DeliveryStatus.CLAIMED.value,
+                    d.claimed_by == self.worker_id,
+                )
+                .values(status=DeliveryStatus.SKIPPED.value, skip_reason="consent_or_reach_changed")
+            )
+            return False
+
+    def _record_sent(self, job: Job, receipt: Receipt) -> None:
+        assert job.message is not None
+        with self.db.transaction() as session:
+            session.execute(
+                update(Delivery.__table__)
+                .where(Delivery.id == job.delivery_id)
+                .values(
+                    status=DeliveryStatus.SENT.value,
+                    sent_at=receipt.sent_at,
+                    message_key=receipt.message_key,
+                    last_error=None,
+                )
+            )
+            session.add(
+                Interaction(
+                    customer_id=job.customer_id,
+                    channel=job.channel,
+                    direction=Direction.OUT,
+                    body=job.message.text,
+                    subject=job.message.subject,
+                    automated=True,
+                    message_key=receipt.message_key,
+                    sent_at=receipt.sent_at,
+                )
+            )
+            if job.points:
+                session.add(
+                    PointsEntry(
+                        customer_id=job.customer_id,
+                        delta=job.points,
+                        reason=f"campaign {job.campaign_id}",
+                        delivery_id=job.delivery_id,
+                    )
+                )
+
+    def _record_failure(
+        self,
+        job: Job,
+        error: Exception | str,
+        *,
+        retry: bool,
+        retry_after: float | None = None,
+        gone: bool = False,
+    ) -> bool:
+        """Requeue with backoff or fail for good; returns True when it will be retried."""
+        now = self.clock()
+        retrying = retry and job.attempts < self.max_attempts
+        message = str(error)[:300] or type(error).__name__
+        values: dict[str, Any] = {"last_error": message, "claimed_by": None}
+        if retrying:
+            delay = retry_after if retry_after is not None else self._backoff(job.attempts)
+            values.update(
+                status=DeliveryStatus.QUEUED.value, next_attempt_at=now + timedelta(seconds=delay)
+            )
+        else:
+            values.update(status=DeliveryStatus.FAILED.value)
+        with self.db.transaction() as session:
+            session.execute(
+                update(Delivery.__table__).where(Delivery.id == job.delivery_id).values(**values)
+            )
+            if gone and job.identity_id is not None:
+                session.execute(
+                    update(Identity.__table__)
+                    .where(and_(Identity.id == job.identity_id, Identity.unreachable_at.is_(None)))
+                    .values(unreachable_at=now, unreachable_reason=message[:200])
+                )
+        return retrying
+
+    def _backoff(self, attempts: int) -> float:
+        """Exponential with jitter: 30 s, 60 s, 120 s … capped at an hour."""
+        return min(3600.0, self.base_backoff * 2 ** (attempts - 1)) * random.uniform(0.8, 1.2)
+
+    async def _send(self, job: Job, stats: DispatchStats) -> None:
+        if job.message is None:
+            self._count(stats, "template")
+            await asyncio.to_thread(self._record_failure, job, job.problem or "", retry=False)
+            stats.failed += 1
+            return
+        channel = self.channels.get(job.channel)
+        if channel is None:
+            await asyncio.to_thread(
+                self._record_failure,
+                job,
+                f"channel {job.channel or '?'} is not configured",
+                retry=False,
+            )
+            stats.failed += 1
+            return
+        if not await asyncio.to_thread(self._mark_sending, job):
+            stats.skipped += 1
+            return
+        try:
+            receipt = await channel.send(job.external_id, job.message)
+        except TransientFailure as exc:
+            self._count(stats, "transient")
+            retried = await asyncio.to_thread(
+                self._record_failure, job, exc, retry=True, retry_after=exc.retry_after
+            )
+            stats.retried += retried
+            stats.failed += not retried
+            return
+        except RecipientGone as exc:
+            self._count(stats, "gone")
+            await asyncio.to_thread(self._record_failure, job, exc, retry=False, gone=True)
+            stats.failed += 1
+            return
+        except PermanentFailure as exc:
+            self._count(stats, "permanent")
+            await asyncio.to_thread(self._record_failure, job, exc, retry=False)
+            stats.failed += 1
+            return
+        except Exception as exc:  # an adapter bug must not stop the whole run
+            log.exception("channel %s raised an unexpected error", job.channel)
+            self._count(stats, "unexpected")
+            retried = await asyncio.to_thread(self._record_failure, job, exc, retry=True)
+            stats.retried += retried
+            stats.failed += not retried
+            return
+        await asyncio.to_thread(self._record_sent, job, receipt)
+        stats.sent += 1
+
+    @staticmethod
+    def _count(stats: DispatchStats, kind: str) -> None:
+        stats.by_error[kind] = stats.by_error.get(kind, 0) + 1
+
+    async def dispatch_once(self, stats: DispatchStats | None = None) -> int:
+        """Claim one batch and send it; returns how many deliveries were handled."""
+        stats = stats if stats is not None else DispatchStats()
+        jobs = await asyncio.to_thread(self.claim)
+        for job in jobs:
+            await self._send(job, stats)
+        return len(jobs)
+
+    async def drain(self) -> DispatchStats:
+        """Send until nothing is due now (retries scheduled later stay queued)."""
+        stats = DispatchStats()
+        while await self.dispatch_once(stats):
+            pass
+        return stats

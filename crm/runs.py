@@ -1,0 +1,233 @@
+"""Campaign runs: one firing of a campaign, and its deliveries made in one statement.
+
+A run and all its deliveries are created in a single transaction by one
+INSERT … SELECT over the segment's rule, so a crash leaves either no run or
+a complete one, and re-firing the same slot finds the run already there.
+Customers who cannot be messaged are inserted too, as `skipped` with the
+reason, so reports can say why they were left out.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import (
+    Insert,
+    and_,
+    case,
+    false,
+    func,
+    insert,
+    literal,
+    select,
+    true,
+)
+from sqlalchemy.exc import IntegrityError
+
+from crm.campaigns import LAST_ACTIVE
+from crm.clock import utcnow
+from crm.database import Database
+from crm.errors import NotFound
+from crm.models import (
+    Campaign,
+    CampaignRun,
+    Customer,
+    Delivery,
+    DeliveryStatus,
+    Identity,
+    Segment,
+    UtcDateTime,
+)
+from crm.segments import parse_rule, rule_condition
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FREQUENCY_CAP = 3
+"""Campaign messages per customer per rolling 7 days, across all campaigns."""
+
+NO_CONSENT = "no_consent"
+UNREACHABLE = "unreachable"
+FREQUENCY_CAP = "frequency_cap"
+COUNTED = (
+    DeliveryStatus.QUEUED,
+    DeliveryStatus.CLAIMED,
+    DeliveryStatus.SENDING,
+    DeliveryStatus.SENT,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    run_id: int
+    created: bool
+    queued: int
+    skipped: dict[str, int]
+
+
+def start_run(
+    db: Database,
+    campaign_id: int,
+    *,
+    scheduled_for: datetime | None = None,
+    trigger: str = "schedule",
+    channels: tuple[str, ...] | None = None,
+    frequency_cap: int = DEFAULT_FREQUENCY_CAP,
+    now: datetime | None = None,
+) -> RunSummary:
+    """Create the run for this slot with all its deliveries, or find the existing one.
+
+    `scheduled_for` names the slot (default: now, to the minute); `channels`
+    are the channels that can send right now (None: all), so nobody is queued
+    on a channel this installation does not have.
+    """
+    now = now or utcnow()
+    slot = (scheduled_for or now).replace(second=0, microsecond=0)
+    try:
+        with db.transaction() as session:
+            campaign = session.get(Campaign, campaign_id)
+            if campaign is None:
+                raise NotFound(f"no campaign {campaign_id}")
+            segment = session.get(Segment, campaign.segment_id)
+            assert segment is not None
+            run = CampaignRun(
+                campaign_id=campaign_id, scheduled_for=slot, started_at=now, trigger=trigger
+            )
+            session.add(run)
+            session.flush()
+            statement = _materialise(campaign, segment, run.id, channels, frequency_cap, now)
+            session.execute(statement)
+            run.materialised_at = utcnow()
+            run_id = run.id
+    except IntegrityError:
+        existing = _run_for_slot(db, campaign_id, slot)
+        if existing is None:  # the conflict was not the (campaign, slot) key
+            raise
+        log.info("campaign %d slot %s already has run %d", campaign_id, slot, existing)
+        return summarise(db, existing, created=False)
+    summary = summarise(db, run_id, created=True)
+    log.info(
+        "campaign %d run %d: %d queued, skipped %s",
+        campaign_id,
+        run_id,
+        summary.queued,
+        summary.skipped or "none",
+    )
+    return summary
+
+
+def _run_for_slot(db: Database, campaign_id: int, slot: datetime) -> int | None:
+    with db.session() as session:
+        return session.scalar(
+            select(CampaignRun.id).where(
+                CampaignRun.campaign_id == campaign_id, CampaignRun.scheduled_for == slot
+            )
+        )
+
+
+def run_ids(db: Database, campaign_id: int) -> list[int]:
+    with db.session() as session:
+        return list(
+            session.scalars(
+                select(CampaignRun.id)
+                .where(CampaignRun.campaign_id == campaign_id)
+                .order_by(CampaignRun.id)
+            )
+        )
+
+
+def summarise(db: Database, run_id: int, *, created: bool = False) -> RunSummary:
+    with db.session() as session:
+        rows = session.execute(
+            select(Delivery.status, Delivery.skip_reason, func.count())
+            .where(Delivery.run_id == run_id)
+            .group_by(Delivery.status, Delivery.skip_reason)
+        ).all()
+    skipped = {reason: n for status, reason, n in rows if status == DeliveryStatus.SKIPPED}
+    queued = sum(n for status, _, n in rows if status != DeliveryStatus.SKIPPED)
+    return RunSummary(run_id=run_id, created=created, queued=queued, skipped=skipped)
+
+
+def _materialise(
+    campaign: Campaign,
+    segment: Segment,
+    run_id: int,
+    channels: tuple[str, ...] | None,
+    frequency_cap: int,
+    now: datetime,
+) -> Insert:
+    """The INSERT … SELECT that turns a segment into this run's deliveries."""
+    c = Customer.__table__.c
+    ident = Identity.__table__.c
+    d = Delivery.__table__.c
+
+    preferred = c.last_channel if campaign.channel == LAST_ACTIVE else literal(campaign.channel)
+    usable = [ident.customer_id == c.id, ident.unreachable_at.is_(None)]
+    if channels is not None:
+        usable.append(ident.channel.in_(channels) if channels else false())
+    if campaign.channel != LAST_ACTIVE and not campaign.fallback:
+        usable.append(ident.channel == campaign.channel)
+    identity_id = (
+        select(ident.id)
+        .where(and_(*usable))
+        .order_by(case((ident.channel == preferred, 0), else_=1), ident.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    recent = (
+        select(func.count())
+        .select_from(Delivery.__table__)
+        .where(
+            d.customer_id == c.id,
+            d.status.in_([s.value for s in COUNTED]),
+            d.created_at >= literal(now - timedelta(days=7), UtcDateTime()),
+        )
+        .scalar_subquery()
+    )
+    candidates = (
+        select(
+            c.id.label("customer_id"),
+            c.marketing_consent.label("consent"),
+            identity_id.label("identity_id"),
+            recent.label("recent"),
+        )
+        .where(c.erased_at.is_(None), rule_condition(parse_rule(segment.rule), now))
+        .subquery("candidates")
+    )
+    k = candidates.c
+    reason = case(
+        (k.consent.is_not(true()), NO_CONSENT),
+        (k.identity_id.is_(None), UNREACHABLE),
+        (k.recent >= frequency_cap, FREQUENCY_CAP),
+        else_=None,
+    )
+    status = case(
+        (reason.is_(None), DeliveryStatus.QUEUED.value), else_=DeliveryStatus.SKIPPED.value
+    )
+    at = literal(now, UtcDateTime())
+    rows = select(
+        literal(run_id),
+        literal(campaign.id),
+        k.customer_id,
+        k.identity_id,
+        status,
+        reason,
+        literal(0),
+        at,
+        at,
+    )
+    return insert(Delivery.__table__).from_select(
+        [
+            "run_id",
+            "campaign_id",
+            "customer_id",
+            "identity_id",
+            "status",
+            "skip_reason",
+            "attempts",
+            "next_attempt_at",
+            "created_at",
+        ],
+        rows,
+    )
