@@ -26,3 +26,15 @@ class NotFound(RapportError):
 
 class PermissionDenied(RapportError):
     """The caller's role does not allow this operation."""
+
+
+class InvalidInput(RapportError):
+    """A value a person gave (a name, a tag, a rule) is not acceptable; nothing was changed."""
+
+
+class InvalidRule(InvalidInput):
+    """A segment rule is not valid JSON of the rule format; the message names the bad part."""
+
+
+class Conflict(RapportError):
+    """The change would clash with what is stored (a duplicate name, a segment in use)."""
