@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import (
     Insert,
-    and_,
     case,
     false,
     func,
@@ -166,15 +166,15 @@ def _materialise(
     usable = [ident.customer_id == c.id, ident.unreachable_at.is_(None)]
     if channels is not None:
         usable.append(ident.channel.in_(channels) if channels else false())
-    if campaign.channel != LAST_ACTIVE and not campaign.fallback:
-        usable.append(ident.channel == campaign.channel)
-    identity_id = (
-        select(ident.id)
-        .where(and_(*usable))
-        .order_by(case((ident.channel == preferred, 0), else_=1), ident.id)
-        .limit(1)
-        .scalar_subquery()
-    )
+
+    def first_identity(*extra: Any) -> Any:
+        # MIN rather than ORDER BY … LIMIT: SQLite cannot see the outer row from an
+        # ORDER BY inside a correlated subquery.
+        return select(func.min(ident.id)).where(*usable, *extra).scalar_subquery()
+
+    identity_id = first_identity(ident.channel == preferred)
+    if campaign.channel == LAST_ACTIVE or campaign.fallback:
+        identity_id = func.coalesce(identity_id, first_identity())
     recent = (
         select(func.count())
         .select_from(Delivery.__table__)
