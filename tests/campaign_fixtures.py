@@ -31,8 +31,14 @@ def customer(
     """A customer who wrote to us once, with or without marketing consent."""
     result = ingest(
         db,
-        InboundMessage(channel, address, name or address.split("@")[0].title(), text,
-                       at, f"seed-{next(_counter)}"),
+        InboundMessage(
+            channel,
+            address,
+            name or address.split("@")[0].title(),
+            text,
+            at,
+            f"seed-{next(_counter)}",
+        ),
     )
     if consent:
         set_marketing_consent(db, channel, address, granted=True, source="test")

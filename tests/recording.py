@@ -6,6 +6,7 @@ addresses with the core's typed failures, the way a real channel would.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections import defaultdict
@@ -46,13 +47,18 @@ class FileSinkChannel:
     between a channel's acceptance and our commit.
     """
 
-    def __init__(self, path: Path, name: str = "email", die_after: int | None = None) -> None:
+    def __init__(
+        self, path: Path, name: str = "email", die_after: int | None = None, delay: float = 0.0
+    ) -> None:
         self.name = name
+        self.delay = delay
         self.path = path
         self.die_after = die_after
         self.count = 0
 
     async def send(self, external_id: str, message: OutboundMessage) -> Receipt:
+        if self.delay:
+            await asyncio.sleep(self.delay)
         self.count += 1
         key = f"sink-{os.getpid()}-{self.count}"
         with self.path.open("a") as sink:

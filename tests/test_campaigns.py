@@ -115,8 +115,13 @@ def test_only_channels_the_installation_has_are_used(db: Database) -> None:
 async def test_dispatch_sends_renders_records_and_awards_points(db: Database) -> None:
     everyone(db)
     ann = customer(db, "ann@example.com", name="Ann Lee")
-    c = campaign(db, "Points", kind="loyalty", points=50,
-                 template="Hi {{ first_name }}, +{{ points_awarded }} points: {{ points }} now")
+    c = campaign(
+        db,
+        "Points",
+        kind="loyalty",
+        points=50,
+        template="Hi {{ first_name }}, +{{ points_awarded }} points: {{ points }} now",
+    )
     start_run(db, c.id, now=T0 + timedelta(hours=1))
     channel = RecordingChannel("email")
 
@@ -237,8 +242,13 @@ def test_recovery_requeues_claims_and_never_resends_ambiguous_ones(db: Database)
 async def test_survey_answer_by_reply_counts_once(db: Database) -> None:
     everyone(db)
     customer(db, "fb@example.com")
-    c = campaign(db, "CSAT", kind="feedback", survey_kind="csat",
-                 template="How did we do, {{ first_name }}? Reply 1-5.")
+    c = campaign(
+        db,
+        "CSAT",
+        kind="feedback",
+        survey_kind="csat",
+        template="How did we do, {{ first_name }}? Reply 1-5.",
+    )
     start_run(db, c.id, now=T0 + timedelta(hours=1))
     channel = RecordingChannel()
     await Dispatcher(db, {"email": channel}).drain()
@@ -246,10 +256,22 @@ async def test_survey_answer_by_reply_counts_once(db: Database) -> None:
     assert [label for label, _ in message.choices] == ["1", "2", "3", "4", "5"]
 
     answer_at = T0 + timedelta(hours=2)
-    ingest(db, InboundMessage("email", "fb@example.com", None, "4 - quick and friendly",
-                              answer_at, "<a1@x>", in_reply_to=key))
-    ingest(db, InboundMessage("email", "fb@example.com", None, "5", answer_at, "<a2@x>",
-                              in_reply_to=key))
+    ingest(
+        db,
+        InboundMessage(
+            "email",
+            "fb@example.com",
+            None,
+            "4 - quick and friendly",
+            answer_at,
+            "<a1@x>",
+            in_reply_to=key,
+        ),
+    )
+    ingest(
+        db,
+        InboundMessage("email", "fb@example.com", None, "5", answer_at, "<a2@x>", in_reply_to=key),
+    )
     with db.session() as s:
         [response] = s.scalars(select(SurveyResponse)).all()
         assert (response.score, response.comment) == (4, "quick and friendly")
@@ -260,13 +282,22 @@ async def test_survey_answer_by_reply_counts_once(db: Database) -> None:
 async def test_bare_score_answers_latest_open_survey(db: Database) -> None:
     everyone(db)
     customer(db, "7770001", channel="telegram")
-    c = campaign(db, "NPS", kind="feedback", survey_kind="nps",
-                 template="How likely are you to recommend us? 0-10")
+    c = campaign(
+        db,
+        "NPS",
+        kind="feedback",
+        survey_kind="nps",
+        template="How likely are you to recommend us? 0-10",
+    )
     start_run(db, c.id, now=T0 + timedelta(hours=1))
     channel = RecordingChannel("telegram")
     await Dispatcher(db, {"telegram": channel}).drain()
-    ingest(db, InboundMessage("telegram", "7770001", None, "hello, is the shop open?",
-                              T0 + timedelta(hours=2), "m1"))
+    ingest(
+        db,
+        InboundMessage(
+            "telegram", "7770001", None, "hello, is the shop open?", T0 + timedelta(hours=2), "m1"
+        ),
+    )
     ingest(db, InboundMessage("telegram", "7770001", None, "9", T0 + timedelta(hours=2), "m2"))
     with db.session() as s:
         assert [r.score for r in s.scalars(select(SurveyResponse))] == [9]

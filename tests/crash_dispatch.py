@@ -1,0 +1,44 @@
+"""A dispatcher process for the crash tests, run as `python -m tests.crash_dispatch`.
+
+Usage: DB_URL SINK [--die-after N] [--materialise CAMPAIGN_ID] [--batch N]
+
+It recovers what a previous (killed) run left, then drains the outbox into
+a FileSinkChannel; with --die-after it SIGKILLs itself right after the Nth
+message is delivered and before the dispatcher records it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+
+from crm.database import Database
+from crm.dispatch import Dispatcher
+from crm.runs import start_run
+from tests.recording import FileSinkChannel
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("db_url")
+    parser.add_argument("sink", type=Path)
+    parser.add_argument("--die-after", type=int, default=None)
+    parser.add_argument("--materialise", type=int, default=None)
+    parser.add_argument("--batch", type=int, default=10)
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds per send")
+    args = parser.parse_args()
+    db = Database(args.db_url)
+    if args.materialise is not None:
+        start_run(db, args.materialise, trigger="manual")
+        print("materialised", flush=True)
+        return
+    channel = FileSinkChannel(args.sink, die_after=args.die_after, delay=args.delay)
+    dispatcher = Dispatcher(db, {"email": channel}, batch_size=args.batch)
+    dispatcher.recover(stale_after=0)
+    stats = asyncio.run(dispatcher.drain())
+    print(f"sent {stats.sent}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
