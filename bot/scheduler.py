@@ -31,12 +31,12 @@ from apscheduler.triggers.date import DateTrigger
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 
-from crm.campaigns import cron_trigger, is_live, list_campaigns
+from crm.campaigns import cron_trigger, get_campaign, is_live, list_campaigns
 from crm.clock import utcnow
 from crm.database import Database
 from crm.errors import RapportError
 from crm.models import CampaignStatus
-from crm.runs import start_run
+from crm.runs import local_slot_taken, start_run
 from crm.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -60,20 +60,26 @@ class Runtime:
 _runtime: Runtime | None = None
 
 
-def fire_campaign(campaign_id: int) -> None:
+def fire_campaign(campaign_id: int, now: datetime | None = None) -> None:
     """A scheduled firing: make the run for this minute, then wake the dispatcher."""
     runtime = _runtime
     if runtime is None:
         log.warning("campaign %d fired with no running application; ignored", campaign_id)
         return
-    from crm.campaigns import get_campaign
-
+    now = now or utcnow()
     campaign = get_campaign(runtime.db, campaign_id)
-    if not is_live(campaign, utcnow()):
+    if not is_live(campaign, now):
         log.info("campaign %d is not live; firing ignored", campaign_id)
         return
+    if local_slot_taken(runtime.db, campaign_id, campaign.timezone, now):
+        log.info("campaign %d already ran at this local time (clocks went back)", campaign_id)
+        return
     start_run(
-        runtime.db, campaign_id, channels=runtime.channels, frequency_cap=runtime.frequency_cap
+        runtime.db,
+        campaign_id,
+        channels=runtime.channels,
+        frequency_cap=runtime.frequency_cap,
+        now=now,
     )
     runtime.wake_dispatcher()
 
@@ -168,7 +174,10 @@ class SchedulerLock:
 
     def release(self) -> None:
         if self._conn is not None:
-            self._conn.close()  # closing the session releases the advisory lock
+            # The pool would keep the server session (and its lock) alive after close().
+            self._conn.scalar(text("SELECT pg_advisory_unlock(:k)"), {"k": _ADVISORY_KEY})
+            self._conn.commit()
+            self._conn.close()
             self._conn = None
         if self._file is not None:
             fcntl.flock(self._file, fcntl.LOCK_UN)

@@ -8,7 +8,7 @@ checked when it is saved, so a scheduled run at 3 a.m. never discovers a typo.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
@@ -52,10 +52,84 @@ class CampaignSpec:
     cost: float | None = None
 
 
+class MonotonicCronTrigger(CronTrigger):
+    """APScheduler's cron trigger, made to always move forward.
+
+    At the repeated hour when clocks go back (01:30 GMT after 01:30 BST),
+    APScheduler 3.11 with zoneinfo computes the same fire time again and
+    again, which would spin the scheduler's catch-up loop forever. When that
+    happens we ask again from a little later; the doubled local time itself is
+    handled by `crm.runs.local_slot_taken`.
+    """
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        result = super().get_next_fire_time(previous_fire_time, now)
+        step = timedelta(minutes=1)
+        while (
+            result is not None
+            and previous_fire_time is not None
+            and result <= previous_fire_time
+            and step <= timedelta(days=2)
+        ):
+            probe = (previous_fire_time.astimezone(UTC) + step).astimezone(UTC)
+            result = super().get_next_fire_time(None, max(now.astimezone(UTC), probe))
+            step *= 2
+        return result
+
+
+_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def _standard_weekdays(field: str) -> str:
+    """Crontab day-of-week (0 or 7 = Sunday, 1 = Monday) as APScheduler day names.
+
+    APScheduler 3 reads numbers as 0 = Monday, so "0 10 * * 1" would fire on
+    Tuesdays; spelling the days out removes the ambiguity.
+    """
+    days: set[int] = set()
+    for part in field.lower().split(","):
+        base, _, step_text = part.partition("/")
+        step = int(step_text) if step_text else 1
+        if base == "*":
+            low, high = 0, 6
+        elif "-" in base:
+            first, last = base.split("-", 1)
+            low, high = _day_number(first), _day_number(last)
+        else:
+            low = _day_number(base)
+            high = 6 if step_text else low
+        if step < 1 or low > high:
+            raise ValueError(f"bad day-of-week range {part!r}")
+        days.update(d % 7 for d in range(low, high + 1, step))
+    return ",".join(_DAY_NAMES[d] for d in sorted(days))
+
+
+def _day_number(token: str) -> int:
+    if token in _DAY_NAMES:
+        return _DAY_NAMES.index(token)
+    value = int(token)
+    if not 0 <= value <= 7:
+        raise ValueError(f"day of week {token!r} is not 0–7")
+    return value
+
+
 def cron_trigger(expression: str, timezone: str) -> CronTrigger:
-    """A five-field crontab expression in the given zone (DST handled by APScheduler)."""
+    """A standard five-field crontab expression in the given zone, DST-safe."""
     try:
-        return CronTrigger.from_crontab(expression, timezone=ZoneInfo(timezone))
+        fields = expression.split()
+        if len(fields) != 5:
+            raise ValueError(f"wrong number of fields; got {len(fields)}, expected 5")
+        minute, hour, day, month, weekday = fields
+        return MonotonicCronTrigger(
+            minute=minute,
+            hour=hour,
+            day=day,
+            month=month,
+            day_of_week=_standard_weekdays(weekday),
+            timezone=ZoneInfo(timezone),
+        )
     except (ValueError, KeyError) as exc:
         raise InvalidCampaign(f"bad cron expression {expression!r}: {exc}") from None
 

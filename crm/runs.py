@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     Insert,
@@ -124,6 +125,27 @@ def _run_for_slot(db: Database, campaign_id: int, slot: datetime) -> int | None:
                 CampaignRun.campaign_id == campaign_id, CampaignRun.scheduled_for == slot
             )
         )
+
+
+def local_slot_taken(db: Database, campaign_id: int, zone: str, slot: datetime) -> bool:
+    """Has this campaign already run at the same local wall-clock minute?
+
+    On the night clocks go back, a cron time such as 01:30 happens twice and
+    APScheduler fires both; the business meant once.
+    """
+    local = slot.astimezone(ZoneInfo(zone)).replace(second=0, microsecond=0, tzinfo=None)
+    with db.session() as session:
+        recent = session.scalars(
+            select(CampaignRun.scheduled_for).where(
+                CampaignRun.campaign_id == campaign_id,
+                CampaignRun.scheduled_for >= slot - timedelta(hours=3),
+                CampaignRun.scheduled_for < slot,
+            )
+        ).all()
+    return any(
+        r.astimezone(ZoneInfo(zone)).replace(second=0, microsecond=0, tzinfo=None) == local
+        for r in recent
+    )
 
 
 def run_ids(db: Database, campaign_id: int) -> list[int]:
