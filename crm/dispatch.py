@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import Connection, Update, and_, bindparam, exists, func, insert, select, update
 
 from crm.campaigns import SURVEY_SCALES
 from crm.channel import Channel, PermanentFailure, RecipientGone, TransientFailure
@@ -41,6 +41,7 @@ from crm.models import (
     Identity,
     Interaction,
     PointsEntry,
+    UtcDateTime,
 )
 from crm.templates import TemplateProblem, render
 
@@ -65,6 +66,31 @@ class Job:
     problem: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one send: a receipt, or a failure and what to do about it."""
+
+    receipt: Receipt | None = None
+    kind: str = ""
+    error: str = ""
+    retry: bool = False
+    retry_after: float | None = None
+    gone: bool = False
+
+    @classmethod
+    def failed(
+        cls,
+        kind: str,
+        error: Exception | str,
+        *,
+        retry: bool = False,
+        retry_after: float | None = None,
+        gone: bool = False,
+    ) -> Outcome:
+        text = str(error) or type(error).__name__
+        return cls(kind=kind, error=text, retry=retry, retry_after=retry_after, gone=gone)
+
+
 @dataclass
 class DispatchStats:
     sent: int = 0
@@ -82,6 +108,53 @@ class DispatchStats:
 class Recovery:
     requeued: int
     unknown: int
+
+
+def _statements() -> tuple[Update, Update, Update]:
+    """Built once; the dispatcher runs them for every message."""
+    d = Delivery.__table__.c
+    cust = Customer.__table__.c
+    ident = Identity.__table__.c
+    mark_sending = (
+        update(Delivery.__table__)
+        .where(
+            d.id == bindparam("did"),
+            d.status == DeliveryStatus.CLAIMED.value,
+            d.claimed_by == bindparam("me"),
+            exists().where(
+                cust.id == d.customer_id,
+                cust.marketing_consent.is_(True),
+                cust.erased_at.is_(None),
+            ),
+            exists().where(ident.id == d.identity_id, ident.unreachable_at.is_(None)),
+        )
+        .values(
+            status=DeliveryStatus.SENDING.value, claimed_at=bindparam("at", type_=UtcDateTime())
+        )
+    )
+    skip_changed = (
+        update(Delivery.__table__)
+        .where(
+            d.id == bindparam("did"),
+            d.status == DeliveryStatus.CLAIMED.value,
+            d.claimed_by == bindparam("me"),
+        )
+        .values(status=DeliveryStatus.SKIPPED.value, skip_reason="consent_or_reach_changed")
+    )
+    mark_sent = (
+        update(Delivery.__table__)
+        .where(d.id == bindparam("did"))
+        .values(
+            status=DeliveryStatus.SENT.value,
+            sent_at=bindparam("sent_at", type_=UtcDateTime()),
+            message_key=bindparam("key"),
+            last_error=None,
+        )
+    )
+    return mark_sending, skip_changed, mark_sent
+
+
+_MARK_SENDING, _SKIP_CHANGED, _MARK_SENT = _statements()
 
 
 def default_worker_id() -> str:
@@ -255,172 +328,154 @@ class Dispatcher:
         )
 
     # -- sending ------------------------------------------------------------------------
+    #
+    # Each delivery needs two commits around its send: "sending" before, the
+    # outcome after. The outcome of one delivery and the "sending" mark of the
+    # next share a transaction, which halves the commits without widening the
+    # window in which a crash leaves an outcome unknown.
 
-    def _mark_sending(self, job: Job) -> bool:
-        """Last check before the channel: still ours, still consenting, still reachable."""
-        d = Delivery.__table__.c
-        cust = Customer.__table__.c
-        ident = Identity.__table__.c
-        with self.db.transaction() as session:
-            moved = session.execute(
-                update(Delivery.__table__)
-                .where(
-                    d.id == job.delivery_id,
-                    d.status == DeliveryStatus.CLAIMED.value,
-                    d.claimed_by == self.worker_id,
-                    exists().where(
-                        cust.id == d.customer_id,
-                        cust.marketing_consent.is_(True),
-                        cust.erased_at.is_(None),
-                    ),
-                    exists().where(ident.id == d.identity_id, ident.unreachable_at.is_(None)),
-                )
-                .values(status=DeliveryStatus.SENDING.value, claimed_at=self.clock())
+    def _step(self, done: tuple[Job, Outcome] | None, upcoming: Job | None) -> bool:
+        """Record `done`'s outcome and mark `upcoming` as sending, atomically.
+
+        Returns whether `upcoming` may be sent (still ours, consenting, reachable).
+        """
+        with self.db.engine.begin() as conn:
+            if done is not None:
+                self._apply(conn, *done)
+            if upcoming is None:
+                return False
+            moved = conn.execute(
+                _MARK_SENDING,
+                {"did": upcoming.delivery_id, "me": self.worker_id, "at": self.clock()},
             ).rowcount
-            if moved:
-                return True
-            session.execute(
-                update(Delivery.__table__)
-                .where(
-                    d.id == job.delivery_id,
-                    d.status == DeliveryStatus.CLAIMED.value,
-                    d.claimed_by == self.worker_id,
-                )
-                .values(status=DeliveryStatus.SKIPPED.value, skip_reason="consent_or_reach_changed")
-            )
-            return False
+            if not moved:
+                conn.execute(_SKIP_CHANGED, {"did": upcoming.delivery_id, "me": self.worker_id})
+            return bool(moved)
 
-    def _record_sent(self, job: Job, receipt: Receipt) -> None:
+    def _apply(self, conn: Connection, job: Job, outcome: Outcome) -> None:
+        if outcome.receipt is not None:
+            self._apply_sent(conn, job, outcome.receipt)
+        else:
+            self._apply_failure(conn, job, outcome)
+
+    def _apply_sent(self, conn: Connection, job: Job, receipt: Receipt) -> None:
         assert job.message is not None
-        with self.db.transaction() as session:
-            session.execute(
-                update(Delivery.__table__)
-                .where(Delivery.id == job.delivery_id)
-                .values(
-                    status=DeliveryStatus.SENT.value,
-                    sent_at=receipt.sent_at,
-                    message_key=receipt.message_key,
-                    last_error=None,
-                )
+        conn.execute(
+            _MARK_SENT,
+            {"did": job.delivery_id, "sent_at": receipt.sent_at, "key": receipt.message_key},
+        )
+        conn.execute(
+            insert(Interaction.__table__),
+            {
+                "customer_id": job.customer_id,
+                "channel": job.channel,
+                "direction": Direction.OUT.value,
+                "body": job.message.text,
+                "subject": job.message.subject,
+                "automated": True,
+                "message_key": receipt.message_key,
+                "sent_at": receipt.sent_at,
+                "recorded_at": self.clock(),
+            },
+        )
+        if job.points:
+            conn.execute(
+                insert(PointsEntry.__table__),
+                {
+                    "customer_id": job.customer_id,
+                    "delta": job.points,
+                    "reason": f"campaign {job.campaign_id}",
+                    "delivery_id": job.delivery_id,
+                    "created_at": self.clock(),
+                },
             )
-            session.add(
-                Interaction(
-                    customer_id=job.customer_id,
-                    channel=job.channel,
-                    direction=Direction.OUT,
-                    body=job.message.text,
-                    subject=job.message.subject,
-                    automated=True,
-                    message_key=receipt.message_key,
-                    sent_at=receipt.sent_at,
-                )
-            )
-            if job.points:
-                session.add(
-                    PointsEntry(
-                        customer_id=job.customer_id,
-                        delta=job.points,
-                        reason=f"campaign {job.campaign_id}",
-                        delivery_id=job.delivery_id,
-                    )
-                )
 
-    def _record_failure(
-        self,
-        job: Job,
-        error: Exception | str,
-        *,
-        retry: bool,
-        retry_after: float | None = None,
-        gone: bool = False,
-    ) -> bool:
-        """Requeue with backoff or fail for good; returns True when it will be retried."""
+    def _apply_failure(self, conn: Connection, job: Job, outcome: Outcome) -> None:
         now = self.clock()
-        retrying = retry and job.attempts < self.max_attempts
-        message = str(error)[:300] or type(error).__name__
-        values: dict[str, Any] = {"last_error": message, "claimed_by": None}
-        if retrying:
-            delay = retry_after if retry_after is not None else self._backoff(job.attempts)
+        values: dict[str, Any] = {"last_error": outcome.error[:300], "claimed_by": None}
+        if outcome.retry and job.attempts < self.max_attempts:
+            delay = (
+                outcome.retry_after
+                if outcome.retry_after is not None
+                else self._backoff(job.attempts)
+            )
             values.update(
                 status=DeliveryStatus.QUEUED.value, next_attempt_at=now + timedelta(seconds=delay)
             )
         else:
             values.update(status=DeliveryStatus.FAILED.value)
-        with self.db.transaction() as session:
-            session.execute(
-                update(Delivery.__table__).where(Delivery.id == job.delivery_id).values(**values)
+        conn.execute(
+            update(Delivery.__table__).where(Delivery.id == job.delivery_id).values(**values)
+        )
+        if outcome.gone and job.identity_id is not None:
+            conn.execute(
+                update(Identity.__table__)
+                .where(and_(Identity.id == job.identity_id, Identity.unreachable_at.is_(None)))
+                .values(unreachable_at=now, unreachable_reason=outcome.error[:200])
             )
-            if gone and job.identity_id is not None:
-                session.execute(
-                    update(Identity.__table__)
-                    .where(and_(Identity.id == job.identity_id, Identity.unreachable_at.is_(None)))
-                    .values(unreachable_at=now, unreachable_reason=message[:200])
-                )
-        return retrying
 
     def _backoff(self, attempts: int) -> float:
         """Exponential with jitter: 30 s, 60 s, 120 s … capped at an hour."""
         return min(3600.0, self.base_backoff * 2 ** (attempts - 1)) * random.uniform(0.8, 1.2)
 
-    async def _send(self, job: Job, stats: DispatchStats) -> None:
-        if job.message is None:
-            self._count(stats, "template")
-            await asyncio.to_thread(self._record_failure, job, job.problem or "", retry=False)
-            stats.failed += 1
-            return
-        channel = self.channels.get(job.channel)
-        if channel is None:
-            await asyncio.to_thread(
-                self._record_failure,
-                job,
-                f"channel {job.channel or '?'} is not configured",
-                retry=False,
-            )
-            stats.failed += 1
-            return
-        if not await asyncio.to_thread(self._mark_sending, job):
-            stats.skipped += 1
-            return
+    async def _send(self, job: Job) -> Outcome:
+        """Hand one message to its channel; every failure becomes an Outcome."""
+        assert job.message is not None
+        channel = self.channels[job.channel]
         try:
             receipt = await channel.send(job.external_id, job.message)
         except TransientFailure as exc:
-            self._count(stats, "transient")
-            retried = await asyncio.to_thread(
-                self._record_failure, job, exc, retry=True, retry_after=exc.retry_after
-            )
-            stats.retried += retried
-            stats.failed += not retried
-            return
+            return Outcome.failed("transient", exc, retry=True, retry_after=exc.retry_after)
         except RecipientGone as exc:
-            self._count(stats, "gone")
-            await asyncio.to_thread(self._record_failure, job, exc, retry=False, gone=True)
-            stats.failed += 1
-            return
+            return Outcome.failed("gone", exc, gone=True)
         except PermanentFailure as exc:
-            self._count(stats, "permanent")
-            await asyncio.to_thread(self._record_failure, job, exc, retry=False)
-            stats.failed += 1
-            return
+            return Outcome.failed("permanent", exc)
         except Exception as exc:  # an adapter bug must not stop the whole run
             log.exception("channel %s raised an unexpected error", job.channel)
-            self._count(stats, "unexpected")
-            retried = await asyncio.to_thread(self._record_failure, job, exc, retry=True)
-            stats.retried += retried
-            stats.failed += not retried
-            return
-        await asyncio.to_thread(self._record_sent, job, receipt)
-        stats.sent += 1
+            return Outcome.failed("unexpected", exc, retry=True)
+        return Outcome(receipt=receipt)
 
-    @staticmethod
-    def _count(stats: DispatchStats, kind: str) -> None:
-        stats.by_error[kind] = stats.by_error.get(kind, 0) + 1
+    def _unsendable(self, job: Job) -> Outcome | None:
+        if job.message is None:
+            return Outcome.failed("template", job.problem or "template error")
+        if job.channel not in self.channels:
+            return Outcome.failed("channel", f"channel {job.channel or '?'} is not configured")
+        return None
+
+    def _tally(self, stats: DispatchStats, job: Job, outcome: Outcome) -> None:
+        if outcome.receipt is not None:
+            stats.sent += 1
+            return
+        stats.by_error[outcome.kind] = stats.by_error.get(outcome.kind, 0) + 1
+        if outcome.retry and job.attempts < self.max_attempts:
+            stats.retried += 1
+        else:
+            stats.failed += 1
+
+    async def _send_batch(self, jobs: list[Job], stats: DispatchStats) -> None:
+        done: tuple[Job, Outcome] | None = None
+        for job in jobs:
+            problem = self._unsendable(job)
+            if problem is not None:
+                await asyncio.to_thread(self._step, done, None)
+                done = (job, problem)
+                self._tally(stats, job, problem)
+                continue
+            if not await asyncio.to_thread(self._step, done, job):
+                done = None
+                stats.skipped += 1
+                continue
+            outcome = await self._send(job)
+            done = (job, outcome)
+            self._tally(stats, job, outcome)
+        if done is not None:
+            await asyncio.to_thread(self._step, done, None)
 
     async def dispatch_once(self, stats: DispatchStats | None = None) -> int:
         """Claim one batch and send it; returns how many deliveries were handled."""
         stats = stats if stats is not None else DispatchStats()
         jobs = await asyncio.to_thread(self.claim)
-        for job in jobs:
-            await self._send(job, stats)
+        await self._send_batch(jobs, stats)
         return len(jobs)
 
     async def drain(self) -> DispatchStats:
