@@ -38,6 +38,7 @@ from crm.errors import RapportError
 from crm.ingest import ingest as ingest_message
 from crm.messages import InboundMessage
 from crm.models import Campaign, CampaignStatus
+from crm.reports import Period, campaign_ids_for_segment, programme_metrics
 from crm.runs import run_ids, start_run, summarise
 from crm.settings import Settings, load_settings
 
@@ -48,6 +49,8 @@ campaigns_app = typer.Typer(no_args_is_help=True, help="Loyalty, feedback and an
 app.add_typer(db_app, name="db")
 app.add_typer(customers_app, name="customers")
 app.add_typer(campaigns_app, name="campaigns")
+report_app = typer.Typer(no_args_is_help=True, help="Programme reports.")
+app.add_typer(report_app, name="report")
 
 out = Console()
 
@@ -337,3 +340,58 @@ def campaigns_run_now(
             f"sent {stats.sent}, retry later {stats.retried}, failed {stats.failed}, "
             f"skipped {stats.skipped}"
         )
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def _num(value: float | None, suffix: str = "") -> str:
+    return "—" if value is None else f"{value:g}{suffix}"
+
+
+@report_app.command("programmes")
+def report_programmes(
+    campaign: Annotated[str | None, typer.Option(help="One campaign (id or name).")] = None,
+    segment: Annotated[str | None, typer.Option(help="Campaigns of one segment.")] = None,
+    days: Annotated[int, typer.Option(min=1, help="Period length, ending now.")] = 30,
+) -> None:
+    """Delivered, skipped, response, participation, CSAT and NPS, against the period before."""
+    db = database.open_database(_settings().database_url)
+    ids = None
+    if campaign is not None:
+        ids = [get_campaign(db, campaign).id]
+    elif segment is not None:
+        ids = campaign_ids_for_segment(db, segment)
+    period = Period.last_days(days, utcnow())
+    now_m = programme_metrics(db, campaign_ids=ids, period=period)
+    before = programme_metrics(db, campaign_ids=ids, period=period.previous())
+    table = Table("measure", f"last {days} days", f"the {days} days before")
+    rows = [
+        ("targeted", str(now_m.targeted), str(before.targeted)),
+        ("delivered", str(now_m.delivered), str(before.delivered)),
+        ("failed", str(now_m.failed), str(before.failed)),
+        (
+            "skipped",
+            ", ".join(f"{k} {v}" for k, v in now_m.skipped.items()) or "0",
+            ", ".join(f"{k} {v}" for k, v in before.skipped.items()) or "0",
+        ),
+        ("response rate", _pct(now_m.response_rate), _pct(before.response_rate)),
+        ("participation rate", _pct(now_m.participation_rate), _pct(before.participation_rate)),
+        ("survey answers", str(now_m.survey_answers), str(before.survey_answers)),
+        ("CSAT mean (1–5)", _num(now_m.csat_mean), _num(before.csat_mean)),
+        (
+            "CSAT satisfied (4–5)",
+            _num(now_m.csat_satisfied_pct, "%"),
+            _num(before.csat_satisfied_pct, "%"),
+        ),
+        ("NPS", _num(now_m.nps), _num(before.nps)),
+        (
+            "cost per participant",
+            _num(now_m.cost_per_participant),
+            _num(before.cost_per_participant),
+        ),
+    ]
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)

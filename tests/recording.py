@@ -10,6 +10,8 @@ import asyncio
 import json
 import os
 from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from crm.clock import utcnow
@@ -17,8 +19,9 @@ from crm.messages import OutboundMessage, Receipt
 
 
 class RecordingChannel:
-    def __init__(self, name: str = "email") -> None:
+    def __init__(self, name: str = "email", clock: Callable[[], datetime] = utcnow) -> None:
         self.name = name
+        self.clock = clock
         self.sent: list[tuple[str, OutboundMessage, str]] = []
         self.failures: dict[str, list[Exception]] = defaultdict(list)
 
@@ -32,7 +35,7 @@ class RecordingChannel:
             raise pending.pop(0)
         key = f"{self.name}-out-{len(self.sent) + 1}"
         self.sent.append((external_id, message, key))
-        return Receipt(channel=self.name, message_key=key, sent_at=utcnow())
+        return Receipt(channel=self.name, message_key=key, sent_at=self.clock())
 
     def to(self, external_id: str) -> list[OutboundMessage]:
         return [m for x, m, _ in self.sent if x == external_id]
