@@ -41,6 +41,7 @@ from crm.models import Campaign, CampaignStatus
 from crm.reports import Period, campaign_ids_for_segment, programme_metrics
 from crm.runs import run_ids, start_run, summarise
 from crm.settings import Settings, load_settings
+from crm.staff import add_staff, audit_trail, list_staff, set_role
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Rapport CRM bot.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema (Alembic).")
@@ -51,6 +52,10 @@ app.add_typer(customers_app, name="customers")
 app.add_typer(campaigns_app, name="campaigns")
 report_app = typer.Typer(no_args_is_help=True, help="Programme reports.")
 app.add_typer(report_app, name="report")
+staff_app = typer.Typer(no_args_is_help=True, help="Staff and roles (the CLI acts as admin).")
+app.add_typer(staff_app, name="staff")
+audit_app = typer.Typer(no_args_is_help=True, help="Who read or changed personal data.")
+app.add_typer(audit_app, name="audit")
 
 out = Console()
 
@@ -394,4 +399,65 @@ def report_programmes(
     ]
     for row in rows:
         table.add_row(*row)
+    out.print(table)
+
+
+@staff_app.command("add")
+def staff_add(
+    name: Annotated[str, typer.Option(help="Name shown in the audit trail.")],
+    role: Annotated[str, typer.Option(help="agent, manager or admin")],
+    telegram_id: Annotated[int | None, typer.Option(help="Telegram user id.")] = None,
+    email: Annotated[str | None, typer.Option(help="Email address.")] = None,
+) -> None:
+    """Register a staff member (the first admin is made this way)."""
+    db = database.open_database(_settings().database_url)
+    member = add_staff(
+        db, _cli_actor(), name=name, role=role, telegram_user_id=telegram_id, email=email
+    )
+    out.print(f"staff {member.id} {member.name} added as {member.role}")
+
+
+@staff_app.command("list")
+def staff_list() -> None:
+    """Every staff member with role and status."""
+    db = database.open_database(_settings().database_url)
+    table = Table("id", "name", "role", "telegram id", "email", "active")
+    for m in list_staff(db):
+        table.add_row(
+            str(m.id),
+            m.name,
+            m.role,
+            str(m.telegram_user_id or "—"),
+            m.email or "—",
+            "yes" if m.active else "no",
+        )
+    out.print(table)
+
+
+@staff_app.command("role")
+def staff_role(staff_id: int, role: str) -> None:
+    """Change a staff member's role."""
+    db = database.open_database(_settings().database_url)
+    member = set_role(db, _cli_actor(), staff_id, role)
+    out.print(f"staff {member.id} is now {member.role}")
+
+
+@staff_app.command("remove")
+def staff_remove(staff_id: int) -> None:
+    """Deactivate a staff member (kept for the audit trail)."""
+    db = database.open_database(_settings().database_url)
+    member = set_role(db, _cli_actor(), staff_id, None, active=False)
+    out.print(f"staff {member.id} deactivated")
+
+
+@audit_app.command("list")
+def audit_list(
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    customer: Annotated[int | None, typer.Option(help="Only this customer.")] = None,
+) -> None:
+    """The newest audit events."""
+    db = database.open_database(_settings().database_url)
+    table = Table("when", "who", "what", "customer", "detail")
+    for e in audit_trail(db, _cli_actor(), limit=limit, customer_id=customer):
+        table.add_row(_when(e.at), e.actor, e.action, str(e.customer_id or "—"), e.detail or "")
     out.print(table)
