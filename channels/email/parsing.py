@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import html
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from email import policy
 from email.headerregistry import Address
@@ -32,6 +33,8 @@ GENERATED_ID_DOMAIN = "rapport.invalid"
 MAX_PARTS = 1_000
 """More MIME parts than any person sends; beyond it the mail is refused."""
 
+MAX_DEPTH = 20
+
 _PARSER = BytesParser(policy=policy.default)
 _MSGID = re.compile(r"<[^<>\s]{1,298}>")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -42,6 +45,7 @@ _QUOTE_HEADER = re.compile(
     re.I,
 )
 _OUTLOOK_HEADER = re.compile(r"^\s*From:\s.+$", re.I)
+_MIME_HEADER_LINE = re.compile(r"^(Content-[A-Za-z-]+|MIME-Version):", re.I)
 
 
 def parse_email(
@@ -118,7 +122,7 @@ def _to_inbound(
     sender = _from_address(message)
     if sender is None or not sender.addr_spec or "@" not in sender.addr_spec:
         raise InvalidMessage("the mail has no usable From: address")
-    parts = list(message.walk())
+    parts = list(_leaves(message))
     if len(parts) > MAX_PARTS:
         raise InvalidMessage(f"the mail has {len(parts):,} MIME parts; the limit is {MAX_PARTS:,}")
     body, attachments = _body_and_attachments(parts)
@@ -173,15 +177,34 @@ def _sent_at(message: Message, received_at: datetime | None) -> datetime:
     return parsed.astimezone(UTC)
 
 
+def _leaves(part: Message, depth: int = 0) -> Iterator[Message]:
+    """The parts that hold content, in order; a forwarded mail is one leaf.
+
+    We do not descend into message/rfc822: a forwarded mail's text is an
+    attachment of this one, not words the customer wrote.
+    """
+    if depth > MAX_DEPTH:
+        raise InvalidMessage(f"the mail's MIME parts nest deeper than {MAX_DEPTH} levels")
+    payload = part.get_payload()
+    if part.get_content_maintype() == "message" or not isinstance(payload, list):
+        yield part
+        return
+    for sub in payload:
+        yield from _leaves(sub, depth + 1)
+
+
 def _body_and_attachments(parts: list[Message]) -> tuple[str, list[Attachment]]:
     """The best text of the mail (plain over HTML) and what came attached."""
     plain: list[str] = []
     html_texts: list[str] = []
     attachments: list[Attachment] = []
     for part in parts:
-        if part.is_multipart():
-            continue
         content_type = part.get_content_type()
+        if content_type.startswith("multipart/"):
+            # A multipart whose boundary never appears: the parser leaves
+            # its body as one string. Keep the words, drop the MIME debris.
+            plain.append(_unbounded_multipart_text(part))
+            continue
         filename = _filename(part)
         disposition = (part.get_content_disposition() or "").lower()
         is_body = (
@@ -207,6 +230,17 @@ def _body_and_attachments(parts: list[Message]) -> tuple[str, list[Attachment]]:
     return _clean("\n\n".join(t.strip("\n") for t in chosen)), attachments
 
 
+def _unbounded_multipart_text(part: Message) -> str:
+    payload = part.get_payload()
+    text = payload if isinstance(payload, str) else ""
+    kept = [
+        line
+        for line in text.splitlines()
+        if not line.startswith("--") and not _MIME_HEADER_LINE.match(line)
+    ]
+    return "\n".join(kept).strip()
+
+
 def _filename(part: Message) -> str | None:
     try:
         name = part.get_filename()
@@ -224,6 +258,8 @@ def _payload_bytes(part: Message) -> bytes:
     if isinstance(payload, bytes):
         return payload
     raw = part.get_payload()
+    if isinstance(raw, list):  # message/*: the size of the enclosed mail(s)
+        return b"".join(m.as_bytes() for m in raw if isinstance(m, Message))
     return raw.encode("utf-8", "replace") if isinstance(raw, str) else b""
 
 
