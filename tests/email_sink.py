@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
+from ssl import SSLContext
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -25,6 +26,8 @@ class Received:
     rcpt_tos: list[str]
     data: bytes
     session: int
+    tls: bool = False
+    login: object = None
 
     @property
     def message(self) -> EmailMessage:
@@ -63,7 +66,15 @@ class RecordingHandler:
                 return reply
         data = envelope.original_content or b""
         self.received.append(
-            Received(str(envelope.mail_from), list(envelope.rcpt_tos), data, id(session))
+            Received(
+                str(envelope.mail_from),
+                list(envelope.rcpt_tos),
+                data,
+                id(session),
+                tls=session.ssl is not None
+                or server.transport.get_extra_info("sslcontext") is not None,
+                login=session.auth_data,
+            )
         )
         return "250 OK"
 
@@ -75,19 +86,22 @@ class RecordingHandler:
 class Sink:
     """The server, started on an ephemeral loopback port in the test's loop."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, ssl: SSLContext | None = None, **smtp_options: Any) -> None:
+        """`ssl` wraps the port in TLS (SMTPS); `smtp_options` go to aiosmtpd's SMTP."""
         self.handler = RecordingHandler()
         self.server: asyncio.base_events.Server | None = None
         self.port = 0
+        self.ssl = ssl
+        self.smtp_options = smtp_options
 
     def _protocol(self) -> SMTP:
-        protocol = SMTP(self.handler, hostname="sink", ident="sink")
+        protocol = SMTP(self.handler, hostname="sink", ident="sink", **self.smtp_options)
         self.handler.protocols.append(protocol)
         return protocol
 
     async def start(self) -> Sink:
         loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(self._protocol, "127.0.0.1", 0)
+        self.server = await loop.create_server(self._protocol, "127.0.0.1", 0, ssl=self.ssl)
         self.port = self.server.sockets[0].getsockname()[1]
         return self
 
