@@ -170,6 +170,16 @@ async def test_corpus_arrives_whole(db: Database, server: InboundSmtpService) ->
     }
 
 
+async def test_raw_8bit_headers_are_stored_readably(
+    db: Database, server: InboundSmtpService
+) -> None:
+    await send(server.bound_port, (CORPUS / "raw_latin1_headers.eml").read_bytes())
+    (row,) = rows(db)
+    assert row.subject == "Problème avec ma commande"
+    with db.session() as session:
+        assert session.scalars(select(Identity.display_name)).one() == "Sébastien Müller"
+
+
 async def test_several_clients_at_once_all_land(db: Database, server: InboundSmtpService) -> None:
     mails = [MAIL.replace(b"parcel-1", f"parcel-{n}".encode()) for n in range(8)]
     await asyncio.gather(*(send(server.bound_port, m) for m in mails))

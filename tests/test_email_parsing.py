@@ -80,6 +80,25 @@ def test_unknown_or_lying_charsets_still_give_text(name: str, text: str) -> None
     assert corpus(name).text == text
 
 
+@pytest.mark.parametrize(
+    ("name", "sender", "subject", "text"),
+    [
+        ("raw_utf8_headers.eml", "Jürgen Groß", "Grüße aus München", "Alles bestens, danke schön!"),
+        (
+            "raw_latin1_headers.eml",
+            "Sébastien Müller",
+            "Problème avec ma commande",
+            "Ma commande est arrivée cassée.",
+        ),
+    ],
+)
+def test_raw_8bit_headers_are_read_not_mangled(
+    name: str, sender: str, subject: str, text: str
+) -> None:
+    message = corpus(name)
+    assert (message.sender, message.subject, message.text) == (sender, subject, text)
+
+
 def test_broken_boundary_keeps_the_words() -> None:
     message = corpus("broken_boundary.eml")
     assert message.text == "The boundary never matches but the words are here."

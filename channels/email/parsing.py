@@ -45,6 +45,7 @@ _QUOTE_HEADER = re.compile(
     re.I,
 )
 _OUTLOOK_HEADER = re.compile(r"^\s*From:\s.+$", re.I)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _MIME_HEADER_LINE = re.compile(r"^(Content-[A-Za-z-]+|MIME-Version):", re.I)
 
 
@@ -133,8 +134,8 @@ def _to_inbound(
     in_reply_to = _MSGID.search(_header_text(message, "In-Reply-To"))
     return InboundMessage(
         channel=EMAIL,
-        external_id=sender.addr_spec,
-        sender=sender.display_name or None,
+        external_id=raw_header_text(sender.addr_spec),
+        sender=raw_header_text(sender.display_name) or None,
         text=text,
         sent_at=_sent_at(message, received_at),
         message_key=message_key_of(message, raw),
@@ -147,11 +148,39 @@ def _to_inbound(
 
 def _header_text(message: Message, name: str) -> str:
     """A header's decoded value, or "" when it is absent or unreadable."""
+    raw = _raw_header(message, name)
+    if raw is not None and _SURROGATE.search(raw):
+        # 8-bit bytes in the header: the stdlib would turn them into U+FFFD.
+        return " ".join(raw_header_text(raw).split())
     try:
         value = message.get(name)
     except Exception:
         return ""
-    return "" if value is None else str(value)
+    return "" if value is None else raw_header_text(str(value))
+
+
+def _raw_header(message: Message, name: str) -> str | None:
+    wanted = name.lower()
+    for key, value in message.raw_items():
+        if key.lower() == wanted:
+            return value if isinstance(value, str) else None
+    return None
+
+
+def raw_header_text(value: str) -> str:
+    """Undo the parser's surrogate escapes for raw 8-bit header bytes.
+
+    Mail clients often put UTF-8 (RFC 6532), sometimes Latin-1, straight
+    into headers; the parser keeps such bytes as lone surrogates, which no
+    database can store. We read them as UTF-8, else as Windows-1252.
+    """
+    if not _SURROGATE.search(value):
+        return value
+    raw = value.encode("utf-8", "surrogateescape")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", "replace")
 
 
 def _from_address(message: Message) -> Address | None:
@@ -246,7 +275,7 @@ def _filename(part: Message) -> str | None:
         name = part.get_filename()
     except Exception:
         return None
-    cleaned = _clean(name or "").strip()
+    cleaned = _clean(raw_header_text(name or "")).strip()
     return cleaned[:255] or None
 
 
