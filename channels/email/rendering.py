@@ -77,8 +77,17 @@ class MailRenderer:
         """The mail's Message-ID and its bytes, CRLF line ends, ready for DATA.
 
         Raises PermanentFailure for anything that must never go on the wire
-        (CR/LF in a header value, a caller trying to set From or To).
+        (CR/LF in a header value, a caller trying to set From or To, text
+        that is not valid Unicode).
         """
+        try:
+            return self._render(to_address, message)
+        except UnicodeError:
+            raise PermanentFailure(
+                "the message contains text that is not valid Unicode (lone surrogates)"
+            ) from None
+
+    def _render(self, to_address: str, message: OutboundMessage) -> tuple[str, bytes]:
         extra = _extra_headers(message.headers)
         message_id = self.new_message_id()
         lines = [self._from_line, _fold("To", to_address)]
