@@ -36,10 +36,28 @@ ServiceFactory = Callable[[Settings, Database], "Service | Disabled"]
 
 
 def channel_factories() -> list[ServiceFactory]:
-    """The channel adapters' inbound service factories; each channel issue adds its own."""
-    return []
+    """The channel adapters' inbound service factories."""
+    from channels.email import imap_service, inbound_smtp_service
+
+    return [inbound_smtp_service, imap_service]
 
 
 def outbound_channels(settings: Settings) -> dict[str, Channel]:
-    """The channels campaigns can send through with these settings, by name."""
-    return {}
+    """The channels campaigns can send through with these settings, by name.
+
+    The caller owns them: `close_channels` when done.
+    """
+    from channels.email import OUTBOUND_CONNECTIONS
+    from channels.email.outbound import EmailSender
+
+    channels: dict[str, Channel] = {}
+    if settings.smtp_host and settings.mail_from:
+        channels["email"] = EmailSender.from_settings(settings, connections=OUTBOUND_CONNECTIONS)
+    return channels
+
+
+async def close_channels(channels: dict[str, Channel]) -> None:
+    for channel in channels.values():
+        close = getattr(channel, "close", None)
+        if close is not None:
+            await close()

@@ -1,0 +1,122 @@
+"""Rapport's own SMTP server: mail routed to it is ingested before we say 250.
+
+A shop points an MX (or a forwarding rule of its mail provider) at this
+server. SMTP gives us the one guarantee we need for "nothing lost": the
+sending server keeps the mail and retries until we answer 250, so we answer
+250 only once `ingest` has committed, 4xx when our side failed (try again
+later) and 5xx when the mail itself can never be stored (a clear bounce).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy.exc import SQLAlchemyError
+
+from channels.email.parsing import parse_email
+from crm.database import Database
+from crm.errors import InvalidMessage
+from crm.ingest import DEFAULT_MAX_CHARS, ingest
+from crm.messages import IngestResult
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BYTES = 32 * 1024 * 1024
+"""Largest mail accepted (SIZE), enough for a 20 MB attachment in base64."""
+
+SERVER_NAME = "rapport"
+
+
+class IngestHandler:
+    """aiosmtpd handler: parse and ingest in a worker thread, then answer."""
+
+    def __init__(self, db: Database, *, max_chars: int = DEFAULT_MAX_CHARS) -> None:
+        self.db = db
+        self.max_chars = max_chars
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or envelope.content or b""
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8", "surrogateescape")
+        sender = envelope.mail_from
+        try:
+            # Parsing a 10 MB mail and the database round trip both block:
+            # a thread keeps other sessions flowing meanwhile.
+            result = await asyncio.to_thread(self._store, raw, sender)
+        except InvalidMessage as exc:
+            # The reason may quote the sender's address: not at INFO.
+            log.info("inbound mail refused as invalid")
+            log.debug("inbound mail refused: %s", _reason(exc))
+            return f"554 5.6.0 Message refused: {_reason(exc)}"
+        except SQLAlchemyError:
+            log.exception("inbound mail not stored: database error")
+            return "451 4.3.0 Temporary failure storing the message, try again later"
+        except Exception:
+            log.exception("inbound mail not stored: unexpected error")
+            return "451 4.3.0 Temporary failure, try again later"
+        if result.duplicate:
+            log.info("inbound mail was a replay of interaction %d", result.interaction_id)
+        return "250 2.0.0 Message accepted"
+
+    def _store(self, raw: bytes, envelope_sender: str | None) -> IngestResult:
+        message = parse_email(raw, envelope_sender=envelope_sender)
+        return ingest(self.db, message, max_chars=self.max_chars)
+
+
+class InboundSmtpService:
+    """The SMTP server as a `bot.services.Service`, on the running event loop."""
+
+    name = "email-inbound-smtp"
+
+    def __init__(
+        self,
+        db: Database,
+        host: str,
+        port: int,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_chars: int = DEFAULT_MAX_CHARS,
+        timeout: float = 300,
+    ) -> None:
+        self.handler = IngestHandler(db, max_chars=max_chars)
+        self.host = host
+        self.port = port
+        self.max_bytes = max_bytes
+        self.timeout = timeout
+        self._server: asyncio.base_events.Server | None = None
+
+    def _protocol(self) -> SMTP:
+        return SMTP(
+            self.handler,
+            data_size_limit=self.max_bytes,
+            hostname=SERVER_NAME,
+            ident="Rapport ESMTP",
+            timeout=self.timeout,
+        )
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(self._protocol, host=self.host, port=self.port)
+        log.info("inbound SMTP listening on %s:%d", self.host, self.bound_port)
+
+    @property
+    def bound_port(self) -> int:
+        """The real port (useful when 0-ish ephemeral ports are used in tests)."""
+        if self._server is None or not self._server.sockets:
+            return self.port
+        address: Any = self._server.sockets[0].getsockname()
+        return int(address[1])
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+
+def _reason(exc: Exception) -> str:
+    """An exception's message fit for one SMTP reply line."""
+    return " ".join(str(exc).split())[:400] or type(exc).__name__

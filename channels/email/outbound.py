@@ -1,0 +1,297 @@
+"""The outbound email channel: `crm.channel.Channel` over aiosmtplib.
+
+Connections are kept open between messages (a handful per sender, used in
+turn) because an SMTP handshake, and a TLS one even more, costs more than
+the mail itself. SMTP's answers are mapped onto the core's three failures so
+the dispatcher knows, from the type alone, whether to retry, give up, or
+mark the address unreachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import re
+import ssl
+import time
+from dataclasses import dataclass
+
+import aiosmtplib
+
+from channels.email.rendering import MailRenderer
+from crm.channel import DeliveryFailure, PermanentFailure, RecipientGone, TransientFailure
+from crm.clock import utcnow
+from crm.errors import InvalidMessage
+from crm.identity import EMAIL, normalise_email
+from crm.messages import OutboundMessage, Receipt
+from crm.settings import Settings, SmtpSecurity
+
+log = logging.getLogger(__name__)
+
+IDLE_CHECK_SECONDS = 30.0
+"""A connection idle this long gets a NOOP before use: servers drop idle clients."""
+
+AUTH_RETRY_SECONDS = 300.0
+_ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
+_GONE_CODES = frozenset({550, 551, 553})
+_PLAIN_ADDRESS = re.compile(
+    r"(?=.{3,254}$)[a-z0-9_+-]{1,64}(\.[a-z0-9_+-]{1,64})*"
+    r"@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
+)
+"""Lower-case ASCII dot-atom addresses: what normalisation leaves unchanged."""
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpServer:
+    """Where and how to reach the relay; `tls_context` lets tests trust their own CA."""
+
+    hostname: str
+    port: int
+    security: SmtpSecurity = SmtpSecurity.STARTTLS
+    username: str | None = None
+    password: str | None = None
+    timeout: float = 30.0
+    tls_context: ssl.SSLContext | None = None
+
+
+class EmailSender:
+    """Sends one message per call; safe to call from many tasks at once."""
+
+    name = EMAIL
+
+    def __init__(
+        self,
+        server: SmtpServer,
+        mail_from: str,
+        *,
+        from_name: str | None = None,
+        connections: int = 1,
+    ) -> None:
+        if connections < 1:
+            raise ValueError("an email sender needs at least one connection")
+        self.server = server
+        self.renderer = MailRenderer(mail_from, from_name)
+        self._envelope_from = smtp_address(mail_from)
+        self._connections = connections
+        self._idle: asyncio.LifoQueue[_Connection] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, connections: int = 1) -> EmailSender:
+        if not settings.smtp_host or not settings.mail_from:
+            raise ValueError("RAPPORT_SMTP_HOST and RAPPORT_MAIL_FROM must both be set")
+        server = SmtpServer(
+            hostname=settings.smtp_host,
+            port=settings.smtp_port,
+            security=settings.smtp_tls,
+            username=settings.smtp_username,
+            password=(
+                settings.smtp_password.get_secret_value() if settings.smtp_password else None
+            ),
+        )
+        return cls(
+            server,
+            settings.mail_from,
+            from_name=settings.business_name,
+            connections=connections,
+        )
+
+    async def send(self, external_id: str, message: OutboundMessage) -> Receipt:
+        """Hand one mail to the relay; the receipt's key is the mail's Message-ID."""
+        address = smtp_address(external_id)
+        message_id, data = self.renderer.render(address, message)
+        await self.send_bytes(address, data, message_id)
+        return Receipt(channel=EMAIL, message_key=message_id, sent_at=utcnow())
+
+    async def send_bytes(self, address: str, data: bytes, message_id: str) -> None:
+        """Send pre-rendered bytes over a pooled connection, mapping SMTP's errors."""
+        pool = self._pool()
+        connection = await pool.get()
+        try:
+            await connection.ensure_open()
+            await connection.transact(self._envelope_from, address, data)
+        except aiosmtplib.SMTPException as exc:
+            failure = classify(exc)
+            if isinstance(failure, TransientFailure):
+                connection.drop()
+            log.warning("mail %s not sent: %s", _tag(message_id), failure)
+            raise failure from exc
+        except asyncio.CancelledError:
+            connection.drop()  # cancelled mid-dialogue: the session's state is unknown
+            raise
+        except (OSError, TimeoutError) as exc:
+            connection.drop()
+            log.warning("mail %s not sent: connection failed (%s)", _tag(message_id), exc)
+            raise TransientFailure(f"SMTP connection failed: {exc}") from exc
+        finally:
+            connection.last_used = time.monotonic()
+            pool.put_nowait(connection)
+        log.debug("mail %s sent", _tag(message_id))
+
+    async def close(self) -> None:
+        """Say QUIT on every open connection."""
+        if self._idle is None:
+            return
+        while not self._idle.empty():
+            await self._idle.get_nowait().quit()
+        self._idle = None
+
+    def _pool(self) -> asyncio.LifoQueue[_Connection]:
+        # Created on first use so the queue belongs to the loop that sends.
+        # LIFO: the most recently used connection is the least likely to be stale.
+        if self._idle is None:
+            self._idle = asyncio.LifoQueue()
+            for _ in range(self._connections):
+                self._idle.put_nowait(_Connection(self.server))
+        return self._idle
+
+
+class _Connection:
+    """One SMTP session, opened on demand and reopened after a drop."""
+
+    def __init__(self, server: SmtpServer) -> None:
+        self.server = server
+        self.smtp: aiosmtplib.SMTP = self._client()
+        self.last_used = 0.0
+
+    def _client(self) -> aiosmtplib.SMTP:
+        server = self.server
+        return aiosmtplib.SMTP(
+            hostname=server.hostname,
+            port=server.port,
+            username=server.username,
+            password=server.password,
+            timeout=server.timeout,
+            use_tls=server.security is SmtpSecurity.TLS,
+            start_tls=server.security is SmtpSecurity.STARTTLS,
+            tls_context=server.tls_context,
+        )
+
+    async def ensure_open(self) -> None:
+        if self.smtp.is_connected and time.monotonic() - self.last_used > IDLE_CHECK_SECONDS:
+            try:
+                await self.smtp.noop()
+            except (aiosmtplib.SMTPException, OSError):
+                self.drop()
+        if not self.smtp.is_connected:
+            await self.smtp.connect()
+        if self.smtp.is_ehlo_or_helo_needed:
+            await self.smtp.ehlo()
+
+    async def transact(self, sender: str, recipient: str, data: bytes) -> None:
+        """MAIL, RCPT, DATA for one mail whose addresses are already checked.
+
+        aiosmtplib's `sendmail` re-parses both addresses with the stdlib's
+        address parser and re-normalises line ends to compute SIZE on every
+        call, which costs about as much as the rest of the transaction;
+        our addresses are plain and our bytes already end lines with CRLF.
+        """
+        smtp = self.smtp
+        mail_args = [b"FROM:<" + sender.encode("ascii") + b">"]
+        if smtp.supports_extension("size"):
+            mail_args.append(b"SIZE=%d" % len(data))
+        try:
+            response = await smtp.execute_command(b"MAIL", *mail_args)
+            if response.code != 250:
+                raise aiosmtplib.SMTPSenderRefused(response.code, response.message, sender)
+            response = await smtp.execute_command(
+                b"RCPT", b"TO:<" + recipient.encode("ascii") + b">"
+            )
+            if response.code not in (250, 251):
+                raise aiosmtplib.SMTPRecipientRefused(response.code, response.message, recipient)
+            await smtp.data(data)
+        except aiosmtplib.SMTPResponseException:
+            # Leave the session clean for the next mail, as sendmail would.
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                await smtp.rset()
+            raise
+
+    def drop(self) -> None:
+        """Forget the session without a goodbye; the next use connects afresh."""
+        self.smtp.close()
+        self.smtp = self._client()
+
+    async def quit(self) -> None:
+        if self.smtp.is_connected:
+            try:
+                await self.smtp.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                self.smtp.close()
+
+
+def smtp_address(external_id: str) -> str:
+    """The recipient as the envelope and To: need it: normalised, ASCII.
+
+    Internationalised domains go out as IDNA; a non-ASCII local part would
+    need SMTPUTF8, which this sender does not speak, so it is refused.
+    Addresses the core stored are already normalised: the plain ones take a
+    fast path (full validation costs more than rendering the mail).
+    """
+    if _PLAIN_ADDRESS.fullmatch(external_id):
+        return external_id
+    try:
+        address = normalise_email(external_id)
+    except InvalidMessage as exc:
+        raise PermanentFailure(str(exc)) from None
+    if address.isascii():
+        return address
+    local, _, domain = address.rpartition("@")
+    if not local.isascii():
+        raise PermanentFailure("addresses with a non-ASCII local part need SMTPUTF8")
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:
+        raise PermanentFailure("the address's domain cannot be encoded (IDNA)") from None
+
+
+def classify(exc: aiosmtplib.SMTPException) -> DeliveryFailure:
+    """The core's failure type for one SMTP error.
+
+    4xx, drops and timeouts: try later. 5xx on the recipient with "user
+    unknown" meaning (550/551/553, or enhanced status 5.1.x): the address is
+    gone. Any other 5xx: this mail will never pass as it is.
+    """
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
+        return classify(exc.recipients[0])
+    if isinstance(exc, aiosmtplib.SMTPConnectError | aiosmtplib.SMTPServerDisconnected):
+        # Even a 5xx greeting is about the server's state, not this mail.
+        return TransientFailure(f"SMTP connection failed: {_one_line(str(exc))}")
+    if isinstance(exc, aiosmtplib.SMTPNotSupported):
+        return TransientFailure(
+            f"the SMTP server lacks a feature we need ({_one_line(str(exc))}); "
+            "check RAPPORT_SMTP_TLS"
+        )
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+        # Our credentials, not the mail: retry once an operator fixed them.
+        return TransientFailure(
+            f"the SMTP server refused our login ({exc.code}); "
+            "check RAPPORT_SMTP_USERNAME and RAPPORT_SMTP_PASSWORD",
+            retry_after=AUTH_RETRY_SECONDS,
+        )
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        text = f"SMTP {exc.code} {_one_line(exc.message)}"
+        if 400 <= exc.code < 500:
+            return TransientFailure(text)
+        if isinstance(exc, aiosmtplib.SMTPRecipientRefused) and _recipient_unknown(exc):
+            return RecipientGone(text)
+        if 500 <= exc.code < 600:
+            return PermanentFailure(text)
+        return TransientFailure(text)
+    return TransientFailure(f"SMTP failure: {_one_line(str(exc))}")
+
+
+def _recipient_unknown(exc: aiosmtplib.SMTPResponseException) -> bool:
+    enhanced = _ENHANCED.match(exc.message or "")
+    if enhanced:
+        return enhanced.group(1) == "5" and enhanced.group(2) == "1"
+    return exc.code in _GONE_CODES
+
+
+def _one_line(text: str) -> str:
+    return " ".join((text or "").split())[:300]
+
+
+def _tag(message_id: str) -> str:
+    """A short hash standing for a mail in logs (Message-IDs are not personal, but long)."""
+    return hashlib.sha256(message_id.encode()).hexdigest()[:12]

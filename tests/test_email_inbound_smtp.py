@@ -1,0 +1,214 @@
+"""Our inbound SMTP server, fed by the standard library's smtplib over loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.runner import run
+from bot.services import Disabled
+from channels.email import inbound_smtp_service
+from channels.email.inbound_smtp import InboundSmtpService
+from crm.database import Database
+from crm.models import Conversation, Identity, Interaction
+from crm.settings import load_settings
+
+CORPUS = Path(__file__).parent / "email_corpus"
+
+MAIL = (
+    b"From: =?utf-8?q?Zo=C3=AB?= <Zoe@Example.ORG>\r\n"
+    b"To: shop@example.com\r\n"
+    b"Subject: Where is my parcel?\r\n"
+    b"Date: Mon, 23 Nov 2026 10:00:00 +0000\r\n"
+    b"Message-ID: <parcel-1@example.org>\r\n"
+    b"In-Reply-To: <campaign-9@example.com>\r\n"
+    b"\r\n"
+    b"My parcel is late and I am not happy.\r\n"
+)
+
+
+@pytest.fixture
+async def server(db: Database) -> AsyncIterator[InboundSmtpService]:
+    service = InboundSmtpService(db, "127.0.0.1", 0, max_bytes=1_000_000, timeout=10)
+    await service.start()
+    yield service
+    await service.stop()
+
+
+def _send_blocking(port: int, data: bytes, mail_from: str = "zoe@example.org") -> None:
+    # smtplib sends bytes as they are; on the wire mail has CRLF line ends.
+    data = data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    with smtplib.SMTP("127.0.0.1", port, local_hostname="client.test", timeout=10) as client:
+        client.sendmail(mail_from, ["shop@example.com"], data)
+
+
+_CLIENTS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="smtplib-client")
+
+
+async def send(port: int, data: bytes, mail_from: str = "zoe@example.org") -> None:
+    """smtplib blocks, and our server runs on this loop: talk from a thread.
+
+    Client threads come from their own pool so they never starve the
+    default executor the server ingests in.
+    """
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(_CLIENTS, _send_blocking, port, data, mail_from)
+
+
+def rows(db: Database) -> list[Interaction]:
+    with db.session() as session:
+        return list(session.scalars(select(Interaction).order_by(Interaction.id)))
+
+
+def count(db: Database, model: type) -> int:
+    with db.session() as session:
+        return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+async def test_mail_is_committed_before_250(db: Database, server: InboundSmtpService) -> None:
+    await send(server.bound_port, MAIL)
+    # sendmail returned, so we answered 250: the interaction must be there now.
+    (row,) = rows(db)
+    assert row.channel == "email"
+    assert row.body == "My parcel is late and I am not happy."
+    assert row.subject == "Where is my parcel?"
+    assert row.message_key == "<parcel-1@example.org>"
+    assert row.in_reply_to == "<campaign-9@example.com>"
+    assert row.polarity is not None and row.polarity < 0
+    assert not row.automated
+    with db.session() as session:
+        identity = session.scalars(select(Identity)).one()
+    assert identity.external_id == "zoe@example.org"
+    assert identity.display_name == "Zoë"
+
+
+async def test_replayed_mail_is_accepted_and_stored_once(
+    db: Database, server: InboundSmtpService
+) -> None:
+    await send(server.bound_port, MAIL)
+    await send(server.bound_port, MAIL)
+    assert len(rows(db)) == 1
+
+
+async def test_bounce_is_stored_as_automated_without_a_conversation(
+    db: Database, server: InboundSmtpService
+) -> None:
+    await send(server.bound_port, (CORPUS / "dsn_bounce.eml").read_bytes(), mail_from="")
+    (row,) = rows(db)
+    assert row.automated
+    assert row.conversation_id is None
+    assert count(db, Conversation) == 0
+
+
+async def test_null_envelope_sender_alone_marks_automated(
+    db: Database, server: InboundSmtpService
+) -> None:
+    await send(server.bound_port, MAIL, mail_from="")
+    (row,) = rows(db)
+    assert row.automated
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        (CORPUS / "no_from.eml").read_bytes(),
+        b"\x00\x01\x02 not a mail at all",
+        b"From: not an address\r\nSubject: x\r\n\r\nhello\r\n",
+    ],
+    ids=["no-from", "garbage", "bad-address"],
+)
+async def test_unusable_mail_gets_a_clear_5xx_and_nothing_is_stored(
+    db: Database, server: InboundSmtpService, data: bytes
+) -> None:
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        await send(server.bound_port, data)
+    assert refused.value.smtp_code == 554
+    assert b"Message refused" in refused.value.smtp_error
+    assert rows(db) == []
+
+
+async def test_too_large_mail_gets_552(db: Database, server: InboundSmtpService) -> None:
+    big = MAIL + b"x" * 1_100_000 + b"\r\n"
+    with pytest.raises((smtplib.SMTPDataError, smtplib.SMTPSenderRefused)) as refused:
+        await send(server.bound_port, big)
+    assert refused.value.smtp_code == 552
+    assert rows(db) == []
+
+
+async def test_database_failure_is_451_so_the_sender_retries(tmp_path: Path) -> None:
+    unmigrated = Database(f"sqlite:///{tmp_path / 'empty.db'}")
+    service = InboundSmtpService(unmigrated, "127.0.0.1", 0, timeout=10)
+    await service.start()
+    try:
+        with pytest.raises(smtplib.SMTPDataError) as deferred:
+            await send(service.bound_port, MAIL)
+    finally:
+        await service.stop()
+        unmigrated.dispose()
+    assert deferred.value.smtp_code == 451
+
+
+async def test_corpus_arrives_whole(db: Database, server: InboundSmtpService) -> None:
+    sent = 0
+    for path in sorted(CORPUS.glob("*.eml")):
+        if path.name == "no_from.eml":
+            continue
+        await send(server.bound_port, path.read_bytes())
+        sent += 1
+    assert len(rows(db)) == sent
+    automated = {r.message_key for r in rows(db) if r.automated}
+    assert automated == {
+        "<bounce-1@mx.example.net>",
+        "<ooo-1@example.org>",
+        "<xauto-1@example.org>",
+    }
+
+
+async def test_raw_8bit_headers_are_stored_readably(
+    db: Database, server: InboundSmtpService
+) -> None:
+    await send(server.bound_port, (CORPUS / "raw_latin1_headers.eml").read_bytes())
+    (row,) = rows(db)
+    assert row.subject == "Problème avec ma commande"
+    with db.session() as session:
+        assert session.scalars(select(Identity.display_name)).one() == "Sébastien Müller"
+
+
+async def test_several_clients_at_once_all_land(db: Database, server: InboundSmtpService) -> None:
+    mails = [MAIL.replace(b"parcel-1", f"parcel-{n}".encode()) for n in range(8)]
+    await asyncio.gather(*(send(server.bound_port, m) for m in mails))
+    assert len(rows(db)) == 8
+
+
+def test_factory_follows_the_port_setting(db: Database) -> None:
+    assert isinstance(inbound_smtp_service(load_settings(inbound_smtp_port=0), db), Disabled)
+    service = inbound_smtp_service(load_settings(), db)
+    assert isinstance(service, InboundSmtpService)
+    assert (service.host, service.port) == ("127.0.0.1", 2525)
+
+
+async def test_rapport_run_serves_inbound_smtp(db_url: str, unused_tcp_port: int) -> None:
+    settings = load_settings(database_url=db_url, inbound_smtp_port=unused_tcp_port)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run(settings, factories=[inbound_smtp_service], stop=stop))
+    try:
+        for _ in range(100):
+            try:
+                await send(unused_tcp_port, MAIL)
+                break
+            except ConnectionRefusedError:
+                await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await task
+    db = Database(db_url)
+    try:
+        assert len(rows(db)) == 1
+    finally:
+        db.dispose()

@@ -1,0 +1,80 @@
+"""Properties of the mail renderer: whatever text comes in, no header can be forged."""
+
+from __future__ import annotations
+
+from email import policy
+from email.parser import BytesParser
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from channels.email.rendering import MailRenderer, choice_lines, render_body
+from crm.channel import PermanentFailure
+from crm.messages import OutboundMessage
+
+RENDERER = MailRenderer("shop@example.com", "Shop")
+EXPECTED = {
+    *("from", "to", "subject", "date", "message-id", "x-note"),
+    *("mime-version", "content-type", "content-transfer-encoding"),
+}
+ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=200)
+"""Every code point, lone surrogates and line separators included."""
+
+
+def parse(data: bytes):  # type: ignore[no-untyped-def]
+    return BytesParser(policy=policy.default).parsebytes(data)
+
+
+@settings(max_examples=200, deadline=None)
+@given(subject=ANY_TEXT.filter(bool), note=ANY_TEXT)
+@example(subject="a\ud800", note="")
+@example(subject="ok", note="\udcff")
+@example(subject="Grüße\u2028Bcc: x@y", note="")
+def test_any_subject_or_header_value_renders_safely_or_is_refused(subject: str, note: str) -> None:
+    message = OutboundMessage(text="Hello", subject=subject, headers={"X-Note": note})
+    try:
+        _, data = RENDERER.render("a@example.org", message)
+    except PermanentFailure as exc:
+        assert str(exc)
+        return
+    head = data.split(b"\r\n\r\n", 1)[0]
+    assert head.isascii()
+    assert all(len(line) <= 998 for line in head.split(b"\r\n"))
+    mail = parse(data)
+    assert {name.lower() for name in mail} == EXPECTED
+    assert mail["To"] == "a@example.org"
+    assert " ".join(str(mail["Subject"]).split()) == " ".join(subject.split())
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=ANY_TEXT, html=st.none() | ANY_TEXT)
+@example(text="x\ud800", html=None)
+@example(text="x", html="\ud800")
+def test_any_body_renders_and_reads_back_or_is_refused(text: str, html: str | None) -> None:
+    message = OutboundMessage(text=text, html=html)
+    try:
+        _, data = RENDERER.render("a@example.org", message)
+    except PermanentFailure:
+        return
+    mail = parse(data)
+    plain = mail if html is None else next(mail.iter_parts())
+    assert plain.get_content().replace("\r\n", "\n").rstrip("\n") == text.replace(
+        "\r\n", "\n"
+    ).replace("\r", "\n").rstrip("\n")
+
+
+def test_body_is_rendered_once_per_campaign() -> None:
+    renderer = MailRenderer("shop@example.com")
+    message = OutboundMessage(text="Same for everyone", html="<p>Same</p>")
+    first = renderer.render("a@example.org", message)[1]
+    second = renderer.render("b@example.org", message)[1]
+    body = render_body(message)
+    assert first.split(b"\r\n\r\n", 1)[1] == second.split(b"\r\n\r\n", 1)[1]
+    assert len(renderer._bodies) == 1
+    assert body.startswith(b"MIME-Version: 1.0\r\n")
+
+
+def test_choice_lines() -> None:
+    nps = tuple((str(n), f"nps:{n}") for n in range(11))
+    assert choice_lines(nps)[0] == "0"  # the label is the answer, not its position
+    assert choice_lines((("Very happy", "5"),)) == ["1. Very happy"]

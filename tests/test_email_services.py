@@ -1,0 +1,50 @@
+"""Which email services `rapport run` starts, and why the others stay off."""
+
+from __future__ import annotations
+
+from bot.services import Disabled, channel_factories
+from channels.email import (
+    OutboundEmailService,
+    imap_service,
+    inbound_smtp_service,
+    outbound_service,
+)
+from channels.email.imap import ImapPoller
+from channels.email.inbound_smtp import InboundSmtpService
+from crm.database import Database
+from crm.settings import load_settings
+
+
+def test_email_factories_are_registered() -> None:
+    factories = channel_factories()
+    for factory in (inbound_smtp_service, imap_service, outbound_service):
+        assert factory in factories
+
+
+def test_defaults_start_only_the_inbound_smtp_server(db: Database) -> None:
+    settings = load_settings()
+    built = {
+        f.__name__: f(settings, db) for f in (inbound_smtp_service, imap_service, outbound_service)
+    }
+    assert isinstance(built["inbound_smtp_service"], InboundSmtpService)
+    assert built["imap_service"] == Disabled("email-imap", "RAPPORT_IMAP_HOST is not set")
+    assert built["outbound_service"] == Disabled("email-outbound", "RAPPORT_SMTP_HOST is not set")
+
+
+def test_imap_needs_credentials(db: Database) -> None:
+    no_login = imap_service(load_settings(imap_host="127.0.0.1"), db)
+    assert isinstance(no_login, Disabled)
+    assert "RAPPORT_IMAP_USERNAME" in no_login.reason
+    ready = load_settings(imap_host="127.0.0.1", imap_username="u", imap_password="p")
+    assert isinstance(imap_service(ready, db), ImapPoller)
+
+
+def test_outbound_needs_a_from_address(db: Database) -> None:
+    no_from = outbound_service(load_settings(smtp_host="127.0.0.1"), db)
+    assert no_from == Disabled("email-outbound", "RAPPORT_MAIL_FROM is not set")
+    ready = outbound_service(
+        load_settings(smtp_host="127.0.0.1", mail_from="shop@example.com", smtp_tls="none"), db
+    )
+    assert isinstance(ready, OutboundEmailService)
+    assert ready.sender.name == "email"
+    assert ready.sender.renderer.mail_from == "shop@example.com"
