@@ -45,4 +45,6 @@ def registered_factories() -> list[ServiceFactory]:
 
 def channel_factories() -> list[ServiceFactory]:
     """The channel adapters' service factories; each channel issue adds its own."""
-    return []
+    from channels.telegram.service import telegram_service
+
+    return [telegram_service]
