@@ -27,6 +27,7 @@ from telegram.error import (
 )
 
 from channels.telegram.inbound import message_key, parse_key
+from channels.telegram.ratelimit import retry_seconds
 from crm.channel import PermanentFailure, RecipientGone, TransientFailure
 from crm.clock import utcnow
 from crm.identity import TELEGRAM
@@ -87,9 +88,7 @@ def keyboard(choices: Sequence[tuple[str, str]]) -> InlineKeyboardMarkup | None:
 def map_error(exc: TelegramError) -> Exception:
     """The core's failure for one of PTB's errors (see crm.channel)."""
     if isinstance(exc, RetryAfter):
-        wait = exc.retry_after
-        seconds = wait.total_seconds() if hasattr(wait, "total_seconds") else float(wait)
-        return TransientFailure("Telegram rate limit (429)", retry_after=seconds)
+        return TransientFailure("Telegram rate limit (429)", retry_after=retry_seconds(exc))
     if isinstance(exc, Forbidden):
         # Blocked by the user, user deactivated, kicked: this chat is gone.
         return RecipientGone(f"Telegram refused the chat: {exc.message}")

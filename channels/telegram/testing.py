@@ -62,8 +62,8 @@ class TokenBucket:
             self.tokens = self.burst
 
     def _refill(self, now: float) -> None:
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
+        self.tokens = min(self.burst, self.tokens + max(0.0, now - self.stamp) * self.rate)
+        self.stamp = max(self.stamp, now)
 
     def wait_time(self, now: float) -> float:
         """0 when a token is available now, else seconds until one is."""
