@@ -90,7 +90,7 @@ async def test_text_goes_out_verbatim_and_html_is_escaped(
     assert sent.parse_mode == "HTML"
     assert sent.text == "Hello <b>Tom &amp; Jerry &lt;b&gt;unclosed *_[`</b>"
 
-    with pytest.raises(PermanentFailure, match="(?i)can't parse entities"):
+    with pytest.raises(PermanentFailure, match=r"(?i)can't parse entities"):
         await service.channel.send(str(BEN), OutboundMessage(hostile, html=f"<b>{hostile}</b>"))
 
 
@@ -101,7 +101,7 @@ async def test_failures_map_to_the_core_errors(
     api.block(BEN)
     with pytest.raises(RecipientGone, match="blocked"):
         await service.channel.send(str(BEN), OutboundMessage("hi"))
-    with pytest.raises(PermanentFailure, match="(?i)chat not found"):
+    with pytest.raises(PermanentFailure, match=r"(?i)chat not found"):
         await service.channel.send("999", OutboundMessage("hi"))
     with pytest.raises(PermanentFailure, match="chat id"):
         await service.channel.send("not-a-chat", OutboundMessage("hi"))
