@@ -9,10 +9,11 @@ offset move past the update (polling) or does the webhook answer 200.
 A crash before that makes Telegram deliver the update again, and the
 replay is a no-op by message key.
 
-An update whose handler fails (database down, a bug) is held back and
-tried again with back-off, so nothing is skipped silently; after
-`MAX_ATTEMPTS` failures of the same update it is logged at ERROR (its id
-only) and skipped, so one poisoned update cannot stop the channel forever.
+An update whose handler fails is held back and tried again with back-off,
+so nothing is skipped silently. While the database is unreachable (or
+locked) that goes on for as long as it takes; any other error (a bug) is
+given `MAX_ATTEMPTS` tries, then the update is logged at ERROR (its id only)
+and skipped, so one poisoned update cannot stop the channel forever.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+import sqlalchemy.exc
 from aiohttp import web
 from telegram import Update
 from telegram.error import InvalidToken, TelegramError
@@ -149,6 +151,8 @@ class TelegramService:
         if error is None:
             self._attempts.pop(update.update_id, None)
             return True
+        if _is_outage(error):
+            return False  # the database is away: wait for it, however long, skip nothing
         attempts = self._attempts.get(update.update_id, 0) + 1
         self._attempts[update.update_id] = attempts
         if attempts >= MAX_ATTEMPTS:
@@ -246,6 +250,17 @@ class TelegramService:
         if await self.handle(update):
             return web.Response(status=200)
         return web.Response(status=500, text="not stored; send it again")
+
+
+def _is_outage(error: BaseException) -> bool:
+    """Errors of the database or network that go away by themselves."""
+    outages = (
+        sqlalchemy.exc.OperationalError,
+        sqlalchemy.exc.InterfaceError,
+        sqlalchemy.exc.TimeoutError,
+        OSError,
+    )
+    return isinstance(error, outages)
 
 
 def telegram_service(settings: Settings, db: Database) -> TelegramService | Disabled:
