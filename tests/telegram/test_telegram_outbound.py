@@ -116,9 +116,9 @@ async def test_failures_map_to_the_core_errors(
 
 @pytest.fixture
 async def strict_api() -> AsyncIterator[BotApiStandIn]:
-    """Telegram's per-chat limit (1/s, no burst) and a tight global one (50/s, burst 1)."""
+    """Telegram's per-chat limit (1/s, no burst) and a tight global one (50/s, burst 5)."""
     async with BotApiStandIn(
-        TOKEN, overall_rate=50, overall_burst=1, chat_rate=1, chat_burst=1
+        TOKEN, overall_rate=50, overall_burst=5, chat_rate=1, chat_burst=1
     ) as stand_in:
         yield stand_in
 
