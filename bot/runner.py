@@ -1,4 +1,9 @@
-"""`rapport run` and `rapport worker`: open the database, start services, stop on a signal."""
+"""`rapport run` and `rapport worker`: open the database, start services, stop on a signal.
+
+Start order: channels first (so their outbound sides exist), then the
+dispatcher that sends through them, then the scheduler that wakes it; stop
+order is the reverse, so nothing is sent through a channel already closed.
+"""
 
 from __future__ import annotations
 
@@ -10,32 +15,30 @@ from collections.abc import Sequence
 
 from bot.dispatch_service import DispatchService
 from bot.scheduler import Runtime, SchedulerService
-from bot.services import Disabled, Service, ServiceFactory, channel_factories, outbound_channels
-from crm.database import Database, open_database
+from bot.services import (
+    Disabled,
+    Service,
+    ServiceFactory,
+    channel_factories,
+    close_channels,
+    outbound_channels,
+    sender_factories,
+)
+from crm.channel import Channel
+from crm.database import open_database
 from crm.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-def _core_services(settings: Settings, db: Database, *, schedule: bool) -> list[Service]:
-    channels = outbound_channels(settings)
-    for name in ("email", "telegram"):
-        if name not in channels:
-            log.info("outbound %s: off (not configured)", name)
-    dispatcher = DispatchService(
-        settings, db, channels, recover_all_at_start=db.dialect == "sqlite"
-    )
-    services: list[Service] = []
-    if schedule:
-        runtime = Runtime(
-            db=db,
-            channels=tuple(channels),
-            frequency_cap=settings.frequency_cap_per_week,
-            wake_dispatcher=dispatcher.wake,
-        )
-        services.append(SchedulerService(settings, db, runtime))
-    services.append(dispatcher)
-    return services
+def _senders(started: Sequence[Service]) -> dict[str, Channel]:
+    """Outbound channels exposed by running services (Telegram shares its rate limiter)."""
+    found: dict[str, Channel] = {}
+    for service in started:
+        channel = getattr(service, "channel", None)
+        if isinstance(channel, Channel):
+            found[channel.name] = channel
+    return found
 
 
 async def run(
@@ -47,7 +50,7 @@ async def run(
 ) -> None:
     """Run until `stop` is set or SIGINT/SIGTERM arrives; services stop in reverse order.
 
-    A worker runs only the dispatcher: no scheduler, no inbound channels.
+    A worker runs the dispatcher and outbound channels only: no scheduler, no inbound.
     """
     db = open_database(settings.database_url)
     stop = stop or asyncio.Event()
@@ -56,21 +59,40 @@ async def run(
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
             loop.add_signal_handler(sig, stop.set)
 
-    candidates: list[Service | ServiceFactory] = list(
-        _core_services(settings, db, schedule=not worker)
-    )
-    if not worker:
-        candidates.extend(factories if factories is not None else channel_factories())
     started: list[Service] = []
+    owned: dict[str, Channel] = {}
+
+    async def start(service: Service) -> None:
+        await service.start()
+        started.append(service)
+        log.info("%s: on", service.name)
+
     try:
-        for candidate in candidates:
-            service = candidate(settings, db) if callable(candidate) else candidate
+        if factories is None:
+            factories = sender_factories() if worker else channel_factories()
+        for factory in factories:
+            service = factory(settings, db)
             if isinstance(service, Disabled):
                 log.info("%s: off (%s)", service.name, service.reason)
                 continue
-            await service.start()
-            started.append(service)
-            log.info("%s: on", service.name)
+            await start(service)
+        owned = outbound_channels(settings)
+        channels = {**owned, **_senders(started)}
+        for name in ("email", "telegram"):
+            if name not in channels:
+                log.info("sending by %s: off (not configured)", name)
+        dispatcher = DispatchService(
+            settings, db, channels, recover_all_at_start=db.dialect == "sqlite"
+        )
+        await start(dispatcher)
+        if not worker:
+            runtime = Runtime(
+                db=db,
+                channels=tuple(channels),
+                frequency_cap=settings.frequency_cap_per_week,
+                wake_dispatcher=dispatcher.wake,
+            )
+            await start(SchedulerService(settings, db, runtime))
         role = "worker" if worker else "Rapport"
         log.info("%s is running with %d service(s); Ctrl-C stops it", role, len(started))
         await stop.wait()
@@ -81,5 +103,6 @@ async def run(
                 await service.stop()
             except Exception:
                 log.exception("%s did not stop cleanly", service.name)
+        await close_channels(owned)
         db.dispose()
         log.info("stopped")

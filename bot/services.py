@@ -38,8 +38,16 @@ ServiceFactory = Callable[[Settings, Database], "Service | Disabled"]
 def channel_factories() -> list[ServiceFactory]:
     """The channel adapters' inbound service factories."""
     from channels.email import imap_service, inbound_smtp_service
+    from channels.telegram.service import telegram_service
 
-    return [inbound_smtp_service, imap_service]
+    return [inbound_smtp_service, imap_service, telegram_service]
+
+
+def sender_factories() -> list[ServiceFactory]:
+    """Outbound-only services for `rapport worker`, which receives nothing."""
+    from channels.telegram.standalone import telegram_sender_service
+
+    return [telegram_sender_service]
 
 
 def outbound_channels(settings: Settings) -> dict[str, Channel]:

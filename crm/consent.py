@@ -47,3 +47,18 @@ def set_marketing_consent(
             channel,
         )
         return customer.id
+
+
+def marketing_consent(db: Database, channel: str, external_id: str) -> bool | None:
+    """The customer's current choice; None when no customer has that identity.
+
+    A dialog asks this before offering an opt-in, so a customer who already
+    agreed is not asked again.
+    """
+    address = normalise_external_id(channel, external_id)
+    with db.session() as session:
+        return session.scalar(
+            select(Customer.marketing_consent)
+            .join(Identity, Identity.customer_id == Customer.id)
+            .where(Identity.channel == channel, Identity.external_id == address)
+        )

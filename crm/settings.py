@@ -6,6 +6,7 @@ shop can keep its configuration next to its database without a shell script.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -52,6 +53,27 @@ class Settings(BaseSettings):
     telegram_api_url: str = Field(
         "https://api.telegram.org/bot", description="Bot API base URL (a stand-in in tests)."
     )
+    telegram_webhook_url: str | None = Field(
+        None,
+        description="Public HTTPS URL Telegram posts updates to; unset means long polling.",
+    )
+    telegram_webhook_secret: SecretStr | None = Field(
+        None,
+        description="Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token with every "
+        "webhook request (1-256 of A-Z a-z 0-9 _ -); required in webhook mode.",
+    )
+    telegram_webhook_host: str = Field(
+        "127.0.0.1", description="Address the webhook server binds (behind a TLS proxy)."
+    )
+    telegram_webhook_port: int = Field(
+        8443, ge=0, le=65535, description="Port the webhook server listens on (0: any free)."
+    )
+    telegram_overall_rate: float = Field(
+        29.0, gt=0, le=30, description="Telegram messages sent per second at most, overall."
+    )
+    telegram_chat_rate: float = Field(
+        0.95, gt=0, le=30, description="Telegram messages sent per second at most, per chat."
+    )
 
     smtp_host: str | None = Field(None, description="Outbound SMTP server host.")
     smtp_port: int = Field(587, ge=1, le=65535, description="Outbound SMTP server port.")
@@ -86,6 +108,15 @@ class Settings(BaseSettings):
     def _supported_database(cls, value: str) -> str:
         if not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
             raise ValueError("only sqlite:/// and postgresql:// URLs are supported")
+        return value
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _webhook_secret_chars(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(
+            r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()
+        ):
+            raise ValueError("must be 1-256 characters of A-Z a-z 0-9 _ -")
         return value
 
     @property

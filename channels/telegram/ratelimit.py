@@ -1,0 +1,139 @@
+"""Keeping within Telegram's send limits: about 30 messages/s overall, 1/s per chat.
+
+PTB's `AIORateLimiter` only limits group chats per chat, and a leaky bucket
+lets a burst through at start; a campaign to thousands of private chats wants
+even pacing instead: every send takes the next free slot of its chat and then
+the next free slot overall, so the bot never asks for more than the limits
+and a 429 is the exception. When one comes anyway, the request waits the
+`retry_after` Telegram gave and tries again (a few times), and that chat's
+next slot moves behind the wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import warnings
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from telegram.error import RetryAfter
+from telegram.ext import BaseRateLimiter
+from telegram.warnings import PTBDeprecationWarning
+
+log = logging.getLogger(__name__)
+
+# Methods that put a message into a chat and so count against the limits.
+LIMITED_ENDPOINTS = frozenset(
+    {
+        "sendMessage",
+        "sendPhoto",
+        "sendDocument",
+        "editMessageText",
+        "sendMediaGroup",
+        "copyMessage",
+        "forwardMessage",
+    }
+)
+
+Result = bool | dict[str, Any] | list[dict[str, Any]]
+
+
+def retry_seconds(exc: RetryAfter) -> float:
+    """`retry_after` in seconds, whichever type this PTB version returns (int or timedelta)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        wait = exc.retry_after
+    return wait.total_seconds() if hasattr(wait, "total_seconds") else float(wait)
+
+
+class Pacer:
+    """Hands out send times at least `interval` apart (a virtual clock, no bursts)."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate
+        self.next_free = 0.0
+
+    def reserve(self, now: float) -> float:
+        """Reserve the next slot; returns how long to wait for it."""
+        slot = max(now, self.next_free)
+        self.next_free = slot + self.interval
+        return slot - now
+
+    def push_back(self, until: float) -> None:
+        self.next_free = max(self.next_free, until)
+
+
+class PacedRateLimiter(BaseRateLimiter[int]):
+    """A PTB rate limiter pacing sends per chat and overall, obeying 429s.
+
+    The defaults sit a little under Telegram's published limits (29/s, one
+    per 1.05 s per chat) so clock jitter does not cost a 429.
+    """
+
+    def __init__(
+        self,
+        overall_rate: float = 29.0,
+        chat_rate: float = 1 / 1.05,
+        max_retries: int = 3,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.overall = Pacer(overall_rate)
+        self.chat_rate = chat_rate
+        self.chats: dict[str, Pacer] = {}
+        self.max_retries = max_retries
+        self.clock = clock
+        self.retries_after_429 = 0
+
+    async def initialize(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        self.chats.clear()
+
+    async def _wait_for_slot(self, chat_key: str | None) -> None:
+        if chat_key is not None:
+            pacer = self.chats.get(chat_key)
+            if pacer is None:
+                if len(self.chats) > 10_000:
+                    self._forget_idle_chats()
+                pacer = self.chats[chat_key] = Pacer(self.chat_rate)
+            delay = pacer.reserve(self.clock())
+            if delay > 0:
+                await asyncio.sleep(delay)
+        delay = self.overall.reserve(self.clock())
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    def _forget_idle_chats(self) -> None:
+        now = self.clock()
+        self.chats = {k: p for k, p in self.chats.items() if p.next_free > now}
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, Result]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> Result:
+        limited = endpoint in LIMITED_ENDPOINTS
+        chat_key = str(data.get("chat_id")) if limited and "chat_id" in data else None
+        attempt = 0
+        while True:
+            if limited:
+                await self._wait_for_slot(chat_key)
+            try:
+                return await callback(*args, **kwargs)
+            except RetryAfter as exc:
+                seconds = retry_seconds(exc)
+                if attempt >= self.max_retries:
+                    raise
+                attempt += 1
+                self.retries_after_429 += 1
+                log.warning("Telegram asked to slow down; waiting %.1f s (%s)", seconds, endpoint)
+                if chat_key is not None and chat_key in self.chats:
+                    self.chats[chat_key].push_back(self.clock() + seconds)
+                await asyncio.sleep(seconds)

@@ -1,0 +1,38 @@
+"""Fixtures for the Telegram tests: the Bot API stand-in and the running bot.
+
+The bot is the real PTB `Application` with the customer dialogs, polling the
+stand-in over HTTP on loopback; the database is the shared `db` fixture, so
+every conversation runs on SQLite and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from tg_helpers import TOKEN, bot_settings
+
+from bot.customer_dialogs import CustomerDialogs
+from channels.telegram.service import TelegramService
+from channels.telegram.testing import BotApiStandIn
+from crm.database import Database
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[BotApiStandIn]:
+    """A stand-in with limits high enough that conversations never wait."""
+    async with BotApiStandIn(
+        TOKEN, overall_rate=1000, overall_burst=1000, chat_rate=1000, chat_burst=1000
+    ) as stand_in:
+        yield stand_in
+
+
+@pytest.fixture
+async def service(api: BotApiStandIn, db: Database) -> AsyncIterator[TelegramService]:
+    settings = bot_settings(api)
+    running = TelegramService(
+        settings, CustomerDialogs(db, settings).handlers(), poll_timeout=1, retry_delay=0.05
+    )
+    await running.start()
+    yield running
+    await running.stop()

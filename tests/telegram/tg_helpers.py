@@ -1,0 +1,48 @@
+"""Helpers shared by the Telegram tests (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import func, select
+
+from channels.telegram.testing import BotApiStandIn
+from crm.database import Database
+from crm.models import Customer, Interaction
+from crm.settings import Settings, load_settings
+
+TOKEN = "123456:TEST-token"
+
+
+def bot_settings(api: BotApiStandIn, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "telegram_token": TOKEN,
+        "telegram_api_url": api.base_url,
+        "telegram_overall_rate": 30,
+        "telegram_chat_rate": 30,
+        "max_message_chars": 1000,
+        "business_name": "Corner Shop",
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+def count(db: Database, model: type, *where: Any) -> int:
+    with db.session() as session:
+        return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+
+def interactions(db: Database, *where: Any) -> list[Interaction]:
+    with db.session() as session:
+        return list(session.scalars(select(Interaction).where(*where).order_by(Interaction.id)))
+
+
+def customer(db: Database) -> Customer | None:
+    with db.session() as session:
+        return session.scalar(select(Customer))
+
+
+def replies(api: BotApiStandIn, chat_id: int) -> Callable[[int], Callable[[], bool]]:
+    """`replies(api, chat)(n)` is a predicate: the bot has sent at least n messages there."""
+    return lambda n: lambda: len(api.sent_to(chat_id)) >= n
