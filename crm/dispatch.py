@@ -234,9 +234,11 @@ class Dispatcher:
             ids = list(session.scalars(due))
             if not ids:
                 return []
+            # Re-checking the status makes the claim safe even where the SELECT took
+            # no lock (SQLite): a row another dispatcher claimed first is not taken.
             session.execute(
                 update(Delivery.__table__)
-                .where(d.id.in_(ids))
+                .where(d.id.in_(ids), d.status == DeliveryStatus.QUEUED.value)
                 .values(
                     status=DeliveryStatus.CLAIMED.value,
                     claimed_by=self.worker_id,
@@ -257,7 +259,11 @@ class Dispatcher:
                 )
                 .join(Identity, Identity.id == Delivery.identity_id, isouter=True)
                 .join(Customer, Customer.id == Delivery.customer_id)
-                .where(Delivery.id.in_(ids))
+                .where(
+                    Delivery.id.in_(ids),
+                    Delivery.claimed_by == self.worker_id,
+                    Delivery.status == DeliveryStatus.CLAIMED.value,
+                )
                 .order_by(Delivery.id)
             ).all()
             balances = self._balances(session, {r.customer_id for r in rows})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.services import Disabled, channel_factories
+from bot.services import Disabled, channel_factories, close_channels, outbound_channels
 from channels.email import (
     OutboundEmailService,
     imap_service,
@@ -11,14 +11,23 @@ from channels.email import (
 )
 from channels.email.imap import ImapPoller
 from channels.email.inbound_smtp import InboundSmtpService
+from channels.email.outbound import EmailSender
 from crm.database import Database
 from crm.settings import load_settings
 
 
 def test_email_factories_are_registered() -> None:
     factories = channel_factories()
-    for factory in (inbound_smtp_service, imap_service, outbound_service):
+    for factory in (inbound_smtp_service, imap_service):
         assert factory in factories
+
+
+async def test_campaigns_send_email_only_when_smtp_is_configured() -> None:
+    assert "email" not in outbound_channels(load_settings())
+    configured = load_settings(smtp_host="127.0.0.1", mail_from="shop@example.com")
+    channels = outbound_channels(configured)
+    assert isinstance(channels["email"], EmailSender)
+    await close_channels(channels)
 
 
 def test_defaults_start_only_the_inbound_smtp_server(db: Database) -> None:
