@@ -215,7 +215,10 @@ def _materialise(
             recent.label("recent"),
         )
         .where(c.erased_at.is_(None), rule_condition(parse_rule(segment.rule), now))
-        .subquery("candidates")
+        # Materialised, so each member's identity and cap subqueries run once,
+        # not once per CASE branch that reads them.
+        .cte("candidates")
+        .prefix_with("MATERIALIZED")
     )
     k = candidates.c
     reason = case(
