@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import smtplib
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from bot.logs import NOISY_LOGGERS
 from bot.runner import run
 from bot.services import Disabled
 from channels.email import inbound_smtp_service
@@ -141,7 +143,31 @@ async def test_too_large_mail_gets_552(db: Database, server: InboundSmtpService)
     assert rows(db) == []
 
 
-async def test_database_failure_is_451_so_the_sender_retries(tmp_path: Path) -> None:
+def logged_at_info(caplog: pytest.LogCaptureFixture) -> str:
+    """What `rapport run` would log: INFO and up, third-party loggers at WARNING
+    (aiosmtpd's own INFO lines name the envelope addresses)."""
+    return "\n".join(
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno >= (logging.WARNING if r.name in NOISY_LOGGERS else logging.INFO)
+    )
+
+
+async def test_logs_hold_no_address_or_text(
+    db: Database, server: InboundSmtpService, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    await send(server.bound_port, MAIL)
+    with pytest.raises(smtplib.SMTPDataError):
+        await send(server.bound_port, b"From: not an address <zoe@>\r\n\r\nparcel\r\n")
+    logged = logged_at_info(caplog).lower()
+    assert "ingested interaction" in logged
+    assert "zoe" not in logged and "parcel" not in logged
+
+
+async def test_database_failure_is_451_so_the_sender_retries(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     unmigrated = Database(f"sqlite:///{tmp_path / 'empty.db'}")
     service = InboundSmtpService(unmigrated, "127.0.0.1", 0, timeout=10)
     await service.start()
@@ -152,6 +178,8 @@ async def test_database_failure_is_451_so_the_sender_retries(tmp_path: Path) -> 
         await service.stop()
         unmigrated.dispose()
     assert deferred.value.smtp_code == 451
+    assert "database error (OperationalError)" in logged_at_info(caplog)
+    assert "zoe" not in logged_at_info(caplog).lower()
 
 
 async def test_corpus_arrives_whole(db: Database, server: InboundSmtpService) -> None:

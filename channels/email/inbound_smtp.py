@@ -51,8 +51,11 @@ class IngestHandler:
             log.info("inbound mail refused as invalid")
             log.debug("inbound mail refused: %s", _reason(exc))
             return f"554 5.6.0 Message refused: {_reason(exc)}"
-        except SQLAlchemyError:
-            log.exception("inbound mail not stored: database error")
+        except SQLAlchemyError as exc:
+            # SQLAlchemy's message quotes the statement's parameters (addresses,
+            # text): name the error at ERROR, keep the details for DEBUG.
+            log.error("inbound mail not stored: database error (%s)", _error_name(exc))
+            log.debug("database error detail", exc_info=True)
             return "451 4.3.0 Temporary failure storing the message, try again later"
         except Exception:
             log.exception("inbound mail not stored: unexpected error")
@@ -115,6 +118,11 @@ class InboundSmtpService:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+
+
+def _error_name(exc: SQLAlchemyError) -> str:
+    original = getattr(exc, "orig", None)
+    return type(original if original is not None else exc).__name__
 
 
 def _reason(exc: Exception) -> str:
