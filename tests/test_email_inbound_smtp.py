@@ -18,6 +18,7 @@ from bot.services import Disabled
 from channels.email import inbound_smtp_service
 from channels.email.inbound_smtp import InboundSmtpService
 from crm.database import Database
+from crm.errors import ConfigurationError
 from crm.models import Conversation, Identity, Interaction
 from crm.settings import load_settings
 
@@ -212,6 +213,14 @@ async def test_several_clients_at_once_all_land(db: Database, server: InboundSmt
     mails = [MAIL.replace(b"parcel-1", f"parcel-{n}".encode()) for n in range(8)]
     await asyncio.gather(*(send(server.bound_port, m) for m in mails))
     assert len(rows(db)) == 8
+
+
+async def test_port_in_use_is_a_clear_configuration_error(
+    db: Database, server: InboundSmtpService
+) -> None:
+    second = InboundSmtpService(db, "127.0.0.1", server.bound_port)
+    with pytest.raises(ConfigurationError, match="RAPPORT_INBOUND_SMTP_PORT"):
+        await second.start()
 
 
 def test_factory_follows_the_port_setting(db: Database) -> None:

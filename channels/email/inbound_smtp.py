@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from channels.email.parsing import parse_email
 from crm.database import Database
-from crm.errors import InvalidMessage
+from crm.errors import ConfigurationError, InvalidMessage
 from crm.ingest import DEFAULT_MAX_CHARS, ingest
 from crm.messages import IngestResult
 
@@ -102,7 +102,14 @@ class InboundSmtpService:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._protocol, host=self.host, port=self.port)
+        try:
+            self._server = await loop.create_server(self._protocol, host=self.host, port=self.port)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"inbound SMTP cannot listen on {self.host}:{self.port} ({exc.strerror or exc}); "
+                "change RAPPORT_INBOUND_SMTP_HOST or RAPPORT_INBOUND_SMTP_PORT "
+                "(0 turns the server off)"
+            ) from None
         log.info("inbound SMTP listening on %s:%d", self.host, self.bound_port)
 
     @property
