@@ -191,6 +191,14 @@ def test_html_to_text_keeps_block_structure() -> None:
     assert html_to_text("<p>One</p><p>Two<br>Three</p>") == "One\n\nTwo\nThree"
 
 
+def test_quote_header_wrapped_over_two_lines_is_cut() -> None:
+    text = (
+        "Lovely, thank you.\n\nOn Fri, Nov 20, 2026 at 9:00 AM Shop Example <\n"
+        "shop@example.com> wrote:\n\n> How did we do?\n"
+    )
+    assert strip_quotes_and_signature(text) == "Lovely, thank you."
+
+
 def test_stripping_never_leaves_nothing() -> None:
     assert strip_quotes_and_signature("> only a quote") == "> only a quote"
 

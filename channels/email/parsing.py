@@ -364,11 +364,15 @@ def strip_quotes_and_signature(text: str) -> str:
     they quoted below it. If cutting would leave nothing, the text stays whole.
     """
     kept: list[str] = []
-    for line in text.split("\n"):
+    lines = text.split("\n")
+    for index, line in enumerate(lines):
         stripped = line.rstrip()
         if stripped == "--":
             break
         if _QUOTE_HEADER.match(line):
+            break
+        # Clients wrap a long "On <date>, <name> <address> wrote:" over two lines.
+        if index + 1 < len(lines) and _QUOTE_HEADER.match(f"{stripped} {lines[index + 1]}"):
             break
         if _OUTLOOK_HEADER.match(line) and kept and not kept[-1].strip():
             break
