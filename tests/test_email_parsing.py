@@ -147,6 +147,11 @@ def test_unreadable_date_falls_back_to_reception_time() -> None:
     assert corpus("bad_date.eml").sent_at == RECEIVED
 
 
+def test_date_far_in_the_future_falls_back_to_reception_time() -> None:
+    raw = b"From: a@example.org\r\nDate: Mon, 1 Jan 2100 00:00:00 +0000\r\n\r\nhi\r\n"
+    assert parse_email(raw, received_at=RECEIVED).sent_at == RECEIVED
+
+
 def test_subject_stands_in_for_an_empty_body() -> None:
     assert corpus("subject_only.eml").text == "Please call me back"
 
