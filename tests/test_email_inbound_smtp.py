@@ -136,6 +136,30 @@ async def test_unusable_mail_gets_a_clear_5xx_and_nothing_is_stored(
     assert rows(db) == []
 
 
+async def test_client_vanishing_mid_data_stores_nothing_and_server_carries_on(
+    db: Database, server: InboundSmtpService
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.bound_port)
+    await reader.readline()  # greeting
+    for command in (
+        b"HELO x",
+        b"MAIL FROM:<zoe@example.org>",
+        b"RCPT TO:<shop@example.com>",
+        b"DATA",
+    ):
+        writer.write(command + b"\r\n")
+        await writer.drain()
+        await reader.readline()
+    writer.write(MAIL[:120])  # half a mail, then the line goes dead
+    await writer.drain()
+    writer.close()
+    await writer.wait_closed()
+    await asyncio.sleep(0.1)
+    assert rows(db) == []
+    await send(server.bound_port, MAIL)
+    assert len(rows(db)) == 1
+
+
 async def test_too_large_mail_gets_552(db: Database, server: InboundSmtpService) -> None:
     big = MAIL + b"x" * 1_100_000 + b"\r\n"
     with pytest.raises((smtplib.SMTPDataError, smtplib.SMTPSenderRefused)) as refused:
