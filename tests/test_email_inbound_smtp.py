@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import smtplib
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -11,11 +12,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from bot.logs import NOISY_LOGGERS
 from bot.runner import run
 from bot.services import Disabled
 from channels.email import inbound_smtp_service
 from channels.email.inbound_smtp import InboundSmtpService
 from crm.database import Database
+from crm.errors import ConfigurationError
 from crm.models import Conversation, Identity, Interaction
 from crm.settings import load_settings
 
@@ -133,6 +136,30 @@ async def test_unusable_mail_gets_a_clear_5xx_and_nothing_is_stored(
     assert rows(db) == []
 
 
+async def test_client_vanishing_mid_data_stores_nothing_and_server_carries_on(
+    db: Database, server: InboundSmtpService
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.bound_port)
+    await reader.readline()  # greeting
+    for command in (
+        b"HELO x",
+        b"MAIL FROM:<zoe@example.org>",
+        b"RCPT TO:<shop@example.com>",
+        b"DATA",
+    ):
+        writer.write(command + b"\r\n")
+        await writer.drain()
+        await reader.readline()
+    writer.write(MAIL[:120])  # half a mail, then the line goes dead
+    await writer.drain()
+    writer.close()
+    await writer.wait_closed()
+    await asyncio.sleep(0.1)
+    assert rows(db) == []
+    await send(server.bound_port, MAIL)
+    assert len(rows(db)) == 1
+
+
 async def test_too_large_mail_gets_552(db: Database, server: InboundSmtpService) -> None:
     big = MAIL + b"x" * 1_100_000 + b"\r\n"
     with pytest.raises((smtplib.SMTPDataError, smtplib.SMTPSenderRefused)) as refused:
@@ -141,7 +168,31 @@ async def test_too_large_mail_gets_552(db: Database, server: InboundSmtpService)
     assert rows(db) == []
 
 
-async def test_database_failure_is_451_so_the_sender_retries(tmp_path: Path) -> None:
+def logged_at_info(caplog: pytest.LogCaptureFixture) -> str:
+    """What `rapport run` would log: INFO and up, third-party loggers at WARNING
+    (aiosmtpd's own INFO lines name the envelope addresses)."""
+    return "\n".join(
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno >= (logging.WARNING if r.name in NOISY_LOGGERS else logging.INFO)
+    )
+
+
+async def test_logs_hold_no_address_or_text(
+    db: Database, server: InboundSmtpService, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    await send(server.bound_port, MAIL)
+    with pytest.raises(smtplib.SMTPDataError):
+        await send(server.bound_port, b"From: not an address <zoe@>\r\n\r\nparcel\r\n")
+    logged = logged_at_info(caplog).lower()
+    assert "ingested interaction" in logged
+    assert "zoe" not in logged and "parcel" not in logged
+
+
+async def test_database_failure_is_451_so_the_sender_retries(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     unmigrated = Database(f"sqlite:///{tmp_path / 'empty.db'}")
     service = InboundSmtpService(unmigrated, "127.0.0.1", 0, timeout=10)
     await service.start()
@@ -152,6 +203,8 @@ async def test_database_failure_is_451_so_the_sender_retries(tmp_path: Path) -> 
         await service.stop()
         unmigrated.dispose()
     assert deferred.value.smtp_code == 451
+    assert "database error (OperationalError)" in logged_at_info(caplog)
+    assert "zoe" not in logged_at_info(caplog).lower()
 
 
 async def test_corpus_arrives_whole(db: Database, server: InboundSmtpService) -> None:
@@ -184,6 +237,14 @@ async def test_several_clients_at_once_all_land(db: Database, server: InboundSmt
     mails = [MAIL.replace(b"parcel-1", f"parcel-{n}".encode()) for n in range(8)]
     await asyncio.gather(*(send(server.bound_port, m) for m in mails))
     assert len(rows(db)) == 8
+
+
+async def test_port_in_use_is_a_clear_configuration_error(
+    db: Database, server: InboundSmtpService
+) -> None:
+    second = InboundSmtpService(db, "127.0.0.1", server.bound_port)
+    with pytest.raises(ConfigurationError, match="RAPPORT_INBOUND_SMTP_PORT"):
+        await second.start()
 
 
 def test_factory_follows_the_port_setting(db: Database) -> None:

@@ -265,6 +265,7 @@ async def test_recipient_replies_map_to_typed_failures(
         await sender.send("x@example.org", OutboundMessage(text="hi"))
     assert type(raised.value) is failure
     assert reply.split()[0] in str(raised.value)
+    assert "@" not in str(raised.value)  # replies quote the address; logs must not
     # The session survives a refused recipient: the next mail goes on it.
     await sender.send("ok@example.org", OutboundMessage(text="hi"))
     assert sink.received[-1].rcpt_tos == ["ok@example.org"]

@@ -147,6 +147,11 @@ def test_unreadable_date_falls_back_to_reception_time() -> None:
     assert corpus("bad_date.eml").sent_at == RECEIVED
 
 
+def test_date_far_in_the_future_falls_back_to_reception_time() -> None:
+    raw = b"From: a@example.org\r\nDate: Mon, 1 Jan 2100 00:00:00 +0000\r\n\r\nhi\r\n"
+    assert parse_email(raw, received_at=RECEIVED).sent_at == RECEIVED
+
+
 def test_subject_stands_in_for_an_empty_body() -> None:
     assert corpus("subject_only.eml").text == "Please call me back"
 
@@ -189,6 +194,14 @@ def test_ten_megabyte_attachment_is_recorded_not_kept() -> None:
 
 def test_html_to_text_keeps_block_structure() -> None:
     assert html_to_text("<p>One</p><p>Two<br>Three</p>") == "One\n\nTwo\nThree"
+
+
+def test_quote_header_wrapped_over_two_lines_is_cut() -> None:
+    text = (
+        "Lovely, thank you.\n\nOn Fri, Nov 20, 2026 at 9:00 AM Shop Example <\n"
+        "shop@example.com> wrote:\n\n> How did we do?\n"
+    )
+    assert strip_quotes_and_signature(text) == "Lovely, thank you."
 
 
 def test_stripping_never_leaves_nothing() -> None:

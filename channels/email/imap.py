@@ -21,6 +21,8 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from channels.email.parsing import parse_email
 from crm.database import Database
 from crm.errors import InvalidMessage
@@ -154,9 +156,14 @@ class ImapPoller:
                         result.duplicates,
                         result.refused,
                     )
+            except SQLAlchemyError as exc:
+                # The mail stays unread in the mailbox; the next poll retries.
+                # (The error's text quotes addresses and bodies: not logged.)
+                original = getattr(exc, "orig", None) or exc
+                log.warning("IMAP poll failed: database error (%s)", type(original).__name__)
+                log.debug("database error detail", exc_info=True)
             except Exception as exc:
-                # Network, login or database trouble: the mail stays unread
-                # in the mailbox, so the next poll simply tries again.
+                # Network or login trouble: as above, the next poll retries.
                 log.warning("IMAP poll failed: %s: %s", type(exc).__name__, exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.interval)

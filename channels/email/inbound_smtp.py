@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from channels.email.parsing import parse_email
 from crm.database import Database
-from crm.errors import InvalidMessage
+from crm.errors import ConfigurationError, InvalidMessage
 from crm.ingest import DEFAULT_MAX_CHARS, ingest
 from crm.messages import IngestResult
 
@@ -51,8 +51,11 @@ class IngestHandler:
             log.info("inbound mail refused as invalid")
             log.debug("inbound mail refused: %s", _reason(exc))
             return f"554 5.6.0 Message refused: {_reason(exc)}"
-        except SQLAlchemyError:
-            log.exception("inbound mail not stored: database error")
+        except SQLAlchemyError as exc:
+            # SQLAlchemy's message quotes the statement's parameters (addresses,
+            # text): name the error at ERROR, keep the details for DEBUG.
+            log.error("inbound mail not stored: database error (%s)", _error_name(exc))
+            log.debug("database error detail", exc_info=True)
             return "451 4.3.0 Temporary failure storing the message, try again later"
         except Exception:
             log.exception("inbound mail not stored: unexpected error")
@@ -99,7 +102,14 @@ class InboundSmtpService:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._protocol, host=self.host, port=self.port)
+        try:
+            self._server = await loop.create_server(self._protocol, host=self.host, port=self.port)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"inbound SMTP cannot listen on {self.host}:{self.port} ({exc.strerror or exc}); "
+                "change RAPPORT_INBOUND_SMTP_HOST or RAPPORT_INBOUND_SMTP_PORT "
+                "(0 turns the server off)"
+            ) from None
         log.info("inbound SMTP listening on %s:%d", self.host, self.bound_port)
 
     @property
@@ -115,6 +125,11 @@ class InboundSmtpService:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+
+
+def _error_name(exc: SQLAlchemyError) -> str:
+    original = getattr(exc, "orig", None)
+    return type(original if original is not None else exc).__name__
 
 
 def _reason(exc: Exception) -> str:

@@ -36,6 +36,7 @@ IDLE_CHECK_SECONDS = 30.0
 AUTH_RETRY_SECONDS = 300.0
 _ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
 _GONE_CODES = frozenset({550, 551, 553})
+_ADDRESS_IN_TEXT = re.compile(r"<?[^\s<>@]+@[^\s<>]+>?")
 _PLAIN_ADDRESS = re.compile(
     r"(?=.{3,254}$)[a-z0-9_+-]{1,64}(\.[a-z0-9_+-]{1,64})*"
     r"@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
@@ -289,7 +290,12 @@ def _recipient_unknown(exc: aiosmtplib.SMTPResponseException) -> bool:
 
 
 def _one_line(text: str) -> str:
-    return " ".join((text or "").split())[:300]
+    """A server reply fit for an exception and a log line: one line, no addresses.
+
+    Replies often quote the recipient ("550 5.1.1 <ann@example.org>: user
+    unknown"); the failure travels into logs, which must not hold addresses.
+    """
+    return _ADDRESS_IN_TEXT.sub("<address>", " ".join((text or "").split()))[:300]
 
 
 def _tag(message_id: str) -> str:

@@ -14,7 +14,7 @@ import hashlib
 import html
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage, Message
@@ -34,6 +34,9 @@ MAX_PARTS = 1_000
 """More MIME parts than any person sends; beyond it the mail is refused."""
 
 MAX_DEPTH = 20
+
+MAX_CLOCK_SKEW = timedelta(days=1)
+"""How far in the future a Date: header may be before we use reception time."""
 
 _PARSER = BytesParser(policy=policy.default)
 _MSGID = re.compile(r"<[^<>\s]{1,298}>")
@@ -176,7 +179,10 @@ def raw_header_text(value: str) -> str:
     """
     if not _SURROGATE.search(value):
         return value
-    raw = value.encode("utf-8", "surrogateescape")
+    try:
+        raw = value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # surrogates that never were bytes
+        return value.encode("utf-8", "replace").decode("utf-8")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -203,7 +209,12 @@ def _sent_at(message: Message, received_at: datetime | None) -> datetime:
         return fallback
     if parsed.tzinfo is None:  # "-0000": the sender's zone is unknown, the instant is UTC
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    parsed = parsed.astimezone(UTC)
+    if parsed - fallback > MAX_CLOCK_SKEW:
+        # A Date: from the future would pin the customer's "last activity"
+        # there; a wrong clock or a forgery, so the reception time wins.
+        return fallback
+    return parsed
 
 
 def _leaves(part: Message, depth: int = 0) -> Iterator[Message]:
@@ -364,11 +375,15 @@ def strip_quotes_and_signature(text: str) -> str:
     they quoted below it. If cutting would leave nothing, the text stays whole.
     """
     kept: list[str] = []
-    for line in text.split("\n"):
+    lines = text.split("\n")
+    for index, line in enumerate(lines):
         stripped = line.rstrip()
         if stripped == "--":
             break
         if _QUOTE_HEADER.match(line):
+            break
+        # Clients wrap a long "On <date>, <name> <address> wrote:" over two lines.
+        if index + 1 < len(lines) and _QUOTE_HEADER.match(f"{stripped} {lines[index + 1]}"):
             break
         if _OUTLOOK_HEADER.match(line) and kept and not kept[-1].strip():
             break
