@@ -10,7 +10,7 @@ from enum import StrEnum
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from crm.errors import ConfigurationError
@@ -46,6 +46,26 @@ class Settings(BaseSettings):
     )
     dispatch_lease_seconds: int = Field(
         300, ge=0, description="A claim older than this is taken to be from a dead worker."
+    )
+
+    sentiment_positive_threshold: float = Field(
+        0.1,
+        ge=-1.0,
+        le=1.0,
+        description="Polarity at or above which a message counts as positive (docs/sentiment.md).",
+    )
+    sentiment_negative_threshold: float = Field(
+        -0.1,
+        ge=-1.0,
+        le=1.0,
+        description="Polarity at or below which a message counts as negative (docs/sentiment.md).",
+    )
+    sentiment_strongly_negative_threshold: float = Field(
+        -0.5,
+        ge=-1.0,
+        le=1.0,
+        description="Polarity at or below which a message is strongly negative: the complaint "
+        "trigger (docs/sentiment.md).",
     )
 
     telegram_token: SecretStr | None = Field(None, description="Bot token from @BotFather.")
@@ -87,6 +107,18 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
             raise ValueError("only sqlite:/// and postgresql:// URLs are supported")
         return value
+
+    @model_validator(mode="after")
+    def _ordered_sentiment_thresholds(self) -> Settings:
+        if not (
+            self.sentiment_strongly_negative_threshold
+            <= self.sentiment_negative_threshold
+            < self.sentiment_positive_threshold
+        ):
+            raise ValueError(
+                "sentiment thresholds must satisfy strongly negative <= negative < positive"
+            )
+        return self
 
     @property
     def zone(self) -> ZoneInfo:
