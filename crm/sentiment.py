@@ -214,15 +214,15 @@ class RapportAnalyser:
             first = token[0]
             score: tuple[float, float] | None = None
             width = 1
-            if first in _CLAUSE_MARKS:
+            if token in lex.EMOTICONS:
+                score = lex.EMOTICONS[token]
+            elif first in _CLAUSE_MARKS:
                 if first == "!":
                     bangs[clause] = bangs.get(clause, 0) + len(token)
                 elif first == "?" and len(token) > 1:
                     hits.append((*lex.REPEATED_QUESTION, clause))
                 clause += 1
                 clause_start = i + 1
-            elif token in lex.EMOTICONS:
-                score = lex.EMOTICONS[token]
             elif first.isalpha():
                 if low in _PHRASE_STARTS:
                     for n in range(min(_MAX_PHRASE, count - i), 1, -1):

@@ -10,7 +10,7 @@ from enum import StrEnum
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from crm.errors import ConfigurationError
@@ -108,17 +108,23 @@ class Settings(BaseSettings):
             raise ValueError("only sqlite:/// and postgresql:// URLs are supported")
         return value
 
-    @model_validator(mode="after")
-    def _ordered_sentiment_thresholds(self) -> Settings:
-        if not (
-            self.sentiment_strongly_negative_threshold
-            <= self.sentiment_negative_threshold
-            < self.sentiment_positive_threshold
-        ):
+    @field_validator("sentiment_negative_threshold")
+    @classmethod
+    def _negative_below_positive(cls, value: float, info: ValidationInfo) -> float:
+        positive = info.data.get("sentiment_positive_threshold")
+        if positive is not None and value >= positive:
+            raise ValueError(f"must be below RAPPORT_SENTIMENT_POSITIVE_THRESHOLD ({positive})")
+        return value
+
+    @field_validator("sentiment_strongly_negative_threshold")
+    @classmethod
+    def _strong_at_most_negative(cls, value: float, info: ValidationInfo) -> float:
+        negative = info.data.get("sentiment_negative_threshold")
+        if negative is not None and value > negative:
             raise ValueError(
-                "sentiment thresholds must satisfy strongly negative <= negative < positive"
+                f"must be at or below RAPPORT_SENTIMENT_NEGATIVE_THRESHOLD ({negative})"
             )
-        return self
+        return value
 
     @property
     def zone(self) -> ZoneInfo:
