@@ -185,7 +185,8 @@ class RapportAnalyser:
     def assess(self, text: str) -> Assessment:
         language = detect_language(text)
         if language is None:
-            # No words: emoji and emoticons are a verdict of their own ("👍").
+            # No language to read (no words, or none fastText can place):
+            # emoji and emoticons are a verdict of their own ("👍").
             symbols = self._score(text, symbols_only=True)
             return symbols if symbols is not None else UNSCORED
         if language != "en":
