@@ -11,7 +11,7 @@ from enum import StrEnum
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from crm.errors import ConfigurationError
@@ -47,6 +47,26 @@ class Settings(BaseSettings):
     )
     dispatch_lease_seconds: int = Field(
         300, ge=0, description="A claim older than this is taken to be from a dead worker."
+    )
+
+    sentiment_positive_threshold: float = Field(
+        0.1,
+        ge=-1.0,
+        le=1.0,
+        description="Polarity at or above which a message counts as positive (docs/sentiment.md).",
+    )
+    sentiment_negative_threshold: float = Field(
+        -0.1,
+        ge=-1.0,
+        le=1.0,
+        description="Polarity at or below which a message counts as negative (docs/sentiment.md).",
+    )
+    sentiment_strongly_negative_threshold: float = Field(
+        -0.5,
+        ge=-1.0,
+        le=1.0,
+        description="Polarity at or below which a message is strongly negative: the complaint "
+        "trigger (docs/sentiment.md).",
     )
 
     telegram_token: SecretStr | None = Field(None, description="Bot token from @BotFather.")
@@ -117,6 +137,24 @@ class Settings(BaseSettings):
             r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()
         ):
             raise ValueError("must be 1-256 characters of A-Z a-z 0-9 _ -")
+        return value
+
+    @field_validator("sentiment_negative_threshold")
+    @classmethod
+    def _negative_below_positive(cls, value: float, info: ValidationInfo) -> float:
+        positive = info.data.get("sentiment_positive_threshold")
+        if positive is not None and value >= positive:
+            raise ValueError(f"must be below RAPPORT_SENTIMENT_POSITIVE_THRESHOLD ({positive})")
+        return value
+
+    @field_validator("sentiment_strongly_negative_threshold")
+    @classmethod
+    def _strong_at_most_negative(cls, value: float, info: ValidationInfo) -> float:
+        negative = info.data.get("sentiment_negative_threshold")
+        if negative is not None and value > negative:
+            raise ValueError(
+                f"must be at or below RAPPORT_SENTIMENT_NEGATIVE_THRESHOLD ({negative})"
+            )
         return value
 
     @property
