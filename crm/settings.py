@@ -89,7 +89,7 @@ class Settings(BaseSettings):
         8443, ge=0, le=65535, description="Port the webhook server listens on (0: any free)."
     )
     telegram_overall_rate: float = Field(
-        29.0, gt=0, le=30, description="Telegram messages sent per second at most, overall."
+        29.5, gt=0, le=30, description="Telegram messages sent per second at most, overall."
     )
     telegram_chat_rate: float = Field(
         0.95, gt=0, le=30, description="Telegram messages sent per second at most, per chat."

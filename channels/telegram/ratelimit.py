@@ -2,8 +2,8 @@
 
 PTB's `AIORateLimiter` only limits group chats per chat, and a leaky bucket
 lets a burst through at start; a campaign to thousands of private chats wants
-even pacing instead: every send takes the next free slot of its chat and then
-the next free slot overall, so the bot never asks for more than the limits
+even pacing instead: every send waits for its chat's turn and then for its
+turn overall, so the bot never asks for more than the limits
 and a 429 is the exception. When one comes anyway, the request waits the
 `retry_after` Telegram gave and tries again (a few times), and that chat's
 next slot moves behind the wait.
@@ -49,17 +49,28 @@ def retry_seconds(exc: RetryAfter) -> float:
 
 
 class Pacer:
-    """Hands out send times at least `interval` apart (a virtual clock, no bursts)."""
+    """Lets callers through one at a time, at least `interval` apart.
 
-    def __init__(self, rate: float) -> None:
+    A caller takes its turn only when the one before it has gone, so after a
+    stall of the event loop the queue resumes at the paced rate instead of
+    sending every overdue slot at once (a clump Telegram would refuse).
+    """
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.interval = 1.0 / rate
         self.next_free = 0.0
+        self.clock = clock
+        self._turn = asyncio.Lock()
 
-    def reserve(self, now: float) -> float:
-        """Reserve the next slot; returns how long to wait for it."""
-        slot = max(now, self.next_free)
-        self.next_free = slot + self.interval
-        return slot - now
+    async def wait(self) -> None:
+        async with self._turn:
+            now = self.clock()
+            slot = max(now, self.next_free)
+            # Spaced from the slot, not from when sleep returned: a late
+            # wake-up must not slow every later message down.
+            self.next_free = slot + self.interval
+            if slot > now:
+                await asyncio.sleep(slot - now)
 
     def push_back(self, until: float) -> None:
         self.next_free = max(self.next_free, until)
@@ -68,18 +79,18 @@ class Pacer:
 class PacedRateLimiter(BaseRateLimiter[int]):
     """A PTB rate limiter pacing sends per chat and overall, obeying 429s.
 
-    The defaults sit a little under Telegram's published limits (29/s, one
+    The defaults sit a little under Telegram's published limits (29.5/s, one
     per 1.05 s per chat) so clock jitter does not cost a 429.
     """
 
     def __init__(
         self,
-        overall_rate: float = 29.0,
+        overall_rate: float = 29.5,
         chat_rate: float = 1 / 1.05,
         max_retries: int = 3,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.overall = Pacer(overall_rate)
+        self.overall = Pacer(overall_rate, clock)
         self.chat_rate = chat_rate
         self.chats: dict[str, Pacer] = {}
         self.max_retries = max_retries
@@ -98,13 +109,9 @@ class PacedRateLimiter(BaseRateLimiter[int]):
             if pacer is None:
                 if len(self.chats) > 10_000:
                     self._forget_idle_chats()
-                pacer = self.chats[chat_key] = Pacer(self.chat_rate)
-            delay = pacer.reserve(self.clock())
-            if delay > 0:
-                await asyncio.sleep(delay)
-        delay = self.overall.reserve(self.clock())
-        if delay > 0:
-            await asyncio.sleep(delay)
+                pacer = self.chats[chat_key] = Pacer(self.chat_rate, self.clock)
+            await pacer.wait()
+        await self.overall.wait()
 
     def _forget_idle_chats(self) -> None:
         now = self.clock()

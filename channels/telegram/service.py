@@ -97,7 +97,7 @@ class TelegramService:
         self._offset: int | None = None
         self._confirmed: int | None = None
         self._task: asyncio.Task[None] | None = None
-        self._polling = False
+        self._busy = False
         self._stopping = False
         self._runner: web.AppRunner | None = None
         self._one_at_a_time = asyncio.Lock()
@@ -120,7 +120,7 @@ class TelegramService:
     async def stop(self) -> None:
         self._stopping = True
         if self._task is not None:
-            if self._polling:
+            if not self._busy:  # waiting on Telegram or backing off: nothing to finish
                 self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(self._task, timeout=30)
@@ -168,7 +168,6 @@ class TelegramService:
         delay = self.retry_delay
         while not self._stopping:
             try:
-                self._polling = True
                 updates = await bot.get_updates(
                     offset=self._offset,
                     timeout=self.poll_timeout,
@@ -182,10 +181,13 @@ class TelegramService:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF)
                 continue
-            finally:
-                self._polling = False
             self._confirmed = self._offset
-            if await self._process_batch(updates):
+            self._busy = True
+            try:
+                handled = await self._process_batch(updates)
+            finally:
+                self._busy = False
+            if handled:
                 delay = self.retry_delay
             else:
                 await asyncio.sleep(delay)

@@ -444,7 +444,9 @@ class BotApiStandIn:
     async def _push_webhooks(self) -> None:
         """Deliver updates to the webhook one at a time, dropping each on a 2xx."""
         async with ClientSession(timeout=ClientTimeout(total=30)) as http:
-            while True:
+            # A flag, not only cancel(): Python 3.11's wait_for can swallow a
+            # cancellation that races with the condition being notified.
+            while not self._closing:
                 if not self.webhook_url or not self.updates:
                     async with self._new_update:
                         with contextlib.suppress(TimeoutError):

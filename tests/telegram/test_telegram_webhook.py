@@ -1,0 +1,60 @@
+"""Webhook mode: the stand-in POSTs updates; the secret is checked; 200 only after commit."""
+
+from __future__ import annotations
+
+import socket
+
+from aiohttp import ClientSession
+from tg_helpers import bot_settings, count, interactions
+
+from bot.customer_dialogs import CustomerDialogs
+from channels.telegram.service import SECRET_HEADER, TelegramService
+from channels.telegram.testing import BotApiStandIn
+from crm.database import Database
+from crm.models import Interaction
+
+DAN = 5005
+SECRET = "s3cret-Token_1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_webhook_mode_receives_checks_the_secret_and_stores_once(
+    api: BotApiStandIn, db: Database
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/telegram/hook"
+    settings = bot_settings(
+        api,
+        telegram_webhook_url=url,
+        telegram_webhook_secret=SECRET,
+        telegram_webhook_port=port,
+    )
+    service = TelegramService(settings, CustomerDialogs(db, settings).handlers())
+    await service.start()
+    try:
+        assert (api.webhook_url, api.webhook_secret) == (url, SECRET)
+        api.user(DAN, "Dan")
+        await api.send_text(DAN, "Hello from the webhook")
+        await api.wait_for(lambda: len(api.sent_to(DAN)) == 1)
+        await api.wait_for(lambda: not api.pending)
+        await api.redeliver(api.last_update_id)
+        await api.wait_for(lambda: not api.pending)
+        assert [i.body for i in interactions(db, Interaction.direction == "in")] == [
+            "Hello from the webhook"
+        ]
+
+        forged = {"update_id": 999, "message": api.history[api.last_update_id]["message"]}
+        async with ClientSession() as http:
+            for headers in ({}, {SECRET_HEADER: "wrong"}):
+                async with http.post(url, json=forged, headers=headers) as response:
+                    assert response.status == 403
+            async with http.post(url, data="not json", headers={SECRET_HEADER: SECRET}) as r:
+                assert r.status == 400
+        assert count(db, Interaction, Interaction.direction == "in") == 1
+    finally:
+        await service.stop()
