@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from datetime import datetime
 from pathlib import Path
 
 from crm.database import Database
@@ -25,12 +26,13 @@ def main() -> None:
     parser.add_argument("sink", type=Path)
     parser.add_argument("--die-after", type=int, default=None)
     parser.add_argument("--materialise", type=int, default=None)
+    parser.add_argument("--slot", type=datetime.fromisoformat, default=None)
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--delay", type=float, default=0.0, help="seconds per send")
     args = parser.parse_args()
     db = Database(args.db_url)
     if args.materialise is not None:
-        start_run(db, args.materialise, trigger="manual")
+        start_run(db, args.materialise, trigger="manual", scheduled_for=args.slot)
         print("materialised", flush=True)
         return
     channel = FileSinkChannel(args.sink, die_after=args.die_after, delay=args.delay)

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import select
@@ -21,7 +22,7 @@ from crm.database import Database
 from crm.dispatch import OUTCOME_UNKNOWN
 from crm.models import Delivery, DeliveryStatus
 from crm.runs import start_run
-from tests.campaign_fixtures import campaign, customer, everyone
+from tests.campaign_fixtures import T0, campaign, customer, everyone
 from tests.recording import sink_lines
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,11 +88,12 @@ def test_killed_after_send_before_recording(db_url: str, db: Database, tmp_path:
 def test_killed_after_materialising(db_url: str, db: Database, tmp_path: Path) -> None:
     campaign_id = population(db)
     sink = tmp_path / "inbox.jsonl"
-    made = dispatcher(db_url, sink, "--materialise", str(campaign_id))
+    slot = T0 + timedelta(days=1)
+    made = dispatcher(db_url, sink, "--materialise", str(campaign_id), "--slot", slot.isoformat())
     made.communicate(timeout=60)
     assert made.returncode == 0
-    again = start_run(db, campaign_id, trigger="manual")  # a re-fire of the same minute
-    assert not again.created or again.queued == CUSTOMERS
+    again = start_run(db, campaign_id, trigger="manual", scheduled_for=slot)  # a re-fire
+    assert not again.created and again.queued == CUSTOMERS
 
     finished = dispatcher(db_url, sink)
     finished.communicate(timeout=60)
