@@ -23,6 +23,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    text,
     true,
 )
 from sqlalchemy.exc import IntegrityError
@@ -92,6 +93,10 @@ def start_run(
                 raise NotFound(f"no campaign {campaign_id}")
             segment = session.get(Segment, campaign.segment_id)
             assert segment is not None
+            if db.dialect == "postgresql":
+                # Fresh statistics keep the planner on hash joins right after a bulk
+                # import (stale ones made it loop per customer: minutes, not seconds).
+                session.execute(text("ANALYZE customers, identities, deliveries"))
             run = CampaignRun(
                 campaign_id=campaign_id, scheduled_for=slot, started_at=now, trigger=trigger
             )
@@ -184,41 +189,50 @@ def _materialise(
     ident = Identity.__table__.c
     d = Delivery.__table__.c
 
+    # Grouped joins, not correlated subqueries: their cost is linear whatever the
+    # planner knows (a PostgreSQL planner without fresh statistics turned the
+    # correlated form into a nested scan of identities per customer).
     preferred = c.last_channel if campaign.channel == LAST_ACTIVE else literal(campaign.channel)
-    usable = [ident.customer_id == c.id, ident.unreachable_at.is_(None)]
+    usable = [ident.unreachable_at.is_(None)]
     if channels is not None:
         usable.append(ident.channel.in_(channels) if channels else false())
-
-    def first_identity(*extra: Any) -> Any:
-        # MIN rather than ORDER BY … LIMIT: SQLite cannot see the outer row from an
-        # ORDER BY inside a correlated subquery.
-        return select(func.min(ident.id)).where(*usable, *extra).scalar_subquery()
-
-    identity_id = first_identity(ident.channel == preferred)
+    reach = (
+        select(
+            ident.customer_id.label("customer_id"),
+            func.min(case((ident.channel == preferred, ident.id))).label("preferred_id"),
+            func.min(ident.id).label("any_id"),
+        )
+        .select_from(Identity.__table__.join(Customer.__table__, c.id == ident.customer_id))
+        .where(*usable)
+        .group_by(ident.customer_id)
+        .subquery("reach")
+    )
+    identity_id: Any = reach.c.preferred_id
     if campaign.channel == LAST_ACTIVE or campaign.fallback:
-        identity_id = func.coalesce(identity_id, first_identity())
+        identity_id = func.coalesce(reach.c.preferred_id, reach.c.any_id)
     recent = (
-        select(func.count())
-        .select_from(Delivery.__table__)
+        select(d.customer_id.label("customer_id"), func.count().label("n"))
         .where(
-            d.customer_id == c.id,
             d.status.in_([s.value for s in COUNTED]),
             d.created_at >= literal(now - timedelta(days=7), UtcDateTime()),
         )
-        .scalar_subquery()
+        .group_by(d.customer_id)
+        .subquery("recent")
     )
     candidates = (
         select(
             c.id.label("customer_id"),
             c.marketing_consent.label("consent"),
             identity_id.label("identity_id"),
-            recent.label("recent"),
+            func.coalesce(recent.c.n, 0).label("recent"),
+        )
+        .select_from(
+            Customer.__table__.outerjoin(reach, reach.c.customer_id == c.id).outerjoin(
+                recent, recent.c.customer_id == c.id
+            )
         )
         .where(c.erased_at.is_(None), rule_condition(parse_rule(segment.rule), now))
-        # Materialised, so each member's identity and cap subqueries run once,
-        # not once per CASE branch that reads them.
-        .cte("candidates")
-        .prefix_with("MATERIALIZED")
+        .subquery("candidates")
     )
     k = candidates.c
     reason = case(
