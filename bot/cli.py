@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bot import logs
@@ -40,14 +41,26 @@ from crm.messages import InboundMessage
 from crm.models import Campaign, CampaignStatus
 from crm.reports import Period, campaign_ids_for_segment, programme_metrics
 from crm.runs import run_ids, start_run, summarise
+from crm.segments import (
+    count_members,
+    create_segment,
+    delete_segment,
+    describe,
+    get_segment,
+    list_segments,
+    preview,
+    segment_rule,
+)
 from crm.settings import Settings, load_settings
 from crm.staff import add_staff, audit_trail, list_staff, set_role
+from crm.tags import add_tags, remove_tags
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Rapport CRM bot.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema (Alembic).")
 customers_app = typer.Typer(no_args_is_help=True, help="Look customers up (audited).")
 campaigns_app = typer.Typer(no_args_is_help=True, help="Loyalty, feedback and announcements.")
 app.add_typer(db_app, name="db")
+segments_app = typer.Typer(no_args_is_help=True, help="Saved customer segments (named rules).")
 app.add_typer(customers_app, name="customers")
 app.add_typer(campaigns_app, name="campaigns")
 report_app = typer.Typer(no_args_is_help=True, help="Programme reports.")
@@ -56,6 +69,7 @@ staff_app = typer.Typer(no_args_is_help=True, help="Staff and roles (the CLI act
 app.add_typer(staff_app, name="staff")
 audit_app = typer.Typer(no_args_is_help=True, help="Who read or changed personal data.")
 app.add_typer(audit_app, name="audit")
+app.add_typer(segments_app, name="segments")
 
 out = Console()
 
@@ -153,6 +167,96 @@ def customers_show(customer_id: int) -> None:
         arrow = "←" if r.direction == "in" else "→"
         score = "" if r.polarity is None else f" ({r.polarity:+.2f})"
         out.print(f"  {_when(r.sent_at)} {arrow} {r.channel}{score}: {(r.body or '')[:120]}")
+
+
+@customers_app.command("tag")
+def customers_tag(customer_id: int, tags: list[str]) -> None:
+    """Put tags on a customer (e.g. vip corporate)."""
+    db = database.open_database(_settings().database_url)
+    now = add_tags(db, customer_id, tags)
+    out.print(f"customer {customer_id} tags: {escape(', '.join(now))}")
+
+
+@customers_app.command("untag")
+def customers_untag(customer_id: int, tags: list[str]) -> None:
+    """Take tags off a customer."""
+    db = database.open_database(_settings().database_url)
+    left = remove_tags(db, customer_id, tags)
+    out.print(f"customer {customer_id} tags: {escape(', '.join(left)) or '(none)'}")
+
+
+@segments_app.command("create")
+def segments_create(
+    name: str,
+    rule: Annotated[str, typer.Option(help='The rule as JSON, e.g. {"field": "tag", ...}.')],
+    description: Annotated[str | None, typer.Option(help="What the segment is for.")] = None,
+) -> None:
+    """Save a segment: a named rule (see crm/segments.py for the format)."""
+    db = database.open_database(_settings().database_url)
+    segment = create_segment(db, name, rule, description)
+    words = describe(segment_rule(segment))
+    out.print(f"segment {segment.id} '{escape(segment.name)}': {escape(words)}", soft_wrap=True)
+
+
+@segments_app.command("list")
+def segments_list() -> None:
+    """Every segment: its rule in words and how many customers it picks now."""
+    db = database.open_database(_settings().database_url)
+    now = utcnow()
+    table = Table("id", "name", "rule", "customers")
+    for segment in list_segments(db):
+        table.add_row(
+            str(segment.id),
+            escape(segment.name),
+            escape(describe(segment_rule(segment))),
+            str(count_members(db, segment.id, now)),
+        )
+    out.print(table)
+
+
+@segments_app.command("show")
+def segments_show(name: str) -> None:
+    """One segment: description, rule (in words and as JSON), current size."""
+    db = database.open_database(_settings().database_url)
+    segment = get_segment(db, name)
+    out.print(f"[bold]segment {segment.id} {escape(segment.name)}[/bold]")
+    if segment.description:
+        out.print(escape(segment.description), soft_wrap=True)
+    out.print(escape(describe(segment_rule(segment))), soft_wrap=True)
+    out.print(f"rule: {escape(segment.rule)}", soft_wrap=True)
+    size = count_members(db, segment.id)
+    out.print(f"created {_when(segment.created_at)}; {size} customer(s) now")
+
+
+@segments_app.command("preview")
+def segments_preview(
+    name: str,
+    sample: Annotated[int, typer.Option(min=0, max=100, help="How many to show.")] = 10,
+) -> None:
+    """How many customers a segment picks now, and some of them (audited)."""
+    db = database.open_database(_settings().database_url)
+    found = preview(db, _cli_actor(), name, sample=sample)
+    out.print(f"{found.count} customer(s) match")
+    table = Table("id", "name", "last channel", "last activity", "messages")
+    for c in found.sample:
+        table.add_row(
+            str(c.id),
+            escape(c.display_name or "—"),
+            c.last_channel or "—",
+            _when(c.last_activity_at),
+            str(c.interactions),
+        )
+    if found.sample:
+        out.print(table)
+
+
+@segments_app.command("delete")
+def segments_delete(name: str) -> None:
+    """Delete a segment no campaign uses."""
+    db = database.open_database(_settings().database_url)
+    segment = get_segment(db, name)
+    delete_segment(db, segment.id)
+    out.print(f"deleted segment {segment.id} '{escape(segment.name)}'")
 
 
 @app.command()
