@@ -134,11 +134,11 @@ async def test_an_update_that_fails_to_store_is_held_back_and_retried(
             update_id = api.last_update_id
             polls = api.calls.get("getupdates", 0)
             # more failed tries than MAX_ATTEMPTS: an outage never makes us skip
-            await api.wait_for(lambda: api.calls.get("getupdates", 0) >= polls + 6)
+            await api.wait_for(lambda: api.calls.get("getupdates", 0) >= polls + 6, timeout=60)
             assert api.pending == [update_id]  # failed, so not acknowledged
             assert api.sent_to(CAROL) == []
-        await api.wait_for(lambda: len(api.sent_to(CAROL)) == 1)
-        await api.wait_for(lambda: not api.pending)
+        await api.wait_for(lambda: len(api.sent_to(CAROL)) == 1, timeout=60)
+        await api.wait_for(lambda: not api.pending, timeout=60)
         assert count(db, Interaction, Interaction.direction == "in") == 1
     finally:
         await service.stop()
