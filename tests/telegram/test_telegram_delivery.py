@@ -65,10 +65,12 @@ async def start_rapport(
         "RAPPORT_TELEGRAM_CHAT_RATE": "30",
     }
     polls = api.calls.get("getupdates", 0)
+    log = (tmp_path / "rapport.log").open("ab")
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "run", cwd=tmp_path, env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        stdout=log, stderr=log,
     )  # fmt: skip
+    log.close()
     await api.wait_for(lambda: api.calls.get("getupdates", 0) > polls, timeout=30)
     return process
 
@@ -103,6 +105,10 @@ async def test_crash_between_receive_and_commit_redelivers_without_doubling(
         bodies = [i.body for i in interactions(db, Interaction.direction == "in")]
         assert bodies == ["My parcel arrived broken", "/help"]
         assert "Thank you for your message" in api.sent_to(CAROL)[0].text
+        logged = (tmp_path / "rapport.log").read_text()
+        assert "telegram: on" in logged  # INFO logging was on...
+        for secret in (TOKEN, "My parcel arrived broken", str(CAROL)):
+            assert secret not in logged  # ...and held no token, text or chat id
     finally:
         if rapport.returncode is None:
             rapport.kill()
