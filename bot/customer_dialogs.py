@@ -38,7 +38,6 @@ from telegram import (
 )
 from telegram.error import TelegramError
 from telegram.ext import (
-    Application,
     BaseHandler,
     CallbackQueryHandler,
     CommandHandler,
@@ -122,9 +121,6 @@ class CustomerDialogs:
             MessageHandler(filters.TEXT | filters.CAPTION, self.free_text),
             MessageHandler(filters.ALL, self.without_text),
         ]
-
-    def register(self, application: Application) -> None:  # type: ignore[type-arg]
-        application.add_handlers(self.handlers())
 
     # -- storing and answering ---------------------------------------------------
 

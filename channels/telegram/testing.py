@@ -282,7 +282,7 @@ class BotApiStandIn:
         """Ids of updates not yet confirmed by a getUpdates offset."""
         return [u["update_id"] for u in self.updates]
 
-    async def wait_for(self, predicate: Any, timeout: float = 10.0) -> None:
+    async def wait_for(self, predicate: Any, timeout: float = 30.0) -> None:
         """Wait until `predicate()` is true (polls the state, no sleeps in callers)."""
         deadline = time.monotonic() + timeout
         while not predicate():

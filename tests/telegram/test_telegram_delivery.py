@@ -65,10 +65,12 @@ async def start_rapport(
         "RAPPORT_TELEGRAM_CHAT_RATE": "30",
     }
     polls = api.calls.get("getupdates", 0)
+    log = (tmp_path / "rapport.log").open("ab")
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "run", cwd=tmp_path, env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        stdout=log, stderr=log,
     )  # fmt: skip
+    log.close()
     await api.wait_for(lambda: api.calls.get("getupdates", 0) > polls, timeout=30)
     return process
 
@@ -103,6 +105,10 @@ async def test_crash_between_receive_and_commit_redelivers_without_doubling(
         bodies = [i.body for i in interactions(db, Interaction.direction == "in")]
         assert bodies == ["My parcel arrived broken", "/help"]
         assert "Thank you for your message" in api.sent_to(CAROL)[0].text
+        logged = (tmp_path / "rapport.log").read_text()
+        assert "telegram: on" in logged  # INFO logging was on...
+        for secret in (TOKEN, "My parcel arrived broken", str(CAROL)):
+            assert secret not in logged  # ...and held no token, text or chat id
     finally:
         if rapport.returncode is None:
             rapport.kill()
@@ -134,11 +140,11 @@ async def test_an_update_that_fails_to_store_is_held_back_and_retried(
             update_id = api.last_update_id
             polls = api.calls.get("getupdates", 0)
             # more failed tries than MAX_ATTEMPTS: an outage never makes us skip
-            await api.wait_for(lambda: api.calls.get("getupdates", 0) >= polls + 6)
+            await api.wait_for(lambda: api.calls.get("getupdates", 0) >= polls + 6, timeout=60)
             assert api.pending == [update_id]  # failed, so not acknowledged
             assert api.sent_to(CAROL) == []
-        await api.wait_for(lambda: len(api.sent_to(CAROL)) == 1)
-        await api.wait_for(lambda: not api.pending)
+        await api.wait_for(lambda: len(api.sent_to(CAROL)) == 1, timeout=60)
+        await api.wait_for(lambda: not api.pending, timeout=60)
         assert count(db, Interaction, Interaction.direction == "in") == 1
     finally:
         await service.stop()
