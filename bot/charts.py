@@ -17,7 +17,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+from matplotlib.axes import Axes
+from matplotlib.dates import (
+    AutoDateLocator,
+    ConciseDateFormatter,
+    DateFormatter,
+    DayLocator,
+)
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
@@ -32,6 +38,8 @@ CHARTS = {
 SIZE = (10, 6)
 DPI = 110
 MAX_LABEL = 24
+SHORT_SPAN_DAYS = 16
+BAR_DAYS = 0.6
 
 
 class NothingToChart(RapportError):
@@ -48,12 +56,18 @@ def _short(label: str) -> str:
     return label if len(label) <= MAX_LABEL else label[: MAX_LABEL - 1] + "…"
 
 
-def _dates(axis: object, days: Sequence[date]) -> None:
-    locator = AutoDateLocator(minticks=3, maxticks=8)
-    axis.xaxis.set_major_locator(locator)  # type: ignore[attr-defined]
-    axis.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[attr-defined]
-    if len(set(days)) == 1:  # one day: give it room either side so the point is visible
-        axis.set_xlim(days[0] - timedelta(days=1), days[0] + timedelta(days=1))  # type: ignore[attr-defined]
+def _dates(axis: Axes, days: Sequence[date]) -> None:
+    """A day axis with a day's margin either side: day ticks for short spans, concise beyond."""
+    first, last = min(days) - timedelta(days=1), max(days) + timedelta(days=1)
+    axis.set_xlim(first, last)  # type: ignore[arg-type]
+    span = (last - first).days
+    if span <= SHORT_SPAN_DAYS:
+        axis.xaxis.set_major_locator(DayLocator(interval=1 if span <= SHORT_SPAN_DAYS // 2 else 2))
+        axis.xaxis.set_major_formatter(DateFormatter("%d %b"))
+    else:
+        locator = AutoDateLocator(minticks=3, maxticks=8)
+        axis.xaxis.set_major_locator(locator)
+        axis.xaxis.set_major_formatter(ConciseDateFormatter(locator))
 
 
 def participation_chart(items: Sequence[tuple[str, ProgrammeMetrics]], period_label: str) -> bytes:
@@ -126,7 +140,7 @@ def satisfaction_chart(points: Sequence[SatisfactionPoint], period_label: str) -
         axis.set_ylabel(label)
         axis.grid(alpha=0.3)
         axis.legend(title="segment", loc="best", fontsize=9)
-        _dates(axis, [p.day for p in data])
+    _dates(axes[-1], [p.day for p in points])  # the panels share the day axis
     axes[-1].set_xlabel("day customers answered (UTC)")
     figure.suptitle(f"Satisfaction over time per segment, {period_label}")
     return _png(figure)
@@ -148,11 +162,12 @@ def sentiment_chart(points: Sequence[SentimentPoint], period_label: str) -> byte
     negative = [p.negative for p in points]
     neutral = [p.neutral for p in points]
     positive = [p.positive for p in points]
-    bottom.bar(days, negative, color="tab:red", label="negative")
-    bottom.bar(days, neutral, bottom=negative, color="lightgrey", label="neutral")
+    bottom.bar(days, negative, BAR_DAYS, color="tab:red", label="negative")
+    bottom.bar(days, neutral, BAR_DAYS, bottom=negative, color="lightgrey", label="neutral")
     bottom.bar(
         days,
         positive,
+        BAR_DAYS,
         bottom=[n + m for n, m in zip(negative, neutral, strict=True)],
         color="tab:green",
         label="positive",
