@@ -27,8 +27,17 @@ from matplotlib.dates import (
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-from crm.errors import RapportError
-from crm.reports import ProgrammeMetrics, SatisfactionPoint, SentimentPoint
+from crm.database import Database
+from crm.errors import InvalidInput, RapportError
+from crm.reports import (
+    Period,
+    ProgrammeMetrics,
+    SatisfactionPoint,
+    SentimentPoint,
+    metrics_per_campaign,
+    satisfaction_by_day,
+    sentiment_by_day,
+)
 
 CHARTS = {
     "participation": "participation and response rate per campaign, as bars",
@@ -179,3 +188,15 @@ def sentiment_chart(points: Sequence[SentimentPoint], period_label: str) -> byte
     bottom.grid(axis="y", alpha=0.3)
     _dates(bottom, days)
     return _png(figure)
+
+
+def draw_report(db: Database, name: str, period: Period, label: str) -> bytes:
+    """The named chart (a key of `CHARTS`) over `period`, as PNG bytes; blocking."""
+    if name == "participation":
+        items = [(n, m) for _, n, m in metrics_per_campaign(db, period=period)]
+        return participation_chart(items, label)
+    if name == "satisfaction":
+        return satisfaction_chart(satisfaction_by_day(db, period=period), label)
+    if name == "sentiment":
+        return sentiment_chart(sentiment_by_day(db, period=period), label)
+    raise InvalidInput(f"no chart {name!r}; choose one of: {', '.join(CHARTS)}")

@@ -61,11 +61,8 @@ from crm.models import CampaignStatus, StaffMember
 from crm.reports import (
     Period,
     ProgrammeMetrics,
-    metrics_per_campaign,
     programme_metrics,
-    satisfaction_by_day,
     segment_campaign_ids,
-    sentiment_by_day,
 )
 from crm.runs import run_ids, start_run, summarise
 from crm.segments import count_members, describe, list_segments, points_of, segment_rule
@@ -578,15 +575,7 @@ class StaffCommands:
         period = _period(days)
         label = f"last {days} days"
 
-        def draw() -> bytes:
-            if name == "participation":
-                items = [(n, m) for _, n, m in metrics_per_campaign(self.db, period=period)]
-                return charts.participation_chart(items, label)
-            if name == "satisfaction":
-                return charts.satisfaction_chart(satisfaction_by_day(self.db, period=period), label)
-            return charts.sentiment_chart(sentiment_by_day(self.db, period=period), label)
-
-        png = await asyncio.to_thread(draw)
+        png = await asyncio.to_thread(charts.draw_report, self.db, name, period, label)
         await call.bot.send_photo(
             chat_id=call.chat_id,
             photo=InputFile(png, filename=f"{name}.png"),

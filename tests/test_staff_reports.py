@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from bot import charts
+from bot.cli import app
 from bot.exports import export_report
 from bot.staff_commands import COMMANDS, commands_markdown
 from crm.audit import Actor
@@ -210,3 +212,28 @@ def test_staff_command_doc_matches_the_registry() -> None:
         "docs/staff-commands.md is stale: python -m bot.staff_commands > docs/staff-commands.md"
     )
     assert all(f"/{c.name}" in DOC.read_text(encoding="utf-8") for c in COMMANDS)
+
+
+async def test_cli_exports_and_charts_like_the_bot(
+    db: Database, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await seed_programme(db)
+    monkeypatch.setenv("RAPPORT_DATABASE_URL", db_url)
+    runner = CliRunner()
+    result = runner.invoke(app, ["report", "export", "segments", "--out", str(tmp_path / "s.csv")])
+    assert result.exit_code == 0, result.output
+    [row] = list(csv.DictReader(io.StringIO((tmp_path / "s.csv").read_text("utf-8-sig"))))
+    assert (row["name"], row["delivered"], row["engaged"]) == ("everyone", "7", "5")
+    png = tmp_path / "p.png"
+    result = runner.invoke(
+        app, ["report", "chart", "participation", "--days", "7", "--out", str(png)]
+    )
+    assert result.exit_code == 0, result.output
+    assert _png_size(png.read_bytes())[0] >= 1000
+    refused = runner.invoke(app, ["report", "chart", "pie", "--out", str(tmp_path / "x.png")])
+    assert isinstance(refused.exception, InvalidInput) and not (tmp_path / "x.png").exists()
+    with db.session() as session:
+        exports = session.scalars(
+            select(AuditEvent.actor).where(AuditEvent.action == "report.export")
+        )
+        assert [a.startswith("cli:") for a in exports] == [True]
