@@ -91,6 +91,8 @@ MAX_MATCHES = 10
 DEFAULT_DAYS = 30
 MAX_DAYS = 3650
 SNIPPET = 80
+MAX_LINE = 400
+"""Longest line of a paged list: a page (PAGE_SIZE lines) stays under Telegram's 4096."""
 
 Handler = Callable[["StaffCommands", "Call"], Awaitable[None]]
 
@@ -136,9 +138,12 @@ def _num(value: float | None, suffix: str = "") -> str:
     return "—" if value is None else f"{value:g}{suffix}"
 
 
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _snippet(text: str | None) -> str:
-    flat = " ".join((text or "").split())
-    return flat if len(flat) <= SNIPPET else flat[: SNIPPET - 1] + "…"
+    return _clip(" ".join((text or "").split()), SNIPPET)
 
 
 def _days(word: str) -> int:
@@ -225,7 +230,7 @@ def _paged(list_name: str, title: str, lines: Sequence[str], number: int) -> Pag
         return Page(f"{title}: none yet.", None)
     pages = (len(lines) + PAGE_SIZE - 1) // PAGE_SIZE
     number = min(max(number, 0), pages - 1)
-    shown = lines[number * PAGE_SIZE : (number + 1) * PAGE_SIZE]
+    shown = [_clip(line, MAX_LINE) for line in lines[number * PAGE_SIZE : (number + 1) * PAGE_SIZE]]
     header = f"{title} ({len(lines)})" + (f", page {number + 1} of {pages}" if pages > 1 else "")
     buttons = []
     if number > 0:

@@ -12,16 +12,18 @@ import io
 from typing import Any
 
 from sqlalchemy import func, select
-from tg_helpers import count
+from telegram.ext import CommandHandler
+from tg_helpers import bot_settings, count
 
-from bot.staff_commands import CHANNELS_KEY, WAKE_KEY
-from channels.telegram.service import TelegramService
+from bot.runner import _tell_bots
+from bot.staff_commands import CHANNELS_KEY, COMMANDS, STAFF_GROUP, WAKE_KEY
+from channels.telegram.service import TelegramService, telegram_service
 from channels.telegram.testing import BotApiStandIn, SentMessage
 from crm.audit import Actor
 from crm.database import Database
 from crm.models import AuditEvent, CampaignRun, Interaction
 from crm.segments import create_segment
-from crm.staff import add_staff
+from crm.staff import add_staff, set_role
 from tests.programme_fixtures import seed_programme
 
 AGENT, MANAGER, ADMIN, STRANGER = 9001, 9002, 9003, 9004
@@ -225,3 +227,30 @@ async def test_long_lists_page_with_buttons(
     await api.wait_for(lambda: forged in api.callback_answers)
     assert neutral.edits == [] and api.callback_answers[forged] is None
     assert count(db, Interaction) == 0
+
+
+def test_the_factory_wires_staff_before_customers_and_the_runner_hands_over_dispatch(
+    api: BotApiStandIn, db: Database
+) -> None:
+    service = telegram_service(bot_settings(api), db)
+    assert isinstance(service, TelegramService)
+    groups = service.application.handlers
+    assert sorted(groups) == [STAFF_GROUP, 0]
+    staff_commands = {
+        name for h in groups[STAFF_GROUP] if isinstance(h, CommandHandler) for name in h.commands
+    }
+    assert staff_commands == {c.name for c in COMMANDS}
+    woken: list[int] = []
+    _tell_bots([service], ("email", "telegram"), lambda: woken.append(1))
+    assert service.application.bot_data[CHANNELS_KEY] == ("email", "telegram")
+    service.application.bot_data[WAKE_KEY]()
+    assert woken == [1]
+
+
+async def test_deactivated_staff_are_strangers_again(
+    api: BotApiStandIn, service: TelegramService, db: Database
+) -> None:
+    await _staff(db)
+    assert "Audit trail" in (await _ask(api, ADMIN, "/audit")).text
+    set_role(db, Actor(label="cli:test"), 3, None, active=False)
+    assert (await _ask(api, ADMIN, "/audit")).text.startswith(UNKNOWN)
