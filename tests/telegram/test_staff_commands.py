@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 from telegram.ext import CommandHandler
 from tg_helpers import bot_settings, count
@@ -247,10 +249,14 @@ def test_the_factory_wires_staff_before_customers_and_the_runner_hands_over_disp
     assert woken == [1]
 
 
-async def test_deactivated_staff_are_strangers_again(
-    api: BotApiStandIn, service: TelegramService, db: Database
+async def test_deactivated_staff_are_strangers_again_and_the_attempt_is_logged_blind(
+    api: BotApiStandIn, service: TelegramService, db: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
     await _staff(db)
     assert "Audit trail" in (await _ask(api, ADMIN, "/audit")).text
     set_role(db, Actor(label="cli:test"), 3, None, active=False)
-    assert (await _ask(api, ADMIN, "/audit")).text.startswith(UNKNOWN)
+    with caplog.at_level(logging.INFO, logger="bot.staff_commands"):
+        assert (await _ask(api, ADMIN, "/audit secret words")).text.startswith(UNKNOWN)
+    [attempt] = [r.getMessage() for r in caplog.records if "non-staff" in r.getMessage()]
+    assert attempt.startswith("staff command /audit from non-staff user ")
+    assert str(ADMIN) not in attempt and "secret" not in attempt
