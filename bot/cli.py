@@ -506,6 +506,40 @@ def report_programmes(
     out.print(table)
 
 
+@report_app.command("export")
+def report_export(
+    report: Annotated[str, typer.Argument(help="campaigns or segments")],
+    days: Annotated[int, typer.Option(min=1, help="Period length, ending now.")] = 30,
+    to: Annotated[
+        Path | None, typer.Option("--out", help="File to write (default: a dated name).")
+    ] = None,
+) -> None:
+    """The report rows as CSV, one row per campaign or per segment (audited, like /export)."""
+    from bot.exports import export_report
+
+    db = database.open_database(_settings().database_url)
+    made = export_report(db, _cli_actor(), report, Period.last_days(days, utcnow()), days)
+    path = to or Path(made.filename)
+    path.write_bytes(made.content)
+    out.print(f"wrote {made.rows} rows to {path}")
+
+
+@report_app.command("chart")
+def report_chart(
+    chart: Annotated[str, typer.Argument(help="participation, satisfaction or sentiment")],
+    days: Annotated[int, typer.Option(min=1, help="Period length, ending now.")] = 30,
+    to: Annotated[Path | None, typer.Option("--out", help="PNG file to write.")] = None,
+) -> None:
+    """A PNG chart of the report, as /chart sends it."""
+    from bot.charts import draw_report
+
+    db = database.open_database(_settings().database_url)
+    png = draw_report(db, chart, Period.last_days(days, utcnow()), f"last {days} days")
+    path = to or Path(f"rapport-{chart}-{days}d.png")
+    path.write_bytes(png)
+    out.print(f"wrote {path}")
+
+
 @staff_app.command("add")
 def staff_add(
     name: Annotated[str, typer.Option(help="Name shown in the audit trail.")],

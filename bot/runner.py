@@ -12,6 +12,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Sequence
+from typing import Any
 
 from bot.dispatch_service import DispatchService
 from bot.scheduler import Runtime, SchedulerService
@@ -39,6 +40,18 @@ def _senders(started: Sequence[Service]) -> dict[str, Channel]:
         if isinstance(channel, Channel):
             found[channel.name] = channel
     return found
+
+
+def _tell_bots(started: Sequence[Service], channels: tuple[str, ...], wake: Any) -> None:
+    """Let staff commands (`/campaign_run`) queue on the channels we have and wake the sender."""
+    from bot.staff_commands import CHANNELS_KEY, WAKE_KEY
+
+    for service in started:
+        application = getattr(service, "application", None)
+        bot_data = getattr(application, "bot_data", None)
+        if isinstance(bot_data, dict):
+            bot_data[CHANNELS_KEY] = channels
+            bot_data[WAKE_KEY] = wake
 
 
 async def run(
@@ -85,6 +98,7 @@ async def run(
             settings, db, channels, recover_all_at_start=db.dialect == "sqlite"
         )
         await start(dispatcher)
+        _tell_bots(started, tuple(channels), dispatcher.wake)
         if not worker:
             runtime = Runtime(
                 db=db,

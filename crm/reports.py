@@ -8,7 +8,7 @@ in words. A rate whose denominator is zero is None ("no data"), never 0.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import (
     ColumnElement,
@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 
 from crm.database import Database
+from crm.errors import NotFound
 from crm.models import (
     Campaign,
     Delivery,
@@ -220,3 +221,177 @@ def campaign_ids_for_segment(db: Database, segment: str) -> list[int]:
                 .where(Segment.name == segment)
             )
         )
+
+
+# --- Series over time (charts) ---------------------------------------------------------
+
+SENTIMENT_NEUTRAL_BAND = 0.05
+"""Polarity within ±this of zero counts as neutral in the sentiment distribution."""
+
+
+@dataclass(frozen=True, slots=True)
+class SatisfactionPoint:
+    """One segment's survey answers on one UTC day."""
+
+    day: date
+    segment: str
+    csat_answers: int
+    csat_mean: float | None
+    nps_answers: int
+    nps: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class SentimentPoint:
+    """Scored inbound interactions on one UTC day: mean polarity and the split."""
+
+    day: date
+    scored: int
+    mean_polarity: float
+    positive: int
+    neutral: int
+    negative: int
+
+
+def _utc_day(db: Database, column: ColumnElement[datetime]) -> ColumnElement[object]:
+    """The UTC calendar day of a timestamp, on either database.
+
+    SQLite stores UTC already; PostgreSQL would use the session's time zone
+    unless told otherwise.
+    """
+    if db.dialect == "sqlite":
+        return func.date(column)
+    return func.date(func.timezone("UTC", column))
+
+
+def _as_date(value: object) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _in(column: ColumnElement[datetime], period: Period | None) -> list[ColumnElement[bool]]:
+    return [] if period is None else [column >= period.start, column < period.end]
+
+
+def satisfaction_by_day(db: Database, *, period: Period | None = None) -> list[SatisfactionPoint]:
+    """CSAT mean and NPS per segment per day the customers answered (same definitions as above).
+
+    A survey answer belongs to its campaign's segment and to the day of the
+    customer's reply (`responded_at`), so a late answer counts when it came.
+    """
+    d = Delivery.__table__.c
+    r = SurveyResponse.__table__.c
+    c = Campaign.__table__.c
+    s = Segment.__table__.c
+    answered = func.coalesce(d.responded_at, r.created_at)
+    day = _utc_day(db, answered).label("day")
+
+    def count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    csat = and_(c.survey_kind == "csat", r.score.is_not(None))
+    nps = and_(c.survey_kind == "nps", r.score.is_not(None))
+    query = (
+        select(
+            s.name,
+            day,
+            count_if(csat),
+            func.avg(case((csat, r.score))),
+            count_if(nps),
+            count_if(and_(nps, r.score >= 9)),
+            count_if(and_(nps, r.score <= 6)),
+        )
+        .select_from(SurveyResponse.__table__)
+        .join(Delivery.__table__, d.id == r.delivery_id)
+        .join(Campaign.__table__, c.id == d.campaign_id)
+        .join(Segment.__table__, s.id == c.segment_id)
+        .where(*_in(answered, period))
+        .group_by(s.name, day)
+        .order_by(s.name, day)
+    )
+    with db.session() as session:
+        rows = session.execute(query).all()
+    return [
+        SatisfactionPoint(
+            day=_as_date(when),
+            segment=name,
+            csat_answers=int(csat_n),
+            csat_mean=None if csat_avg is None else round(float(csat_avg), 2),
+            nps_answers=int(nps_n),
+            nps=None if not nps_n else round(100 * (int(pro) - int(det)) / int(nps_n), 1),
+        )
+        for name, when, csat_n, csat_avg, nps_n, pro, det in rows
+    ]
+
+
+def sentiment_by_day(db: Database, *, period: Period | None = None) -> list[SentimentPoint]:
+    """Sentiment of what customers wrote (inbound, not automated, scored), per UTC day."""
+    i = Interaction.__table__.c
+    day = _utc_day(db, i.sent_at).label("day")
+    band = SENTIMENT_NEUTRAL_BAND
+
+    def count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    query = (
+        select(
+            day,
+            func.count(),
+            func.avg(i.polarity),
+            count_if(i.polarity > band),
+            count_if(i.polarity < -band),
+        )
+        .where(
+            i.direction == Direction.IN.value,
+            i.automated.is_(False),
+            i.polarity.is_not(None),
+            *_in(i.sent_at, period),
+        )
+        .group_by(day)
+        .order_by(day)
+    )
+    with db.session() as session:
+        rows = session.execute(query).all()
+    return [
+        SentimentPoint(
+            day=_as_date(when),
+            scored=int(n),
+            mean_polarity=round(float(mean), 3),
+            positive=int(pos),
+            neutral=int(n) - int(pos) - int(neg),
+            negative=int(neg),
+        )
+        for when, n, mean, pos, neg in rows
+    ]
+
+
+def metrics_per_campaign(
+    db: Database, *, period: Period | None = None
+) -> list[tuple[int, str, ProgrammeMetrics]]:
+    """(id, name, metrics) for every campaign, in id order."""
+    with db.session() as session:
+        campaigns = session.execute(select(Campaign.id, Campaign.name).order_by(Campaign.id)).all()
+    return [
+        (cid, name, programme_metrics(db, campaign_ids=[cid], period=period))
+        for cid, name in campaigns
+    ]
+
+
+def metrics_per_segment(
+    db: Database, *, period: Period | None = None
+) -> list[tuple[int, str, ProgrammeMetrics]]:
+    """(id, name, metrics) for every segment over its campaigns, in id order."""
+    with db.session() as session:
+        segments = session.execute(select(Segment.id, Segment.name).order_by(Segment.id)).all()
+    found = []
+    for sid, name in segments:
+        ids = campaign_ids_for_segment(db, name)
+        found.append((sid, name, programme_metrics(db, campaign_ids=ids, period=period)))
+    return found
+
+
+def segment_campaign_ids(db: Database, segment: str) -> list[int]:
+    """Like `campaign_ids_for_segment`, but an unknown segment is an error, not "no data"."""
+    with db.session() as session:
+        if session.scalar(select(Segment.id).where(Segment.name == segment)) is None:
+            raise NotFound(f"no segment {segment!r}")
+    return campaign_ids_for_segment(db, segment)

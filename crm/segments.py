@@ -674,3 +674,24 @@ def preview(
             ),
         )
     return SegmentPreview(count=count, sample=shown)
+
+
+def segments_of(db: Database, customer_id: int, now: datetime | None = None) -> list[str]:
+    """Names of the segments that pick this customer now, for a profile (one query each)."""
+    now = now or utcnow()
+    found: list[str] = []
+    with db.session() as session:
+        for segment in session.scalars(select(Segment).order_by(Segment.name)):
+            picked = select(customers.c.id).where(
+                customers.c.id == customer_id, rule_condition(segment_rule(segment), now)
+            )
+            if session.scalar(picked) is not None:
+                found.append(segment.name)
+    return found
+
+
+def points_of(db: Database, customer_id: int) -> int:
+    """A customer's loyalty points balance (the ledger's sum; 0 without entries)."""
+    with db.session() as session:
+        query = select(points_balance()).where(customers.c.id == customer_id)
+        return int(session.scalar(query) or 0)

@@ -266,11 +266,14 @@ def _is_outage(error: BaseException) -> bool:
 
 
 def telegram_service(settings: Settings, db: Database) -> TelegramService | Disabled:
-    """The factory `rapport run` calls: the customer bot, or why it stays off."""
+    """The factory `rapport run` calls: the customer bot with staff commands, or why it is off."""
     from bot.customer_dialogs import CustomerDialogs  # the dialogs live with the wiring
+    from bot.staff_commands import StaffCommands
 
     if settings.telegram_token is None:
         return Disabled(NAME, "RAPPORT_TELEGRAM_TOKEN is not set")
     if settings.telegram_webhook_url and settings.telegram_webhook_secret is None:
         raise ConfigurationError(WEBHOOK_SECRET_MISSING)
-    return TelegramService(settings, CustomerDialogs(db, settings).handlers())
+    service = TelegramService(settings, CustomerDialogs(db, settings).handlers())
+    StaffCommands(db, settings).register(service.application)  # an earlier handler group
+    return service

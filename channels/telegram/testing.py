@@ -35,6 +35,7 @@ RATE_LIMITED_METHODS = frozenset({"sendmessage", "sendphoto", "senddocument", "e
 _ALLOWED_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
                  "tg-spoiler", "span", "blockquote", "tg-emoji"}  # fmt: skip
 _TAG = re.compile(r"<(/?)([a-zA-Z-]+)((?:\s+[a-z-]+=\"[^\"<>]*\")*)\s*>")
+_FILES = "_uploaded_files"  # where `_params` keeps multipart uploads, out of Telegram's names
 _ENTITY = re.compile(r"&(?:lt|gt|amp|quot|#[0-9]{1,7}|#x[0-9a-fA-F]{1,6});")
 
 
@@ -86,6 +87,9 @@ class SentMessage:
     reply_markup: dict[str, Any] | None = None
     reply_to_message_id: int | None = None
     edits: list[str] = field(default_factory=list)
+    file_name: str | None = None
+    file: bytes | None = None
+    """What sendPhoto/sendDocument uploaded (name and bytes), for tests to read back."""
 
     @property
     def buttons(self) -> list[list[tuple[str, str]]]:
@@ -399,11 +403,19 @@ class BotApiStandIn:
         return self._store(chat_id, "text", text, params)
 
     async def _api_sendphoto(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        return self._store(self._target(params), "photo", str(params.get("caption") or ""), params)
+        return self._store_file(self._target(params), "photo", params)
 
     async def _api_senddocument(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        chat_id = self._target(params)
-        return self._store(chat_id, "document", str(params.get("caption") or ""), params)
+        return self._store_file(self._target(params), "document", params)
+
+    def _store_file(self, chat_id: int, kind: str, params: Mapping[str, Any]) -> dict:
+        uploads: dict[str, tuple[str, bytes]] = params.get(_FILES) or {}
+        if kind not in params:
+            raise ApiError(400, f"Bad Request: there is no {kind} in the request")
+        result = self._store(chat_id, kind, str(params.get("caption") or ""), params)
+        if kind in uploads:
+            self.sent[-1].file_name, self.sent[-1].file = uploads[kind]
+        return result
 
     def _store(self, chat_id: int, kind: str, text: str, params: Mapping[str, Any]) -> dict:
         markup = params.get("reply_markup")
@@ -527,8 +539,14 @@ async def _params(request: web.Request) -> dict[str, Any]:
                 params.update(body)
         else:
             form = await request.post()
+            files: dict[str, tuple[str, bytes]] = {}
             for key, value in form.items():
-                params[key] = value if isinstance(value, str) else "<file>"
+                if isinstance(value, str):
+                    params[key] = value
+                else:
+                    params[key] = "<file>"
+                    files[key] = (value.filename, value.file.read())
+            params[_FILES] = files
     return params
 
 

@@ -1,6 +1,7 @@
 """Fixtures for the Telegram tests: the Bot API stand-in and the running bot.
 
-The bot is the real PTB `Application` with the customer dialogs, polling the
+The bot is the real PTB `Application` with the customer dialogs and the staff
+commands (wired as `telegram_service` wires them), polling the
 stand-in over HTTP on loopback; the database is the shared `db` fixture, so
 every conversation runs on SQLite and on PostgreSQL.
 """
@@ -13,6 +14,7 @@ import pytest
 from tg_helpers import TOKEN, bot_settings
 
 from bot.customer_dialogs import CustomerDialogs
+from bot.staff_commands import StaffCommands
 from channels.telegram.service import TelegramService
 from channels.telegram.testing import BotApiStandIn
 from crm.database import Database
@@ -33,6 +35,7 @@ async def service(api: BotApiStandIn, db: Database) -> AsyncIterator[TelegramSer
     running = TelegramService(
         settings, CustomerDialogs(db, settings).handlers(), poll_timeout=1, retry_delay=0.05
     )
+    StaffCommands(db, settings).register(running.application)
     await running.start()
     yield running
     await running.stop()
