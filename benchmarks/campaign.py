@@ -24,7 +24,7 @@ from benchmarks.common import fresh_database, machine, result
 from crm.campaigns import CampaignSpec, create_campaign
 from crm.dispatch import Dispatcher
 from crm.messages import OutboundMessage, Receipt
-from crm.models import CampaignRun, Customer, Delivery, Identity, UtcDateTime
+from crm.models import CampaignRun, Consent, Customer, Delivery, Identity, UtcDateTime
 from crm.runs import start_run
 from crm.segments import create_segment
 
@@ -73,6 +73,21 @@ def load_customers(db, n: int) -> None:  # type: ignore[no-untyped-def]
                         "created_at": T0 - timedelta(days=400),
                     }
                     for i in ids
+                ],
+            )
+            conn.execute(
+                insert(Consent.__table__),
+                [
+                    {
+                        "customer_id": i,
+                        "channel": "email" if i % 3 else "telegram",
+                        "purpose": "marketing",
+                        "granted": True,
+                        "source": "benchmark",
+                        "updated_at": T0 - timedelta(days=400),
+                    }
+                    for i in ids
+                    if i % 10 != 0
                 ],
             )
 

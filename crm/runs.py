@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from crm.campaigns import LAST_ACTIVE
 from crm.clock import utcnow
+from crm.consent import marketing_granted
 from crm.database import Database
 from crm.errors import NotFound
 from crm.models import (
@@ -194,9 +195,16 @@ def _materialise(
         # ORDER BY inside a correlated subquery.
         return select(func.min(ident.id)).where(*usable, *extra).scalar_subquery()
 
-    identity_id = first_identity(ident.channel == preferred)
-    if campaign.channel == LAST_ACTIVE or campaign.fallback:
-        identity_id = func.coalesce(identity_id, first_identity())
+    def pick(*extra: Any) -> Any:
+        chosen = first_identity(ident.channel == preferred, *extra)
+        if campaign.channel == LAST_ACTIVE or campaign.fallback:
+            chosen = func.coalesce(chosen, first_identity(*extra))
+        return chosen
+
+    # Consent is per channel: the identity used must be on a channel the
+    # customer agreed to marketing on; `reachable` only explains a skip.
+    identity_id = pick(marketing_granted(c.id, ident.channel))
+    reachable_id = pick()
     recent = (
         select(func.count())
         .select_from(Delivery.__table__)
@@ -212,6 +220,7 @@ def _materialise(
             c.id.label("customer_id"),
             c.marketing_consent.label("consent"),
             identity_id.label("identity_id"),
+            reachable_id.label("reachable_id"),
             recent.label("recent"),
         )
         .where(c.erased_at.is_(None), rule_condition(parse_rule(segment.rule), now))
@@ -220,9 +229,10 @@ def _materialise(
     k = candidates.c
     reason = case(
         (k.consent.is_not(true()), NO_CONSENT),
-        (k.identity_id.is_(None), UNREACHABLE),
-        (k.recent >= frequency_cap, FREQUENCY_CAP),
-        else_=None,
+        (k.identity_id.is_not(None) & (k.recent >= frequency_cap), FREQUENCY_CAP),
+        (k.identity_id.is_not(None), None),
+        (k.reachable_id.is_(None), UNREACHABLE),
+        else_=NO_CONSENT,
     )
     status = case(
         (reason.is_(None), DeliveryStatus.QUEUED.value), else_=DeliveryStatus.SKIPPED.value
@@ -232,7 +242,7 @@ def _materialise(
         literal(run_id),
         literal(campaign.id),
         k.customer_id,
-        k.identity_id,
+        func.coalesce(k.identity_id, k.reachable_id),
         status,
         reason,
         literal(0),
