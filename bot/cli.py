@@ -42,6 +42,7 @@ from crm.reports import Period, campaign_ids_for_segment, programme_metrics
 from crm.runs import run_ids, start_run, summarise
 from crm.settings import Settings, load_settings
 from crm.staff import add_staff, audit_trail, list_staff, set_role
+from crm.unsubscribe import header_hook
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Rapport CRM bot.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema (Alembic).")
@@ -339,6 +340,7 @@ def campaigns_run_now(
             batch_size=settings.dispatch_batch_size,
             max_attempts=settings.dispatch_max_attempts,
             business_name=settings.business_name,
+            extra_headers=header_hook(settings),
         )
         stats = asyncio.run(dispatcher.drain())
         out.print(

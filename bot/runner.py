@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from bot.dispatch_service import DispatchService
 from bot.scheduler import Runtime, SchedulerService
 from bot.services import Disabled, Service, ServiceFactory, channel_factories, outbound_channels
+from bot.web import web_factory
 from crm.database import Database, open_database
 from crm.settings import Settings
 
@@ -60,6 +61,7 @@ async def run(
         _core_services(settings, db, schedule=not worker)
     )
     if not worker:
+        candidates.append(web_factory)
         candidates.extend(factories if factories is not None else channel_factories())
     started: list[Service] = []
     try:

@@ -154,3 +154,50 @@ def marketing_granted(
         )
         .correlate_except(Consent.__table__)
     )
+
+
+STOP_WORDS = frozenset(
+    {
+        # English, and the carrier keywords customers know from SMS
+        "stop",
+        "stop all",
+        "stopall",
+        "unsubscribe",
+        "opt out",
+        "optout",
+        # Chinese (Hong Kong and mainland), German, French, Spanish, Italian, Portuguese
+        "退訂",
+        "退订",
+        "取消訂閱",
+        "取消订阅",
+        "abmelden",
+        "abbestellen",
+        "désabonner",
+        "se désabonner",
+        "désinscrire",
+        "baja",
+        "darse de baja",
+        "cancelar suscripción",
+        "disiscriviti",
+        "cancelar inscrição",
+        "descadastrar",
+    }
+)
+_TRIM = " \t\r\n.!。！"
+
+
+def is_stop_request(text: str) -> bool:
+    """A whole message that is only a stop word ("STOP", "Unsubscribe!", "退訂").
+
+    Only the whole message counts: "please don't stop the offers" is not an opt-out.
+    """
+    words = " ".join(text.strip(_TRIM).split()).casefold()
+    return len(words) <= 40 and words in STOP_WORDS
+
+
+def withdraw_on_request(
+    conn: Connection, requests: set[tuple[int, str]], at: datetime | None = None
+) -> None:
+    """Ingest's post-step: (customer, channel) pairs who replied a stop word withdraw there."""
+    for customer_id, channel in sorted(requests):
+        record_consent(conn, customer_id, channel, granted=False, source="reply:stop", at=at)
