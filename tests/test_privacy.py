@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from bot.scheduler import Runtime, SchedulerService
 from crm.audit import Actor
 from crm.customers import customer_profile
 from crm.database import Database
@@ -26,6 +27,7 @@ from crm.privacy import (
 )
 from crm.reports import programme_metrics
 from crm.runs import start_run
+from crm.settings import load_settings
 from crm.tags import add_tags
 from crm.unsubscribe import UnsubscribeLinks
 from tests.campaign_fixtures import T0, campaign, customer, everyone
@@ -189,3 +191,29 @@ def test_retention_cutoff_counts_calendar_months() -> None:
     assert retention_cutoff(datetime(2026, 1, 15, tzinfo=UTC), 13) == datetime(
         2024, 12, 15, tzinfo=UTC
     )
+
+
+async def test_scheduler_runs_retention_daily(db: Database) -> None:
+    runtime = Runtime(db=db, channels=(), frequency_cap=3, wake_dispatcher=lambda: None)
+    off = SchedulerService(load_settings(database_url=db.url, retention_months=0), db, runtime)
+    await off.start()
+    try:
+        assert off.scheduler.get_job("retention") is None
+    finally:
+        await off.stop()
+
+    old = customer(db, "aged@example.com", text="years ago", at=datetime(2020, 1, 1, tzinfo=UTC))
+    settings = load_settings(database_url=db.url, retention_months=24, timezone="Asia/Hong_Kong")
+    service = SchedulerService(settings, db, runtime)
+    await service.start()
+    try:
+        job = service.scheduler.get_job("retention")
+        assert job is not None
+        assert job.next_run_time.hour == 3 and str(job.next_run_time.tzinfo) == "Asia/Hong_Kong"
+        job.func(*job.args, **job.kwargs)  # what the scheduler calls at 03:00
+    finally:
+        await service.stop()
+    with db.session() as s:
+        assert s.scalars(select(Interaction.body).where(Interaction.customer_id == old)).all() == [
+            None
+        ]

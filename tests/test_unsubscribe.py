@@ -6,21 +6,26 @@ the same code that puts them in List-Unsubscribe headers.
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from aiohttp import ClientSession
 from itsdangerous import TimestampSigner
 from sqlalchemy import func, select
 
+from bot.runner import run
 from bot.services import Disabled
 from bot.web import WebService, web_factory
 from crm.clock import utcnow
 from crm.consent import marketing_consent, set_marketing_consent
 from crm.database import Database
 from crm.dispatch import Dispatcher
+from crm.errors import ConfigurationError
 from crm.models import ConsentEvent, Delivery
 from crm.runs import start_run
 from crm.settings import load_settings
@@ -124,9 +129,13 @@ async def test_forged_and_foreign_tokens_are_refused(
         d2 = s.scalar(select(Delivery.id).where(Delivery.customer_id == c2))
     assert d2 is not None
     before = _events(db)
-    tampered = token[:-1] + ("A" if token[-1] != "A" else "B")
+    payload, stamp, signature = token.split(".")
+    # the first character of the signature: all six of its bits count (the last's do not)
+    tampered = f"{payload}.{stamp}.{'A' if signature[0] != 'A' else 'B'}{signature[1:]}"
+    other_payload = service.links.token(d2, c2).split(".")[0]
     forged = [
         tampered,  # signature altered
+        f"{other_payload}.{stamp}.{signature}",  # someone else's ids under this signature
         _links(secret="another secret entirely").token(d2, c2),  # signed with another key
         service.links.token(d2, c1),  # genuine signature, someone else's delivery
         service.links.token(10**9, c1),  # no such delivery
@@ -175,3 +184,47 @@ def test_settings_decide_links_and_the_web_service(db: Database) -> None:
     hook = header_hook(full)
     assert hook is not None and hook(5, 7)["List-Unsubscribe"].startswith("<https://x.hk/u/")
     assert isinstance(web_factory(full, db), WebService)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        ({"secret_key": "short"}, "RAPPORT_SECRET_KEY"),
+        ({"public_url": "crm.example.hk"}, "RAPPORT_PUBLIC_URL"),
+        ({"public_url": "https://crm.example.hk/\r\nBcc: x@y"}, "RAPPORT_PUBLIC_URL"),
+        ({"web_port": 70000}, "RAPPORT_WEB_PORT"),
+        ({"retention_months": -1}, "RAPPORT_RETENTION_MONTHS"),
+    ],
+)
+def test_bad_privacy_settings_are_refused(overrides: dict[str, object], fragment: str) -> None:
+    with pytest.raises(ConfigurationError, match=fragment):
+        load_settings(_env_file=None, **overrides)
+
+
+async def test_rapport_run_serves_the_unsubscribe_endpoint(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a free port for the configured endpoint
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = load_settings(
+        _env_file=None,
+        database_url=f"sqlite:///{tmp_path / 'run.db'}",
+        secret_key=SECRET,
+        public_url="https://crm.example.hk",
+        web_port=port,
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(run(settings, factories=[], stop=stop))
+    try:
+        async with ClientSession() as client:
+            for _ in range(100):
+                try:
+                    async with client.get(f"http://127.0.0.1:{port}/u/forged") as r:
+                        assert r.status == 400
+                        break
+                except OSError:
+                    await asyncio.sleep(0.1)
+            else:
+                pytest.fail("the web endpoint did not come up")
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 30)
