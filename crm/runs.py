@@ -209,15 +209,17 @@ def _materialise(
     # customer agreed to marketing on; `reachable` only explains a skip.
     identity_id = pick(marketing_granted(c.id, ident.channel))
     reachable_id = pick()
+    # Grouped once rather than counted per customer: while this statement
+    # inserts into `deliveries`, a per-customer scan of it grows with every row
+    # (quadratic on PostgreSQL when the table's statistics say "empty").
     recent = (
-        select(func.count())
-        .select_from(Delivery.__table__)
+        select(d.customer_id, func.count().label("n"))
         .where(
-            d.customer_id == c.id,
             d.status.in_([s.value for s in COUNTED]),
             d.created_at >= literal(now - timedelta(days=7), UtcDateTime()),
         )
-        .scalar_subquery()
+        .group_by(d.customer_id)
+        .subquery("recent")
     )
     candidates = (
         select(
@@ -225,8 +227,9 @@ def _materialise(
             c.marketing_consent.label("consent"),
             identity_id.label("identity_id"),
             reachable_id.label("reachable_id"),
-            recent.label("recent"),
+            func.coalesce(recent.c.n, 0).label("recent"),
         )
+        .select_from(Customer.__table__.outerjoin(recent, recent.c.customer_id == c.id))
         .where(c.erased_at.is_(None), rule_condition(parse_rule(segment.rule), now))
         .cte("candidates")
     )
