@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import json
+import os
 import sys
 import uuid
 from datetime import datetime
@@ -35,10 +37,11 @@ from crm.campaigns import (
 from crm.clock import utcnow
 from crm.customers import customer_profile, list_customers
 from crm.dispatch import Dispatcher
-from crm.errors import RapportError
+from crm.errors import InvalidInput, RapportError
 from crm.ingest import ingest as ingest_message
 from crm.messages import InboundMessage
 from crm.models import Campaign, CampaignStatus
+from crm.privacy import enforce_retention, erase_customer, export_customer, export_html
 from crm.reports import Period, campaign_ids_for_segment, programme_metrics
 from crm.runs import run_ids, start_run, summarise
 from crm.segments import (
@@ -54,6 +57,7 @@ from crm.segments import (
 from crm.settings import Settings, load_settings
 from crm.staff import add_staff, audit_trail, list_staff, set_role
 from crm.tags import add_tags, remove_tags
+from crm.unsubscribe import header_hook
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Rapport CRM bot.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema (Alembic).")
@@ -70,6 +74,8 @@ app.add_typer(staff_app, name="staff")
 audit_app = typer.Typer(no_args_is_help=True, help="Who read or changed personal data.")
 app.add_typer(audit_app, name="audit")
 app.add_typer(segments_app, name="segments")
+privacy_app = typer.Typer(no_args_is_help=True, help="Privacy requests and retention (audited).")
+app.add_typer(privacy_app, name="privacy")
 
 out = Console()
 
@@ -443,6 +449,7 @@ def campaigns_run_now(
             batch_size=settings.dispatch_batch_size,
             max_attempts=settings.dispatch_max_attempts,
             business_name=settings.business_name,
+            extra_headers=header_hook(settings),
         )
         stats = asyncio.run(dispatcher.drain())
         out.print(
@@ -599,3 +606,65 @@ def audit_list(
     for e in audit_trail(db, _cli_actor(), limit=limit, customer_id=customer):
         table.add_row(_when(e.at), e.actor, e.action, str(e.customer_id or "—"), e.detail or "")
     out.print(table)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Owner-only from the start: the file holds a person's data."""
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        f.write(text)
+
+
+@privacy_app.command("export")
+def privacy_export(
+    customer_id: int,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write the JSON here (default: stdout).")
+    ] = None,
+    html_file: Annotated[
+        Path | None, typer.Option("--html", help="Also write a readable HTML page here.")
+    ] = None,
+) -> None:
+    """Everything held about one customer, as JSON (and HTML), for a subject access request."""
+    db = database.open_database(_settings().database_url)
+    data = export_customer(db, _cli_actor(), customer_id)
+    text = json.dumps(data, ensure_ascii=False, indent=2)
+    if out_file is None:
+        print(text)
+    else:
+        _write_private(out_file, text + "\n")
+    if html_file is not None:
+        _write_private(html_file, export_html(data))
+    rows = sum(len(v) for v in data["tables"].values())
+    if out_file is not None or html_file is not None:
+        out.print(f"customer {customer_id}: {rows} rows exported")
+
+
+@privacy_app.command("erase")
+def privacy_erase(
+    customer_id: int,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: this cannot be undone.")] = False,
+) -> None:
+    """Remove a customer's personal data and messages; anonymised totals stay for reports."""
+    if not yes:
+        raise InvalidInput("erasing cannot be undone; run again with --yes to confirm")
+    db = database.open_database(_settings().database_url)
+    e = erase_customer(db, _cli_actor(), customer_id)
+    out.print(
+        f"customer {e.customer_id} erased: {e.identities} address(es), {e.messages} message(s), "
+        f"{e.comments} survey comment(s), {e.tags} tag(s)"
+    )
+
+
+@privacy_app.command("retention")
+def privacy_retention() -> None:
+    """Clear message bodies older than RAPPORT_RETENTION_MONTHS now (also run daily)."""
+    settings = _settings()
+    db = database.open_database(settings.database_url)
+    result = enforce_retention(db, months=settings.retention_months)
+    if result.cutoff is None:
+        out.print("retention is off (RAPPORT_RETENTION_MONTHS=0): nothing cleared")
+        return
+    out.print(
+        f"cleared {result.messages} message(s) and {result.comments} comment(s) "
+        f"older than {result.cutoff:%Y-%m-%d}"
+    )

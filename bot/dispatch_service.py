@@ -11,6 +11,7 @@ from crm.channel import Channel
 from crm.database import Database
 from crm.dispatch import Dispatcher, DispatchStats
 from crm.settings import Settings
+from crm.unsubscribe import header_hook
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ class DispatchService:
             batch_size=settings.dispatch_batch_size,
             max_attempts=settings.dispatch_max_attempts,
             business_name=settings.business_name,
+            extra_headers=header_hook(settings),
         )
         self.lease = 0.0 if recover_all_at_start else float(settings.dispatch_lease_seconds)
         self.regular_lease = float(settings.dispatch_lease_seconds)

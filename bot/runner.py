@@ -25,6 +25,7 @@ from bot.services import (
     outbound_channels,
     sender_factories,
 )
+from bot.web import web_factory
 from crm.channel import Channel
 from crm.database import open_database
 from crm.settings import Settings
@@ -82,7 +83,7 @@ async def run(
 
     try:
         if factories is None:
-            factories = sender_factories() if worker else channel_factories()
+            factories = sender_factories() if worker else [web_factory, *channel_factories()]
         for factory in factories:
             service = factory(settings, db)
             if isinstance(service, Disabled):

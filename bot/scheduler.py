@@ -36,6 +36,7 @@ from crm.clock import utcnow
 from crm.database import Database
 from crm.errors import RapportError
 from crm.models import CampaignStatus
+from crm.privacy import enforce_retention
 from crm.runs import local_slot_taken, start_run
 from crm.settings import Settings
 
@@ -44,6 +45,8 @@ log = logging.getLogger(__name__)
 MISFIRE_GRACE_SECONDS = 3600
 SYNC_SECONDS = 30
 JOB_PREFIX = "campaign:"
+RETENTION_HOUR = 3
+"""Local hour of the daily retention pass: after the day's campaigns, before the next."""
 _ADVISORY_KEY = 0x5241_5050  # "RAPP"
 
 
@@ -191,6 +194,7 @@ class SchedulerService:
     def __init__(self, settings: Settings, db: Database, runtime: Runtime) -> None:
         self.db = db
         self.runtime = runtime
+        self.retention_months = settings.retention_months
         self.lock = SchedulerLock(db)
         self.scheduler = AsyncIOScheduler(
             jobstores={
@@ -218,6 +222,16 @@ class SchedulerService:
             jobstore="internal",
             replace_existing=True,
         )
+        if self.retention_months:
+            self.scheduler.add_job(
+                enforce_retention,
+                "cron",
+                hour=RETENTION_HOUR,
+                kwargs={"db": self.db, "months": self.retention_months},
+                id="retention",
+                jobstore="internal",
+                replace_existing=True,
+            )
         log.info(
             "scheduler started with %d campaign schedule(s)",
             len(self.scheduler.get_jobs(jobstore="default")),

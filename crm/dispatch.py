@@ -30,6 +30,7 @@ from sqlalchemy import Connection, Update, and_, bindparam, exists, func, insert
 from crm.campaigns import SURVEY_SCALES
 from crm.channel import Channel, PermanentFailure, RecipientGone, TransientFailure
 from crm.clock import utcnow
+from crm.consent import marketing_granted
 from crm.database import Database
 from crm.messages import OutboundMessage, Receipt
 from crm.models import (
@@ -121,12 +122,12 @@ def _statements() -> tuple[Update, Update, Update]:
             d.id == bindparam("did"),
             d.status == DeliveryStatus.CLAIMED.value,
             d.claimed_by == bindparam("me"),
+            exists().where(cust.id == d.customer_id, cust.erased_at.is_(None)),
             exists().where(
-                cust.id == d.customer_id,
-                cust.marketing_consent.is_(True),
-                cust.erased_at.is_(None),
+                ident.id == d.identity_id,
+                ident.unreachable_at.is_(None),
+                marketing_granted(d.customer_id, ident.channel),
             ),
-            exists().where(ident.id == d.identity_id, ident.unreachable_at.is_(None)),
         )
         .values(
             status=DeliveryStatus.SENDING.value, claimed_at=bindparam("at", type_=UtcDateTime())

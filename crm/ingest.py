@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crm.clock import utcnow
+from crm.consent import is_stop_request, withdraw_on_request
 from crm.database import Database
 from crm.errors import InvalidMessage
 from crm.identity import clean_display_name, normalise_external_id
@@ -174,6 +175,14 @@ def _store(session: Session, checked: list[_Checked]) -> list[IngestResult]:
             if not i.message.automated
         ],
         utcnow(),
+    )
+    withdraw_on_request(
+        conn,
+        {
+            (customer_of[(i.message.channel, i.external_id)], i.message.channel)
+            for i in fresh
+            if not i.message.automated and is_stop_request(i.message.text)
+        },
     )
 
     results: list[IngestResult] = []

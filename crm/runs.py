@@ -10,6 +10,7 @@ reason, so reports can say why they were left out.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     Insert,
+    and_,
     case,
     false,
     func,
@@ -30,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 
 from crm.campaigns import LAST_ACTIVE
 from crm.clock import utcnow
+from crm.consent import marketing_granted
 from crm.database import Database
 from crm.errors import NotFound
 from crm.models import (
@@ -48,6 +51,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_FREQUENCY_CAP = 3
 """Campaign messages per customer per rolling 7 days, across all campaigns."""
+
+_CAN_MATERIALISE = sqlite3.sqlite_version_info >= (3, 35, 0)
+"""`WITH … AS MATERIALIZED` needs SQLite 3.35 (PostgreSQL 12)."""
 
 NO_CONSENT = "no_consent"
 UNREACHABLE = "unreachable"
@@ -196,20 +202,31 @@ def _materialise(
     usable = [ident.unreachable_at.is_(None)]
     if channels is not None:
         usable.append(ident.channel.in_(channels) if channels else false())
+    granted = marketing_granted(ident.customer_id, ident.channel)
+
+    def first(*conditions: Any) -> Any:
+        return func.min(case((and_(*conditions), ident.id))) if conditions else func.min(ident.id)
+
+    # Consent is per channel: the identity used must be on a channel the customer
+    # agreed to marketing on; `reachable` (any usable identity) only explains a skip.
     reach = (
         select(
             ident.customer_id.label("customer_id"),
-            func.min(case((ident.channel == preferred, ident.id))).label("preferred_id"),
-            func.min(ident.id).label("any_id"),
+            first(ident.channel == preferred, granted).label("granted_preferred"),
+            first(granted).label("granted_any"),
+            first(ident.channel == preferred).label("reachable_preferred"),
+            first().label("reachable_any"),
         )
         .select_from(Identity.__table__.join(Customer.__table__, c.id == ident.customer_id))
         .where(*usable)
         .group_by(ident.customer_id)
         .subquery("reach")
     )
-    identity_id: Any = reach.c.preferred_id
+    identity_id: Any = reach.c.granted_preferred
+    reachable_id: Any = reach.c.reachable_preferred
     if campaign.channel == LAST_ACTIVE or campaign.fallback:
-        identity_id = func.coalesce(reach.c.preferred_id, reach.c.any_id)
+        identity_id = func.coalesce(reach.c.granted_preferred, reach.c.granted_any)
+        reachable_id = func.coalesce(reach.c.reachable_preferred, reach.c.reachable_any)
     recent = (
         select(d.customer_id.label("customer_id"), func.count().label("n"))
         .where(
@@ -224,6 +241,7 @@ def _materialise(
             c.id.label("customer_id"),
             c.marketing_consent.label("consent"),
             identity_id.label("identity_id"),
+            reachable_id.label("reachable_id"),
             func.coalesce(recent.c.n, 0).label("recent"),
         )
         .select_from(
@@ -232,14 +250,18 @@ def _materialise(
             )
         )
         .where(c.erased_at.is_(None), rule_condition(parse_rule(segment.rule), now))
-        .subquery("candidates")
+        .cte("candidates")
     )
+    if _CAN_MATERIALISE:
+        # Computed once per customer, not again at each reference in the CASEs below.
+        candidates = candidates.prefix_with("MATERIALIZED")
     k = candidates.c
     reason = case(
         (k.consent.is_not(true()), NO_CONSENT),
-        (k.identity_id.is_(None), UNREACHABLE),
-        (k.recent >= frequency_cap, FREQUENCY_CAP),
-        else_=None,
+        (k.identity_id.is_not(None) & (k.recent >= frequency_cap), FREQUENCY_CAP),
+        (k.identity_id.is_not(None), None),
+        (k.reachable_id.is_(None), UNREACHABLE),
+        else_=NO_CONSENT,
     )
     status = case(
         (reason.is_(None), DeliveryStatus.QUEUED.value), else_=DeliveryStatus.SKIPPED.value
@@ -249,7 +271,7 @@ def _materialise(
         literal(run_id),
         literal(campaign.id),
         k.customer_id,
-        k.identity_id,
+        func.coalesce(k.identity_id, k.reachable_id),
         status,
         reason,
         literal(0),

@@ -114,6 +114,38 @@ class Settings(BaseSettings):
     imap_password: SecretStr | None = Field(None, description="IMAP password.")
     imap_folder: str = Field("INBOX", description="IMAP folder to poll.")
 
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Signs unsubscribe links (16+ characters); without it mail has no link.",
+    )
+    public_url: str | None = Field(
+        None, description="Public base URL of Rapport's web endpoint, e.g. https://crm.shop.hk."
+    )
+    unsubscribe_link_days: int = Field(
+        365, ge=1, le=3650, description="Days an unsubscribe link keeps working."
+    )
+    web_host: str = Field("127.0.0.1", description="Address the web endpoint (unsubscribe) binds.")
+    web_port: int = Field(8080, ge=0, le=65535, description="Web endpoint port; 0 turns it off.")
+    retention_months: int = Field(
+        24, ge=0, le=1200, description="Months message bodies are kept; 0 keeps them forever."
+    )
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (use a long random string)")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("must start with https:// (or http:// for testing)")
+        if value is not None and any(ch.isspace() or not ch.isprintable() for ch in value):
+            raise ValueError("must not contain spaces or control characters")
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from crm.database import Database
-from crm.models import Customer, Delivery, DeliveryStatus, Identity
+from crm.models import Base, Customer, Delivery, DeliveryStatus, Identity
 from crm.runs import COUNTED, start_run
 from tests.campaign_fixtures import T0, campaign, customer, erase, everyone, mark_unreachable
 from tests.conftest import _truncate_all
@@ -35,21 +35,8 @@ def _reset(db: Database) -> None:
         _truncate_all(db)
     else:
         with db.engine.begin() as conn:
-            for table in (
-                "survey_responses",
-                "points_entries",
-                "deliveries",
-                "campaign_runs",
-                "campaigns",
-                "segments",
-                "interactions",
-                "conversations",
-                "identities",
-                "customer_tags",
-                "audit_events",
-                "customers",
-            ):
-                conn.exec_driver_sql(f"DELETE FROM {table}")
+            for table in reversed(Base.metadata.sorted_tables):
+                conn.execute(table.delete())
 
 
 @settings(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -133,3 +134,44 @@ def test_run_starts_on_defaults_and_stops_on_sigint(tmp_path: Path) -> None:
     assert "Rapport is running" in log
     assert "stopped" in log
     assert (tmp_path / "r.db").exists()
+
+
+def test_privacy_export_erase_and_retention(tmp_path: Path) -> None:
+    stored = rapport(
+        tmp_path,
+        "ingest",
+        "--channel",
+        "email",
+        "--from",
+        "zoe@example.com",
+        "--name",
+        "Zoe Ng",
+        "--text",
+        "Where is my <parcel>?",
+        "--key",
+        "z1",
+    )
+    assert stored.returncode == 0, stored.stderr
+    exported = rapport(
+        tmp_path, "privacy", "export", "1", "--out", "zoe.json", "--html", "zoe.html"
+    )
+    assert exported.returncode == 0, exported.stderr
+    data = json.loads((tmp_path / "zoe.json").read_text("utf-8"))
+    assert data["tables"]["identities"][0]["external_id"] == "zoe@example.com"
+    assert "Where is my &lt;parcel&gt;?" in (tmp_path / "zoe.html").read_text("utf-8")
+    assert (tmp_path / "zoe.json").stat().st_mode & 0o077 == 0  # not readable by others
+
+    refused = rapport(tmp_path, "privacy", "erase", "1")
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    erased = rapport(tmp_path, "privacy", "erase", "1", "--yes")
+    assert erased.returncode == 0, erased.stderr
+    again = rapport(tmp_path, "privacy", "export", "1")
+    assert "zoe@example.com" not in again.stdout and "parcel" not in again.stdout
+
+    retention = rapport(tmp_path, "privacy", "retention", env={"RAPPORT_RETENTION_MONTHS": "0"})
+    assert retention.returncode == 0 and "retention is off" in retention.stdout
+    db = Database(f"sqlite:///{tmp_path / 'r.db'}")
+    with db.session() as s:
+        actions = set(s.scalars(select(AuditEvent.action)))
+    db.dispose()
+    assert {"privacy.export", "privacy.erase"} <= actions

@@ -1,0 +1,219 @@
+"""Privacy requests: export everything about a person, erase them, age messages out."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.scheduler import Runtime, SchedulerService
+from crm.audit import Actor
+from crm.customers import customer_profile
+from crm.database import Database
+from crm.dispatch import Dispatcher
+from crm.errors import NotFound
+from crm.ingest import ingest
+from crm.messages import InboundMessage
+from crm.models import AuditEvent, Base, Interaction
+from crm.privacy import (
+    enforce_retention,
+    erase_customer,
+    export_customer,
+    export_html,
+    personal_tables,
+    retention_cutoff,
+)
+from crm.reports import programme_metrics
+from crm.runs import start_run
+from crm.settings import load_settings
+from crm.tags import add_tags
+from crm.unsubscribe import UnsubscribeLinks
+from tests.campaign_fixtures import T0, campaign, customer, everyone
+from tests.recording import RecordingChannel
+
+ADMIN = Actor("cli:test-admin")
+SECRET_WORDS = ("Ann Lee", "ann@example.com", "my order 8841 never came", "Order issue", "rude")
+
+
+async def _full_history(db: Database) -> tuple[int, int]:
+    """Ann and Bob with a row in every personal table: messages, tags, consent,
+    a loyalty campaign (points), a survey they answered, an unsubscribe."""
+    everyone(db)
+    ann = customer(db, "ann@example.com", name="Ann Lee", text="Hello <script>x</script>")
+    bob = customer(db, "bob@example.com", name="Bob Wu")
+    ingest(
+        db,
+        InboundMessage(
+            "email",
+            "ann@example.com",
+            "Ann Lee",
+            "my order 8841 never came",
+            T0 + timedelta(minutes=5),
+            "<ann-2@x>",
+            subject="Order issue",
+        ),
+    )
+    add_tags(db, ann, ["vip"])
+    add_tags(db, bob, ["vip"])
+    loyalty = campaign(db, "Points", kind="loyalty", points=20)
+    survey = campaign(db, "CSAT", kind="feedback", survey_kind="csat", template="Rate us 1-5")
+    start_run(db, loyalty.id, now=T0 + timedelta(hours=1))
+    start_run(db, survey.id, now=T0 + timedelta(hours=2))
+    channel = RecordingChannel("email")
+    links = UnsubscribeLinks("a-secret-long-enough", "https://x.hk", timedelta(days=9))
+    await Dispatcher(db, {"email": channel}, extra_headers=links.headers).drain()
+    for address in ("ann@example.com", "bob@example.com"):
+        survey_key = next(k for a, m, k in channel.sent if a == address and m.choices)
+        ingest(
+            db,
+            InboundMessage(
+                "email",
+                address,
+                None,
+                "2 - staff were rude",
+                T0 + timedelta(hours=3),
+                f"<answer-{address[:3]}@mail.example>",
+                in_reply_to=survey_key,
+            ),
+        )
+    ann_mail = next(m for a, m, _ in channel.sent if a == "ann@example.com")
+    links.redeem(db, ann_mail.headers["List-Unsubscribe"].rsplit("/", 1)[1].rstrip(">"))
+    customer_profile(db, ADMIN, ann)  # an audited read
+    return ann, bob
+
+
+async def test_export_has_every_personal_table_and_only_that_person(db: Database) -> None:
+    ann, bob = await _full_history(db)
+    data = export_customer(db, ADMIN, ann)
+    json.dumps(data)  # JSON-ready as is
+
+    # The tables come from the models: whatever refers to customers, directly or
+    # through another such table. Check against the metadata independently.
+    direct = {
+        t.name
+        for t in Base.metadata.sorted_tables
+        if any(fk.column.table.name == "customers" for fk in t.foreign_keys)
+    }
+    assert direct | {"customers"} <= set(data["tables"])
+    assert set(data["tables"]) == {t.name for t, _ in personal_tables()}
+    for name, links in personal_tables():
+        for fk in name.foreign_keys:
+            if fk.column.table.name in data["tables"]:
+                assert fk.parent in [c for c, _ in links]
+    empty = [name for name, rows in data["tables"].items() if not rows]
+    assert empty == [], f"seed data has no rows for {empty}: extend _full_history"
+
+    tables = data["tables"]
+    assert [c["id"] for c in tables["customers"]] == [ann]
+    for name, rows in tables.items():
+        for row in rows:
+            if "customer_id" in row and name != "customers":
+                assert row["customer_id"] == ann, name
+    assert {r["body"] for r in tables["interactions"]} >= {"my order 8841 never came"}
+    assert [r["comment"] for r in tables["survey_responses"]] == ["staff were rude"]
+    with db.session() as s:
+        bob_rows = s.scalar(
+            select(func.count()).select_from(Interaction).where(Interaction.customer_id == bob)
+        )
+        audited = s.scalars(select(AuditEvent.action).where(AuditEvent.customer_id == ann)).all()
+    assert bob_rows and "privacy.export" in audited
+
+    page = export_html(data)
+    assert "my order 8841 never came" in page
+    assert "&lt;script&gt;x&lt;/script&gt;" in page and "<script>" not in page
+
+
+async def test_erase_removes_personal_data_and_keeps_report_totals(db: Database) -> None:
+    ann, bob = await _full_history(db)
+    before = programme_metrics(db)
+    before_bob = export_customer(db, ADMIN, bob)["tables"]
+
+    summary = erase_customer(db, ADMIN, ann)
+
+    assert (summary.identities, summary.tags, summary.comments) == (1, 1, 1)
+    assert programme_metrics(db) == before
+    after = export_customer(db, ADMIN, ann)
+    dumped = json.dumps(after)
+    for secret in SECRET_WORDS:
+        assert secret not in dumped
+    assert after["tables"]["customer_tags"] == []
+    assert after["tables"]["customers"][0]["erased_at"] is not None
+    [identity] = after["tables"]["identities"]
+    assert identity["external_id"].startswith("erased:")
+    # rows stay, anonymised: the same number of messages, deliveries, points, answers
+    for name in ("interactions", "deliveries", "points_entries", "survey_responses"):
+        assert len(after["tables"][name]) > 0
+    # Bob is untouched (apart from the audit rows of reading him)
+    bob_after = export_customer(db, ADMIN, bob)["tables"]
+    assert {k: v for k, v in bob_after.items() if k != "audit_events"} == {
+        k: v for k, v in before_bob.items() if k != "audit_events"
+    }
+    with db.session() as s:
+        actions = s.scalars(select(AuditEvent.action).where(AuditEvent.customer_id == ann)).all()
+        assert "privacy.erase" in actions
+    # the address is free: writing again makes a new, unrelated customer
+    again = ingest(
+        db, InboundMessage("email", "ann@example.com", None, "hi", T0 + timedelta(days=1), "<n>")
+    )
+    assert again.new_customer and again.customer_id != ann
+    with pytest.raises(NotFound):
+        erase_customer(db, ADMIN, 10**6)
+    assert erase_customer(db, ADMIN, ann).identities == 1  # repeatable
+
+
+def test_retention_clears_old_bodies_and_keeps_rows(db: Database) -> None:
+    old = customer(
+        db, "old@example.com", text="an old complaint", at=datetime(2024, 1, 5, tzinfo=UTC)
+    )
+    customer(db, "new@example.com", text="a recent question", at=datetime(2026, 6, 1, tzinfo=UTC))
+    now = datetime(2026, 11, 23, tzinfo=UTC)
+
+    assert enforce_retention(db, now, months=0).messages == 0  # keep forever
+    result = enforce_retention(db, now, months=24)
+    assert result.cutoff == datetime(2024, 11, 23, tzinfo=UTC)
+    assert result.messages == 1
+    with db.session() as s:
+        rows = s.execute(select(Interaction.customer_id, Interaction.body)).all()
+        assert len(rows) == 2
+        assert {(cid == old, body) for cid, body in rows} == {
+            (True, None),
+            (False, "a recent question"),
+        }
+    assert enforce_retention(db, now, months=24).messages == 0  # nothing left to clear
+
+
+def test_retention_cutoff_counts_calendar_months() -> None:
+    assert retention_cutoff(datetime(2026, 3, 31, 8, tzinfo=UTC), 1) == datetime(
+        2026, 2, 28, 8, tzinfo=UTC
+    )
+    assert retention_cutoff(datetime(2026, 1, 15, tzinfo=UTC), 13) == datetime(
+        2024, 12, 15, tzinfo=UTC
+    )
+
+
+async def test_scheduler_runs_retention_daily(db: Database) -> None:
+    runtime = Runtime(db=db, channels=(), frequency_cap=3, wake_dispatcher=lambda: None)
+    off = SchedulerService(load_settings(database_url=db.url, retention_months=0), db, runtime)
+    await off.start()
+    try:
+        assert off.scheduler.get_job("retention") is None
+    finally:
+        await off.stop()
+
+    old = customer(db, "aged@example.com", text="years ago", at=datetime(2020, 1, 1, tzinfo=UTC))
+    settings = load_settings(database_url=db.url, retention_months=24, timezone="Asia/Hong_Kong")
+    service = SchedulerService(settings, db, runtime)
+    await service.start()
+    try:
+        job = service.scheduler.get_job("retention")
+        assert job is not None
+        assert job.next_run_time.hour == 3 and str(job.next_run_time.tzinfo) == "Asia/Hong_Kong"
+        job.func(*job.args, **job.kwargs)  # what the scheduler calls at 03:00
+    finally:
+        await service.stop()
+    with db.session() as s:
+        assert s.scalars(select(Interaction.body).where(Interaction.customer_id == old)).all() == [
+            None
+        ]
