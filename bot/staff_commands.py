@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
@@ -58,6 +59,7 @@ from crm.customers import CustomerProfile, customer_profile, list_customers
 from crm.database import Database
 from crm.errors import InvalidInput, NotFound, PermissionDenied, RapportError
 from crm.models import CampaignStatus, StaffMember
+from crm.privacy import erase_customer, export_customer, export_html
 from crm.reports import (
     Period,
     ProgrammeMetrics,
@@ -590,6 +592,45 @@ class StaffCommands:
     async def audit(self, call: Call) -> None:
         await self._send_page(call, "audit")
 
+    async def privacy_export(self, call: Call) -> None:
+        """A subject-access export as a JSON document and a readable HTML page."""
+        customer_id = _customer_id(call)
+        data = await asyncio.to_thread(
+            export_customer, self.db, actor_for(call.member), customer_id
+        )
+        body = json.dumps(data, ensure_ascii=False, indent=2, default=str).encode("utf-8")
+        for content, name in (
+            (body, f"customer-{customer_id}.json"),
+            (export_html(data).encode("utf-8"), f"customer-{customer_id}.html"),
+        ):
+            await call.bot.send_document(
+                chat_id=call.chat_id,
+                document=InputFile(content, filename=name),
+                caption=f"everything held about customer {customer_id} (audited)",
+            )
+
+    async def privacy_erase(self, call: Call) -> None:
+        """Irreversible, so it asks for the word `confirm` after the id."""
+        customer_id = _customer_id(call)
+        if call.args[1:] != ["confirm"]:
+            raise InvalidInput(
+                f"erasing cannot be undone: send /privacy_erase {customer_id} confirm"
+            )
+        done = await asyncio.to_thread(erase_customer, self.db, actor_for(call.member), customer_id)
+        await _say(
+            call.bot,
+            call.chat_id,
+            f"customer {customer_id} erased: {done.identities} address(es), "
+            f"{done.messages} message(s), {done.comments} survey comment(s), "
+            f"{done.tags} tag(s) removed; totals in reports are unchanged.",
+        )
+
+
+def _customer_id(call: Call) -> int:
+    if not call.args or not call.args[0].isdigit():
+        raise InvalidInput("give the customer's id (see /customer)")
+    return int(call.args[0])
+
 
 def _check(member: StaffMember, permission: Permission | None) -> None:
     """`authorise` for commands that need a permission; any active staff otherwise."""
@@ -683,6 +724,20 @@ COMMANDS: tuple[StaffCommand, ...] = (
         S.chart,
     ),
     StaffCommand("audit", Permission.VIEW_AUDIT, "", "the audit trail, newest first", S.audit),
+    StaffCommand(
+        "privacy_export",
+        Permission.PRIVACY,
+        "<customer id>",
+        "everything held about a customer, as JSON and HTML documents (audited)",
+        S.privacy_export,
+    ),
+    StaffCommand(
+        "privacy_erase",
+        Permission.PRIVACY,
+        "<customer id> confirm",
+        "erase a customer's personal data, keeping anonymised totals (audited)",
+        S.privacy_erase,
+    ),
 )
 
 ListBuilder = Callable[[StaffCommands, StaffMember, int], Awaitable[Page]]

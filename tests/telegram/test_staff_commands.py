@@ -260,3 +260,32 @@ async def test_deactivated_staff_are_strangers_again_and_the_attempt_is_logged_b
     [attempt] = [r.getMessage() for r in caplog.records if "non-staff" in r.getMessage()]
     assert attempt.startswith("staff command /audit from non-staff user ")
     assert str(ADMIN) not in attempt and "secret" not in attempt
+
+
+async def test_privacy_requests_are_admin_only_and_audited(
+    api: BotApiStandIn, service: TelegramService, db: Database
+) -> None:
+    programme = await seed_programme(db)
+    await _staff(db)
+    ann = programme.customers["a"]
+    for user in (AGENT, MANAGER):
+        refused = await _ask(api, user, f"/privacy_export {ann}")
+        assert refused.text.startswith(f"Sorry: your role ({ROLES[user]}) does not allow")
+    assert (await _ask(api, STRANGER, f"/privacy_erase {ann} confirm")).text.startswith(UNKNOWN)
+
+    before = len(api.sent_to(ADMIN))
+    await api.send_text(ADMIN, f"/privacy_export {ann}")
+    await api.wait_for(lambda: len(api.sent_to(ADMIN)) >= before + 2)
+    json_doc, html_doc = api.sent_to(ADMIN)[before : before + 2]
+    assert json_doc.kind == "document" and json_doc.file_name == f"customer-{ann}.json"
+    assert b"a@example.com" in json_doc.file and html_doc.file_name.endswith(".html")
+
+    unconfirmed = await _ask(api, ADMIN, f"/privacy_erase {ann}")
+    assert "cannot be undone" in unconfirmed.text
+    erased = await _ask(api, ADMIN, f"/privacy_erase {ann} confirm")
+    assert erased.text.startswith(f"customer {ann} erased:")
+    with db.session() as session:
+        actions = set(
+            session.scalars(select(AuditEvent.action).where(AuditEvent.customer_id == ann))
+        )
+    assert {"privacy.export", "privacy.erase"} <= actions
