@@ -83,7 +83,9 @@ async def run(
 
     try:
         if factories is None:
-            factories = sender_factories() if worker else [web_factory, *channel_factories()]
+            factories = sender_factories() if worker else channel_factories()
+        if not worker:  # the unsubscribe endpoint belongs to the app, whatever its channels
+            factories = [web_factory, *factories]
         for factory in factories:
             service = factory(settings, db)
             if isinstance(service, Disabled):
