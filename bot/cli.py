@@ -507,3 +507,57 @@ def import_orders_cmd(
         if len(report.errors) > show_errors:
             out.print(f"… and {len(report.errors) - show_errors} more")
         raise typer.Exit(1)
+
+
+@customers_app.command("values")
+def customers_values(
+    customer_id: Annotated[int | None, typer.Argument(help="Explain one customer.")] = None,
+    recompute: Annotated[
+        bool, typer.Option(help="Recompute every customer's values first.")
+    ] = False,
+) -> None:
+    """Customer value: recompute, then explain one customer or count customers per tier."""
+    from crm.loyalty import expire_points, parse_tiers
+    from crm.value import explain_value, recompute_values, value_tier_counts
+
+    settings = _settings()
+    db = database.open_database(settings.database_url)
+    if recompute:
+        expired = expire_points(db, settings.points_expire_months)
+        stats = recompute_values(db, tiers=parse_tiers(settings.loyalty_tiers))
+        out.print(
+            f"values recomputed for {stats.customers} customer(s), {stats.with_orders} with "
+            f"orders; {stats.tier_changes} loyalty tier change(s); {expired} point(s) expired"
+        )
+    if customer_id is not None:
+        customer_profile(db, _cli_actor(), customer_id, recent=0)  # audited read
+        for line in explain_value(db, customer_id):
+            out.print(line)
+        return
+    table = Table("value tier", "customers", "total spend", "predicted 12 months")
+    for tier, count, spend, predicted in value_tier_counts(db):
+        table.add_row(tier, str(count), f"{spend:,.2f}", f"{predicted:,.2f}")
+    out.print(table)
+
+
+@points_app.command("balance")
+def points_balance(customer_id: int) -> None:
+    """A customer's points balance (the sum of their ledger entries)."""
+    from crm.loyalty import balance
+
+    db = database.open_database(_settings().database_url)
+    out.print(f"customer {customer_id}: {balance(db, customer_id)} points")
+
+
+@points_app.command("redeem")
+def points_redeem(
+    customer_id: int,
+    points: int,
+    reason: Annotated[str, typer.Option(help="What the points were spent on.")] = "redeemed",
+) -> None:
+    """Spend a customer's points; refused if the balance is too small."""
+    from crm.loyalty import redeem_points
+
+    db = database.open_database(_settings().database_url)
+    left = redeem_points(db, customer_id, points, reason)
+    out.print(f"customer {customer_id}: {points} points redeemed, {left} left")

@@ -129,7 +129,7 @@ def _order_stats(session: Session, now: datetime) -> list[tuple]:  # type: ignor
         func.rank().over(order_by=agg.c.total).label("m"),
         func.count().over().label("population"),
     )
-    return list(session.execute(ranked).tuples())
+    return [tuple(row) for row in session.execute(ranked)]
 
 
 def _engagement_stats(session: Session, now: datetime) -> dict[int, tuple[int, float | None]]:
@@ -197,7 +197,8 @@ def recompute_values(
             row = _blank(cid, now)
             stats = by_customer.get(cid)
             if stats is not None:
-                _, n, total, first, last, r, f, m, population = stats
+                _, n, total_minor, first, last, r, f, m, population = stats
+                total = int(total_minor)  # PostgreSQL sums BIGINT to NUMERIC
                 interval = intervals.get(cid, fallback)
                 risk = churn_risk(_days(now - last), interval)
                 scores = (quintile(r, population), quintile(f, population), quintile(m, population))
@@ -265,6 +266,23 @@ def _apply_tier(
         tier_changed_at=getattr(before, "tier_changed_at", None),
     )
     return 0
+
+
+def value_tier_counts(db: Database) -> list[tuple[str, int, float, float]]:
+    """(value tier, customers, total spend, predicted 12-month value), best tier first."""
+    order = {"gold": 0, "silver": 1, "bronze": 2, "none": 3}
+    with db.session() as session:
+        rows = session.execute(
+            select(
+                values_t.c.value_tier,
+                func.count(),
+                func.coalesce(func.sum(values_t.c.historical_value), 0.0),
+                func.coalesce(func.sum(values_t.c.predicted_value), 0.0),
+            ).group_by(values_t.c.value_tier)
+        ).all()
+    return sorted(
+        ((t, int(n), float(s), float(p)) for t, n, s, p in rows), key=lambda r: order.get(r[0], 9)
+    )
 
 
 # --- In words, for staff ----------------------------------------------------------------
