@@ -561,3 +561,57 @@ def points_redeem(
     db = database.open_database(_settings().database_url)
     left = redeem_points(db, customer_id, points, reason)
     out.print(f"customer {customer_id}: {points} points redeemed, {left} left")
+
+
+@report_app.command("acquisition")
+def report_acquisition(
+    months: Annotated[
+        int, typer.Option(min=1, max=120, help="Months back, this one included.")
+    ] = 12,
+    segment: Annotated[str | None, typer.Option(help="Only customers this segment picks.")] = None,
+) -> None:
+    """New customers per month of first contact, by first channel."""
+    from crm.retention import acquisition, add_months, month_start
+
+    db = database.open_database(_settings().database_url)
+    now = utcnow()
+    start = add_months(month_start(now), 1 - months)
+    rows = acquisition(db, start, add_months(month_start(now), 1), segment=segment, now=now)
+    channels = sorted({r.channel for r in rows})
+    by_month: dict[str, dict[str, int]] = {}
+    for r in rows:
+        by_month.setdefault(r.month, {})[r.channel] = r.customers
+    table = Table("month", *channels, "total")
+    for n in range(months):
+        month = f"{add_months(start, n):%Y-%m}"
+        counts = by_month.get(month, {})
+        table.add_row(
+            month, *(str(counts.get(ch, 0)) for ch in channels), str(sum(counts.values()))
+        )
+    out.print(table)
+
+
+@report_app.command("retention")
+def report_retention(
+    months: Annotated[
+        int, typer.Option(min=1, max=60, help="Cohorts back, this one included.")
+    ] = 12,
+    dormancy_days: Annotated[int, typer.Option(min=1, help="Silence that counts as churn.")] = 90,
+) -> None:
+    """Retention cohorts (share active n months after first contact), churned and reactivated."""
+    from crm.retention import add_months, churn_and_reactivation, month_start, retention_cohorts
+
+    db = database.open_database(_settings().database_url)
+    now = utcnow()
+    start = add_months(month_start(now), 1 - months)
+    cohorts = retention_cohorts(db, start, now)
+    width = max((len(c.active) for c in cohorts), default=1)
+    table = Table("cohort", "customers", *(f"+{k}" for k in range(width)))
+    for c in cohorts:
+        cells = [_pct(s) for s in c.shares]
+        table.add_row(c.month, str(c.size), *cells, *([""] * (width - len(cells))))
+    out.print(table)
+    churn = Table("month", "new", "active", "churned", "reactivated")
+    for r in churn_and_reactivation(db, start, months, dormancy_days=dormancy_days):
+        churn.add_row(r.month, str(r.new), str(r.active), str(r.churned), str(r.reactivated))
+    out.print(churn)

@@ -50,3 +50,29 @@ def test_import_then_values_and_points(tmp_path: Path) -> None:
     refused = rapport(tmp_path, "points", "redeem", "1", "51")
     assert refused.returncode == 2
     assert "has 50 points; cannot redeem 51" in refused.stderr
+
+
+def test_acquisition_and_retention_reports(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    this_month = f"{datetime.now(UTC):%Y-%m}"
+    for n in range(3):
+        made = rapport(
+            tmp_path,
+            "ingest",
+            "--channel",
+            "telegram",
+            "--from",
+            str(100 + n),
+            "--text",
+            "hello",
+        )
+        assert made.returncode == 0, made.stderr
+    acquired = rapport(tmp_path, "report", "acquisition", "--months", "2")
+    assert acquired.returncode == 0, acquired.stderr
+    row = next(line for line in acquired.stdout.splitlines() if this_month in line)
+    assert [cell.strip() for cell in row.split("│")][1:4] == [this_month, "3", "3"]
+    retained = rapport(tmp_path, "report", "retention", "--months", "1")
+    assert retained.returncode == 0, retained.stderr
+    cohort_row = next(line for line in retained.stdout.splitlines() if this_month in line)
+    assert "100.0%" in cohort_row
