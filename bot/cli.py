@@ -76,6 +76,10 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(segments_app, name="segments")
 privacy_app = typer.Typer(no_args_is_help=True, help="Privacy requests and retention (audited).")
 app.add_typer(privacy_app, name="privacy")
+import_app = typer.Typer(no_args_is_help=True, help="Bring data in from the business's systems.")
+app.add_typer(import_app, name="import")
+points_app = typer.Typer(no_args_is_help=True, help="The loyalty points ledger.")
+app.add_typer(points_app, name="points")
 
 out = Console()
 
@@ -668,3 +672,153 @@ def privacy_retention() -> None:
         f"cleared {result.messages} message(s) and {result.comments} comment(s) "
         f"older than {result.cutoff:%Y-%m-%d}"
     )
+
+
+@import_app.command("orders")
+def import_orders_cmd(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    show_errors: Annotated[int, typer.Option(help="Row errors listed at most.")] = 50,
+) -> None:
+    """Import orders from CSV (customer, amount, currency, date, order_id); re-running is safe.
+
+    Good rows go in; bad rows are skipped and listed by line number. Unknown
+    email addresses become customers; unknown Telegram chat ids are refused.
+    """
+    from rich.progress import Progress
+
+    from crm.orders import count_rows, import_orders_file
+
+    settings = _settings()
+    db = database.open_database(settings.database_url)
+    with Progress(console=out, transient=True) as progress:
+        task = progress.add_task("importing orders", total=count_rows(file))
+        report = import_orders_file(
+            db,
+            file,
+            shop_currency=settings.currency,
+            points_per_currency_unit=settings.points_per_currency_unit,
+            zone=settings.zone,
+            source=f"csv:{file.name}"[:40],
+            progress=lambda n: progress.advance(task, n),
+        )
+    out.print(
+        f"{report.imported} imported, {report.duplicates} already there, "
+        f"{len(report.errors)} refused; {report.new_customers} new customer(s), "
+        f"{report.points} points earned"
+    )
+    if report.errors:
+        table = Table("line", "reason")
+        for error in report.errors[:show_errors]:
+            table.add_row(str(error.row), error.reason)
+        out.print(table)
+        if len(report.errors) > show_errors:
+            out.print(f"… and {len(report.errors) - show_errors} more")
+        raise typer.Exit(1)
+
+
+@customers_app.command("values")
+def customers_values(
+    customer_id: Annotated[int | None, typer.Argument(help="Explain one customer.")] = None,
+    recompute: Annotated[
+        bool, typer.Option(help="Recompute every customer's values first.")
+    ] = False,
+) -> None:
+    """Customer value: recompute, then explain one customer or count customers per tier."""
+    from crm.loyalty import expire_points, parse_tiers
+    from crm.value import explain_value, recompute_values, value_tier_counts
+
+    settings = _settings()
+    db = database.open_database(settings.database_url)
+    if recompute:
+        expired = expire_points(db, settings.points_expire_months)
+        stats = recompute_values(db, tiers=parse_tiers(settings.loyalty_tiers))
+        out.print(
+            f"values recomputed for {stats.customers} customer(s), {stats.with_orders} with "
+            f"orders; {stats.tier_changes} loyalty tier change(s); {expired} point(s) expired"
+        )
+    if customer_id is not None:
+        customer_profile(db, _cli_actor(), customer_id, recent=0)  # audited read
+        for line in explain_value(db, customer_id):
+            out.print(line)
+        return
+    table = Table("value tier", "customers", "total spend", "predicted 12 months")
+    for tier, count, spend, predicted in value_tier_counts(db):
+        table.add_row(tier, str(count), f"{spend:,.2f}", f"{predicted:,.2f}")
+    out.print(table)
+
+
+@points_app.command("balance")
+def points_balance(customer_id: int) -> None:
+    """A customer's points balance (the sum of their ledger entries)."""
+    from crm.loyalty import balance
+
+    db = database.open_database(_settings().database_url)
+    out.print(f"customer {customer_id}: {balance(db, customer_id)} points")
+
+
+@points_app.command("redeem")
+def points_redeem(
+    customer_id: int,
+    points: int,
+    reason: Annotated[str, typer.Option(help="What the points were spent on.")] = "redeemed",
+) -> None:
+    """Spend a customer's points; refused if the balance is too small."""
+    from crm.loyalty import redeem_points
+
+    db = database.open_database(_settings().database_url)
+    left = redeem_points(db, customer_id, points, reason)
+    out.print(f"customer {customer_id}: {points} points redeemed, {left} left")
+
+
+@report_app.command("acquisition")
+def report_acquisition(
+    months: Annotated[
+        int, typer.Option(min=1, max=120, help="Months back, this one included.")
+    ] = 12,
+    segment: Annotated[str | None, typer.Option(help="Only customers this segment picks.")] = None,
+) -> None:
+    """New customers per month of first contact, by first channel."""
+    from crm.retention import acquisition, add_months, month_start
+
+    db = database.open_database(_settings().database_url)
+    now = utcnow()
+    start = add_months(month_start(now), 1 - months)
+    rows = acquisition(db, start, add_months(month_start(now), 1), segment=segment, now=now)
+    channels = sorted({r.channel for r in rows})
+    by_month: dict[str, dict[str, int]] = {}
+    for r in rows:
+        by_month.setdefault(r.month, {})[r.channel] = r.customers
+    table = Table("month", *channels, "total")
+    for n in range(months):
+        month = f"{add_months(start, n):%Y-%m}"
+        counts = by_month.get(month, {})
+        table.add_row(
+            month, *(str(counts.get(ch, 0)) for ch in channels), str(sum(counts.values()))
+        )
+    out.print(table)
+
+
+@report_app.command("retention")
+def report_retention(
+    months: Annotated[
+        int, typer.Option(min=1, max=60, help="Cohorts back, this one included.")
+    ] = 12,
+    dormancy_days: Annotated[int, typer.Option(min=1, help="Silence that counts as churn.")] = 90,
+) -> None:
+    """Retention cohorts (share active n months after first contact), churned and reactivated."""
+    from crm.retention import add_months, churn_and_reactivation, month_start, retention_cohorts
+
+    db = database.open_database(_settings().database_url)
+    now = utcnow()
+    start = add_months(month_start(now), 1 - months)
+    cohorts = retention_cohorts(db, start, now)
+    width = max((len(c.active) for c in cohorts), default=1)
+    table = Table("cohort", "customers", *(f"+{k}" for k in range(width)))
+    for c in cohorts:
+        cells = [_pct(s) for s in c.shares]
+        table.add_row(c.month, str(c.size), *cells, *([""] * (width - len(cells))))
+    out.print(table)
+    churn = Table("month", "new", "active", "churned", "reactivated")
+    for r in churn_and_reactivation(db, start, months, dormancy_days=dormancy_days):
+        churn.add_row(r.month, str(r.new), str(r.active), str(r.churned), str(r.reactivated))
+    out.print(churn)

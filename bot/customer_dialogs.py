@@ -53,6 +53,7 @@ from crm.database import Database
 from crm.errors import InvalidMessage, NotFound
 from crm.identity import TELEGRAM
 from crm.ingest import ingest
+from crm.loyalty import Standing, parse_tiers, standing
 from crm.messages import InboundMessage, IngestResult
 from crm.outbound import record_outbound
 from crm.settings import Settings
@@ -75,10 +76,19 @@ COMMANDS = (
 HELP = "You can write to us here any time; a person reads every message.\n\n" + "\n".join(
     f"/{name} – {what}" for name, what in COMMANDS
 )
-POINTS_NOT_ACTIVE = (
-    "Our loyalty programme is not active yet, so there are no points to show. "
-    "We will tell you here when it starts."
-)
+
+
+def points_text(now: Standing) -> str:
+    """The /points answer: balance, tier, and how far the next tier is."""
+    lines = [f"You have {now.balance:,} points. Your tier: {now.tier.title()}."]
+    if now.next_tier is not None:
+        missing = now.next_tier.threshold - now.earned_this_year
+        lines.append(
+            f"Earn {missing:,} more points within 12 months to reach {now.next_tier.name.title()}."
+        )
+    return "\n".join(lines)
+
+
 TEXT_ONLY = (
     "Sorry, I can only read text for now. Please tell me in words what you would like, "
     "or add a caption to your photo."
@@ -255,8 +265,13 @@ class CustomerDialogs:
             await self._say(context.bot, update.message.chat.id, HELP)  # type: ignore[union-attr]
 
     async def points(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if await self._command(update, context) is not None:
-            await self._say(context.bot, update.message.chat.id, POINTS_NOT_ACTIVE)  # type: ignore[union-attr]
+        result = await self._command(update, context)
+        if result is None:
+            return
+        now = await asyncio.to_thread(
+            standing, self.db, result.customer_id, parse_tiers(self.settings.loyalty_tiers)
+        )
+        await self._say(context.bot, update.message.chat.id, points_text(now))  # type: ignore[union-attr]
 
     async def unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Stores nothing: an unknown command is a typo, not a message to staff."""

@@ -35,10 +35,12 @@ from crm.campaigns import cron_trigger, get_campaign, is_live, list_campaigns
 from crm.clock import utcnow
 from crm.database import Database
 from crm.errors import RapportError
+from crm.loyalty import expire_points, parse_tiers
 from crm.models import CampaignStatus
 from crm.privacy import enforce_retention
 from crm.runs import local_slot_taken, start_run
 from crm.settings import Settings
+from crm.value import recompute_values
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,8 @@ SYNC_SECONDS = 30
 JOB_PREFIX = "campaign:"
 RETENTION_HOUR = 3
 """Local hour of the daily retention pass: after the day's campaigns, before the next."""
+VALUES_HOUR, VALUES_MINUTE = 3, 17
+"""Daily value recompute, in the business's time zone: quiet hours, off the hour mark."""
 _ADVISORY_KEY = 0x5241_5050  # "RAPP"
 
 
@@ -128,6 +132,24 @@ def sync_jobs(scheduler: AsyncIOScheduler, db: Database) -> None:
         log.info("schedule set for %s: %s", job_id, signature)
 
 
+def refresh_values(db: Database, settings: Settings, now: datetime | None = None) -> None:
+    """The daily value job: expire old points, then recompute values and loyalty tiers.
+
+    Expiry goes first so the tiers and balances computed after it agree.
+    """
+    now = now or utcnow()
+    expired = expire_points(db, settings.points_expire_months, now=now)
+    stats = recompute_values(db, now, tiers=parse_tiers(settings.loyalty_tiers))
+    log.info(
+        "values recomputed for %d customer(s), %d with orders; %d tier change(s); "
+        "%d point(s) expired",
+        stats.customers,
+        stats.with_orders,
+        stats.tier_changes,
+        expired,
+    )
+
+
 def _report_lateness(event: JobEvent) -> None:
     if not event.job_id.startswith(JOB_PREFIX):
         return
@@ -193,6 +215,7 @@ class SchedulerService:
 
     def __init__(self, settings: Settings, db: Database, runtime: Runtime) -> None:
         self.db = db
+        self.settings = settings
         self.runtime = runtime
         self.retention_months = settings.retention_months
         self.lock = SchedulerLock(db)
@@ -232,6 +255,16 @@ class SchedulerService:
                 jobstore="internal",
                 replace_existing=True,
             )
+        self.scheduler.add_job(
+            refresh_values,
+            "cron",
+            hour=VALUES_HOUR,
+            minute=VALUES_MINUTE,
+            args=[self.db, self.settings],
+            id="values",
+            jobstore="internal",
+            replace_existing=True,
+        )
         log.info(
             "scheduler started with %d campaign schedule(s)",
             len(self.scheduler.get_jobs(jobstore="default")),

@@ -42,6 +42,7 @@ from crm.models import (
     Campaign,
     Customer,
     CustomerTag,
+    CustomerValue,
     Direction,
     Identity,
     Interaction,
@@ -66,6 +67,7 @@ tags_t = CustomerTag.__table__
 identities_t = Identity.__table__
 interactions_t = Interaction.__table__
 points_t = PointsEntry.__table__
+values_t = CustomerValue.__table__
 
 
 # --- The rule as data ----------------------------------------------------------------
@@ -337,6 +339,169 @@ def _sentiment_words(op: str, value: float) -> str:
     return f"with average sentiment {phrase} {_fmt(value)}"
 
 
+# --- Customer value fields (crm.value; as of the last recompute) -----------------------
+
+VALUE_TIERS = ("gold", "silver", "bronze", "none")
+TIER_CHANGES = ("up", "down")
+_TIER_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,19}$")
+
+
+def _check_score(field: str, value: Any) -> int:
+    top = 15 if field == "rfm_score" else 5
+    if not _is_number(value) or not float(value).is_integer() or not 0 <= value <= top:
+        raise InvalidRule(f"value for {field!r} must be a whole number from 0 to {top}")
+    return int(value)
+
+
+def _check_share(field: str, value: Any) -> int | float:
+    if not _is_number(value) or not 0 <= value <= 1:
+        raise InvalidRule(f"value for {field!r} must be a number from 0 to 1")
+    return _whole(value)
+
+
+def _check_money(field: str, value: Any) -> int | float:
+    if not _is_number(value) or not 0 <= value <= 1e12:
+        raise InvalidRule(f"value for {field!r} must be an amount ≥ 0")
+    return _whole(value)
+
+
+def _check_choice(choices: tuple[str, ...]) -> Callable[[str, Any], str]:
+    def check(field: str, value: Any) -> str:
+        text = value.strip().lower() if isinstance(value, str) else None
+        if text not in choices:
+            raise InvalidRule(f"value for {field!r} must be one of {', '.join(choices)}")
+        return text
+
+    return check
+
+
+def _check_tier_name(field: str, value: Any) -> str:
+    text = value.strip().lower() if isinstance(value, str) else ""
+    if not _TIER_NAME.match(text):
+        raise InvalidRule(f"value for {field!r} must be a tier name such as member, silver, gold")
+    return text
+
+
+def _has_value(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
+    """EXISTS over the customer's value row: no row (never computed) never matches."""
+    return (
+        select(values_t.c.customer_id)
+        .where(values_t.c.customer_id == customers.c.id, *conditions)
+        .correlate(customers)
+        .exists()
+    )
+
+
+def _value_compare(column: str) -> Callable[[str, Any, datetime], ColumnElement[bool]]:
+    def compile_(op: str, value: Any, now: datetime) -> ColumnElement[bool]:
+        col = values_t.c[column]
+        return _has_value(col.is_not(None), COMPARE[op](col, value))
+
+    return compile_
+
+
+def _value_days_since(column: str) -> Callable[[str, float, datetime], ColumnElement[bool]]:
+    """Days since a stored timestamp; none stored counts as "for ever" (like last_activity)."""
+
+    def compile_(op: str, value: float, now: datetime) -> ColumnElement[bool]:
+        col = values_t.c[column]
+        cutoff = now - timedelta(days=value)
+        flipped = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}[op]
+        if op in ("<", "<="):
+            return _has_value(col.is_not(None), COMPARE[flipped](col, cutoff))
+        return _has_value(or_(col.is_(None), COMPARE[flipped](col, cutoff)))
+
+    return compile_
+
+
+def _value_words(noun: str) -> Callable[[str, Any], str]:
+    def words(op: str, value: Any) -> str:
+        phrase = {"<": "below", "<=": "at most", ">": "above", ">=": "at least", "==": "exactly",
+                  "!=": "other than"}[op]  # fmt: skip
+        shown = value if isinstance(value, str) else _fmt(value)
+        return f"with {noun} {phrase} {shown}"
+
+    return words
+
+
+def _days_words(noun: str) -> Callable[[str, float], str]:
+    def words(op: str, value: float) -> str:
+        return {
+            "<": f"whose {noun} was less than {_days(value)} ago",
+            "<=": f"whose {noun} was within {_days(value)}",
+            ">": f"whose {noun} was more than {_days(value)} ago (or never)",
+            ">=": f"whose {noun} was at least {_days(value)} ago (or never)",
+        }[op]
+
+    return words
+
+
+def _is_words(noun: str) -> Callable[[str, Any], str]:
+    return lambda op, v: f"whose {noun} is {v}" if op == "==" else f"whose {noun} is not {v}"
+
+
+VALUE_FIELDS: dict[str, Field] = {
+    **{
+        name: Field(NUMBER_OPS, _check_score, _value_compare(name), _value_words(words))
+        for name, words in (
+            ("rfm_score", "RFM score"),
+            ("recency_score", "recency score"),
+            ("frequency_score", "frequency score"),
+            ("monetary_score", "monetary score"),
+        )
+    },
+    "value_tier": Field(
+        EQUALITY_OPS,
+        _check_choice(VALUE_TIERS),
+        _value_compare("value_tier"),
+        _is_words("value tier"),
+    ),
+    "churn_risk": Field(
+        NUMBER_OPS, _check_share, _value_compare("churn_risk"), _value_words("churn risk")
+    ),
+    "engagement": Field(
+        NUMBER_OPS, _check_share, _value_compare("engagement"), _value_words("engagement")
+    ),
+    "historical_value": Field(
+        NUMBER_OPS,
+        _check_money,
+        _value_compare("historical_value"),
+        _value_words("total spend"),
+    ),
+    "predicted_value": Field(
+        NUMBER_OPS,
+        _check_money,
+        _value_compare("predicted_value"),
+        _value_words("predicted 12-month value"),
+    ),
+    "orders": Field(
+        NUMBER_OPS, _check_count, _value_compare("orders"), _comparison_words("orders")
+    ),
+    "days_since_order": Field(
+        ORDER_OPS, _check_days, _value_days_since("last_order_at"), _days_words("last order")
+    ),
+    "tier": Field(
+        EQUALITY_OPS, _check_tier_name, _value_compare("loyalty_tier"), _is_words("loyalty tier")
+    ),
+    "tier_change": Field(
+        EQUALITY_OPS,
+        _check_choice(TIER_CHANGES),
+        _value_compare("tier_change"),
+        lambda op, v: (
+            f"whose last tier change was {v}"
+            if op == "=="
+            else f"whose last tier change was not {v}"
+        ),
+    ),
+    "tier_changed_days": Field(
+        ORDER_OPS,
+        _check_days,
+        _value_days_since("tier_changed_at"),
+        _days_words("last tier change"),
+    ),
+}
+
+
 FIELDS: dict[str, Field] = {
     "tag": Field(
         MEMBER_OPS,
@@ -382,6 +547,7 @@ FIELDS: dict[str, Field] = {
         _points_sql,
         _comparison_words("points", less="fewer than"),
     ),
+    **VALUE_FIELDS,
 }
 
 

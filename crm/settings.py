@@ -69,6 +69,23 @@ class Settings(BaseSettings):
         "trigger (docs/sentiment.md).",
     )
 
+    currency: str = Field(
+        "EUR",
+        pattern=r"^[A-Z]{3}$",
+        description="The shop's currency (ISO 4217); imported orders must be in it.",
+    )
+    points_per_currency_unit: float = Field(
+        1.0, ge=0, le=10_000, description="Loyalty points earned per unit of currency spent."
+    )
+    points_expire_months: int = Field(
+        24, ge=0, le=600, description="Points expire this many months after earning; 0: never."
+    )
+    loyalty_tiers: str = Field(
+        "silver:500,gold:2000",
+        description="Loyalty tiers as name:points pairs, by points earned in the last 12 "
+        "months; below the lowest a customer is a 'member'.",
+    )
+
     telegram_token: SecretStr | None = Field(None, description="Bot token from @BotFather.")
     telegram_api_url: str = Field(
         "https://api.telegram.org/bot", description="Bot API base URL (a stand-in in tests)."
@@ -153,6 +170,14 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("loyalty_tiers")
+    @classmethod
+    def _valid_tiers(cls, value: str) -> str:
+        from crm.loyalty import parse_tiers
+
+        parse_tiers(value)
         return value
 
     @field_validator("database_url")

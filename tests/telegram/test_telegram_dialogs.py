@@ -7,7 +7,7 @@ from tg_helpers import count, customer, interactions, replies
 from channels.telegram.service import TelegramService
 from channels.telegram.testing import BotApiStandIn
 from crm.database import Database
-from crm.models import Customer, Interaction
+from crm.models import Customer, Interaction, PointsEntry
 
 ANN = 1001
 
@@ -172,7 +172,21 @@ async def test_help_points_and_unknown_commands_answer_clearly(
     assert "/feedback" in api.sent_to(ANN)[1].text
     await api.send_text(ANN, "/points")
     await api.wait_for(replies(api, ANN)(3))
-    assert "loyalty programme is not active yet" in api.sent_to(ANN)[2].text
+    assert api.sent_to(ANN)[2].text == (
+        "You have 0 points. Your tier: Member.\n"
+        "Earn 500 more points within 12 months to reach Silver."
+    )
+
+    customer_id = customer(db).id  # type: ignore[union-attr]
+    with db.transaction() as session:
+        session.add(PointsEntry(customer_id=customer_id, delta=650, reason="order 1"))
+        session.add(PointsEntry(customer_id=customer_id, delta=-100, reason="redeemed"))
+    await api.send_text(ANN, "/points")
+    await api.wait_for(replies(api, ANN)(4))
+    assert api.sent_to(ANN)[3].text == (
+        "You have 550 points. Your tier: Silver.\n"
+        "Earn 1,350 more points within 12 months to reach Gold."
+    )
 
 
 async def test_bad_input_gets_a_clear_reply_and_stores_nothing(
