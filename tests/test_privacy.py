@@ -17,6 +17,7 @@ from crm.errors import NotFound
 from crm.ingest import ingest
 from crm.messages import InboundMessage
 from crm.models import AuditEvent, Base, Interaction
+from crm.orders import record_order
 from crm.privacy import (
     enforce_retention,
     erase_customer,
@@ -30,6 +31,7 @@ from crm.runs import start_run
 from crm.settings import load_settings
 from crm.tags import add_tags
 from crm.unsubscribe import UnsubscribeLinks
+from crm.value import recompute_values
 from tests.campaign_fixtures import T0, campaign, customer, everyone
 from tests.recording import RecordingChannel
 
@@ -39,7 +41,8 @@ SECRET_WORDS = ("Ann Lee", "ann@example.com", "my order 8841 never came", "Order
 
 async def _full_history(db: Database) -> tuple[int, int]:
     """Ann and Bob with a row in every personal table: messages, tags, consent,
-    a loyalty campaign (points), a survey they answered, an unsubscribe."""
+    a loyalty campaign (points), a survey they answered, an unsubscribe, orders
+    and the values computed from them."""
     everyone(db)
     ann = customer(db, "ann@example.com", name="Ann Lee", text="Hello <script>x</script>")
     bob = customer(db, "bob@example.com", name="Bob Wu")
@@ -80,6 +83,15 @@ async def _full_history(db: Database) -> tuple[int, int]:
         )
     ann_mail = next(m for a, m, _ in channel.sent if a == "ann@example.com")
     links.redeem(db, ann_mail.headers["List-Unsubscribe"].rsplit("/", 1)[1].rstrip(">"))
+    for n, address in enumerate(("ann@example.com", "bob@example.com")):
+        record_order(
+            db,
+            order_key=f"order-{n}",
+            customer=address,
+            amount="42.50",
+            ordered_at=T0 - timedelta(days=30),
+        )
+    recompute_values(db, T0 + timedelta(days=1))
     customer_profile(db, ADMIN, ann)  # an audited read
     return ann, bob
 
