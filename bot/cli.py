@@ -23,6 +23,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from bot import logs
+from bot.dispatch_service import dispatcher_for
+from bot.report_text import comparison_rows
+from bot.report_text import pct as _pct
 from bot.services import outbound_channels
 from crm import database
 from crm.audit import Actor
@@ -36,7 +39,6 @@ from crm.campaigns import (
 )
 from crm.clock import utcnow
 from crm.customers import customer_profile, list_customers
-from crm.dispatch import Dispatcher
 from crm.errors import InvalidInput, RapportError
 from crm.ingest import ingest as ingest_message
 from crm.messages import InboundMessage
@@ -57,7 +59,6 @@ from crm.segments import (
 from crm.settings import Settings, load_settings
 from crm.staff import add_staff, audit_trail, list_staff, set_role
 from crm.tags import add_tags, remove_tags
-from crm.unsubscribe import header_hook
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Rapport CRM bot.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema (Alembic).")
@@ -447,27 +448,11 @@ def campaigns_run_now(
     skipped = ", ".join(f"{k} {v}" for k, v in summary.skipped.items()) or "none"
     out.print(f"run {summary.run_id}: {summary.queued} queued, skipped: {skipped}")
     if send and summary.queued:
-        dispatcher = Dispatcher(
-            db,
-            channels,
-            batch_size=settings.dispatch_batch_size,
-            max_attempts=settings.dispatch_max_attempts,
-            business_name=settings.business_name,
-            extra_headers=header_hook(settings),
-        )
-        stats = asyncio.run(dispatcher.drain())
+        stats = asyncio.run(dispatcher_for(settings, db, channels).drain())
         out.print(
             f"sent {stats.sent}, retry later {stats.retried}, failed {stats.failed}, "
             f"skipped {stats.skipped}"
         )
-
-
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:.1f}%"
-
-
-def _num(value: float | None, suffix: str = "") -> str:
-    return "—" if value is None else f"{value:g}{suffix}"
 
 
 @report_app.command("programmes")
@@ -487,31 +472,7 @@ def report_programmes(
     now_m = programme_metrics(db, campaign_ids=ids, period=period)
     before = programme_metrics(db, campaign_ids=ids, period=period.previous())
     table = Table("measure", f"last {days} days", f"the {days} days before")
-    rows = [
-        ("targeted", str(now_m.targeted), str(before.targeted)),
-        ("delivered", str(now_m.delivered), str(before.delivered)),
-        ("failed", str(now_m.failed), str(before.failed)),
-        (
-            "skipped",
-            ", ".join(f"{k} {v}" for k, v in now_m.skipped.items()) or "0",
-            ", ".join(f"{k} {v}" for k, v in before.skipped.items()) or "0",
-        ),
-        ("response rate", _pct(now_m.response_rate), _pct(before.response_rate)),
-        ("participation rate", _pct(now_m.participation_rate), _pct(before.participation_rate)),
-        ("survey answers", str(now_m.survey_answers), str(before.survey_answers)),
-        ("CSAT mean (1–5)", _num(now_m.csat_mean), _num(before.csat_mean)),
-        (
-            "CSAT satisfied (4–5)",
-            _num(now_m.csat_satisfied_pct, "%"),
-            _num(before.csat_satisfied_pct, "%"),
-        ),
-        ("NPS", _num(now_m.nps), _num(before.nps)),
-        (
-            "cost per participant",
-            _num(now_m.cost_per_participant),
-            _num(before.cost_per_participant),
-        ),
-    ]
+    rows = comparison_rows(now_m, before)
     for row in rows:
         table.add_row(*row)
     out.print(table)

@@ -18,6 +18,18 @@ log = logging.getLogger(__name__)
 IDLE_POLL_SECONDS = 5.0
 
 
+def dispatcher_for(settings: Settings, db: Database, channels: Mapping[str, Channel]) -> Dispatcher:
+    """A dispatcher configured from the settings, for `rapport run`, workers and run-now."""
+    return Dispatcher(
+        db,
+        channels,
+        batch_size=settings.dispatch_batch_size,
+        max_attempts=settings.dispatch_max_attempts,
+        business_name=settings.business_name,
+        extra_headers=header_hook(settings),
+    )
+
+
 class DispatchService:
     name = "dispatcher"
 
@@ -29,14 +41,7 @@ class DispatchService:
         *,
         recover_all_at_start: bool,
     ) -> None:
-        self.dispatcher = Dispatcher(
-            db,
-            channels,
-            batch_size=settings.dispatch_batch_size,
-            max_attempts=settings.dispatch_max_attempts,
-            business_name=settings.business_name,
-            extra_headers=header_hook(settings),
-        )
+        self.dispatcher = dispatcher_for(settings, db, channels)
         self.lease = 0.0 if recover_all_at_start else float(settings.dispatch_lease_seconds)
         self.regular_lease = float(settings.dispatch_lease_seconds)
         self.stats = DispatchStats()

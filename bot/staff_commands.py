@@ -31,7 +31,6 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 from telegram import (
     Bot,
@@ -53,6 +52,11 @@ from telegram.ext import (
 )
 
 from bot import charts, exports
+from bot.report_text import comparison_rows
+from bot.report_text import num as _num
+from bot.report_text import pct as _pct
+from bot.report_text import skipped as _skipped
+from bot.report_text import when as _when
 from crm.campaigns import get_campaign, list_campaigns, set_status
 from crm.clock import utcnow
 from crm.customers import CustomerProfile, customer_profile, list_customers
@@ -128,18 +132,6 @@ def _pseudonym(user_id: int) -> str:
     return hashlib.sha256(f"telegram:{user_id}".encode()).hexdigest()[:10]
 
 
-def _when(value: datetime | None) -> str:
-    return "—" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:.1f}%"
-
-
-def _num(value: float | None, suffix: str = "") -> str:
-    return "—" if value is None else f"{value:g}{suffix}"
-
-
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -164,34 +156,9 @@ def _one_arg(call: Call, what: str) -> str:
     return " ".join(call.args)
 
 
-def _skipped(metrics: ProgrammeMetrics) -> str:
-    return ", ".join(f"{k} {v}" for k, v in sorted(metrics.skipped.items())) or "0"
-
-
 def metrics_lines(now: ProgrammeMetrics, before: ProgrammeMetrics) -> list[str]:
     """The report figures (docs/reports.md), each with the previous period's in brackets."""
-    pairs = [
-        ("targeted", str(now.targeted), str(before.targeted)),
-        ("delivered", str(now.delivered), str(before.delivered)),
-        ("failed", str(now.failed), str(before.failed)),
-        ("pending", str(now.pending), str(before.pending)),
-        ("skipped", _skipped(now), _skipped(before)),
-        ("response rate", _pct(now.response_rate), _pct(before.response_rate)),
-        ("participation rate", _pct(now.participation_rate), _pct(before.participation_rate)),
-        ("survey answers", str(now.survey_answers), str(before.survey_answers)),
-        ("CSAT mean (1–5)", _num(now.csat_mean), _num(before.csat_mean)),
-        (
-            "CSAT satisfied (4–5)",
-            _num(now.csat_satisfied_pct, "%"),
-            _num(before.csat_satisfied_pct, "%"),
-        ),
-        ("NPS", _num(now.nps), _num(before.nps)),
-        (
-            "cost per participant",
-            _num(now.cost_per_participant),
-            _num(before.cost_per_participant),
-        ),
-    ]
+    pairs = comparison_rows(now, before)
     return [f"{name}: {a} (before: {b})" for name, a, b in pairs]
 
 
