@@ -44,7 +44,8 @@ class CustomerProfile:
     recent: list[InteractionView]
 
 
-def _summaries(db: Database, where: list, limit: int) -> list[CustomerSummary]:  # type: ignore[type-arg]
+def customer_summaries(db: Database, where: list, limit: int) -> list[CustomerSummary]:  # type: ignore[type-arg]
+    """Customers matching `where`, most recently active first; shared by lookups and previews."""
     counts = (
         select(Interaction.customer_id, func.count().label("n"))
         .group_by(Interaction.customer_id)
@@ -82,7 +83,7 @@ def list_customers(
             Identity.customer_id == Customer.id, func.lower(Identity.external_id).like(pattern)
         )
         where.append(or_(func.lower(Customer.display_name).like(pattern), has_identity.exists()))
-    found = _summaries(db, where, limit)
+    found = customer_summaries(db, where, limit)
     with db.transaction() as session:
         record(session, actor, "customers.list", detail=f"{len(found)} shown")
     return found

@@ -101,16 +101,24 @@ def _ratio(part: int, whole: int) -> float | None:
     return None if whole == 0 else part / whole
 
 
-def _engaged_condition() -> ColumnElement[bool]:
+def _engaged_condition(dialect: str) -> ColumnElement[bool]:
     i = Interaction.__table__.c
     d = Delivery.__table__.c
+    if dialect == "sqlite":
+        # SQLite cannot add an interval to a column: compare Julian day numbers.
+        within_window = func.julianday(i.sent_at) < func.julianday(d.sent_at) + (
+            ENGAGEMENT_WINDOW.total_seconds() / 86400
+        )
+    else:
+        within_window = i.sent_at < type_coerce(d.sent_at, DateTime(timezone=True)) + literal(
+            ENGAGEMENT_WINDOW, Interval()
+        )
     wrote_back = exists().where(
         i.customer_id == d.customer_id,
         i.direction == Direction.IN.value,
         i.automated.is_(False),
         i.sent_at >= d.sent_at,
-        i.sent_at
-        < type_coerce(d.sent_at, DateTime(timezone=True)) + literal(ENGAGEMENT_WINDOW, Interval()),
+        within_window,
     )
     return and_(d.status == DeliveryStatus.SENT.value, (d.responded_at.is_not(None)) | wrote_back)
 
@@ -127,10 +135,7 @@ def programme_metrics(
         where.append(d.campaign_id.in_(campaign_ids))
     if period is not None:
         where += [d.created_at >= period.start, d.created_at < period.end]
-    engaged_sql = _engaged_condition()
-    if db.dialect == "sqlite":
-        # SQLite cannot add an interval to a column; compare in Python-built bounds instead.
-        engaged_sql = _engaged_condition_sqlite()
+    engaged_sql = _engaged_condition(db.dialect)
 
     def count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
         return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
@@ -196,20 +201,6 @@ def programme_metrics(
         nps=None if not nps_n else round(100 * (promoters - detractors) / nps_n, 1),
         cost=None if cost is None else float(cost),
     )
-
-
-def _engaged_condition_sqlite() -> ColumnElement[bool]:
-    i = Interaction.__table__.c
-    d = Delivery.__table__.c
-    seconds = ENGAGEMENT_WINDOW.total_seconds()
-    wrote_back = exists().where(
-        i.customer_id == d.customer_id,
-        i.direction == Direction.IN.value,
-        i.automated.is_(False),
-        i.sent_at >= d.sent_at,
-        func.julianday(i.sent_at) < func.julianday(d.sent_at) + seconds / 86400,
-    )
-    return and_(d.status == DeliveryStatus.SENT.value, (d.responded_at.is_not(None)) | wrote_back)
 
 
 def campaign_ids_for_segment(db: Database, segment: str) -> list[int]:

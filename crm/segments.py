@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from crm.audit import Actor, record
 from crm.clock import utcnow
-from crm.customers import CustomerSummary, _summaries
+from crm.customers import CustomerSummary, customer_summaries
 from crm.database import Database
 from crm.errors import Conflict, InvalidInput, InvalidRule, NotFound
 from crm.identity import CHANNELS
@@ -828,7 +828,7 @@ def preview(
     condition = rule_condition(segment_rule(segment), now or utcnow())
     with db.session() as session:
         count = session.scalar(select(func.count()).select_from(customers).where(condition)) or 0
-    shown = _summaries(db, [condition], sample) if sample else []
+    shown = customer_summaries(db, [condition], sample) if sample else []
     with db.transaction() as session:
         record(
             session,
