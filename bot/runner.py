@@ -43,16 +43,22 @@ def _senders(started: Sequence[Service]) -> dict[str, Channel]:
     return found
 
 
-def _tell_bots(started: Sequence[Service], channels: tuple[str, ...], wake: Any) -> None:
-    """Let staff commands (`/campaign_run`) queue on the channels we have and wake the sender."""
-    from bot.staff_commands import CHANNELS_KEY, WAKE_KEY
+def _tell_bots(started: Sequence[Service], channels: dict[str, Channel], wake: Any) -> None:
+    """Let bot handlers queue on the channels we have, wake the sender, and send directly.
+
+    Direct sends (`SENDERS_KEY`) are for one-off answers a handler owes a customer on
+    another channel than the one it runs on (an email code from a Telegram dialog,
+    a staff reply to an email conversation); campaigns always go through the outbox.
+    """
+    from bot.staff_commands import CHANNELS_KEY, SENDERS_KEY, WAKE_KEY
 
     for service in started:
         application = getattr(service, "application", None)
         bot_data = getattr(application, "bot_data", None)
         if isinstance(bot_data, dict):
-            bot_data[CHANNELS_KEY] = channels
+            bot_data[CHANNELS_KEY] = tuple(channels)
             bot_data[WAKE_KEY] = wake
+            bot_data[SENDERS_KEY] = dict(channels)
 
 
 async def run(
@@ -101,7 +107,7 @@ async def run(
             settings, db, channels, recover_all_at_start=db.dialect == "sqlite"
         )
         await start(dispatcher)
-        _tell_bots(started, tuple(channels), dispatcher.wake)
+        _tell_bots(started, channels, dispatcher.wake)
         if not worker:
             runtime = Runtime(
                 db=db,

@@ -91,6 +91,8 @@ CHANNELS_KEY = "rapport.channels"
 """`bot_data` key: the channel names the running app can send through (set by the runner)."""
 WAKE_KEY = "rapport.wake_dispatcher"
 """`bot_data` key: a callable that wakes the dispatcher (set by the runner)."""
+SENDERS_KEY = "rapport.senders"
+"""`bot_data` key: `dict[channel name, crm.channel.Channel]` for direct one-off sends."""
 PAGE_SIZE = 8
 MAX_AUDIT = 200
 MAX_MATCHES = 10

@@ -18,7 +18,7 @@ from telegram.ext import CommandHandler
 from tg_helpers import bot_settings, count
 
 from bot.runner import _tell_bots
-from bot.staff_commands import CHANNELS_KEY, COMMANDS, STAFF_GROUP, WAKE_KEY
+from bot.staff_commands import CHANNELS_KEY, COMMANDS, SENDERS_KEY, STAFF_GROUP, WAKE_KEY
 from channels.telegram.service import TelegramService, telegram_service
 from channels.telegram.testing import BotApiStandIn, SentMessage
 from crm.audit import Actor
@@ -27,6 +27,7 @@ from crm.models import AuditEvent, CampaignRun, Interaction
 from crm.segments import create_segment
 from crm.staff import add_staff, set_role
 from tests.programme_fixtures import seed_programme
+from tests.recording import RecordingChannel
 
 AGENT, MANAGER, ADMIN, STRANGER = 9001, 9002, 9003, 9004
 ROLES = {AGENT: "agent", MANAGER: "manager", ADMIN: "admin"}
@@ -243,8 +244,10 @@ def test_the_factory_wires_staff_before_customers_and_the_runner_hands_over_disp
     }
     assert staff_commands == {c.name for c in COMMANDS}
     woken: list[int] = []
-    _tell_bots([service], ("email", "telegram"), lambda: woken.append(1))
+    senders = {"email": RecordingChannel("email"), "telegram": RecordingChannel("telegram")}
+    _tell_bots([service], senders, lambda: woken.append(1))
     assert service.application.bot_data[CHANNELS_KEY] == ("email", "telegram")
+    assert service.application.bot_data[SENDERS_KEY] == senders
     service.application.bot_data[WAKE_KEY]()
     assert woken == [1]
 
