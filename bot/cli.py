@@ -41,6 +41,7 @@ from crm.clock import utcnow
 from crm.customers import customer_profile, list_customers
 from crm.errors import InvalidInput, RapportError
 from crm.ingest import ingest as ingest_message
+from crm.merge import merge_customers
 from crm.messages import InboundMessage
 from crm.models import Campaign, CampaignStatus
 from crm.privacy import enforce_retention, erase_customer, export_customer, export_html
@@ -194,6 +195,23 @@ def customers_untag(customer_id: int, tags: list[str]) -> None:
     db = database.open_database(_settings().database_url)
     left = remove_tags(db, customer_id, tags)
     out.print(f"customer {customer_id} tags: {escape(', '.join(left)) or '(none)'}")
+
+
+@customers_app.command("merge")
+def customers_merge(
+    keep_id: int,
+    absorb_id: int,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: this cannot be undone.")] = False,
+) -> None:
+    """Merge customer ABSORB_ID into KEEP_ID (one person): all history moves, ABSORB_ID goes."""
+    if not yes:
+        raise InvalidInput("a merge cannot be undone; run again with --yes to confirm")
+    db = database.open_database(_settings().database_url)
+    r = merge_customers(db, keep_id, absorb_id, _cli_actor())
+    out.print(
+        f"customer {r.absorbed_id} merged into {r.kept_id}: {r.identities} address(es), "
+        f"{r.interactions} message(s), {r.deliveries_folded} shared campaign delivery(ies) folded"
+    )
 
 
 @segments_app.command("create")

@@ -10,6 +10,7 @@ from sqlalchemy import func, or_, select
 from crm.audit import Actor, record
 from crm.database import Database
 from crm.errors import NotFound
+from crm.merge import merged_into
 from crm.models import Conversation, ConversationStatus, Customer, Identity, Interaction
 
 
@@ -96,6 +97,9 @@ def customer_profile(
     with db.transaction() as session:
         customer = session.get(Customer, customer_id)
         if customer is None or customer.erased_at is not None:
+            kept = merged_into(session, customer_id)
+            if kept is not None:
+                raise NotFound(f"customer {customer_id} was merged into customer {kept}")
             raise NotFound(f"no customer with id {customer_id}")
         identities = [
             (i.channel, i.external_id)

@@ -431,3 +431,42 @@ class CustomerValue(Base):
     tier_change: Mapped[str | None] = mapped_column(String(4))
     tier_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     computed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class LinkCode(Base):
+    """A one-time code that links a chat to a customer known by email (see crm.linking).
+
+    Only a salted hash of the code is kept. `target_customer_id` is null when
+    the address given was unknown (or rate-limited): the row still counts
+    against the requester's limits, so the answer cannot tell the two apart.
+    """
+
+    __tablename__ = "link_codes"
+    __table_args__ = (Index("ix_link_codes_customer_created", "customer_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    """Who asked (the chat's customer); after the link, the customer it became."""
+    target_customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    salt: Mapped[str] = mapped_column(String(32))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    consumed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class CustomerMerge(Base):
+    """A customer that was merged into another: the absorbed id is gone, this says where to.
+
+    No foreign key on `absorbed_id`: that row no longer exists. Chains are
+    kept flat (a later merge of the kept customer re-points these rows), so
+    one lookup finds where an old id (in an unsubscribe link, a note) lives now.
+    """
+
+    __tablename__ = "customer_merges"
+
+    absorbed_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    kept_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    merged_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200))

@@ -29,6 +29,7 @@ from crm.clock import utcnow
 from crm.consent import record_consent
 from crm.database import Database
 from crm.errors import RapportError
+from crm.merge import merged_into
 from crm.models import Delivery, Identity, UnsubscribeUse
 from crm.settings import Settings
 
@@ -94,7 +95,7 @@ class UnsubscribeLinks:
         """What the token would do, without doing it (for the confirmation page)."""
         delivery_id, customer_id = self.read(token, now)
         with db.session() as session:
-            channel = _channel_of(session, delivery_id, customer_id)
+            channel, customer_id = _channel_of(session, delivery_id, customer_id)
             used = session.get(UnsubscribeUse, delivery_id) is not None
         return Grant(delivery_id, customer_id, channel, already_used=used)
 
@@ -104,7 +105,7 @@ class UnsubscribeLinks:
         delivery_id, customer_id = self.read(token, now)
         try:
             with db.transaction() as session:
-                channel = _channel_of(session, delivery_id, customer_id)
+                channel, customer_id = _channel_of(session, delivery_id, customer_id)
                 if session.get(UnsubscribeUse, delivery_id) is not None:
                     return Grant(delivery_id, customer_id, channel, already_used=True)
                 conn = session.connection()
@@ -125,16 +126,21 @@ class UnsubscribeLinks:
         return Grant(delivery_id, customer_id, channel, already_used=False)
 
 
-def _channel_of(session: object, delivery_id: int, customer_id: int) -> str:
-    """The channel the delivery went to; refuses a token naming another customer."""
+def _channel_of(session: object, delivery_id: int, customer_id: int) -> tuple[str, int]:
+    """The channel the delivery went to and whose it is now; refuses a token naming another
+    customer. A token issued before its customer was merged into the delivery's
+    owner still works: an opt-out link must not die with a merge."""
     row = session.execute(  # type: ignore[attr-defined]
         select(Delivery.customer_id, Identity.channel)
         .join(Identity, Identity.id == Delivery.identity_id)
         .where(Delivery.id == delivery_id)
     ).first()
-    if row is None or row.customer_id != customer_id:
+    owner = None if row is None else int(row.customer_id)
+    if owner is None or (
+        owner != customer_id and merged_into(session, customer_id) != owner  # type: ignore[arg-type]
+    ):
         raise TokenRefused("this unsubscribe link is not valid")
-    return str(row.channel)
+    return str(row.channel), owner
 
 
 def links_from_settings(settings: Settings) -> tuple[UnsubscribeLinks | None, str]:
