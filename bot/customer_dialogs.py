@@ -18,6 +18,13 @@ and is confirmed; `/start` again offers the button again.
 Commands, button taps on consent and the bot's own answers are stored as
 `automated` interactions: they belong to the customer's history but do not
 open a conversation for staff; free text and feedback do.
+
+Linking (`/link you@example.com`, then the code): a customer the business
+knows by email proves they own the address with a one-time code mailed to it
+(`crm.linking`); the chat's customer is then merged into the email customer.
+The answer to `/link ADDRESS` is the same whether or not the address is
+known, and is sent before any mail, so neither its words nor its timing
+tell. The code is masked in the stored command and in the recorded mail.
 """
 
 from __future__ import annotations
@@ -47,14 +54,26 @@ from telegram.ext import (
     filters,
 )
 
+from bot.staff_commands import SENDERS_KEY
 from channels.telegram.inbound import from_callback, from_message, message_key
+from crm.channel import Channel, DeliveryFailure
 from crm.consent import marketing_consent, set_marketing_consent
 from crm.database import Database
-from crm.errors import InvalidMessage, NotFound
-from crm.identity import TELEGRAM
+from crm.errors import InvalidMessage, NotFound, RapportError
+from crm.identity import EMAIL, TELEGRAM
 from crm.ingest import ingest
+from crm.linking import (
+    CODE_LIFETIME,
+    CODE_PATTERN,
+    LinkOutcome,
+    LinkRequest,
+    LinkStatus,
+    confirm_link,
+    is_code,
+    request_link,
+)
 from crm.loyalty import Standing, parse_tiers, standing
-from crm.messages import InboundMessage, IngestResult
+from crm.messages import InboundMessage, IngestResult, OutboundMessage
 from crm.outbound import record_outbound
 from crm.settings import Settings
 
@@ -63,13 +82,16 @@ log = logging.getLogger(__name__)
 CONSENT_YES = "consent:yes"
 CONSENT_NO = "consent:no"
 WAITING_FOR_FEEDBACK = 1
+WAITING_FOR_CODE = 2
 FEEDBACK_SUBJECT = "Feedback"
+MASKED_CODE = "[code]"
 
 COMMANDS = (
     ("start", "welcome and choose whether to get our offers"),
     ("help", "what I can do"),
     ("feedback", "tell us what you think"),
     ("points", "your loyalty points"),
+    ("link", "link this chat to the email address you use with us"),
     ("stop", "stop offers and news"),
 )
 
@@ -95,6 +117,51 @@ TEXT_ONLY = (
 )
 ACKNOWLEDGEMENT = "Thank you for your message! We have received it and will answer here soon."
 
+_MINUTES = int(CODE_LIFETIME.total_seconds() // 60)
+LINK_OFFER = (
+    "Already a customer by email? Send /link you@example.com and we'll keep one history "
+    "(and one points balance) for you."
+)
+LINK_USAGE = (
+    "To link this chat to the email address you use with us, send /link and the address, "
+    "e.g. /link you@example.com. We'll email you a 6-digit code to send back here."
+)
+LINK_UNAVAILABLE = (
+    "Sorry, linking this chat to an email address is not available at the moment. "
+    "You can still write to us here."
+)
+LINK_BAD_ADDRESS = "That does not look like an email address. Send e.g. /link you@example.com."
+CODE_SENT = (
+    "If that address is one we know, we have just emailed it a 6-digit code. "
+    f"Send the code here within {_MINUTES} minutes (or /cancel)."
+)
+LINK_ANSWERS = {
+    LinkStatus.LINKED: (
+        "Done: this chat is now linked to your account. Your history and points are in one "
+        "place now (see /points)."
+    ),
+    LinkStatus.ALREADY_LINKED: "This chat is already linked to your account.",
+    LinkStatus.EXPIRED: "That code has expired. Send /link you@example.com for a new one.",
+    LinkStatus.NO_CODE: (
+        "There is no code waiting for this chat. Send /link you@example.com to get one."
+    ),
+}
+WRONG_CODE = "That code is not right. You can try {left} more time(s)."
+DEAD_CODE = (
+    "That code is not right, and it can no longer be used. "
+    "Send /link you@example.com for a new one."
+)
+
+
+def link_mail(business: str, code: str) -> str:
+    """The mail with the code: nothing from the chat (a Telegram name is the sender's to choose)."""
+    return (
+        f"Hello,\n\nSomeone asked to link a Telegram chat to this email address at {business}. "
+        f"If that was you, send this code to our bot within {_MINUTES} minutes:\n\n"
+        f"    {code}\n\n"
+        "If it was not you, ignore this email: nothing changes without the code.\n"
+    )
+
 
 class CustomerDialogs:
     """The customer-facing handlers, bound to one database and one settings object."""
@@ -118,8 +185,21 @@ class CustomerDialogs:
             fallbacks=[CommandHandler("cancel", self.cancel)],
             allow_reentry=True,
         )
+        link = ConversationHandler(
+            entry_points=[CommandHandler("link", self.link)],
+            states={
+                WAITING_FOR_CODE: [
+                    MessageHandler(
+                        filters.UpdateType.MESSAGE & filters.Regex(CODE_PATTERN), self.link_code
+                    )
+                ]
+            },
+            fallbacks=[CommandHandler("cancel", self.cancel_link)],
+            allow_reentry=True,
+        )
         return [
             MessageHandler(filters.UpdateType.EDITED_MESSAGE, self.edited),
+            link,  # before feedback: in its waiting state it takes only a 6-digit code
             feedback,
             CommandHandler("start", self.start),
             CommandHandler("stop", self.stop),
@@ -229,6 +309,7 @@ class CustomerDialogs:
             f"Welcome to {name}! Write to us here any time.\n\n"
             "We keep your Telegram name and the messages you send us so we can answer "
             "you; nothing else.\n\n"
+            f"{LINK_OFFER}\n\n"
             "Would you also like offers and news from us here? You can change your mind "
             "at any time with /stop.",
             markup=InlineKeyboardMarkup(
@@ -313,6 +394,110 @@ class CustomerDialogs:
             await self._say(context.bot, update.effective_chat.id, "Okay, no feedback this time.")
         return ConversationHandler.END
 
+    # -- linking to an email customer ------------------------------------------------
+
+    async def link(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+        """`/link ADDRESS` asks for a code by email; `/link CODE` confirms one."""
+        message = update.message
+        assert message is not None
+        args = context.args or []
+        arg = args[0] if len(args) == 1 else None
+        code = arg is not None and is_code(arg)
+        result = await self._store_link_message(
+            context.bot, update, message, "/link " + MASKED_CODE if code else None
+        )
+        if result is None:
+            return ConversationHandler.END
+        chat_id = message.chat.id
+        if arg is None:
+            await self._say(context.bot, chat_id, LINK_USAGE)
+            return ConversationHandler.END
+        if code:
+            return await self._confirm(context.bot, chat_id, result.customer_id, arg)
+        return await self._request(context, chat_id, result.customer_id, arg)
+
+    async def link_code(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+        """A bare 6-digit message while a code is awaited."""
+        message = update.message
+        assert message is not None and message.text is not None
+        result = await self._store_link_message(context.bot, update, message, MASKED_CODE)
+        if result is None:
+            return WAITING_FOR_CODE
+        return await self._confirm(context.bot, message.chat.id, result.customer_id, message.text)
+
+    async def cancel_link(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+        if update.effective_chat is not None:
+            await self._say(context.bot, update.effective_chat.id, "Okay, no linking this time.")
+        return ConversationHandler.END
+
+    async def _store_link_message(
+        self, bot: Bot, update: Update, message: Message, masked: str | None
+    ) -> IngestResult | None:
+        """Store the command (the code masked: it must not sit in the history in clear)."""
+        inbound = from_message(message, automated=True)
+        if inbound is not None and masked is not None:
+            inbound = replace(inbound, text=masked)
+        result = await self._store(bot, update, inbound)
+        return None if result is None or result.duplicate else result
+
+    async def _request(
+        self, context: ContextTypes.DEFAULT_TYPE, chat_id: int, customer_id: int, address: str
+    ) -> int:
+        sender = _email_sender(context)
+        if sender is None:
+            await self._say(context.bot, chat_id, LINK_UNAVAILABLE)
+            return ConversationHandler.END
+        try:
+            request = await asyncio.to_thread(request_link, self.db, customer_id, address)
+        except InvalidMessage:
+            await self._say(context.bot, chat_id, LINK_BAD_ADDRESS)
+            return ConversationHandler.END
+        except RapportError as exc:
+            await self._say(context.bot, chat_id, f"Sorry: {exc}.")
+            return ConversationHandler.END
+        if request.already_linked:
+            await self._say(context.bot, chat_id, LINK_ANSWERS[LinkStatus.ALREADY_LINKED])
+            return ConversationHandler.END
+        await self._say(context.bot, chat_id, CODE_SENT)  # the same words either way, first
+        if request.code is not None:
+            await self._mail_code(sender, request)
+        return WAITING_FOR_CODE
+
+    async def _mail_code(self, sender: Channel, request: LinkRequest) -> None:
+        """Best effort, and silent to the chat: a failure told there would reveal the address."""
+        assert request.code is not None and request.address is not None
+        name = self.settings.business_name
+        subject = f"Your {name} link code"
+        try:
+            receipt = await sender.send(
+                request.address,
+                OutboundMessage(text=link_mail(name, request.code), subject=subject),
+            )
+        except DeliveryFailure as exc:
+            log.warning("link code mail not sent: %s", type(exc).__name__)
+            return
+        with contextlib.suppress(NotFound, InvalidMessage):
+            await asyncio.to_thread(
+                record_outbound,
+                self.db,
+                EMAIL,
+                request.address,
+                link_mail(name, MASKED_CODE),
+                message_key=receipt.message_key,
+                sent_at=receipt.sent_at,
+                subject=subject,
+            )
+
+    async def _confirm(self, bot: Bot, chat_id: int, customer_id: int, code: str) -> int:
+        try:
+            outcome = await asyncio.to_thread(confirm_link, self.db, customer_id, code)
+        except RapportError as exc:
+            await self._say(bot, chat_id, f"Sorry, this chat could not be linked: {exc}.")
+            return ConversationHandler.END
+        await self._say(bot, chat_id, link_answer(outcome))
+        waiting = outcome.status is LinkStatus.WRONG and outcome.tries_left > 0
+        return WAITING_FOR_CODE if waiting else ConversationHandler.END
+
     # -- buttons ----------------------------------------------------------------------
 
     async def consent_choice(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -376,6 +561,18 @@ class CustomerDialogs:
         message = update.message
         if message is not None:
             await self._say(context.bot, message.chat.id, TEXT_ONLY)
+
+
+def link_answer(outcome: LinkOutcome) -> str:
+    if outcome.status is LinkStatus.WRONG:
+        return WRONG_CODE.format(left=outcome.tries_left) if outcome.tries_left else DEAD_CODE
+    return LINK_ANSWERS[outcome.status]
+
+
+def _email_sender(context: ContextTypes.DEFAULT_TYPE) -> Channel | None:
+    """The running email channel the runner handed the bots (None: sending mail is off)."""
+    senders = context.application.bot_data.get(SENDERS_KEY) or {}
+    return senders.get(EMAIL)
 
 
 async def _answer(query: CallbackQuery, text: str) -> None:
