@@ -45,7 +45,7 @@ from crm.clock import utcnow
 from crm.database import Database
 from crm.errors import InvalidInput, NotFound
 from crm.identity import EMAIL, normalise_email
-from crm.merge import merge_in
+from crm.merge import merge_in, merged_into
 from crm.models import Customer, Identity, LinkCode
 
 log = logging.getLogger(__name__)
@@ -182,7 +182,8 @@ def confirm_link(
     code = match[1]
     now = now or utcnow()
     with db.transaction() as session:
-        requester = _live_customer(session, customer_id)
+        # a replay naming the chat's customer from before the link finds it in the kept one
+        requester = _live_customer(session, merged_into(session, customer_id) or customer_id)
         rows = session.execute(
             select(codes_t)
             .where(
