@@ -211,12 +211,19 @@ def _lock_customers(conn: Connection, keep_id: int, absorb_id: int) -> tuple[Any
 
 
 def _refuse_in_flight(conn: Connection, keep_id: int, absorb_id: int) -> None:
+    """Lock both customers' unsent deliveries (PostgreSQL) so no dispatcher claims one mid-merge
+    (its claim skips locked rows), and refuse if one is already claimed or being sent."""
     d = Delivery.__table__.c
-    busy = conn.scalar(
-        select(d.customer_id)
-        .where(d.customer_id.in_((keep_id, absorb_id)), d.status.in_(IN_FLIGHT))
-        .limit(1)
-    )
+    pending = conn.execute(
+        select(d.customer_id, d.status)
+        .where(
+            d.customer_id.in_((keep_id, absorb_id)),
+            d.status.in_((DeliveryStatus.QUEUED.value, *IN_FLIGHT)),
+        )
+        .order_by(d.id)
+        .with_for_update()
+    ).all()
+    busy = next((r.customer_id for r in pending if r.status in IN_FLIGHT), None)
     if busy is not None:
         raise Conflict(
             f"customer {busy} has a campaign message being sent right now; "

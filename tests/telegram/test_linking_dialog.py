@@ -7,6 +7,7 @@ from the mail as the customer would.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -79,8 +80,13 @@ async def _say(api: BotApiStandIn, text: str, n: int) -> str:
 
 
 async def test_the_chat_is_linked_by_a_mailed_code_into_one_customer(
-    api: BotApiStandIn, service: TelegramService, mail: Sink, db: Database
+    api: BotApiStandIn,
+    service: TelegramService,
+    mail: Sink,
+    db: Database,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO)
     known = _email_customer(db)
     api.user(ANN, "Ann")
     assert "/link you@example.com" in await _say(api, "/start", 1)
@@ -124,6 +130,12 @@ async def test_the_chat_is_linked_by_a_mailed_code_into_one_customer(
     assert await _say(api, f"/link {code}", 5) == "This chat is already linked to your account."
     assert count(db, Customer) == 1 and count(db, CustomerMerge) == 1
     assert balance(db, known) == 150
+
+    ours = [r for r in caplog.records if r.name.startswith(("crm", "bot", "channels"))]
+    text = "\n".join(r.getMessage() for r in ours if r.levelno >= logging.INFO)
+    assert "linked to customer" in text  # the flow did log
+    for secret in (ADDRESS, "Ann@Example", code, str(ANN), "Ann K"):
+        assert secret not in text, secret
 
 
 async def test_five_wrong_codes_kill_the_code(
