@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import replace
 
 from telegram import (
@@ -85,6 +86,7 @@ WAITING_FOR_FEEDBACK = 1
 WAITING_FOR_CODE = 2
 FEEDBACK_SUBJECT = "Feedback"
 MASKED_CODE = "[code]"
+LINK_ASKED_AT = "rapport.link_asked_at"
 
 COMMANDS = (
     ("start", "welcome and choose whether to get our offers"),
@@ -417,9 +419,14 @@ class CustomerDialogs:
         return await self._request(context, chat_id, result.customer_id, arg)
 
     async def link_code(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
-        """A bare 6-digit message while a code is awaited."""
+        """A bare 6-digit message while a code is awaited; after the code's lifetime a bare
+        number is just a message (an order number, say) and goes to staff as one."""
         message = update.message
         assert message is not None and message.text is not None
+        asked = (context.chat_data or {}).get(LINK_ASKED_AT)
+        if asked is None or time.monotonic() - asked > CODE_LIFETIME.total_seconds():
+            await self.free_text(update, context)
+            return ConversationHandler.END
         result = await self._store_link_message(context.bot, update, message, MASKED_CODE)
         if result is None:
             return WAITING_FOR_CODE
@@ -459,6 +466,8 @@ class CustomerDialogs:
             await self._say(context.bot, chat_id, LINK_ANSWERS[LinkStatus.ALREADY_LINKED])
             return ConversationHandler.END
         await self._say(context.bot, chat_id, CODE_SENT)  # the same words either way, first
+        if context.chat_data is not None:
+            context.chat_data[LINK_ASKED_AT] = time.monotonic()
         if request.code is not None:
             await self._mail_code(sender, request)
         return WAITING_FOR_CODE

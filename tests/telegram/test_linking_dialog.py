@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 from tg_helpers import count, interactions, replies
 
-from bot.customer_dialogs import CODE_SENT, LINK_UNAVAILABLE
+from bot.customer_dialogs import CODE_SENT, LINK_ASKED_AT, LINK_UNAVAILABLE
 from bot.staff_commands import SENDERS_KEY
 from channels.email.outbound import EmailSender, SmtpServer
 from channels.telegram.service import TelegramService
@@ -195,3 +195,17 @@ async def test_without_email_sending_linking_says_it_is_unavailable(
     api.user(ANN, "Ann")
     assert await _say(api, f"/link {ADDRESS}", 1) == LINK_UNAVAILABLE
     assert count(db, LinkCode) == 0
+
+
+async def test_a_bare_number_long_after_the_request_is_an_ordinary_message(
+    api: BotApiStandIn, service: TelegramService, mail: Sink, db: Database
+) -> None:
+    _email_customer(db)
+    api.user(ANN, "Ann")
+    await _say(api, f"/link {ADDRESS}", 1)
+    await api.wait_for(lambda: len(mail.received) == 1)
+    chat_data = service.application.chat_data[ANN]
+    chat_data[LINK_ASKED_AT] -= 16 * 60  # the code's lifetime has passed
+    assert "Thank you for your message" in await _say(api, "204518", 2)  # an order number
+    stored = interactions(db, Interaction.body == "204518")
+    assert len(stored) == 1 and stored[0].conversation_id is not None
