@@ -15,8 +15,10 @@ from crm.database import Database
 from crm.dispatch import Dispatcher
 from crm.errors import NotFound
 from crm.ingest import ingest
+from crm.linking import request_link
+from crm.merge import merge_customers
 from crm.messages import InboundMessage
-from crm.models import AuditEvent, Base, Interaction
+from crm.models import AuditEvent, Base, Customer, Interaction
 from crm.orders import record_order
 from crm.privacy import (
     enforce_retention,
@@ -93,6 +95,11 @@ async def _full_history(db: Database) -> tuple[int, int]:
         )
     recompute_values(db, T0 + timedelta(days=1))
     customer_profile(db, ADMIN, ann)  # an audited read
+    request_link(db, ann, "someone.else@example.com", now=T0)  # a link code (address unknown)
+    with db.transaction() as s:  # a record of a customer merged into Ann
+        twin = Customer(first_seen_channel="email", created_at=T0)
+        s.add(twin)
+    merge_customers(db, ann, twin.id, ADMIN)
     return ann, bob
 
 
