@@ -36,7 +36,8 @@ The rules where the two customers' data clash:
 - *Customer values* are population-relative (quintiles), so the absorbed
   customer's row is dropped and the kept one is refreshed by the next
   recompute (daily, or `rapport customers values --recompute`).
-- *Tags* are the union.
+- *Tags* are the union. *Conversations* move as they are: if both had one
+  unresolved, staff see both (new messages join the newer) and resolve them.
 - Erased customers cannot be merged, and neither can a customer with a
   campaign message in flight (claimed or being sent by a dispatcher): the
   dispatcher writes the outcome against the customer it claimed.
@@ -304,8 +305,7 @@ def _merge_consents(conn: Connection, keep_id: int, absorb_id: int, now: datetim
             choice = {"granted": newer.granted, "source": newer.source, "at": newer.updated_at}
         elif not newer.granted:
             choice = {"granted": False, "source": newer.source, "at": newer.updated_at}
-        else:
-            withdrawal = other if not other.granted else mine
+        else:  # the newer choice is an opt-in given on the other identity: the opt-out stands
             choice = {"granted": False, "source": "merge", "at": now}
             conn.execute(
                 insert(ConsentEvent.__table__).values(
@@ -317,11 +317,7 @@ def _merge_consents(conn: Connection, keep_id: int, absorb_id: int, now: datetim
                     at=now,
                 )
             )
-            log.info(
-                "merge kept an opt-out on %s (of %s) over a later opt-in",
-                other.channel,
-                withdrawal.updated_at.date(),
-            )
+            log.info("merge into customer %d kept an opt-out on %s", keep_id, other.channel)
         conn.execute(
             update(c)
             .where(c.c.customer_id == keep_id, key)
@@ -374,21 +370,16 @@ def _refresh_consent_summary(conn: Connection, keep_id: int, keep: Any, absorb: 
     )
     if latest is not None:
         at, source = latest.updated_at, latest.source
-    else:
-        newer = (
-            absorb
-            if (absorb.consent_updated_at or _EPOCH) > (keep.consent_updated_at or _EPOCH)
-            else keep
+    else:  # neither ever chose per channel: keep the newer summary stamp, if any
+        stamps = [(c.consent_updated_at, c.consent_source) for c in (keep, absorb)]
+        at, source = max(
+            (s for s in stamps if s[0] is not None), default=(None, None), key=lambda s: s[0]
         )
-        at, source = newer.consent_updated_at, newer.consent_source
     conn.execute(
         update(Customer.__table__)
         .where(Customer.__table__.c.id == keep_id)
         .values(marketing_consent=granted, consent_updated_at=at, consent_source=source)
     )
-
-
-_EPOCH = datetime.fromtimestamp(0, tz=utcnow().tzinfo)
 
 
 def merged_into(session: Session, customer_id: int) -> int | None:
