@@ -60,7 +60,7 @@ from channels.telegram.inbound import from_callback, from_message, message_key
 from crm.channel import Channel, DeliveryFailure
 from crm.consent import marketing_consent, set_marketing_consent
 from crm.database import Database
-from crm.errors import InvalidMessage, NotFound, RapportError
+from crm.errors import Conflict, InvalidMessage, NotFound, RapportError
 from crm.identity import EMAIL, TELEGRAM
 from crm.ingest import ingest
 from crm.linking import (
@@ -69,6 +69,7 @@ from crm.linking import (
     LinkOutcome,
     LinkRequest,
     LinkStatus,
+    TooManyRequests,
     confirm_link,
     is_code,
     request_link,
@@ -148,6 +149,11 @@ LINK_ANSWERS = {
         "There is no code waiting for this chat. Send /link you@example.com to get one."
     ),
 }
+LINK_BUSY = (
+    "We are sending you a message right now; please send the code again in a minute "
+    "(it is still valid)."
+)
+LINK_FAILED = "Sorry, this chat could not be linked. Please write to us here and we'll help."
 WRONG_CODE = "That code is not right. You can try {left} more time(s)."
 DEAD_CODE = (
     "That code is not right, and it can no longer be used. "
@@ -459,8 +465,12 @@ class CustomerDialogs:
         except InvalidMessage:
             await self._say(context.bot, chat_id, LINK_BAD_ADDRESS)
             return ConversationHandler.END
-        except RapportError as exc:
+        except TooManyRequests as exc:
             await self._say(context.bot, chat_id, f"Sorry: {exc}.")
+            return ConversationHandler.END
+        except RapportError as exc:
+            log.info("no link code for customer %d: %s", customer_id, type(exc).__name__)
+            await self._say(context.bot, chat_id, LINK_FAILED)
             return ConversationHandler.END
         if request.already_linked:
             await self._say(context.bot, chat_id, LINK_ANSWERS[LinkStatus.ALREADY_LINKED])
@@ -500,8 +510,12 @@ class CustomerDialogs:
     async def _confirm(self, bot: Bot, chat_id: int, customer_id: int, code: str) -> int:
         try:
             outcome = await asyncio.to_thread(confirm_link, self.db, customer_id, code)
-        except RapportError as exc:
-            await self._say(bot, chat_id, f"Sorry, this chat could not be linked: {exc}.")
+        except Conflict:  # a campaign message to them is being sent; the code is still good
+            await self._say(bot, chat_id, LINK_BUSY)
+            return WAITING_FOR_CODE
+        except RapportError as exc:  # the core's words name ids: staff's, not the customer's
+            log.info("link not made for customer %d: %s", customer_id, type(exc).__name__)
+            await self._say(bot, chat_id, LINK_FAILED)
             return ConversationHandler.END
         await self._say(bot, chat_id, link_answer(outcome))
         waiting = outcome.status is LinkStatus.WRONG and outcome.tries_left > 0

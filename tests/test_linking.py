@@ -7,10 +7,11 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from crm.consent import set_marketing_consent
 from crm.database import Database
-from crm.errors import InvalidInput, InvalidMessage
+from crm.errors import Conflict, InvalidInput, InvalidMessage
 from crm.linking import (
     MAX_ATTEMPTS,
     LinkStatus,
@@ -18,8 +19,9 @@ from crm.linking import (
     confirm_link,
     request_link,
 )
-from crm.models import Customer, CustomerMerge, Identity, LinkCode
-from tests.campaign_fixtures import T0, customer
+from crm.models import Customer, CustomerMerge, Delivery, DeliveryStatus, Identity, LinkCode
+from crm.runs import start_run
+from tests.campaign_fixtures import T0, campaign, customer, everyone
 
 NOW = T0 + timedelta(days=1)
 
@@ -104,6 +106,26 @@ def test_the_right_code_merges_once_and_a_replay_is_told_it_is_linked(db: Databa
         assert (again.status, again.customer_id) == (LinkStatus.ALREADY_LINKED, known)
     assert _count(db, Customer) == 1 and _count(db, CustomerMerge) == 1
     assert request_link(db, known, "ann@example.com", now=NOW).already_linked
+
+
+def test_a_merge_refused_for_a_message_in_flight_leaves_the_code_usable(db: Database) -> None:
+    everyone(db)
+    _known, chat = _pair(db)
+    set_marketing_consent(db, "email", "ann@example.com", granted=True, source="test")
+    start_run(db, campaign(db, channel="email").id, now=NOW)
+    with db.transaction() as s:
+        s.execute(update(Delivery).values(status=DeliveryStatus.SENDING.value, claimed_at=NOW))
+    code = request_link(db, chat, "ann@example.com", now=NOW).code
+    assert code is not None
+    with pytest.raises(Conflict):
+        confirm_link(db, chat, code, now=NOW)
+    with db.session() as s:
+        row = s.scalar(select(LinkCode))
+        assert row is not None and (row.consumed_at, row.attempts) == (None, 0)
+    with db.transaction() as s:
+        s.execute(update(Delivery).values(status=DeliveryStatus.SENT.value))
+    assert confirm_link(db, chat, code, now=NOW).status is LinkStatus.LINKED
+    assert _count(db, Customer) == 1
 
 
 def test_an_expired_code_is_refused_and_not_counted_as_a_guess(db: Database) -> None:
