@@ -429,8 +429,7 @@ class CustomerDialogs:
         number is just a message (an order number, say) and goes to staff as one."""
         message = update.message
         assert message is not None and message.text is not None
-        asked = (context.chat_data or {}).get(LINK_ASKED_AT)
-        if asked is None or time.monotonic() - asked > CODE_LIFETIME.total_seconds():
+        if not _link_waiting(context):
             await self.free_text(update, context)
             return ConversationHandler.END
         result = await self._store_link_message(context.bot, update, message, MASKED_CODE)
@@ -577,8 +576,12 @@ class CustomerDialogs:
     async def edited(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """An edit is stored as its own message (history shows both); no answer."""
         message = update.edited_message
-        if message is not None and not (message.text or "").startswith("/"):
-            await self._store(context.bot, update, from_message(message))
+        if message is None or (message.text or "").startswith("/"):
+            return
+        inbound = from_message(message)
+        if inbound is not None and is_code(inbound.text) and _link_waiting(context):
+            inbound = replace(inbound, text=MASKED_CODE)  # a corrected link code: not in clear
+        await self._store(context.bot, update, inbound)
 
     async def without_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.message
@@ -590,6 +593,12 @@ def link_answer(outcome: LinkOutcome) -> str:
     if outcome.status is LinkStatus.WRONG:
         return WRONG_CODE.format(left=outcome.tries_left) if outcome.tries_left else DEAD_CODE
     return LINK_ANSWERS[outcome.status]
+
+
+def _link_waiting(context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """This chat asked for a code recently enough that a bare 6-digit message is that code."""
+    asked = (context.chat_data or {}).get(LINK_ASKED_AT)
+    return asked is not None and time.monotonic() - asked <= CODE_LIFETIME.total_seconds()
 
 
 def _email_sender(context: ContextTypes.DEFAULT_TYPE) -> Channel | None:

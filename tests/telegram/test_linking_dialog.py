@@ -209,3 +209,21 @@ async def test_a_bare_number_long_after_the_request_is_an_ordinary_message(
     assert "Thank you for your message" in await _say(api, "204518", 2)  # an order number
     stored = interactions(db, Interaction.body == "204518")
     assert len(stored) == 1 and stored[0].conversation_id is not None
+
+
+async def test_an_edited_code_is_stored_masked_and_is_not_a_try(
+    api: BotApiStandIn, service: TelegramService, mail: Sink, db: Database
+) -> None:
+    _email_customer(db)
+    api.user(ANN, "Ann")
+    await _say(api, f"/link {ADDRESS}", 1)
+    await api.wait_for(lambda: len(mail.received) == 1)
+    code = _code_from(mail)
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    typo = await api.send_text(ANN, wrong)
+    await api.wait_for(replies(api, ANN)(2))
+    await api.edit_text(typo, code)
+    await api.wait_for(lambda: count(db, Interaction, Interaction.message_key.like("edit:%")) == 1)
+    assert [i.body for i in interactions(db, Interaction.message_key.like("edit:%"))] == ["[code]"]
+    assert all(code not in (i.body or "") for i in interactions(db))
+    assert "now linked" in await _say(api, code, 3)  # an edit is stored, not tried
