@@ -328,3 +328,16 @@ def test_refused_merges_change_nothing(db: Database) -> None:
     assert (_count(db, Customer), _count(db, Identity), _count(db, Interaction)) == snapshot
     assert _count(db, CustomerMerge) == 0
     assert _count(db, AuditEvent, AuditEvent.action == "customer.merge") == 0
+
+
+def test_merge_records_stay_flat_so_an_old_id_is_found_in_one_step(db: Database) -> None:
+    a = customer(db, "a@example.com")
+    b = customer(db, "b@example.com")
+    c = customer(db, "c@example.com")
+    merge_customers(db, a, b, STAFF)
+    merge_customers(db, c, a, STAFF)
+    with db.session() as s:
+        assert {m.absorbed_id: m.kept_id for m in s.scalars(select(CustomerMerge))} == {b: c, a: c}
+        assert set(s.scalars(select(Identity.customer_id))) == {c}
+    with pytest.raises(NotFound, match=f"customer {b} was merged into customer {c}"):
+        customer_profile(db, STAFF, b)
