@@ -177,6 +177,11 @@ def _check(spec: CampaignSpec) -> None:
     validate_template(spec.template)
 
 
+def validate_spec(spec: CampaignSpec) -> None:
+    """Check a campaign without saving it (the segment's existence is checked on create)."""
+    _check(spec)
+
+
 def create_campaign(db: Database, spec: CampaignSpec) -> Campaign:
     _check(spec)
     with db.transaction() as session:
