@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bot import logs
+from bot import cli_firstrun, logs
 from bot.dispatch_service import dispatcher_for
 from bot.report_text import comparison_rows
 from bot.report_text import pct as _pct
@@ -81,6 +81,9 @@ import_app = typer.Typer(no_args_is_help=True, help="Bring data in from the busi
 app.add_typer(import_app, name="import")
 points_app = typer.Typer(no_args_is_help=True, help="The loyalty points ledger.")
 app.add_typer(points_app, name="points")
+app.add_typer(cli_firstrun.programmes_app, name="programmes")
+app.command("init")(cli_firstrun.init)
+app.command("demo-data")(cli_firstrun.demo_data)
 
 out = Console()
 
