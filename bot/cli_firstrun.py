@@ -187,7 +187,7 @@ def init(
     upgraded, SMTP EHLO and login, Telegram getMe, IMAP login); on a failure
     nothing is written and the one-line reason says which.
 
-    Example: rapport init --non-interactive --business-name "Corner Shop"
+    Example: rapport init --non-interactive --business-name "Corner Shop" \\
     --timezone Asia/Hong_Kong --telegram-token 123:ABC --admin-telegram-id 42
     """
     if env_file.exists() and not force:
