@@ -494,6 +494,51 @@ def campaigns_resume(campaign: str) -> None:
     out.print(f"campaign {c.id} active")
 
 
+@campaigns_app.command("edit")
+def campaigns_edit(
+    campaign: str,
+    template: Annotated[str | None, typer.Option(help="New message (Jinja2).")] = None,
+    template_file: Annotated[
+        Path | None, typer.Option(help="Read the new message from a file.")
+    ] = None,
+    subject: Annotated[str | None, typer.Option(help="Email subject.")] = None,
+    cron: Annotated[str | None, typer.Option(help="Five-field crontab.")] = None,
+    timezone: Annotated[str | None, typer.Option(help="IANA time zone.")] = None,
+    channel: Annotated[str | None, typer.Option(help="last_active, email or telegram")] = None,
+    points: Annotated[int | None, typer.Option(help="Points to award (loyalty).")] = None,
+    offer_code: Annotated[str | None, typer.Option(help="Offer code (loyalty).")] = None,
+    offer_days: Annotated[int | None, typer.Option(help="Days the offer is valid.")] = None,
+    cost: Annotated[float | None, typer.Option(help="Total cost, for reports.")] = None,
+) -> None:
+    """Change a campaign's message, schedule, channel or offer (e.g. an installed programme).
+
+    Example: rapport campaigns edit "Win-back offer" --offer-code BACK20 --cron "0 9 * * 1"
+    """
+    from crm.campaigns import update_campaign
+
+    if template is not None and template_file is not None:
+        raise InvalidCampaign("give the message as --template or --template-file, not both")
+    if template_file is not None:
+        template = template_file.read_text("utf-8")
+    changes = {
+        "template": template,
+        "subject": subject,
+        "schedule_cron": cron,
+        "timezone": timezone,
+        "channel": channel,
+        "points": points,
+        "offer_code": offer_code,
+        "offer_valid_days": offer_days,
+        "cost": cost,
+    }
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if not changes:
+        raise InvalidCampaign("nothing to change: give at least one option (see --help)")
+    db = database.open_database(_settings().database_url)
+    c = update_campaign(db, campaign, **changes)
+    out.print(f"campaign {c.id} updated: {', '.join(sorted(changes))}")
+
+
 @campaigns_app.command("run-now")
 def campaigns_run_now(
     campaign: str,

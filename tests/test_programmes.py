@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from crm.campaigns import set_status
+from crm.campaigns import set_status, update_campaign
 from crm.clock import utcnow
 from crm.database import Database
 from crm.demo import fill_demo
 from crm.dispatch import Dispatcher
-from crm.errors import Conflict, InvalidInput, NotFound
+from crm.errors import Conflict, InvalidInput, NotFound, RapportError
 from crm.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, Segment
 from crm.programmes import get_programme, install_programme, list_programmes
 from crm.runs import start_run
@@ -105,3 +105,28 @@ def test_overrides_apply_and_bad_ones_change_nothing(db: Database) -> None:
 def test_unknown_programme() -> None:
     with pytest.raises(NotFound, match="known: welcome"):
         get_programme("birthday")
+
+
+def test_the_business_edits_an_installed_campaign(db: Database) -> None:
+    installed = install_programme(db, "win-back")
+    (campaign_id,) = installed.campaigns
+    updated = update_campaign(
+        db,
+        "Win-back offer",
+        offer_code="BACK20",
+        schedule_cron="0 9 * * 1",
+        template="Hi {{ name }}",
+    )
+    assert (updated.offer_code, updated.schedule_cron, updated.template) == (
+        "BACK20", "0 9 * * 1", "Hi {{ name }}"
+    )  # fmt: skip
+    for bad, message in (
+        ({"template": "Hi {{ nobody }}"}, "template error"),
+        ({"schedule_cron": "daily"}, "bad cron"),
+        ({"kind": "feedback"}, "cannot change kind"),
+    ):
+        with pytest.raises(RapportError, match=message):
+            update_campaign(db, campaign_id, **bad)
+    with db.session() as s:
+        kept = s.get(Campaign, campaign_id)
+    assert kept is not None and (kept.offer_code, kept.kind) == ("BACK20", "loyalty")
