@@ -174,3 +174,23 @@ async def test_existing_env_is_kept_unless_forced(
     assert env.read_text() == "RAPPORT_BUSINESS_NAME=Old\n"
     await asyncio.to_thread(lambda: initialise(answers(tmp_path, sink, api), env, force=True))
     assert "Corner Shop" in env.read_text() and stat.S_IMODE(env.stat().st_mode) == 0o600
+
+
+def test_interactive_prompts_with_channels_left_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    db_url = f"sqlite:///{tmp_path / 'shop.db'}"
+    # business, zone, database, token (blank), SMTP host (blank), IMAP host (blank)
+    typed = f"Tea House\nEurope/Lisbon\n{db_url}\n\n\n\n"
+    result = CliRunner().invoke(app, ["init"], input=typed)
+    assert result.exit_code == 0, result.output
+    settings = Settings(_env_file=tmp_path / ".env")  # type: ignore[call-arg]
+    assert (settings.business_name, settings.timezone) == ("Tea House", "Europe/Lisbon")
+    assert settings.telegram_token is None and settings.smtp_host is None
+    text = (tmp_path / ".env").read_text()
+    assert "RAPPORT_SMTP" not in text and "RAPPORT_TELEGRAM" not in text
