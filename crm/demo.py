@@ -34,7 +34,6 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert, select, text
 
-from crm.audit import Actor
 from crm.clock import utcnow
 from crm.database import Database
 from crm.errors import Conflict, InvalidInput
@@ -262,7 +261,7 @@ class _Builder:
         age = HISTORY_DAYS * (1 - math.sqrt(rng.random()))
         return self.now - timedelta(days=14 + age, minutes=rng.randrange(1440))
 
-    def _channels(self, cid: int) -> list[str]:
+    def _channels(self) -> list[str]:
         roll = self.rng.random()
         if roll < 0.6:
             return ["email"]
@@ -277,7 +276,7 @@ class _Builder:
             created = self._created_at(index, count, recent)
             consent = rng.random() < 0.78
             channels: list[tuple[str, int]] = []
-            for channel in self._channels(cid):
+            for channel in self._channels():
                 iid = self.ids("identities")
                 address = (
                     f"{first.lower()}.{cid}@example.com"
@@ -615,7 +614,7 @@ def fill_demo(
         session.add(
             AuditEvent(
                 at=now,
-                actor=Actor(label="rapport demo-data").label,
+                actor="cli:demo-data",
                 action=DEMO_MARKER,
                 detail=f"demo data: {customers} customers, seed {seed}",
             )

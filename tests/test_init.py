@@ -13,6 +13,7 @@ import os
 import stat
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ from crm.errors import ConfigurationError
 from crm.models import StaffMember
 from crm.settings import Settings
 from tests.email_sink import Sink
+from tests.test_email_imap import DOVECOT
+from tests.test_email_imap import dovecot as dovecot_fixture  # noqa: F401  (the fixture)
 
 TOKEN = "654321:INIT-token"
 
@@ -194,3 +197,22 @@ def test_interactive_prompts_with_channels_left_off(
     assert settings.telegram_token is None and settings.smtp_host is None
     text = (tmp_path / ".env").read_text()
     assert "RAPPORT_SMTP" not in text and "RAPPORT_TELEGRAM" not in text
+
+
+@pytest.mark.skipif(DOVECOT is None, reason="needs Dovecot (apt-get install dovecot-imapd)")
+def test_imap_login_is_checked_against_a_real_server(tmp_path: Path, dovecot: Any) -> None:
+    base = Answers(
+        business_name="Corner Shop",
+        database_url=f"sqlite:///{tmp_path / 'shop.db'}",
+        imap_host=dovecot.host,
+        imap_port=dovecot.port,
+        imap_username=dovecot.username,
+    )
+    env = tmp_path / ".env"
+    wrong = replace(base, imap_password="wrong")
+    with pytest.raises(ConfigurationError, match="refused the login"):
+        initialise(wrong, env)
+    assert not env.exists()
+    done = initialise(replace(base, imap_password=dovecot.password), env)
+    assert "IMAP login ok, folder INBOX" in done.lines
+    assert f'RAPPORT_IMAP_PORT="{dovecot.port}"' in env.read_text()
