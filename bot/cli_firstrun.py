@@ -40,12 +40,19 @@ def programmes_list() -> None:
 
     Example: rapport programmes list
     """
-    from crm.programmes import list_programmes
+    from crm.programmes import installed_programmes, list_programmes
 
-    table = Table("name", "programme", "competency", "creates", show_lines=True)
+    installed = installed_programmes(database.open_database(_settings().database_url))
+    table = Table("name", "programme", "competency", "creates", "installed", show_lines=True)
     for p in list_programmes():
         creates = "\n".join(f"{s.campaign.name} ({s.campaign.kind})" for s in p.steps)
-        table.add_row(p.name, f"[bold]{p.title}[/bold]\n{p.description}", p.competency, creates)
+        table.add_row(
+            p.name,
+            f"[bold]{p.title}[/bold]\n{p.description}",
+            p.competency,
+            creates,
+            "yes" if p.name in installed else "—",
+        )
     out.print(table)
 
 

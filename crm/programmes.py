@@ -310,6 +310,13 @@ def _taken(db: Database, programme: Programme) -> list[str]:
     return found
 
 
+def installed_programmes(db: Database) -> set[str]:
+    """Names of the programmes whose campaigns all exist (by name) in this database."""
+    with db.session() as session:
+        names = set(session.scalars(select(Campaign.name)))
+    return {p.name for p in PROGRAMMES if all(s.campaign.name in names for s in p.steps)}
+
+
 def install_programme(
     db: Database,
     name: str,

@@ -12,7 +12,12 @@ from crm.demo import fill_demo
 from crm.dispatch import Dispatcher
 from crm.errors import Conflict, InvalidInput, NotFound, RapportError
 from crm.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, Segment
-from crm.programmes import get_programme, install_programme, list_programmes
+from crm.programmes import (
+    get_programme,
+    install_programme,
+    installed_programmes,
+    list_programmes,
+)
 from crm.runs import start_run
 from crm.segments import create_segment
 from crm.templates import validate_template
@@ -64,7 +69,9 @@ async def test_installs_paused_and_runs_on_demo_data(db: Database, name: str) ->
 
 
 def test_installing_twice_is_refused_and_changes_nothing(db: Database) -> None:
+    assert installed_programmes(db) == set()
     install_programme(db, "win-back")
+    assert installed_programmes(db) == {"win-back"}
     with pytest.raises(Conflict, match="already installed"):
         install_programme(db, "win-back")
     with db.session() as s:
