@@ -16,7 +16,6 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from bot import logs
-from bot.first_run import Answers, initialise
 from crm import database
 from crm.errors import ConfigurationError
 from crm.settings import Settings, load_settings
@@ -197,6 +196,8 @@ def init(
     Example: rapport init --non-interactive --business-name "Corner Shop" \\
     --timezone Asia/Hong_Kong --telegram-token 123:ABC --admin-telegram-id 42
     """
+    from bot.first_run import Answers, initialise  # aiohttp and aiosmtplib: only here
+
     if env_file.exists() and not force:
         raise ConfigurationError(f"{env_file} exists; use --force to replace it")
     if not non_interactive:
