@@ -4,8 +4,10 @@ What it holds: customers on email, Telegram or both, with per-channel consent;
 orders over about 18 months with each buyer's own rhythm (some lapse, so churn
 risk means something) and the loyalty points they earned; conversations with
 plausible messages and their real sentiment scores, some flagged as
-complaints; a year of monthly CSAT, quarterly NPS and a promotion with
-deliveries and survey answers; and the customer values computed from all that.
+complaints; a year of monthly CSAT, quarterly NPS, a VIP survey and a
+promotion, with deliveries and survey answers (satisfaction rising slowly over
+the year, so the charts have a trend to show); and the customer values
+computed from all that.
 
 How it is kept apart from real data (no schema change needed):
 
@@ -169,6 +171,7 @@ class _Person:
     consent: bool
     last: datetime
     last_channel: str
+    vip: bool = False
 
 
 # --- guarding real data ------------------------------------------------------------------
@@ -295,13 +298,16 @@ class _Builder:
                          "granted": True, "source": "demo", "updated_at": created}
                     )  # fmt: skip
             tags = [DEMO_TAG]
-            if rng.random() < 0.08:
+            vip = rng.random() < 0.08
+            if vip:
                 tags.append("vip")
             if rng.random() < 0.05:
                 tags.append("corporate")
             self.rows.tags.extend({"customer_id": cid, "tag": t} for t in tags)
             self.people.append(
-                _Person(cid, f"{first} {last}", created, channels, consent, created, channels[0][0])
+                _Person(
+                    cid, f"{first} {last}", created, channels, consent, created, channels[0][0], vip
+                )
             )
 
     # orders ---------------------------------------------------------------------------
@@ -429,24 +435,32 @@ class _Builder:
 
     # campaign history ------------------------------------------------------------------
 
-    def campaigns(self) -> None:
+    def _segment(self, name: str, description: str, tag: str) -> int:
         segment = self.ids("segments")
         self.rows.segments.append(
-            {"id": segment, "name": "Demo customers", "description": "Every demo customer.",
-             "rule": '{"field":"tag","op":"has","value":"demo"}', "created_at": self.now}
+            {"id": segment, "name": name, "description": description,
+             "rule": f'{{"field":"tag","op":"has","value":"{tag}"}}', "created_at": self.now}
         )  # fmt: skip
+        return segment
+
+    def campaigns(self) -> None:
+        everyone = self._segment("Demo customers", "Every demo customer.", DEMO_TAG)
+        vips = self._segment("Demo VIPs", "Demo customers tagged vip.", "vip")
         history = (
-            ("Demo: monthly CSAT", "feedback", "csat", "0 9 1 * *", 20.0,
+            ("Demo: monthly CSAT", everyone, "feedback", "csat", "0 9 1 * *", 20.0,
              "Hi {{ first_name }}, how did we do this month? Reply 1 to 5.",
              [self.now - timedelta(days=10 + 30 * k) for k in range(12)]),
-            ("Demo: quarterly NPS", "feedback", "nps", "0 10 1 1,4,7,10 *", None,
+            ("Demo: quarterly NPS", everyone, "feedback", "nps", "0 10 1 1,4,7,10 *", None,
              "How likely are you to recommend {{ business }}? Reply 0 to 10.",
              [self.now - timedelta(days=12 + 91 * k) for k in range(4)]),
-            ("Demo: summer promotion", "announcement", None, None, 150.0,
+            ("Demo: summer promotion", everyone, "announcement", None, None, 150.0,
              "Summer is here, {{ first_name }}: new arrivals at {{ business }}!",
              [self.now - timedelta(days=45)]),
+            ("Demo: VIP satisfaction", vips, "feedback", "csat", "0 11 15 */2 *", 40.0,
+             "{{ first_name }}, as one of our best customers: how happy are you with us? 1 to 5.",
+             [self.now - timedelta(days=20 + 61 * k) for k in range(6)]),
         )  # fmt: skip
-        for name, kind, survey, cron, cost, template, times in history:
+        for name, segment, kind, survey, cron, cost, template, times in history:
             camp = self.ids("campaigns")
             self.rows.campaigns.append(
                 {"id": camp, "name": name, "kind": kind, "segment_id": segment,
@@ -458,9 +472,11 @@ class _Builder:
                  "offer_valid_days": None, "cost": cost, "created_at": min(times)}
             )  # fmt: skip
             for at in sorted(times):
-                self._run(camp, survey, template, at)
+                self._run(camp, survey, template, at, vips_only=segment == vips)
 
-    def _run(self, campaign: int, survey: str | None, template: str, at: datetime) -> None:
+    def _run(
+        self, campaign: int, survey: str | None, template: str, at: datetime, *, vips_only: bool
+    ) -> None:
         rng = self.rng
         run = self.ids("runs")
         self.rows.runs.append(
@@ -468,8 +484,9 @@ class _Builder:
              "materialised_at": at, "finished_at": at + timedelta(minutes=20),
              "trigger": "schedule"}
         )  # fmt: skip
+        share = 0.9 if vips_only else 0.35
         for person in self.people:
-            if person.created >= at or rng.random() > 0.35:
+            if person.created >= at or (vips_only and not person.vip) or rng.random() > share:
                 continue
             channel, identity = person.channels[0]
             did = self.ids("deliveries")
@@ -500,8 +517,12 @@ class _Builder:
         self, person: _Person, delivery: dict[str, Any], channel: str, survey: str, sent: datetime
     ) -> None:
         rng = self.rng
+        # satisfaction improves over the year, as a programme that works would show
+        lift = max(0.0, 1 - (self.now - sent).days / 365)
         if survey == "csat":
-            score = rng.choices(range(1, 6), weights=(5, 7, 15, 38, 35))[0]
+            old, new = (9, 11, 22, 34, 24), (4, 6, 13, 38, 39)
+            weights = [a + (b - a) * lift for a, b in zip(old, new, strict=True)]
+            score = rng.choices(range(1, 6), weights=weights)[0]
             good = score >= 4
         else:
             score = rng.choices(range(11), weights=(2, 1, 2, 2, 3, 5, 7, 12, 20, 25, 21))[0]
