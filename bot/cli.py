@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bot import logs
+from bot import cli_firstrun, logs
 from bot.dispatch_service import dispatcher_for
 from bot.report_text import comparison_rows
 from bot.report_text import pct as _pct
@@ -82,6 +82,9 @@ import_app = typer.Typer(no_args_is_help=True, help="Bring data in from the busi
 app.add_typer(import_app, name="import")
 points_app = typer.Typer(no_args_is_help=True, help="The loyalty points ledger.")
 app.add_typer(points_app, name="points")
+app.add_typer(cli_firstrun.programmes_app, name="programmes")
+app.command("init")(cli_firstrun.init)
+app.command("demo-data")(cli_firstrun.demo_data)
 
 out = Console()
 
@@ -102,7 +105,10 @@ def _when(value: datetime | None) -> str:
 
 @app.command()
 def run() -> None:
-    """Start Rapport: database, scheduler and every configured channel."""
+    """Start Rapport: database, scheduler and every configured channel.
+
+    Example: rapport run
+    """
     from bot.runner import run as run_app
 
     asyncio.run(run_app(_settings()))
@@ -110,7 +116,10 @@ def run() -> None:
 
 @app.command()
 def worker() -> None:
-    """Run a dispatcher only: sends queued campaign messages (several may share PostgreSQL)."""
+    """Run a dispatcher only: sends queued campaign messages (several may share PostgreSQL).
+
+    Example: rapport worker   (several, sharing one PostgreSQL database)
+    """
     from bot.runner import run as run_app
 
     asyncio.run(run_app(_settings(), worker=True))
@@ -118,7 +127,10 @@ def worker() -> None:
 
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
-    """Upgrade the schema (to head by default)."""
+    """Upgrade the schema (to head by default).
+
+    Example: rapport db upgrade
+    """
     db = database.Database(_settings().database_url)
     database.upgrade(db, revision)
     out.print(f"database at revision {database.current_revision(db)}")
@@ -126,7 +138,10 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
 
 @db_app.command("downgrade")
 def db_downgrade(revision: str) -> None:
-    """Downgrade the schema to REVISION (e.g. base)."""
+    """Downgrade the schema to REVISION (e.g. base).
+
+    Example: rapport db downgrade 0003
+    """
     db = database.Database(_settings().database_url)
     database.downgrade(db, revision)
     out.print(f"database at revision {database.current_revision(db)}")
@@ -134,7 +149,10 @@ def db_downgrade(revision: str) -> None:
 
 @db_app.command("current")
 def db_current() -> None:
-    """Show the schema revision and the newest one this version knows."""
+    """Show the schema revision and the newest one this version knows.
+
+    Example: rapport db current
+    """
     db = database.Database(_settings().database_url)
     out.print(f"current {database.current_revision(db)}; head {database.head_revision()}")
 
@@ -144,7 +162,10 @@ def customers_list(
     search: Annotated[str | None, typer.Option(help="Part of a name or address.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
 ) -> None:
-    """Customers, most recently active first."""
+    """Customers, most recently active first.
+
+    Example: rapport customers list --search ann --limit 20
+    """
     db = database.open_database(_settings().database_url)
     rows = list_customers(db, _cli_actor(), search=search, limit=limit)
     table = Table("id", "name", "first seen", "last channel", "last activity", "messages")
@@ -162,7 +183,10 @@ def customers_list(
 
 @customers_app.command("show")
 def customers_show(customer_id: int) -> None:
-    """One customer's profile, identities and recent messages."""
+    """One customer's profile, identities and recent messages.
+
+    Example: rapport customers show 42
+    """
     db = database.open_database(_settings().database_url)
     p = customer_profile(db, _cli_actor(), customer_id)
     s = p.summary
@@ -183,7 +207,10 @@ def customers_show(customer_id: int) -> None:
 
 @customers_app.command("tag")
 def customers_tag(customer_id: int, tags: list[str]) -> None:
-    """Put tags on a customer (e.g. vip corporate)."""
+    """Put tags on a customer (e.g. vip corporate).
+
+    Example: rapport customers tag 42 vip corporate
+    """
     db = database.open_database(_settings().database_url)
     now = add_tags(db, customer_id, tags)
     out.print(f"customer {customer_id} tags: {escape(', '.join(now))}")
@@ -191,7 +218,10 @@ def customers_tag(customer_id: int, tags: list[str]) -> None:
 
 @customers_app.command("untag")
 def customers_untag(customer_id: int, tags: list[str]) -> None:
-    """Take tags off a customer."""
+    """Take tags off a customer.
+
+    Example: rapport customers untag 42 corporate
+    """
     db = database.open_database(_settings().database_url)
     left = remove_tags(db, customer_id, tags)
     out.print(f"customer {customer_id} tags: {escape(', '.join(left)) or '(none)'}")
@@ -220,7 +250,11 @@ def segments_create(
     rule: Annotated[str, typer.Option(help='The rule as JSON, e.g. {"field": "tag", ...}.')],
     description: Annotated[str | None, typer.Option(help="What the segment is for.")] = None,
 ) -> None:
-    """Save a segment: a named rule (see crm/segments.py for the format)."""
+    """Save a segment: a named rule (see crm/segments.py for the format).
+
+    Example: rapport segments create recent \\
+    --rule '{"field": "last_activity_days", "op": "<=", "value": 90}'
+    """
     db = database.open_database(_settings().database_url)
     segment = create_segment(db, name, rule, description)
     words = describe(segment_rule(segment))
@@ -229,7 +263,10 @@ def segments_create(
 
 @segments_app.command("list")
 def segments_list() -> None:
-    """Every segment: its rule in words and how many customers it picks now."""
+    """Every segment: its rule in words and how many customers it picks now.
+
+    Example: rapport segments list
+    """
     db = database.open_database(_settings().database_url)
     now = utcnow()
     table = Table("id", "name", "rule", "customers")
@@ -245,7 +282,10 @@ def segments_list() -> None:
 
 @segments_app.command("show")
 def segments_show(name: str) -> None:
-    """One segment: description, rule (in words and as JSON), current size."""
+    """One segment: description, rule (in words and as JSON), current size.
+
+    Example: rapport segments show recent
+    """
     db = database.open_database(_settings().database_url)
     segment = get_segment(db, name)
     out.print(f"[bold]segment {segment.id} {escape(segment.name)}[/bold]")
@@ -262,7 +302,10 @@ def segments_preview(
     name: str,
     sample: Annotated[int, typer.Option(min=0, max=100, help="How many to show.")] = 10,
 ) -> None:
-    """How many customers a segment picks now, and some of them (audited)."""
+    """How many customers a segment picks now, and some of them (audited).
+
+    Example: rapport segments preview recent --sample 5
+    """
     db = database.open_database(_settings().database_url)
     found = preview(db, _cli_actor(), name, sample=sample)
     out.print(f"{found.count} customer(s) match")
@@ -281,7 +324,10 @@ def segments_preview(
 
 @segments_app.command("delete")
 def segments_delete(name: str) -> None:
-    """Delete a segment no campaign uses."""
+    """Delete a segment no campaign uses.
+
+    Example: rapport segments delete recent
+    """
     db = database.open_database(_settings().database_url)
     segment = get_segment(db, name)
     delete_segment(db, segment.id)
@@ -296,7 +342,10 @@ def ingest(
     name: Annotated[str | None, typer.Option(help="Sender's display name.")] = None,
     key: Annotated[str | None, typer.Option(help="Message key (default: a new one).")] = None,
 ) -> None:
-    """Feed one inbound message to the CRM by hand, as a channel would."""
+    """Feed one inbound message to the CRM by hand, as a channel would.
+
+    Example: rapport ingest --channel email --from ann@example.com --name Ann --text "Thanks!"
+    """
     db = database.open_database(_settings().database_url)
     result = ingest_message(
         db,
@@ -360,7 +409,12 @@ def campaigns_create(
     ends: Annotated[str | None, typer.Option(help="End of the campaign window.")] = None,
     cost: Annotated[float | None, typer.Option(help="Total cost, for reports.")] = None,
 ) -> None:
-    """Create a campaign for a segment; it runs on its schedule from `rapport run`."""
+    """Create a campaign for a segment; it runs on its schedule from `rapport run`.
+
+    Example: rapport campaigns create "Monthly CSAT" --kind feedback \\
+    --survey csat --segment recent --cron "0 9 1 * *" \\
+    --template "Hi {{ first_name }}, how did we do?"
+    """
     settings = _settings()
     zone = timezone or settings.timezone
     if (template is None) == (template_file is None):
@@ -404,7 +458,10 @@ def _schedule_words(campaign: Campaign) -> str:
 
 @campaigns_app.command("list")
 def campaigns_list() -> None:
-    """Every campaign with its schedule and status."""
+    """Every campaign with its schedule and status.
+
+    Example: rapport campaigns list
+    """
     db = database.open_database(_settings().database_url)
     table = Table("id", "name", "kind", "status", "schedule", "channel")
     for c in list_campaigns(db):
@@ -414,7 +471,10 @@ def campaigns_list() -> None:
 
 @campaigns_app.command("show")
 def campaigns_show(campaign: str) -> None:
-    """A campaign's definition and the numbers of its runs."""
+    """A campaign's definition and the numbers of its runs.
+
+    Example: rapport campaigns show "Monthly CSAT"
+    """
     db = database.open_database(_settings().database_url)
     c = get_campaign(db, campaign)
     out.print(f"[bold]#{c.id} {c.name}[/bold] — {c.kind}, {c.status}, {_schedule_words(c)}")
@@ -432,7 +492,10 @@ def campaigns_show(campaign: str) -> None:
 
 @campaigns_app.command("pause")
 def campaigns_pause(campaign: str) -> None:
-    """Stop firing and sending; queued messages wait until resumed."""
+    """Stop firing and sending; queued messages wait until resumed.
+
+    Example: rapport campaigns pause "Monthly CSAT"
+    """
     db = database.open_database(_settings().database_url)
     c = set_status(db, campaign, CampaignStatus.PAUSED)
     out.print(f"campaign {c.id} paused")
@@ -440,10 +503,58 @@ def campaigns_pause(campaign: str) -> None:
 
 @campaigns_app.command("resume")
 def campaigns_resume(campaign: str) -> None:
-    """Fire on schedule and send again."""
+    """Fire on schedule and send again.
+
+    Example: rapport campaigns resume "Monthly CSAT"
+    """
     db = database.open_database(_settings().database_url)
     c = set_status(db, campaign, CampaignStatus.ACTIVE)
     out.print(f"campaign {c.id} active")
+
+
+@campaigns_app.command("edit")
+def campaigns_edit(
+    campaign: str,
+    template: Annotated[str | None, typer.Option(help="New message (Jinja2).")] = None,
+    template_file: Annotated[
+        Path | None, typer.Option(help="Read the new message from a file.")
+    ] = None,
+    subject: Annotated[str | None, typer.Option(help="Email subject.")] = None,
+    cron: Annotated[str | None, typer.Option(help="Five-field crontab.")] = None,
+    timezone: Annotated[str | None, typer.Option(help="IANA time zone.")] = None,
+    channel: Annotated[str | None, typer.Option(help="last_active, email or telegram")] = None,
+    points: Annotated[int | None, typer.Option(help="Points to award (loyalty).")] = None,
+    offer_code: Annotated[str | None, typer.Option(help="Offer code (loyalty).")] = None,
+    offer_days: Annotated[int | None, typer.Option(help="Days the offer is valid.")] = None,
+    cost: Annotated[float | None, typer.Option(help="Total cost, for reports.")] = None,
+) -> None:
+    """Change a campaign's message, schedule, channel or offer (e.g. an installed programme).
+
+    Example: rapport campaigns edit "Win-back offer" --offer-code BACK20 --cron "0 9 * * 1"
+    """
+    from crm.campaigns import update_campaign
+
+    if template is not None and template_file is not None:
+        raise InvalidCampaign("give the message as --template or --template-file, not both")
+    if template_file is not None:
+        template = template_file.read_text("utf-8")
+    changes = {
+        "template": template,
+        "subject": subject,
+        "schedule_cron": cron,
+        "timezone": timezone,
+        "channel": channel,
+        "points": points,
+        "offer_code": offer_code,
+        "offer_valid_days": offer_days,
+        "cost": cost,
+    }
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if not changes:
+        raise InvalidCampaign("nothing to change: give at least one option (see --help)")
+    db = database.open_database(_settings().database_url)
+    c = update_campaign(db, campaign, **changes)
+    out.print(f"campaign {c.id} updated: {', '.join(sorted(changes))}")
 
 
 @campaigns_app.command("run-now")
@@ -451,7 +562,10 @@ def campaigns_run_now(
     campaign: str,
     send: Annotated[bool, typer.Option(help="Also send now (else `rapport run` sends).")] = True,
 ) -> None:
-    """Fire a campaign at once: make its deliveries and send them."""
+    """Fire a campaign at once: make its deliveries and send them.
+
+    Example: rapport campaigns run-now "Monthly CSAT"
+    """
     settings = _settings()
     db = database.open_database(settings.database_url)
     c = get_campaign(db, campaign)
@@ -479,7 +593,10 @@ def report_programmes(
     segment: Annotated[str | None, typer.Option(help="Campaigns of one segment.")] = None,
     days: Annotated[int, typer.Option(min=1, help="Period length, ending now.")] = 30,
 ) -> None:
-    """Delivered, skipped, response, participation, CSAT and NPS, against the period before."""
+    """Delivered, skipped, response, participation, CSAT and NPS, against the period before.
+
+    Example: rapport report programmes --segment recent --days 90
+    """
     db = database.open_database(_settings().database_url)
     ids = None
     if campaign is not None:
@@ -504,7 +621,10 @@ def report_export(
         Path | None, typer.Option("--out", help="File to write (default: a dated name).")
     ] = None,
 ) -> None:
-    """The report rows as CSV, one row per campaign or per segment (audited, like /export)."""
+    """The report rows as CSV, one row per campaign or per segment (audited, like /export).
+
+    Example: rapport report export campaigns --days 30 --out campaigns.csv
+    """
     from bot.exports import export_report
 
     db = database.open_database(_settings().database_url)
@@ -520,7 +640,10 @@ def report_chart(
     days: Annotated[int, typer.Option(min=1, help="Period length, ending now.")] = 30,
     to: Annotated[Path | None, typer.Option("--out", help="PNG file to write.")] = None,
 ) -> None:
-    """A PNG chart of the report, as /chart sends it."""
+    """A PNG chart of the report, as /chart sends it.
+
+    Example: rapport report chart satisfaction --days 90 --out csat.png
+    """
     from bot.charts import draw_report
 
     db = database.open_database(_settings().database_url)
@@ -537,7 +660,10 @@ def staff_add(
     telegram_id: Annotated[int | None, typer.Option(help="Telegram user id.")] = None,
     email: Annotated[str | None, typer.Option(help="Email address.")] = None,
 ) -> None:
-    """Register a staff member (the first admin is made this way)."""
+    """Register a staff member (the first admin is made this way).
+
+    Example: rapport staff add --name Ada --role admin --telegram-id 123456789
+    """
     db = database.open_database(_settings().database_url)
     member = add_staff(
         db, _cli_actor(), name=name, role=role, telegram_user_id=telegram_id, email=email
@@ -547,7 +673,10 @@ def staff_add(
 
 @staff_app.command("list")
 def staff_list() -> None:
-    """Every staff member with role and status."""
+    """Every staff member with role and status.
+
+    Example: rapport staff list
+    """
     db = database.open_database(_settings().database_url)
     table = Table("id", "name", "role", "telegram id", "email", "active")
     for m in list_staff(db):
@@ -564,7 +693,10 @@ def staff_list() -> None:
 
 @staff_app.command("role")
 def staff_role(staff_id: int, role: str) -> None:
-    """Change a staff member's role."""
+    """Change a staff member's role.
+
+    Example: rapport staff role 3 manager
+    """
     db = database.open_database(_settings().database_url)
     member = set_role(db, _cli_actor(), staff_id, role)
     out.print(f"staff {member.id} is now {member.role}")
@@ -572,7 +704,10 @@ def staff_role(staff_id: int, role: str) -> None:
 
 @staff_app.command("remove")
 def staff_remove(staff_id: int) -> None:
-    """Deactivate a staff member (kept for the audit trail)."""
+    """Deactivate a staff member (kept for the audit trail).
+
+    Example: rapport staff remove 3
+    """
     db = database.open_database(_settings().database_url)
     member = set_role(db, _cli_actor(), staff_id, None, active=False)
     out.print(f"staff {member.id} deactivated")
@@ -583,7 +718,10 @@ def audit_list(
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
     customer: Annotated[int | None, typer.Option(help="Only this customer.")] = None,
 ) -> None:
-    """The newest audit events."""
+    """The newest audit events.
+
+    Example: rapport audit list --customer 42 --limit 20
+    """
     db = database.open_database(_settings().database_url)
     table = Table("when", "who", "what", "customer", "detail")
     for e in audit_trail(db, _cli_actor(), limit=limit, customer_id=customer):
@@ -607,7 +745,10 @@ def privacy_export(
         Path | None, typer.Option("--html", help="Also write a readable HTML page here.")
     ] = None,
 ) -> None:
-    """Everything held about one customer, as JSON (and HTML), for a subject access request."""
+    """Everything held about one customer, as JSON (and HTML), for a subject access request.
+
+    Example: rapport privacy export 42 --out ann.json --html ann.html
+    """
     db = database.open_database(_settings().database_url)
     data = export_customer(db, _cli_actor(), customer_id)
     text = json.dumps(data, ensure_ascii=False, indent=2)
@@ -627,7 +768,10 @@ def privacy_erase(
     customer_id: int,
     yes: Annotated[bool, typer.Option("--yes", help="Confirm: this cannot be undone.")] = False,
 ) -> None:
-    """Remove a customer's personal data and messages; anonymised totals stay for reports."""
+    """Remove a customer's personal data and messages; anonymised totals stay for reports.
+
+    Example: rapport privacy erase 42 --yes
+    """
     if not yes:
         raise InvalidInput("erasing cannot be undone; run again with --yes to confirm")
     db = database.open_database(_settings().database_url)
@@ -640,7 +784,10 @@ def privacy_erase(
 
 @privacy_app.command("retention")
 def privacy_retention() -> None:
-    """Clear message bodies older than RAPPORT_RETENTION_MONTHS now (also run daily)."""
+    """Clear message bodies older than RAPPORT_RETENTION_MONTHS now (also run daily).
+
+    Example: rapport privacy retention
+    """
     settings = _settings()
     db = database.open_database(settings.database_url)
     result = enforce_retention(db, months=settings.retention_months)
@@ -662,6 +809,8 @@ def import_orders_cmd(
 
     Good rows go in; bad rows are skipped and listed by line number. Unknown
     email addresses become customers; unknown Telegram chat ids are refused.
+
+    Example: rapport import orders orders.csv
     """
     from rich.progress import Progress
 
@@ -702,7 +851,10 @@ def customers_values(
         bool, typer.Option(help="Recompute every customer's values first.")
     ] = False,
 ) -> None:
-    """Customer value: recompute, then explain one customer or count customers per tier."""
+    """Customer value: recompute, then explain one customer or count customers per tier.
+
+    Example: rapport customers values --recompute
+    """
     from crm.loyalty import expire_points, parse_tiers
     from crm.value import explain_value, recompute_values, value_tier_counts
 
@@ -728,7 +880,10 @@ def customers_values(
 
 @points_app.command("balance")
 def points_balance(customer_id: int) -> None:
-    """A customer's points balance (the sum of their ledger entries)."""
+    """A customer's points balance (the sum of their ledger entries).
+
+    Example: rapport points balance 42
+    """
     from crm.loyalty import balance
 
     db = database.open_database(_settings().database_url)
@@ -741,7 +896,10 @@ def points_redeem(
     points: int,
     reason: Annotated[str, typer.Option(help="What the points were spent on.")] = "redeemed",
 ) -> None:
-    """Spend a customer's points; refused if the balance is too small."""
+    """Spend a customer's points; refused if the balance is too small.
+
+    Example: rapport points redeem 42 500 --reason "gift voucher"
+    """
     from crm.loyalty import redeem_points
 
     db = database.open_database(_settings().database_url)
@@ -756,7 +914,10 @@ def report_acquisition(
     ] = 12,
     segment: Annotated[str | None, typer.Option(help="Only customers this segment picks.")] = None,
 ) -> None:
-    """New customers per month of first contact, by first channel."""
+    """New customers per month of first contact, by first channel.
+
+    Example: rapport report acquisition --months 6
+    """
     from crm.retention import acquisition, add_months, month_start
 
     db = database.open_database(_settings().database_url)
@@ -784,7 +945,10 @@ def report_retention(
     ] = 12,
     dormancy_days: Annotated[int, typer.Option(min=1, help="Silence that counts as churn.")] = 90,
 ) -> None:
-    """Retention cohorts (share active n months after first contact), churned and reactivated."""
+    """Retention cohorts (share active n months after first contact), churned and reactivated.
+
+    Example: rapport report retention --months 12 --dormancy-days 90
+    """
     from crm.retention import add_months, churn_and_reactivation, month_start, retention_cohorts
 
     db = database.open_database(_settings().database_url)

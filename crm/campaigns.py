@@ -177,6 +177,11 @@ def _check(spec: CampaignSpec) -> None:
     validate_template(spec.template)
 
 
+def validate_spec(spec: CampaignSpec) -> None:
+    """Check a campaign without saving it (the segment's existence is checked on create)."""
+    _check(spec)
+
+
 def create_campaign(db: Database, spec: CampaignSpec) -> Campaign:
     _check(spec)
     with db.transaction() as session:
@@ -208,6 +213,41 @@ def create_campaign(db: Database, spec: CampaignSpec) -> Campaign:
             session.flush()
         except IntegrityError:
             raise InvalidCampaign(f"a campaign named {spec.name!r} exists already") from None
+        return campaign
+
+
+EDITABLE = frozenset(
+    {"template", "subject", "schedule_cron", "timezone", "channel", "fallback", "points",
+     "offer_code", "offer_valid_days", "cost", "starts_at", "ends_at"}
+)  # fmt: skip
+"""What `update_campaign` may change; kind, survey and segment make a different programme."""
+
+
+def update_campaign(db: Database, ref: str | int, **changes: object) -> Campaign:
+    """Change a campaign's wording, schedule or action, checked as on create.
+
+    This is how a business adapts an installed programme template before
+    resuming it; runs already made keep the deliveries they made.
+    """
+    unknown = sorted(set(changes) - EDITABLE)
+    if unknown:
+        raise InvalidCampaign(
+            f"cannot change {', '.join(unknown)}; editable: {', '.join(sorted(EDITABLE))}"
+        )
+    campaign_id = get_campaign(db, ref).id
+    with db.transaction() as session:
+        campaign = session.get(Campaign, campaign_id)
+        assert campaign is not None
+        segment = session.get(Segment, campaign.segment_id)
+        assert segment is not None
+        current = {
+            f: getattr(campaign, f) for f in CampaignSpec.__dataclass_fields__ if f != "segment"
+        }
+        current.update(name=campaign.name, segment=segment.name, **changes)
+        spec = CampaignSpec(**current)  # type: ignore[arg-type]
+        _check(spec)
+        for name, value in changes.items():
+            setattr(campaign, name, value)
         return campaign
 
 

@@ -40,6 +40,7 @@ from crm.errors import Conflict, InvalidInput, InvalidRule, NotFound
 from crm.identity import CHANNELS
 from crm.models import (
     Campaign,
+    Conversation,
     Customer,
     CustomerTag,
     CustomerValue,
@@ -68,6 +69,7 @@ identities_t = Identity.__table__
 interactions_t = Interaction.__table__
 points_t = PointsEntry.__table__
 values_t = CustomerValue.__table__
+conversations_t = Conversation.__table__
 
 
 # --- The rule as data ----------------------------------------------------------------
@@ -293,6 +295,35 @@ def points_balance() -> Any:
 
 def _points_sql(op: str, value: int, now: datetime) -> ColumnElement[bool]:
     return COMPARE[op](points_balance(), value)
+
+
+def _conversation_days(*only: Any) -> Callable[[str, float, datetime], ColumnElement[bool]]:
+    """Days since the customer's last resolved conversation (of a kind); never counts as ever.
+
+    "< N days" is an EXISTS of a resolution after the cutoff; "> N days" is its
+    complement, so a customer with no resolved conversation is inactive for any length,
+    as with `last_activity_days`.
+    """
+
+    def compile_(op: str, value: float, now: datetime) -> ColumnElement[bool]:
+        cutoff = now - timedelta(days=value)
+        col = conversations_t.c.resolved_at
+        # "< N" and ">= N" are exact complements, as are "<= N" and "> N".
+        recent_op = ">" if op in ("<", ">=") else ">="
+        recent = (
+            select(conversations_t.c.id)
+            .where(
+                conversations_t.c.customer_id == customers.c.id,
+                col.is_not(None),
+                COMPARE[recent_op](col, cutoff),
+                *only,
+            )
+            .correlate(customers)
+            .exists()
+        )
+        return recent if op in ("<", "<=") else not_(recent)
+
+    return compile_
 
 
 def _days(value: float) -> str:
@@ -540,6 +571,18 @@ FIELDS: dict[str, Field] = {
         _check_bool,
         _consent_sql,
         lambda op, v: "who consented to marketing" if v else "without marketing consent",
+    ),
+    "resolved_days": Field(
+        ORDER_OPS,
+        _check_days,
+        _conversation_days(),
+        _days_words("last resolved conversation"),
+    ),
+    "complaint_resolved_days": Field(
+        ORDER_OPS,
+        _check_days,
+        _conversation_days(conversations_t.c.is_complaint.is_(True)),
+        _days_words("last resolved complaint"),
     ),
     "points": Field(
         NUMBER_OPS,

@@ -219,10 +219,14 @@ class Settings(BaseSettings):
         return ZoneInfo(self.timezone)
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Read the settings, turning pydantic's report into one clear line per bad value."""
+def load_settings(settings_class: type[Settings] | None = None, **overrides: object) -> Settings:
+    """Read the settings, turning pydantic's report into one clear line per bad value.
+
+    `settings_class` lets a caller read from other sources (`rapport init` checks
+    only the answers it was given, not the environment).
+    """
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return (settings_class or Settings)(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = "; ".join(
             f"RAPPORT_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
