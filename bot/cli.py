@@ -233,7 +233,10 @@ def customers_merge(
     absorb_id: int,
     yes: Annotated[bool, typer.Option("--yes", help="Confirm: this cannot be undone.")] = False,
 ) -> None:
-    """Merge customer ABSORB_ID into KEEP_ID (one person): all history moves, ABSORB_ID goes."""
+    """Merge customer ABSORB_ID into KEEP_ID (one person): all history moves, ABSORB_ID goes.
+
+    Example: rapport customers merge 12 48 --yes
+    """
     if not yes:
         raise InvalidInput("a merge cannot be undone; run again with --yes to confirm")
     db = database.open_database(_settings().database_url)
