@@ -1,0 +1,664 @@
+"""The conversations desk: staff take, answer and resolve what customers write.
+
+A conversation is opened by `crm.ingest` for a customer's first message and
+reopened by a new message after it was resolved; here staff work it:
+`take` assigns it, `send_reply` delivers an answer on the channel the
+customer used (an email answer carries In-Reply-To, so the customer's mail
+program keeps one thread) and records it, `resolve` closes it and, for a
+complaint, sends the short satisfaction question of service recovery.
+
+The bot and the CLI both call these functions, so they behave the same; the
+callers check the staff member's permission (`crm.staff.authorise`) and
+pass an `Actor`, and every read or change of a customer's data is audited
+in the same transaction. A reply that cannot be delivered leaves the
+conversation unanswered with `send_error` set, and the caller is told: a
+reply is never silently lost and never recorded as sent when it was not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from crm.audit import Actor, record
+from crm.channel import Channel, DeliveryFailure
+from crm.clock import utcnow
+from crm.database import Database
+from crm.desk_rules import DeskRules
+from crm.errors import Conflict, InvalidInput, NotFound, RapportError
+from crm.identity import EMAIL
+from crm.messages import OutboundMessage, Receipt
+from crm.models import (
+    Conversation,
+    ConversationStatus,
+    ConversationSurvey,
+    Customer,
+    CustomerTag,
+    Direction,
+    FollowUp,
+    Identity,
+    Interaction,
+    StaffMember,
+)
+from crm.surveys import parse_answer
+
+MAX_REPLY = 4000
+"""Longest staff answer: one Telegram message, a readable email."""
+UNRESOLVED = (ConversationStatus.OPEN.value, ConversationStatus.WAITING.value)
+CSAT_SCALE = (1, 5)
+CSAT_QUESTION = (
+    "We have closed your request. How well did we handle it? "
+    "Answer with a number from 1 (poorly) to 5 (very well)."
+)
+CSAT_CHOICES = tuple((str(n), str(n)) for n in range(CSAT_SCALE[0], CSAT_SCALE[1] + 1))
+ANSWER_WINDOW = timedelta(days=14)
+"""How long after the question a bare number still counts as its answer."""
+_RE_PREFIX = re.compile(r"^\s*(re|aw|sv|antw)\s*:\s*", re.I)
+
+
+class ReplyNotSent(RapportError):
+    """The channel refused or could not take the answer; the conversation says so."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationView:
+    id: int
+    customer_id: int
+    customer_name: str | None
+    channel: str
+    status: str
+    is_complaint: bool
+    assigned_staff_id: int | None
+    assigned_name: str | None
+    opened_at: datetime
+    last_message_at: datetime
+    first_response_at: datetime | None
+    resolved_at: datetime | None
+    send_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """Where an answer to a conversation goes: the customer's address on its channel."""
+
+    conversation_id: int
+    customer_id: int
+    channel: str
+    external_id: str
+    subject: str | None
+    reply_to_key: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    conversation_id: int
+    survey_sent: bool
+    survey_error: str | None
+
+
+# --- reading -----------------------------------------------------------------------------
+
+
+def _views(session: Session, where: list) -> list[ConversationView]:  # type: ignore[type-arg]
+    rows = session.execute(
+        select(Conversation, Customer.display_name, StaffMember.name)
+        .join(Customer, Customer.id == Conversation.customer_id)
+        .outerjoin(StaffMember, StaffMember.id == Conversation.assigned_staff_id)
+        .where(*where)
+        .order_by(Conversation.last_message_at, Conversation.id)
+    )
+    return [
+        ConversationView(
+            id=c.id,
+            customer_id=c.customer_id,
+            customer_name=name,
+            channel=c.channel,
+            status=c.status,
+            is_complaint=c.is_complaint,
+            assigned_staff_id=c.assigned_staff_id,
+            assigned_name=staff,
+            opened_at=c.opened_at,
+            last_message_at=c.last_message_at,
+            first_response_at=c.first_response_at,
+            resolved_at=c.resolved_at,
+            send_error=c.send_error,
+        )
+        for c, name, staff in rows
+    ]
+
+
+def list_conversations(
+    db: Database, actor: Actor, *, include_resolved: bool = False, limit: int = 500
+) -> list[ConversationView]:
+    """Unresolved conversations, longest waiting first (audited: it names customers)."""
+    with db.transaction() as session:
+        where = [] if include_resolved else [Conversation.status.in_(UNRESOLVED)]
+        views = _views(session, where)[:limit]
+        record(session, actor, "conversations.list", detail=f"{len(views)} shown")
+        return views
+
+
+def get_conversation(db: Database, actor: Actor, conversation_id: int) -> ConversationView:
+    with db.transaction() as session:
+        found = _views(session, [Conversation.id == conversation_id])
+        if not found:
+            raise NotFound(f"no conversation #{conversation_id}")
+        record(session, actor, "conversation.read", customer_id=found[0].customer_id)
+        return found[0]
+
+
+def _load(session: Session, conversation_id: int) -> Conversation:
+    conversation = session.get(Conversation, conversation_id, with_for_update=True)
+    if conversation is None:
+        raise NotFound(f"no conversation #{conversation_id}")
+    return conversation
+
+
+# --- taking and answering ------------------------------------------------------------------
+
+
+def take(
+    db: Database, actor: Actor, conversation_id: int, *, force: bool = False
+) -> ConversationView:
+    """Assign the conversation to the actor; someone else's needs `force` (a takeover)."""
+    if actor.staff_id is None:
+        raise InvalidInput("only a staff member can take a conversation (give --staff)")
+    with db.transaction() as session:
+        conversation = _load(session, conversation_id)
+        if conversation.status == ConversationStatus.RESOLVED:
+            raise InvalidInput(f"conversation #{conversation_id} is resolved")
+        holder = conversation.assigned_staff_id
+        if holder is not None and holder != actor.staff_id and not force:
+            name = session.scalar(select(StaffMember.name).where(StaffMember.id == holder))
+            raise Conflict(f"conversation #{conversation_id} is taken by {name}")
+        conversation.assigned_staff_id = actor.staff_id
+        record(
+            session,
+            actor,
+            "conversation.take",
+            customer_id=conversation.customer_id,
+            detail=f"conversation {conversation_id}",
+        )
+        session.flush()
+        return _views(session, [Conversation.id == conversation_id])[0]
+
+
+def clean_reply(text: str) -> str:
+    """The answer as it will be sent, or InvalidInput saying what is wrong with it."""
+    value = (text or "").strip()
+    if not value:
+        raise InvalidInput("the answer is empty")
+    if "\x00" in value:
+        raise InvalidInput("the answer contains NUL characters")
+    if len(value) > MAX_REPLY:
+        raise InvalidInput(f"the answer is {len(value):,} characters; the limit is {MAX_REPLY:,}")
+    return value
+
+
+def _outgoing(session: Session, conversation: Conversation) -> Outgoing:
+    """The customer's address on the conversation's channel and the thread to answer in."""
+    external_id = session.scalar(
+        select(Identity.external_id)
+        .where(
+            Identity.customer_id == conversation.customer_id,
+            Identity.channel == conversation.channel,
+            Identity.unreachable_at.is_(None),
+        )
+        .order_by(Identity.id.desc())
+        .limit(1)
+    )
+    if external_id is None:
+        raise NotFound(
+            f"the customer of conversation #{conversation.id} has no reachable "
+            f"{conversation.channel} address"
+        )
+    inbound = Interaction.__table__.c
+    last_key = session.scalar(
+        select(inbound.message_key)
+        .where(
+            inbound.conversation_id == conversation.id,
+            inbound.direction == Direction.IN.value,
+            inbound.channel == conversation.channel,
+            inbound.message_key.is_not(None),
+        )
+        .order_by(inbound.sent_at.desc(), inbound.id.desc())
+        .limit(1)
+    )
+    subject = None
+    if conversation.channel == EMAIL:
+        first_subject = session.scalar(
+            select(inbound.subject)
+            .where(inbound.conversation_id == conversation.id, inbound.subject.is_not(None))
+            .order_by(inbound.sent_at, inbound.id)
+            .limit(1)
+        )
+        subject = (
+            "Re: " + _RE_PREFIX.sub("", first_subject) if first_subject else "Re: your message"
+        )
+    return Outgoing(
+        conversation_id=conversation.id,
+        customer_id=conversation.customer_id,
+        channel=conversation.channel,
+        external_id=external_id,
+        subject=subject,
+        reply_to_key=last_key,
+    )
+
+
+def prepare_reply(db: Database, conversation_id: int) -> Outgoing:
+    with db.session() as session:
+        conversation = session.get(Conversation, conversation_id)
+        if conversation is None:
+            raise NotFound(f"no conversation #{conversation_id}")
+        if conversation.status == ConversationStatus.RESOLVED:
+            raise InvalidInput(
+                f"conversation #{conversation_id} is resolved; "
+                "the customer's next message reopens it"
+            )
+        return _outgoing(session, conversation)
+
+
+def record_reply(db: Database, actor: Actor, out: Outgoing, text: str, receipt: Receipt) -> int:
+    """Store a delivered staff answer; the first one sets the first response time."""
+    with db.transaction() as session:
+        conversation = _load(session, out.conversation_id)
+        row = Interaction(
+            customer_id=out.customer_id,
+            conversation_id=out.conversation_id,
+            channel=out.channel,
+            direction=Direction.OUT,
+            body=text,
+            subject=out.subject,
+            automated=False,
+            message_key=receipt.message_key,
+            in_reply_to=out.reply_to_key,
+            sent_at=receipt.sent_at,
+        )
+        session.add(row)
+        if conversation.first_response_at is None:
+            conversation.first_response_at = receipt.sent_at
+        if conversation.status != ConversationStatus.RESOLVED:
+            conversation.status = ConversationStatus.WAITING
+        if conversation.assigned_staff_id is None:
+            conversation.assigned_staff_id = actor.staff_id
+        conversation.send_error = None
+        record(
+            session,
+            actor,
+            "conversation.reply",
+            customer_id=out.customer_id,
+            detail=f"conversation {out.conversation_id}",
+        )
+        session.flush()
+        return row.id
+
+
+def record_send_failure(db: Database, conversation_id: int, error: str) -> None:
+    with db.transaction() as session:
+        _load(session, conversation_id).send_error = error[:300]
+
+
+async def send_reply(
+    db: Database,
+    actor: Actor,
+    channels: Mapping[str, Channel],
+    conversation_id: int,
+    text: str,
+) -> Receipt:
+    """Deliver a staff answer on the conversation's channel, then record it."""
+    body = clean_reply(text)
+    out = await asyncio.to_thread(prepare_reply, db, conversation_id)
+    channel = channels.get(out.channel)
+    if channel is None:
+        error = f"no {out.channel} sender is running"
+        await asyncio.to_thread(record_send_failure, db, conversation_id, error)
+        raise ReplyNotSent(f"the answer to conversation #{conversation_id} was not sent: {error}")
+    message = OutboundMessage(text=body, subject=out.subject, reply_to_key=out.reply_to_key)
+    try:
+        receipt = await channel.send(out.external_id, message)
+    except DeliveryFailure as exc:
+        await asyncio.to_thread(record_send_failure, db, conversation_id, str(exc))
+        raise ReplyNotSent(
+            f"the answer to conversation #{conversation_id} was not delivered: {exc}"
+        ) from exc
+    await asyncio.to_thread(record_reply, db, actor, out, body, receipt)
+    return receipt
+
+
+# --- complaints ------------------------------------------------------------------------------
+
+
+def flag_complaint(
+    db: Database, actor: Actor, conversation_id: int, rules: DeskRules, *, reason: str = "staff"
+) -> datetime:
+    """Mark a complaint and create its follow-up task; returns the follow-up's due time."""
+    with db.transaction() as session:
+        conversation = _load(session, conversation_id)
+        due = _flag(session.connection(), conversation_id, reason, rules, utcnow())
+        record(
+            session,
+            actor,
+            "conversation.complaint",
+            customer_id=conversation.customer_id,
+            detail=f"conversation {conversation_id}",
+        )
+        return due
+
+
+def _flag(
+    conn: Connection, conversation_id: int, reason: str, rules: DeskRules, now: datetime
+) -> datetime:
+    """Flag and follow-up, idempotent: a second flag keeps the first reason and due date."""
+    c = Conversation.__table__.c
+    conn.execute(
+        update(Conversation.__table__)
+        .where(c.id == conversation_id, c.is_complaint.is_(False))
+        .values(is_complaint=True, complaint_reason=reason[:60])
+    )
+    f = FollowUp.__table__.c
+    due = conn.scalar(select(f.due_at).where(f.conversation_id == conversation_id))
+    if due is not None:
+        return due
+    due = rules.hours.add(now, rules.follow_up)
+    conn.execute(
+        insert(FollowUp.__table__).values(
+            conversation_id=conversation_id, due_at=due, created_at=now
+        )
+    )
+    return due
+
+
+@dataclass(frozen=True, slots=True)
+class Said:
+    """A customer message as ingest stored it, for the complaint rules."""
+
+    conversation_id: int
+    text: str
+    polarity: float | None
+
+
+def flag_complaints_on_ingest(
+    conn: Connection,
+    said: Sequence[Said],
+    rules: DeskRules,
+    now: datetime,
+) -> int:
+    """Flag conversations whose new messages trip a complaint rule; returns how many."""
+    flagged: dict[int, str] = {}
+    for item in said:
+        if item.conversation_id in flagged:
+            continue
+        word = rules.complaint_word_in(item.text)
+        if word is not None:
+            flagged[item.conversation_id] = f"word:{word}"
+        elif (
+            rules.complain_on_strong_negative
+            and item.polarity is not None
+            and item.polarity <= rules.strongly_negative
+        ):
+            flagged[item.conversation_id] = "sentiment"
+    c = Conversation.__table__.c
+    already = (
+        set(conn.scalars(select(c.id).where(c.id.in_(flagged), c.is_complaint.is_(True))))
+        if flagged
+        else set()
+    )
+    for conversation_id, reason in flagged.items():
+        if conversation_id not in already:
+            _flag(conn, conversation_id, reason, rules, now)
+    return len(set(flagged) - already)
+
+
+# --- resolving and the satisfaction question ----------------------------------------------------
+
+
+def resolve(db: Database, actor: Actor, conversation_id: int) -> Outgoing | None:
+    """Close the conversation and its follow-up; returns where to ask for CSAT, if owed."""
+    with db.transaction() as session:
+        conversation = _load(session, conversation_id)
+        if conversation.status == ConversationStatus.RESOLVED:
+            raise InvalidInput(f"conversation #{conversation_id} is already resolved")
+        now = utcnow()
+        conversation.status = ConversationStatus.RESOLVED
+        conversation.resolved_at = now
+        if conversation.assigned_staff_id is None:
+            conversation.assigned_staff_id = actor.staff_id
+        f = FollowUp.__table__.c
+        session.execute(
+            update(FollowUp.__table__)
+            .where(f.conversation_id == conversation_id, f.done_at.is_(None))
+            .values(done_at=now)
+        )
+        record(
+            session,
+            actor,
+            "conversation.resolve",
+            customer_id=conversation.customer_id,
+            detail=f"conversation {conversation_id}",
+        )
+        asked = session.scalar(
+            select(ConversationSurvey.id).where(
+                ConversationSurvey.conversation_id == conversation_id
+            )
+        )
+        if not conversation.is_complaint or asked is not None:
+            return None
+        try:
+            return _outgoing(session, conversation)
+        except NotFound:
+            return None  # resolved all the same; nobody to ask
+
+
+def record_survey_sent(db: Database, out: Outgoing, receipt: Receipt) -> None:
+    with db.transaction() as session:
+        interaction = Interaction(
+            customer_id=out.customer_id,
+            conversation_id=out.conversation_id,
+            channel=out.channel,
+            direction=Direction.OUT,
+            body=CSAT_QUESTION,
+            subject=out.subject,
+            automated=True,
+            message_key=receipt.message_key,
+            sent_at=receipt.sent_at,
+        )
+        session.add(interaction)
+        session.add(
+            ConversationSurvey(
+                conversation_id=out.conversation_id,
+                customer_id=out.customer_id,
+                channel=out.channel,
+                message_key=receipt.message_key,
+                sent_at=receipt.sent_at,
+            )
+        )
+
+
+async def send_resolution(
+    db: Database, actor: Actor, channels: Mapping[str, Channel], conversation_id: int
+) -> Resolution:
+    """Resolve, then ask a complaint's customer how it was handled (service recovery)."""
+    out = await asyncio.to_thread(resolve, db, actor, conversation_id)
+    if out is None:
+        return Resolution(conversation_id, survey_sent=False, survey_error=None)
+    channel = channels.get(out.channel)
+    if channel is None:
+        return Resolution(conversation_id, False, f"no {out.channel} sender is running")
+    question = OutboundMessage(
+        text=CSAT_QUESTION, subject=out.subject, reply_to_key=out.reply_to_key, choices=CSAT_CHOICES
+    )
+    try:
+        receipt = await channel.send(out.external_id, question)
+    except DeliveryFailure as exc:
+        return Resolution(conversation_id, False, str(exc))
+    await asyncio.to_thread(record_survey_sent, db, out, receipt)
+    return Resolution(conversation_id, survey_sent=True, survey_error=None)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """An inbound message that may answer a resolved complaint's CSAT question."""
+
+    key: tuple[str, str]
+    customer_id: int
+    text: str
+    in_reply_to: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyAnswer:
+    survey_id: int
+    conversation_id: int
+    score: int
+    comment: str | None
+
+
+def match_survey_answers(
+    conn: Connection, candidates: Sequence[Candidate], now: datetime
+) -> dict[tuple[str, str], SurveyAnswer]:
+    """Which messages answer an open CSAT question: by reply reference, or a bare score.
+
+    Such a message joins the resolved conversation it rates instead of
+    opening a new one; only one answer per question is matched.
+    """
+    scored = [(c, parse_answer(c.text, CSAT_SCALE)) for c in candidates]
+    scored = [(c, a) for c, a in scored if a is not None]
+    if not scored:
+        return {}
+    s = ConversationSurvey.__table__.c
+    rows = conn.execute(
+        select(s.id, s.conversation_id, s.customer_id, s.message_key)
+        .where(
+            s.customer_id.in_({c.customer_id for c, _ in scored}),
+            s.answered_at.is_(None),
+            s.sent_at >= now - ANSWER_WINDOW,
+        )
+        .order_by(s.sent_at, s.id)
+    ).all()
+    by_key = {(r.customer_id, r.message_key): r for r in rows}
+    latest = {r.customer_id: r for r in rows}
+    found: dict[tuple[str, str], SurveyAnswer] = {}
+    used: set[int] = set()
+    for candidate, answer in scored:
+        assert answer is not None
+        row = by_key.get((candidate.customer_id, candidate.in_reply_to or ""))
+        if row is None and candidate.in_reply_to is None:
+            row = latest.get(candidate.customer_id)
+        if row is None or row.id in used:
+            continue
+        used.add(row.id)
+        found[candidate.key] = SurveyAnswer(row.id, row.conversation_id, answer[0], answer[1])
+    return found
+
+
+def store_survey_answers(
+    conn: Connection,
+    answers: Mapping[tuple[str, str], SurveyAnswer],
+    interaction_ids: Mapping[tuple[str, str], int],
+    now: datetime,
+) -> int:
+    """Record each answer once: a question already answered keeps its first answer."""
+    stored = 0
+    s = ConversationSurvey.__table__.c
+    for key, answer in answers.items():
+        done = conn.execute(
+            update(ConversationSurvey.__table__)
+            .where(s.id == answer.survey_id, s.answered_at.is_(None))
+            .values(
+                score=answer.score,
+                comment=answer.comment,
+                interaction_id=interaction_ids[key],
+                answered_at=now,
+            )
+        )
+        stored += done.rowcount
+    return stored
+
+
+# --- announcing to staff on duty -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Announcement:
+    conversation_id: int
+    customer_id: int
+    customer_name: str | None
+    channel: str
+    tags: tuple[str, ...]
+    earlier_conversations: int
+    is_complaint: bool
+    first_message: str | None
+
+
+def pending_announcements(db: Database, *, limit: int = 20) -> list[Announcement]:
+    """Unresolved conversations staff have not been told of yet, oldest first."""
+    with db.session() as session:
+        conversations = list(
+            session.scalars(
+                select(Conversation)
+                .where(Conversation.announced_at.is_(None), Conversation.status.in_(UNRESOLVED))
+                .order_by(Conversation.id)
+                .limit(limit)
+            )
+        )
+        found = []
+        for c in conversations:
+            customer = session.get(Customer, c.customer_id)
+            tags = session.scalars(
+                select(CustomerTag.tag).where(CustomerTag.customer_id == c.customer_id)
+            ).all()
+            earlier = session.scalar(
+                select(func.count())
+                .select_from(Conversation)
+                .where(Conversation.customer_id == c.customer_id, Conversation.id < c.id)
+            )
+            first = session.scalar(
+                select(Interaction.body)
+                .where(
+                    Interaction.conversation_id == c.id,
+                    Interaction.direction == Direction.IN.value,
+                )
+                .order_by(Interaction.sent_at, Interaction.id)
+                .limit(1)
+            )
+            found.append(
+                Announcement(
+                    conversation_id=c.id,
+                    customer_id=c.customer_id,
+                    customer_name=customer.display_name if customer else None,
+                    channel=c.channel,
+                    tags=tuple(sorted(tags)),
+                    earlier_conversations=earlier or 0,
+                    is_complaint=c.is_complaint,
+                    first_message=first,
+                )
+            )
+        return found
+
+
+def mark_announced(db: Database, actor: Actor, announcements: Sequence[Announcement]) -> None:
+    """Staff were shown these customers' messages: note it, and audit it per customer."""
+    if not announcements:
+        return
+    now = utcnow()
+    with db.transaction() as session:
+        c = Conversation.__table__.c
+        session.execute(
+            update(Conversation.__table__)
+            .where(c.id.in_([a.conversation_id for a in announcements]), c.announced_at.is_(None))
+            .values(announced_at=now)
+        )
+        for a in announcements:
+            record(
+                session,
+                actor,
+                "conversation.announce",
+                customer_id=a.customer_id,
+                detail=f"conversation {a.conversation_id}",
+            )
