@@ -19,6 +19,7 @@ imports this one to build its registry); the types are for checkers only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -31,6 +32,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes, MessageHandler, f
 
 from crm.audit import Actor
 from crm.channel import Channel
+from crm.clock import utcnow
 from crm.conversations import (
     Announcement,
     ConversationView,
@@ -43,9 +45,11 @@ from crm.conversations import (
     take,
 )
 from crm.database import Database
+from crm.desk_report import DeskReport, DeskRow, desk_report, due_reminders
 from crm.desk_rules import load_rules
 from crm.errors import InvalidInput, PermissionDenied, RapportError
 from crm.models import StaffMember, StaffRole
+from crm.reports import Period
 from crm.settings import Settings
 from crm.staff import Permission, actor_for, authorise
 
@@ -158,6 +162,67 @@ async def complaint_command(cmds: StaffCommands, call: Call) -> None:
     )
 
 
+def _minutes(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.0f} min" if value < 120 else f"{value / 60:.1f} h"
+
+
+def report_rows(report: DeskReport) -> list[tuple[str, ...]]:
+    """One row per group (all, each agent, each segment): the same for /desk_report and the CLI."""
+
+    def row(kind: str, r: DeskRow) -> tuple[str, ...]:
+        kept = "—" if r.within_policy_pct is None else f"{r.within_policy_pct:.0f}%"
+        return (
+            kind,
+            r.group,
+            str(r.conversations),
+            f"{_minutes(r.first_response_p50)} / {_minutes(r.first_response_p90)}",
+            f"{_minutes(r.resolution_p50)} / {_minutes(r.resolution_p90)}",
+            f"{r.first_response_breaches} / {r.resolution_breaches}",
+            kept,
+        )
+
+    return [
+        row("total", report.overall),
+        *(row("agent", r) for r in report.by_agent),
+        *(row("segment", r) for r in report.by_segment),
+    ]
+
+
+REPORT_HEADER = (
+    "",
+    "group",
+    "conversations",
+    "first response p50 / p90",
+    "resolution p50 / p90",
+    "breaches first / resolution",
+    "within policy",
+)
+
+
+async def desk_report_command(cmds: StaffCommands, call: Call) -> None:
+    from bot.staff_commands import _days
+
+    if len(call.args) > 1:
+        raise InvalidInput("give at most a number of days")
+    days = _days(call.args[0]) if call.args else 30
+    rules = load_rules(cmds.settings)
+    now = utcnow()
+    report = await asyncio.to_thread(desk_report, cmds.db, rules, Period.last_days(days, now), now)
+    lines = [
+        f"Contact policy, conversations opened in the last {days} days "
+        "(business time; definitions: docs/desk.md)"
+    ]
+    for kind, group, n, first, resolution, breaches, kept in report_rows(report):
+        label = "All" if kind == "total" else f"{kind} {group}"
+        lines.append(
+            f"{label}: {n} conversations, first response p50/p90 {first}, "
+            f"resolution {resolution}, breaches {breaches}, within policy {kept}"
+        )
+    await _say(call.bot, call.chat_id, "\n".join(lines))
+
+
 DESK_COMMANDS: tuple[
     tuple[str, Permission, str, str, Callable[[StaffCommands, Call], Awaitable[None]]], ...
 ] = (
@@ -195,6 +260,13 @@ DESK_COMMANDS: tuple[
         "<conversation>",
         "flag a complaint and create its follow-up task",
         complaint_command,
+    ),
+    (
+        "desk_report",
+        Permission.VIEW_REPORTS,
+        "[days]",
+        "response and resolution times against the contact policy, per agent and segment",
+        desk_report_command,
     ),
 )
 
@@ -293,3 +365,62 @@ async def announce_new(bot: Bot, db: Database, settings: Settings) -> int:
             told.append(item)
     await asyncio.to_thread(mark_announced, db, SYSTEM, told)
     return len(told)
+
+
+async def remind_due(bot: Bot, db: Database, settings: Settings) -> int:
+    """Remind the assigned agent (or the staff on duty) of targets about to be missed."""
+    rules = load_rules(settings)
+    reminders = await asyncio.to_thread(due_reminders, db, rules, utcnow())
+    if not reminders:
+        return 0
+    on_duty = await asyncio.to_thread(_on_duty, db, settings)
+    for r in reminders:
+        chats = [r.staff_telegram_id] if r.staff_telegram_id is not None else on_duty
+        late = "is overdue since" if r.due <= utcnow() else "is due at"
+        text = (
+            f"Conversation #{r.conversation_id}: the {r.what} {late} "
+            f"{r.due.astimezone(settings.zone):%a %H:%M} ({settings.timezone}). "
+            f"/take {r.conversation_id} · /reply {r.conversation_id} <text>"
+        )
+        for chat_id in chats:
+            try:
+                await bot.send_message(chat_id=chat_id, text=text)
+            except TelegramError as exc:
+                log.warning("could not send a desk reminder: %s", type(exc).__name__)
+    return len(reminders)
+
+
+class DeskService:
+    """Every `interval` seconds: announce new conversations, remind of due targets.
+
+    Runs in `rapport run` beside the Telegram bot whose chats it writes to; a
+    failing round is logged and the next one tries again.
+    """
+
+    name = "desk"
+
+    def __init__(self, bot: Bot, db: Database, settings: Settings, interval: float = 30.0) -> None:
+        self.bot, self.db, self.settings, self.interval = bot, db, settings, interval
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        load_rules(self.settings)  # a bad rules file stops the start, with its reason
+        self._task = asyncio.create_task(self._loop(), name="desk")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def tick(self) -> None:
+        await announce_new(self.bot, self.db, self.settings)
+        await remind_due(self.bot, self.db, self.settings)
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("desk round failed; trying again in %.0f s", self.interval)
+            await asyncio.sleep(self.interval)

@@ -9,13 +9,15 @@ the customer's rating is recorded once.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 from tg_helpers import bot_settings
 
-from bot.desk_commands import announce_new
+from bot.desk_commands import DeskService, announce_new
 from bot.staff_commands import SENDERS_KEY
 from channels.email.inbound_smtp import InboundSmtpService
 from channels.email.outbound import EmailSender, SmtpServer
@@ -252,3 +254,40 @@ async def test_failed_answer_is_reported_and_kept_unanswered(
 def _all(db: Database, model: type) -> list:  # type: ignore[type-arg]
     with db.session() as session:
         return list(session.scalars(select(model).order_by(model.id)))  # type: ignore[attr-defined]
+
+
+async def test_desk_round_announces_to_the_staff_group_and_reminds_before_a_breach(
+    api: BotApiStandIn, desk: TelegramService, db: Database, tmp_path: Path
+) -> None:
+    rules = tmp_path / "desk.json"
+    rules.write_text(
+        json.dumps(
+            {
+                "business_hours": {"days": ["mon-sun"], "open": "00:00", "close": "23:59"},
+                "policies": [
+                    {"segment": "*", "first_response_minutes": 1, "resolution_minutes": 60}
+                ],
+                "remind_before_minutes": 5,
+            }
+        )
+    )
+    group = -100123
+    api.user(group, "Desk group")
+    settings = bot_settings(api, staff_chat_id=group, desk_rules=str(rules))
+    api.user(CUSTOMER, "Carl")
+    await _ask(api, CUSTOMER, "Is the shop open on Sunday?")
+    [conversation] = _all(db, Conversation)
+
+    round_ = DeskService(desk.application.bot, db, settings)
+    await round_.tick()
+    await round_.tick()  # a second round repeats nothing
+    texts = [m.text for m in api.sent_to(group)]
+    assert len(texts) == 2 and api.sent_to(AGENT) == []
+    assert texts[0].startswith(f"Conversation #{conversation.id}: new from Carl")
+    assert texts[1].startswith(f"Conversation #{conversation.id}: the first response is")
+
+    report = await _ask(api, MANAGER, "/desk_report 7")
+    assert report.text.startswith("Contact policy, conversations opened in the last 7 days")
+    assert "All: 1 conversations" in report.text
+    refused = await _ask(api, AGENT, "/desk_report")
+    assert refused.text.startswith("Sorry: your role (agent) does not allow you to view reports")
