@@ -48,8 +48,12 @@ from telegram.ext import (
 )
 
 from channels.telegram.inbound import from_callback, from_message, message_key
+from channels.telegram.outbound import TelegramChannel
+from crm.clock import utcnow
 from crm.consent import marketing_consent, set_marketing_consent
+from crm.conversations import send_first_answer
 from crm.database import Database
+from crm.desk_rules import load_rules
 from crm.errors import InvalidMessage, NotFound
 from crm.identity import TELEGRAM
 from crm.ingest import ingest
@@ -102,6 +106,7 @@ class CustomerDialogs:
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
         self.settings = settings
+        self.desk = load_rules(settings)  # a bad rules file stops the start, with its reason
 
     def handlers(self) -> list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, object]]:
         """In dispatch order: the first that matches an update handles it."""
@@ -363,7 +368,16 @@ class CustomerDialogs:
         if message is None:
             return
         result = await self._store(context.bot, update, from_message(message))
-        if result is not None and not result.duplicate:
+        if result is None or result.duplicate:
+            return
+        answered = result.conversation_id is not None and await send_first_answer(
+            self.db,
+            self.desk,
+            {TELEGRAM: TelegramChannel(context.bot)},
+            result.conversation_id,
+            utcnow(),
+        )
+        if not answered:  # no automatic answer configured (or owed): the plain receipt
             await self._say(context.bot, message.chat.id, ACKNOWLEDGEMENT, reply_to=message)
 
     async def edited(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -36,10 +36,12 @@ from crm.clock import utcnow
 from crm.conversations import (
     Announcement,
     ConversationView,
+    awaiting_first_answer,
     flag_complaint,
     list_conversations,
     mark_announced,
     pending_announcements,
+    send_first_answer,
     send_reply,
     send_resolution,
     take,
@@ -48,6 +50,7 @@ from crm.database import Database
 from crm.desk_report import DeskReport, DeskRow, desk_report, due_reminders
 from crm.desk_rules import load_rules
 from crm.errors import InvalidInput, PermissionDenied, RapportError
+from crm.identity import EMAIL
 from crm.models import StaffMember, StaffRole
 from crm.reports import Period
 from crm.settings import Settings
@@ -393,14 +396,24 @@ async def remind_due(bot: Bot, db: Database, settings: Settings) -> int:
 class DeskService:
     """Every `interval` seconds: announce new conversations, remind of due targets.
 
-    Runs in `rapport run` beside the Telegram bot whose chats it writes to; a
-    failing round is logged and the next one tries again.
+    Also sends the automatic first answer (office hours, out of hours, FAQ) to
+    customers who wrote by email. Runs in `rapport run` beside the Telegram
+    bot whose chats it writes to; a failing round is logged and the next one
+    tries again.
     """
 
     name = "desk"
 
-    def __init__(self, bot: Bot, db: Database, settings: Settings, interval: float = 30.0) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        db: Database,
+        settings: Settings,
+        channels: Mapping[str, Channel] | None = None,
+        interval: float = 30.0,
+    ) -> None:
         self.bot, self.db, self.settings, self.interval = bot, db, settings, interval
+        self.channels = dict(channels or {})
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -414,8 +427,23 @@ class DeskService:
                 await self._task
 
     async def tick(self) -> None:
+        await self.first_answers()
         await announce_new(self.bot, self.db, self.settings)
         await remind_due(self.bot, self.db, self.settings)
+
+    async def first_answers(self) -> int:
+        """Automatic first answers by email (Telegram's go out as the message comes in)."""
+        rules, now = load_rules(self.settings), utcnow()
+        email = {k: v for k, v in self.channels.items() if k == EMAIL}
+        if not email or not (rules.office_hours or rules.out_of_hours or rules.faq):
+            return 0
+        sent = 0
+        for conversation_id in await asyncio.to_thread(
+            awaiting_first_answer, self.db, [EMAIL], now
+        ):
+            if await send_first_answer(self.db, rules, email, conversation_id, now) is not None:
+                sent += 1
+        return sent
 
     async def _loop(self) -> None:
         while True:

@@ -61,14 +61,16 @@ def _tell_bots(started: Sequence[Service], channels: dict[str, Channel], wake: A
             bot_data[SENDERS_KEY] = dict(channels)
 
 
-def _desk_service(started: Sequence[Service], settings: Settings, db: Database) -> Service | None:
-    """The conversations desk (announcements, reminders) writes to staff through the bot."""
+def _desk_service(
+    started: Sequence[Service], settings: Settings, db: Database, channels: dict[str, Channel]
+) -> Service | None:
+    """The conversations desk (announcements, reminders, email first answers), beside the bot."""
     from bot.desk_commands import DeskService
 
     for service in started:
         application = getattr(service, "application", None)
         if application is not None and getattr(service, "channel", None) is not None:
-            return DeskService(application.bot, db, settings)
+            return DeskService(application.bot, db, settings, channels)
     return None
 
 
@@ -120,7 +122,7 @@ async def run(
         await start(dispatcher)
         _tell_bots(started, channels, dispatcher.wake)
         if not worker:
-            desk = _desk_service(started, settings, db)
+            desk = _desk_service(started, settings, db, channels)
             if desk is not None:
                 await start(desk)
             runtime = Runtime(

@@ -57,6 +57,14 @@ class BusinessHours:
         window = self._window(as_utc(moment).astimezone(self.zone).date())
         return window is not None and window[0] <= as_utc(moment) < window[1]
 
+    def next_opening(self, moment: datetime) -> datetime:
+        """`moment` itself when open, else when the business next opens."""
+        moment = as_utc(moment)
+        for opens, closes in self._windows_from(moment):
+            if closes > moment:
+                return max(opens, moment)
+        raise InvalidInput("no opening time ahead in the business calendar")
+
     def elapsed(self, start: datetime, end: datetime) -> timedelta:
         """Business time between two instants; zero when `end` is not after `start`."""
         start, end = as_utc(start), as_utc(end)

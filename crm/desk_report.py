@@ -7,7 +7,9 @@ Its clocks run in business hours only, from the customer's first message:
 - first response time: until the first answer a person sent (the bot's
   automatic answers never count); resolution time: until it was resolved.
 - a breach: the time exceeded the target, or the conversation is still
-  without an answer (or unresolved) and the target has already passed.
+  without an answer (or unresolved) and the target has already passed. A
+  conversation an FAQ answer put in "waiting" is the customer's move: its
+  first-response clock is not late while it waits.
 - percentiles (p50, p90) are nearest-rank over the conversations that have
   the time, in business minutes.
 
@@ -79,6 +81,7 @@ def measure(
     first_response_at: datetime | None,
     resolved_at: datetime | None,
     now: datetime,
+    waiting_on_customer: bool = False,
 ) -> tuple[float | None, float | None, bool, bool, datetime, datetime]:
     """(first response, resolution, breached first, breached resolution, both due times)."""
     hours = rules.hours
@@ -89,8 +92,8 @@ def measure(
     limit_first, limit_resolve = _minutes(policy.first_response), _minutes(policy.resolution)
     if first is not None:
         first_breached = first > limit_first
-    else:  # unanswered: late once the due time passed (resolved without answer: not late)
-        first_breached = resolved_at is None and now > first_due
+    else:  # unanswered: late once due, unless resolved or waiting on the customer (FAQ)
+        first_breached = resolved_at is None and not waiting_on_customer and now > first_due
     resolve_breached = resolution > limit_resolve if resolution is not None else now > resolve_due
     return first, resolution, first_breached, resolve_breached, first_due, resolve_due
 
@@ -117,6 +120,7 @@ def timings(db: Database, rules: DeskRules, period: Period, now: datetime) -> li
             conversation.first_response_at,
             conversation.resolved_at,
             now,
+            conversation.status == ConversationStatus.WAITING,
         )
         found.append(
             Timing(
@@ -224,6 +228,8 @@ def due_reminders(db: Database, rules: DeskRules, now: datetime) -> list[Reminde
                 reminded is not None and (answered is None or reminded >= answered)
             ):
                 continue  # reminded of this target already
+            if answered is None and conversation.status == ConversationStatus.WAITING:
+                continue  # an automatic FAQ answer: the customer's move
             if conversation.first_response_at is None:
                 what, due = (
                     "first response",

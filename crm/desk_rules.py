@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,18 @@ DEFAULT_RULES: dict[str, Any] = {
         {"segment": EVERYONE, "first_response_minutes": 240, "resolution_minutes": 1440},
     ],
     "remind_before_minutes": 15,
+    "auto_answers": {"office_hours": {}, "out_of_hours": {}},
+    "faq": [],
 }
+AGENT_HINT = "Reply 'agent' to reach a person."
+OPENS = "{opens}"
+"""Placeholder in an out-of-hours answer: when the business next opens, e.g. "Mon 09:00"."""
+
+
+@dataclass(frozen=True, slots=True)
+class Faq:
+    keywords: tuple[str, ...]
+    answer: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +79,31 @@ class DeskRules:
     remind_before: timedelta
     strongly_negative: float = -0.5
     """Polarity at or below which a message is a complaint (RAPPORT_SENTIMENT_STRONGLY_…)."""
+    office_hours: Mapping[str, str] = field(default_factory=dict)
+    out_of_hours: Mapping[str, str] = field(default_factory=dict)
+    faq: tuple[Faq, ...] = ()
+
+    def first_answer(self, tags: set[str], text: str, now: datetime) -> tuple[str, str] | None:
+        """(kind, text) of the automatic first answer, or None when none is configured.
+
+        A matching FAQ wins (with the way to reach a person); otherwise the
+        office-hours or out-of-hours text of the customer's segment, or of "*".
+        """
+        folded = " " + " ".join(re.findall(r"\w+", text.casefold())) + " "
+        for faq in self.faq:
+            if any(f" {k} " in folded for k in faq.keywords):
+                return "faq", f"{faq.answer}\n\n{AGENT_HINT}"
+        is_open = self.hours.is_open(now)
+        texts = self.office_hours if is_open else self.out_of_hours
+        policy = self.policy_for(tags)
+        chosen = texts.get(policy.segment) if policy is not None else None
+        chosen = chosen or texts.get(EVERYONE)
+        if not chosen:
+            return None
+        if not is_open:
+            opens = self.hours.next_opening(now).astimezone(self.hours.zone)
+            chosen = chosen.replace(OPENS, f"{opens:%a %H:%M}")
+        return ("office_hours" if is_open else "out_of_hours"), chosen
 
     def policy_for(self, tags: set[str] | frozenset[str]) -> Policy | None:
         for policy in self.policies:
@@ -120,7 +157,40 @@ def parse_rules(data: object, zone: ZoneInfo, strongly_negative: float = -0.5) -
             minutes=_positive(merged["remind_before_minutes"], "remind_before_minutes", zero=True)
         ),
         strongly_negative=strongly_negative,
+        office_hours=_texts(merged["auto_answers"], "office_hours"),
+        out_of_hours=_texts(merged["auto_answers"], "out_of_hours"),
+        faq=tuple(_faq(item) for item in _list(merged["faq"], "faq")),
     )
+
+
+def _list(value: object, name: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise InvalidInput(f"{name} must be a list")
+    return value
+
+
+def _texts(section: object, name: str) -> dict[str, str]:
+    """Answer texts by segment ("*" for everyone else)."""
+    if not isinstance(section, dict) or set(section) - {"office_hours", "out_of_hours"}:
+        raise InvalidInput("auto_answers has office_hours and out_of_hours, each by segment")
+    texts = section.get(name, {})
+    if not isinstance(texts, dict) or not all(
+        isinstance(t, str) and t.strip() for t in texts.values()
+    ):
+        raise InvalidInput(f'auto_answers.{name} maps a segment to a text, e.g. {{"*": "Hello"}}')
+    return {(k if k == EVERYONE else normalise_tag(k)): t.strip() for k, t in texts.items()}
+
+
+def _faq(item: object) -> Faq:
+    if not isinstance(item, dict) or not isinstance(item.get("answer"), str):
+        raise InvalidInput('each faq entry is {"keywords": [...], "answer": "..."}')
+    keywords = item.get("keywords")
+    if not isinstance(keywords, list) or not keywords:
+        raise InvalidInput("each faq entry needs a non-empty list of keywords")
+    words = tuple(" ".join(re.findall(r"\w+", str(k).casefold())) for k in keywords)
+    if not all(words) or not item["answer"].strip():
+        raise InvalidInput("faq keywords and answers must not be empty")
+    return Faq(keywords=words, answer=item["answer"].strip())
 
 
 def _section(data: dict[str, Any], name: str) -> dict[str, Any]:

@@ -139,6 +139,8 @@ class Conversation(Base):
     send_error: Mapped[str | None] = mapped_column(String(300))
     """The last staff reply that could not be delivered, until one gets through."""
     reminded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    auto_answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    """When the automatic first answer went out; set once, so it is sent once."""
 
 
 class Interaction(Base):

@@ -181,3 +181,36 @@ def _customer_of(db: Database, conversation_id: int) -> int:
         found = session.get(Conversation, conversation_id)
         assert found is not None
         return found.customer_id
+
+
+# --- automatic first answers ---------------------------------------------------------------------
+
+ANSWERS = parse_rules(
+    {
+        "auto_answers": {
+            "office_hours": {"*": "Thanks! A person answers shortly.", "corporate": "Hello!"},
+            "out_of_hours": {"*": "Thanks! We are closed; we answer from {opens}."},
+        },
+        "faq": [{"keywords": ["opening hours", "open on sunday"], "answer": "Mon–Fri 9–17."}],
+    },
+    BERLIN,
+)
+
+
+def test_first_answer_by_faq_office_hours_and_segment() -> None:
+    monday = local("2026-11-23 10:00")
+    kind, text = ANSWERS.first_answer(set(), "What are your OPENING hours?", monday) or ("", "")
+    assert kind == "faq" and text == "Mon–Fri 9–17.\n\nReply 'agent' to reach a person."
+    assert ANSWERS.first_answer(set(), "Where is my parcel?", monday) == (
+        "office_hours",
+        "Thanks! A person answers shortly.",
+    )
+    assert ANSWERS.first_answer({"corporate"}, "Invoice?", monday) == ("office_hours", "Hello!")
+    # Friday evening: the next opening is Monday morning, in the shop's time.
+    assert ANSWERS.first_answer({"corporate"}, "Invoice?", local("2026-11-20 18:00")) == (
+        "out_of_hours",
+        "Thanks! We are closed; we answer from Mon 09:00.",
+    )
+    assert RULES.first_answer(set(), "opening hours?", monday) is None  # nothing configured
+    with pytest.raises(InvalidInput, match="non-empty list of keywords"):
+        parse_rules({"faq": [{"keywords": [], "answer": "x"}]}, BERLIN)

@@ -24,6 +24,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("complaint_reason", sa.String(length=60), nullable=True))
         batch_op.add_column(sa.Column("send_error", sa.String(length=300), nullable=True))
         batch_op.add_column(sa.Column("reminded_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(
+            sa.Column("auto_answered_at", sa.DateTime(timezone=True), nullable=True)
+        )
         batch_op.create_index(
             batch_op.f("ix_conversations_announced_at"), ["announced_at"], unique=False
         )
@@ -94,6 +97,7 @@ def downgrade() -> None:
     op.drop_table("follow_ups")
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_conversations_announced_at"))
+        batch_op.drop_column("auto_answered_at")
         batch_op.drop_column("reminded_at")
         batch_op.drop_column("send_error")
         batch_op.drop_column("complaint_reason")

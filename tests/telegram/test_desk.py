@@ -21,7 +21,7 @@ from bot.desk_commands import DeskService, announce_new
 from bot.staff_commands import SENDERS_KEY
 from channels.email.inbound_smtp import InboundSmtpService
 from channels.email.outbound import EmailSender, SmtpServer
-from channels.telegram.service import TelegramService
+from channels.telegram.service import TelegramService, telegram_service
 from channels.telegram.testing import BotApiStandIn, SentMessage
 from crm.audit import Actor
 from crm.database import Database
@@ -291,3 +291,63 @@ async def test_desk_round_announces_to_the_staff_group_and_reminds_before_a_brea
     assert "All: 1 conversations" in report.text
     refused = await _ask(api, AGENT, "/desk_report")
     assert refused.text.startswith("Sorry: your role (agent) does not allow you to view reports")
+
+
+def _rules_file(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "desk.json"
+    path.write_text(
+        json.dumps(
+            {
+                "auto_answers": {"office_hours": {"*": text}, "out_of_hours": {"*": text}},
+                "faq": [{"keywords": ["opening hours"], "answer": "Mon–Fri 9–17."}],
+            }
+        )
+    )
+    return str(path)
+
+
+async def test_faq_first_answer_on_telegram_then_agent_reopens(
+    db: Database, tmp_path: Path
+) -> None:
+    """Own bot: the dialogs read the desk rules from their settings at start."""
+    async with BotApiStandIn(
+        "123456:TEST-token", overall_rate=1000, overall_burst=1000, chat_rate=1000, chat_burst=1000
+    ) as api:
+        settings = bot_settings(api, desk_rules=_rules_file(tmp_path, "Thanks, noted."))
+        running = telegram_service(settings, db)
+        assert isinstance(running, TelegramService)
+        await running.start()
+        try:
+            api.user(CUSTOMER, "Carl")
+            answer = await _ask(api, CUSTOMER, "What are your opening hours?")
+            assert answer.text == "Mon–Fri 9–17.\n\nReply 'agent' to reach a person."
+            [conversation] = _all(db, Conversation)
+            assert conversation.status == "waiting" and conversation.first_response_at is None
+            with db.session() as session:
+                auto = session.scalars(
+                    select(Interaction).where(Interaction.body.startswith("Mon–Fri"))
+                ).one()
+            assert auto.automated and auto.conversation_id == conversation.id
+            # "agent": the conversation is open again for staff; no second automatic answer.
+            again = await _ask(api, CUSTOMER, "agent")
+            assert again.text.startswith("Thank you for your message!")
+            assert _conversation(db, conversation.id).status == "open"
+        finally:
+            await running.stop()
+
+
+async def test_email_first_answer_sent_once_in_the_thread(
+    api: BotApiStandIn, desk: TelegramService, db: Database, inbound: InboundSmtpService,
+    sink: Sink, tmp_path: Path,
+) -> None:  # fmt: skip
+    settings = bot_settings(api, desk_rules=_rules_file(tmp_path, "Thanks, a person will answer."))
+    await send(inbound.bound_port, _mail(b"Hello", b"Is my order shipped?", b"<h1@example.org>"))
+    round_ = DeskService(desk.application.bot, db, settings, desk.application.bot_data[SENDERS_KEY])
+    assert await round_.first_answers() == 1
+    assert await round_.first_answers() == 0
+    [mail] = sink.received
+    assert mail.message["In-Reply-To"] == "<h1@example.org>"
+    assert mail.message["Subject"] == "Re: Hello"
+    assert "a person will answer" in mail.message.get_body(("plain",)).get_content()
+    [conversation] = _all(db, Conversation)
+    assert conversation.status == "open" and conversation.first_response_at is None
