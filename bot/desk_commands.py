@@ -176,6 +176,7 @@ def report_rows(report: DeskReport) -> list[tuple[str, ...]]:
 
     def row(kind: str, r: DeskRow) -> tuple[str, ...]:
         kept = "—" if r.within_policy_pct is None else f"{r.within_policy_pct:.0f}%"
+        csat = "—" if r.recovery_csat_mean is None else f"{r.recovery_csat_mean:.1f}"
         return (
             kind,
             r.group,
@@ -184,6 +185,7 @@ def report_rows(report: DeskReport) -> list[tuple[str, ...]]:
             f"{_minutes(r.resolution_p50)} / {_minutes(r.resolution_p90)}",
             f"{r.first_response_breaches} / {r.resolution_breaches}",
             kept,
+            f"{r.complaints} / {csat} ({r.recovery_answers})",
         )
 
     return [
@@ -201,6 +203,7 @@ REPORT_HEADER = (
     "resolution p50 / p90",
     "breaches first / resolution",
     "within policy",
+    "complaints / recovery CSAT (answers)",
 )
 
 
@@ -217,11 +220,12 @@ async def desk_report_command(cmds: StaffCommands, call: Call) -> None:
         f"Contact policy, conversations opened in the last {days} days "
         "(business time; definitions: docs/desk.md)"
     ]
-    for kind, group, n, first, resolution, breaches, kept in report_rows(report):
+    for kind, group, n, first, resolution, breaches, kept, recovery in report_rows(report):
         label = "All" if kind == "total" else f"{kind} {group}"
         lines.append(
             f"{label}: {n} conversations, first response p50/p90 {first}, "
-            f"resolution {resolution}, breaches {breaches}, within policy {kept}"
+            f"resolution {resolution}, breaches {breaches}, within policy {kept}, "
+            f"complaints / recovery CSAT {recovery}"
         )
     await _say(call.bot, call.chat_id, "\n".join(lines))
 

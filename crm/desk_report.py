@@ -12,6 +12,8 @@ Its clocks run in business hours only, from the customer's first message:
   first-response clock is not late while it waits.
 - percentiles (p50, p90) are nearest-rank over the conversations that have
   the time, in business minutes.
+- service recovery: complaints, and the mean of their customers' CSAT
+  answers (1–5) to "how well did we handle it".
 
 Definitions are repeated for readers in docs/desk.md.
 """
@@ -27,7 +29,13 @@ from sqlalchemy import select, update
 
 from crm.database import Database
 from crm.desk_rules import EVERYONE, DeskRules, Policy
-from crm.models import Conversation, ConversationStatus, CustomerTag, StaffMember
+from crm.models import (
+    Conversation,
+    ConversationStatus,
+    ConversationSurvey,
+    CustomerTag,
+    StaffMember,
+)
 from crm.reports import Period
 
 UNASSIGNED = "(unassigned)"
@@ -46,6 +54,9 @@ class Timing:
     resolution_breached: bool
     first_response_due: datetime
     resolution_due: datetime
+    is_complaint: bool = False
+    recovery_score: int | None = None
+    """The complaint's CSAT answer (1–5), if the customer gave one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +71,9 @@ class DeskRow:
     resolution_breaches: int
     within_policy_pct: float | None
     """Share of conversations with neither breach."""
+    complaints: int = 0
+    recovery_answers: int = 0
+    recovery_csat_mean: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,14 +116,15 @@ def timings(db: Database, rules: DeskRules, period: Period, now: datetime) -> li
     """The conversations opened in the period, each measured against its policy."""
     with db.session() as session:
         rows = session.execute(
-            select(Conversation, StaffMember.name)
+            select(Conversation, StaffMember.name, ConversationSurvey.score)
             .outerjoin(StaffMember, StaffMember.id == Conversation.assigned_staff_id)
+            .outerjoin(ConversationSurvey, ConversationSurvey.conversation_id == Conversation.id)
             .where(Conversation.opened_at >= period.start, Conversation.opened_at < period.end)
             .order_by(Conversation.id)
         ).all()
-        tags = _tags(session, {c.customer_id for c, _ in rows})
+        tags = _tags(session, {c.customer_id for c, _, _ in rows})
     found = []
-    for conversation, agent in rows:
+    for conversation, agent, score in rows:
         policy = rules.policy_for(tags.get(conversation.customer_id, set()))
         if policy is None:
             continue
@@ -133,6 +148,8 @@ def timings(db: Database, rules: DeskRules, period: Period, now: datetime) -> li
                 resolution_breached=late_resolve,
                 first_response_due=first_due,
                 resolution_due=resolve_due,
+                is_complaint=conversation.is_complaint,
+                recovery_score=score,
             )
         )
     return found
@@ -166,6 +183,7 @@ def summarise(group: str, items: Iterable[Timing]) -> DeskRow:
     firsts = [t.first_response for t in items if t.first_response is not None]
     resolutions = [t.resolution for t in items if t.resolution is not None]
     kept = sum(1 for t in items if not t.first_response_breached and not t.resolution_breached)
+    scores = [t.recovery_score for t in items if t.recovery_score is not None]
     return DeskRow(
         group=group,
         conversations=len(items),
@@ -176,6 +194,9 @@ def summarise(group: str, items: Iterable[Timing]) -> DeskRow:
         first_response_breaches=sum(t.first_response_breached for t in items),
         resolution_breaches=sum(t.resolution_breached for t in items),
         within_policy_pct=100.0 * kept / len(items) if items else None,
+        complaints=sum(t.is_complaint for t in items),
+        recovery_answers=len(scores),
+        recovery_csat_mean=sum(scores) / len(scores) if scores else None,
     )
 
 

@@ -24,7 +24,10 @@ from channels.email.outbound import EmailSender, SmtpServer
 from channels.telegram.service import TelegramService, telegram_service
 from channels.telegram.testing import BotApiStandIn, SentMessage
 from crm.audit import Actor
+from crm.clock import utcnow
 from crm.database import Database
+from crm.desk_report import desk_report
+from crm.desk_rules import load_rules
 from crm.models import (
     AuditEvent,
     Conversation,
@@ -32,6 +35,7 @@ from crm.models import (
     FollowUp,
     Interaction,
 )
+from crm.reports import Period
 from crm.settings import SmtpSecurity
 from crm.staff import add_staff
 from tests.email_sink import Sink
@@ -179,6 +183,10 @@ async def test_email_complaint_from_message_to_reply_to_resolution_and_csat(
     # The second mail is an ordinary message: it opens a new conversation, it rates nothing.
     assert len(conversations) == 2 and conversations[1].status == "open"
 
+    now = utcnow()
+    report = desk_report(db, load_rules(settings), Period.last_days(1, now), now).overall
+    assert (report.complaints, report.recovery_answers, report.recovery_csat_mean) == (1, 1, 5.0)
+
     with db.session() as session:
         actions = session.scalars(select(AuditEvent.action)).all()
     assert {"conversation.take", "conversation.reply", "conversation.resolve"} <= set(actions)
@@ -322,7 +330,9 @@ async def test_faq_first_answer_on_telegram_then_agent_reopens(
             answer = await _ask(api, CUSTOMER, "What are your opening hours?")
             assert answer.text == "Mon–Fri 9–17.\n\nReply 'agent' to reach a person."
             [conversation] = _all(db, Conversation)
-            assert conversation.status == "waiting" and conversation.first_response_at is None
+            # The answer is recorded just after Telegram took it: wait for the record.
+            await api.wait_for(lambda: _conversation(db, conversation.id).status == "waiting")
+            assert _conversation(db, conversation.id).first_response_at is None
             with db.session() as session:
                 auto = session.scalars(
                     select(Interaction).where(Interaction.body.startswith("Mon–Fri"))
