@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
 
 from bot.scheduler import Runtime, SchedulerService
 from crm.audit import Actor
+from crm.clock import utcnow
+from crm.conversations import flag_complaint, record_survey_sent, resolve
 from crm.customers import customer_profile
 from crm.database import Database
+from crm.desk_rules import DEFAULT_RULES, parse_rules
 from crm.dispatch import Dispatcher
 from crm.errors import NotFound
 from crm.ingest import ingest
-from crm.messages import InboundMessage
-from crm.models import AuditEvent, Base, Interaction
+from crm.messages import InboundMessage, Receipt
+from crm.models import AuditEvent, Base, Conversation, Interaction
 from crm.orders import record_order
 from crm.privacy import (
     enforce_retention,
@@ -36,7 +40,15 @@ from tests.campaign_fixtures import T0, campaign, customer, everyone
 from tests.recording import RecordingChannel
 
 ADMIN = Actor("cli:test-admin")
-SECRET_WORDS = ("Ann Lee", "ann@example.com", "my order 8841 never came", "Order issue", "rude")
+DESK = parse_rules(DEFAULT_RULES, ZoneInfo("UTC"))
+SECRET_WORDS = (
+    "Ann Lee",
+    "ann@example.com",
+    "my order 8841 never came",
+    "Order issue",
+    "rude",
+    "slow but fair",
+)
 
 
 async def _full_history(db: Database) -> tuple[int, int]:
@@ -92,8 +104,34 @@ async def _full_history(db: Database) -> tuple[int, int]:
             ordered_at=T0 - timedelta(days=30),
         )
     recompute_values(db, T0 + timedelta(days=1))
+    await _complaint_rated(db, ann)
     customer_profile(db, ADMIN, ann)  # an audited read
     return ann, bob
+
+
+async def _complaint_rated(db: Database, customer_id: int) -> None:
+    """Ann's conversation as a resolved complaint she rated (follow-up, desk CSAT)."""
+    with db.session() as session:
+        conversation_id = session.scalars(
+            select(Conversation.id).where(Conversation.customer_id == customer_id)
+        ).first()
+    assert conversation_id is not None
+    flag_complaint(db, ADMIN, conversation_id, DESK)
+    out = resolve(db, ADMIN, conversation_id)
+    assert out is not None
+    record_survey_sent(db, out, Receipt("email", "<csat-ann@shop>", utcnow()))
+    ingest(
+        db,
+        InboundMessage(
+            "email",
+            "ann@example.com",
+            None,
+            "3 - slow but fair",
+            utcnow(),
+            "<csat-answer@mail.example>",
+            in_reply_to="<csat-ann@shop>",
+        ),
+    )
 
 
 async def test_export_has_every_personal_table_and_only_that_person(db: Database) -> None:
@@ -144,7 +182,8 @@ async def test_erase_removes_personal_data_and_keeps_report_totals(db: Database)
 
     summary = erase_customer(db, ADMIN, ann)
 
-    assert (summary.identities, summary.tags, summary.comments) == (1, 1, 1)
+    # comments: the campaign survey's and the complaint rating's
+    assert (summary.identities, summary.tags, summary.comments) == (1, 1, 2)
     assert programme_metrics(db) == before
     after = export_customer(db, ADMIN, ann)
     dumped = json.dumps(after)
@@ -157,6 +196,8 @@ async def test_erase_removes_personal_data_and_keeps_report_totals(db: Database)
     # rows stay, anonymised: the same number of messages, deliveries, points, answers
     for name in ("interactions", "deliveries", "points_entries", "survey_responses"):
         assert len(after["tables"][name]) > 0
+    [rating] = after["tables"]["conversation_surveys"]
+    assert rating["score"] == 3 and rating["comment"] is None
     # Bob is untouched (apart from the audit rows of reading him)
     bob_after = export_customer(db, ADMIN, bob)["tables"]
     assert {k: v for k, v in bob_after.items() if k != "audit_events"} == {
