@@ -294,6 +294,8 @@ def reply_handler(
             return
         match = ANNOUNCED.match(original.text or "")
         if match is None:
+            if message.chat.id == cmds.settings.staff_chat_id:
+                raise ApplicationHandlerStop  # staff talk, not a customer's message
             return
         member = await cmds._member(user.id)
         if member is None:
@@ -309,6 +311,24 @@ def reply_handler(
     return MessageHandler(
         filters.UpdateType.MESSAGE & filters.REPLY & filters.TEXT & ~filters.COMMAND, on_reply
     )
+
+
+def staff_chat_guard(
+    cmds: StaffCommands,
+) -> MessageHandler[ContextTypes.DEFAULT_TYPE, None] | None:
+    """Keep the staff group's own talk out of the customer dialogs.
+
+    Without it every remark in the group would be stored as a customer
+    message, open a conversation and be announced back to the group.
+    """
+    chat_id = cmds.settings.staff_chat_id
+    if chat_id is None:
+        return None
+
+    async def ignore(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        raise ApplicationHandlerStop
+
+    return MessageHandler(filters.Chat(chat_id=chat_id), ignore)
 
 
 # --- announcing --------------------------------------------------------------------------------

@@ -52,7 +52,12 @@ from telegram.ext import (
 )
 
 from bot import charts, exports
-from bot.desk_commands import DESK_COMMANDS, conversations_page, reply_handler
+from bot.desk_commands import (
+    DESK_COMMANDS,
+    conversations_page,
+    reply_handler,
+    staff_chat_guard,
+)
 from bot.report_text import comparison_rows
 from bot.report_text import num as _num
 from bot.report_text import pct as _pct
@@ -239,6 +244,9 @@ class StaffCommands:
         ]
         found.append(CallbackQueryHandler(self.page_tap, pattern=r"^page:"))
         found.append(reply_handler(self))
+        guard = staff_chat_guard(self)
+        if guard is not None:
+            found.append(guard)
         return found
 
     def register(self, application: Application) -> None:  # type: ignore[type-arg]

@@ -526,8 +526,10 @@ def match_survey_answers(
 ) -> dict[tuple[str, str], SurveyAnswer]:
     """Which messages answer an open CSAT question: by reply reference, or a bare score.
 
-    Such a message joins the resolved conversation it rates instead of
-    opening a new one; only one answer per question is matched.
+    A bare score joins the resolved conversation it rates instead of opening
+    a new one (ingest decides); a message that only starts with a number
+    ("2 items missing") counts only as a reply to the question itself. Only
+    one answer per question is matched.
     """
     scored = [(c, parse_answer(c.text, CSAT_SCALE)) for c in candidates]
     scored = [(c, a) for c, a in scored if a is not None]
@@ -550,8 +552,8 @@ def match_survey_answers(
     for candidate, answer in scored:
         assert answer is not None
         row = by_key.get((candidate.customer_id, candidate.in_reply_to or ""))
-        if row is None and candidate.in_reply_to is None:
-            row = latest.get(candidate.customer_id)
+        if row is None and candidate.in_reply_to is None and answer[1] is None:
+            row = latest.get(candidate.customer_id)  # a bare "4", nothing else
         if row is None or row.id in used:
             continue
         used.add(row.id)

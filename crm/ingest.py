@@ -190,7 +190,8 @@ def _store(session: Session, checked: list[_Checked], rules: DeskRules) -> list[
         ],
         now,
     )
-    talking = [i for i in fresh if i.key not in ratings]
+    # A bare rating only rates; one with words is also read by staff (a new conversation).
+    talking = [i for i in fresh if i.key not in ratings or ratings[i.key].comment]
     conversation_of = _conversations_for(conn, talking, customer_of)
     interaction_ids = _insert_interactions(conn, fresh, customer_of, conversation_of, ratings)
     _touch_activity(conn, talking, customer_of, conversation_of)
@@ -269,7 +270,9 @@ def _conversation_id(
     ratings: dict[tuple[str, str], SurveyAnswer],
 ) -> int | None:
     rating = ratings.get(item.key)
-    return rating.conversation_id if rating is not None else conversation_of.get(customer_id)
+    if rating is not None and not rating.comment:
+        return rating.conversation_id
+    return conversation_of.get(customer_id)
 
 
 def _first_occurrences(

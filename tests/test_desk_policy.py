@@ -12,16 +12,25 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 
 from crm.audit import Actor
 from crm.business_hours import BusinessHours, parse_days, parse_time
-from crm.conversations import prepare_reply, record_reply, resolve
+from crm.clock import utcnow
+from crm.conversations import (
+    flag_complaint,
+    prepare_reply,
+    record_reply,
+    record_survey_sent,
+    resolve,
+)
 from crm.database import Database
 from crm.desk_report import desk_report, due_reminders, percentile
 from crm.desk_rules import DEFAULT_RULES, load_rules, parse_rules
 from crm.errors import ConfigurationError, InvalidInput
 from crm.ingest import ingest
 from crm.messages import InboundMessage, Receipt
+from crm.models import Conversation, ConversationSurvey
 from crm.reports import Period
 from crm.settings import load_settings
 from crm.staff import actor_for, add_staff
@@ -175,8 +184,6 @@ def test_reminder_comes_before_the_breach_and_once_per_target(db: Database) -> N
 
 
 def _customer_of(db: Database, conversation_id: int) -> int:
-    from crm.models import Conversation
-
     with db.session() as session:
         found = session.get(Conversation, conversation_id)
         assert found is not None
@@ -214,3 +221,32 @@ def test_first_answer_by_faq_office_hours_and_segment() -> None:
     assert RULES.first_answer(set(), "opening hours?", monday) is None  # nothing configured
     with pytest.raises(InvalidInput, match="non-empty list of keywords"):
         parse_rules({"faq": [{"keywords": [], "answer": "x"}]}, BERLIN)
+
+
+def test_only_a_bare_number_rates_without_a_reference(db: Database) -> None:
+    """'2 items missing' is a new message for staff; a bare '4' is the rating."""
+    admin = Actor("cli:test")
+    first = _write(db, "zoe", "2026-11-23 10:00", "Broken on arrival")
+    flag_complaint(db, admin, first, RULES)
+    out = resolve(db, admin, first)
+    assert out is not None
+    record_survey_sent(db, out, Receipt("email", "<csat-1@shop>", utcnow()))
+
+    def say(text: str, key: str) -> int | None:
+        return ingest(
+            db,
+            InboundMessage("email", "zoe@example.org", None, text, utcnow(), key),
+            desk=RULES,
+        ).conversation_id
+
+    second = say("2 items missing from the new parcel", "<z2@example.org>")
+    assert second not in (None, first)
+    with db.session() as session:
+        survey = session.scalars(select(ConversationSurvey)).one()
+        assert survey.score is None
+    assert say("4", "<z3@example.org>") == first
+    with db.session() as session:
+        survey = session.scalars(select(ConversationSurvey)).one()
+        assert survey.score == 4 and survey.comment is None
+        resolved = session.get(Conversation, first)
+        assert resolved is not None and resolved.status == "resolved"

@@ -161,7 +161,7 @@ async def test_email_complaint_from_message_to_reply_to_resolution_and_csat(
     assert question["In-Reply-To"] == first.decode()  # still the same thread
     assert "1 (poorly) to 5 (very well)" in question.get_body(("plain",)).get_content()
 
-    # The customer rates it by replying to the question; recorded once, nothing reopened.
+    # The customer rates it by replying to the question; the rating is recorded once.
     await send(
         inbound.bound_port,
         _mail(
@@ -180,8 +180,17 @@ async def test_email_complaint_from_message_to_reply_to_resolution_and_csat(
     assert survey.conversation_id == conversation.id
     conversations = _all(db, Conversation)
     assert conversations[0].status == "resolved"
-    # The second mail is an ordinary message: it opens a new conversation, it rates nothing.
+    # Words with a rating are read by staff too: a new conversation, which the second
+    # answer joins as an ordinary message (it rates nothing).
     assert len(conversations) == 2 and conversations[1].status == "open"
+    with db.session() as session:
+        joined = session.scalars(
+            select(Interaction.body).where(Interaction.conversation_id == conversations[1].id)
+        ).all()
+    assert joined == ["5 - quick and kind", "2"]
+    # A bare number later is no rating either (the question is answered): a message.
+    await send(inbound.bound_port, _mail(b"Hi", b"4", b"<r3@example.org>"))
+    assert _all(db, ConversationSurvey)[0].score == 5
 
     now = utcnow()
     report = desk_report(db, load_rules(settings), Period.last_days(1, now), now).overall
@@ -361,3 +370,26 @@ async def test_email_first_answer_sent_once_in_the_thread(
     assert "a person will answer" in mail.message.get_body(("plain",)).get_content()
     [conversation] = _all(db, Conversation)
     assert conversation.status == "open" and conversation.first_response_at is None
+
+
+async def test_staff_group_talk_is_not_taken_for_a_customer(db: Database) -> None:
+    group = -100777
+    async with BotApiStandIn(
+        "123456:TEST-token", overall_rate=1000, overall_burst=1000, chat_rate=1000, chat_burst=1000
+    ) as api:
+        running = telegram_service(bot_settings(api, staff_chat_id=group), db)
+        assert isinstance(running, TelegramService)
+        await running.start()
+        try:
+            api.user(group, "Desk group")
+            api.user(CUSTOMER, "Carl")
+            await api.send_text(group, "Who takes the Malta question?")
+            await _ask(api, CUSTOMER, "Do you ship to Malta?")  # processed after the group's
+            assert api.sent_to(group) == []
+            with db.session() as session:
+                bodies = session.scalars(
+                    select(Interaction.body).where(Interaction.direction == "in")
+                ).all()
+            assert bodies == ["Do you ship to Malta?"]
+        finally:
+            await running.stop()
