@@ -42,6 +42,7 @@ def benches(postgres: str | None) -> list[Bench]:
         Bench("Email send", "benchmarks.email_send", (), ("--count", "1000")),
         Bench("Telegram send", "benchmarks.telegram_send", (), ("--count", "150")),
         Bench("Sentiment", "benchmarks.sentiment_eval"),
+        Bench("Desk report (SQLite)", "benchmarks.desk", (), ("--conversations", "3000")),
     ]
     if postgres:
         pg = ("--database-url", postgres)
