@@ -152,6 +152,11 @@ async def test_email_complaint_from_message_to_reply_to_resolution_and_csat(
     # An agent may not take over (only managers may), and is told why.
     takeover = await _ask(api, AGENT, f"/take {conversation.id} force")
     assert takeover.text.startswith("Sorry: only managers and admins take over")
+    # A manager must say "force" to take someone else's conversation, and then may.
+    busy = await _ask(api, MANAGER, f"/take {conversation.id}")
+    assert busy.text.startswith(f"/take: conversation #{conversation.id} is taken by Agent Ada")
+    mine = await _ask(api, MANAGER, f"/take {conversation.id} force")
+    assert mine.text.startswith(f"Conversation #{conversation.id} is yours")
 
     done = await _ask(api, AGENT, f"/resolve {conversation.id}")
     assert "resolved" in done.text and "asked how the complaint was handled" in done.text
