@@ -20,7 +20,7 @@ from crm.dispatch import Dispatcher
 from crm.errors import NotFound
 from crm.ingest import ingest
 from crm.messages import InboundMessage, Receipt
-from crm.models import AuditEvent, Base, Conversation, Interaction
+from crm.models import AuditEvent, Base, Conversation, ConversationSurvey, Interaction
 from crm.orders import record_order
 from crm.privacy import (
     enforce_retention,
@@ -235,6 +235,18 @@ def test_retention_clears_old_bodies_and_keeps_rows(db: Database) -> None:
             (False, "a recent question"),
         }
     assert enforce_retention(db, now, months=24).messages == 0  # nothing left to clear
+
+
+async def test_retention_ages_out_rating_comments_too(db: Database) -> None:
+    await _full_history(db)
+    later = utcnow() + timedelta(days=800)
+    # two campaign survey comments and Ann's complaint rating
+    assert enforce_retention(db, later, months=24).comments == 3
+    with db.session() as s:
+        [(score, comment)] = s.execute(
+            select(ConversationSurvey.score, ConversationSurvey.comment)
+        ).all()
+    assert (score, comment) == (3, None)  # the score stays for the reports
 
 
 def test_retention_cutoff_counts_calendar_months() -> None:
