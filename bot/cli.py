@@ -848,7 +848,8 @@ def conversations_list(
             v.channel,
             v.status + (" (answer NOT delivered)" if v.send_error else ""),
             escape(v.assigned_name or "—"),
-            "yes" if v.is_complaint else "",
+            ("yes" if v.is_complaint else "")
+            + (f", follow up by {_when(v.follow_up_due)}" if v.follow_up_due else ""),
             _when(v.last_message_at),
         )
     out.print(table)

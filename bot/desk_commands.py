@@ -88,6 +88,8 @@ async def _say(bot: Bot, chat_id: int, text: str) -> None:
 def view_line(v: ConversationView) -> str:
     who = v.customer_name or "(no name)"
     flags = " ⚠️complaint" if v.is_complaint else ""
+    if v.follow_up_due is not None:
+        flags += f" (follow up by {v.follow_up_due:%m-%d %H:%M} UTC)"
     owner = f", {v.assigned_name}" if v.assigned_name else ", unassigned"
     error = " — last answer NOT delivered" if v.send_error else ""
     return (

@@ -83,6 +83,8 @@ class ConversationView:
     first_response_at: datetime | None
     resolved_at: datetime | None
     send_error: str | None
+    follow_up_due: datetime | None = None
+    """A complaint's open follow-up task: look at it again by then."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,9 +111,12 @@ class Resolution:
 
 def _views(session: Session, where: list) -> list[ConversationView]:  # type: ignore[type-arg]
     rows = session.execute(
-        select(Conversation, Customer.display_name, StaffMember.name)
+        select(Conversation, Customer.display_name, StaffMember.name, FollowUp.due_at)
         .join(Customer, Customer.id == Conversation.customer_id)
         .outerjoin(StaffMember, StaffMember.id == Conversation.assigned_staff_id)
+        .outerjoin(
+            FollowUp, (FollowUp.conversation_id == Conversation.id) & FollowUp.done_at.is_(None)
+        )
         .where(*where)
         .order_by(Conversation.last_message_at, Conversation.id)
     )
@@ -130,8 +135,9 @@ def _views(session: Session, where: list) -> list[ConversationView]:  # type: ig
             first_response_at=c.first_response_at,
             resolved_at=c.resolved_at,
             send_error=c.send_error,
+            follow_up_due=due,
         )
-        for c, name, staff in rows
+        for c, name, staff, due in rows
     ]
 
 

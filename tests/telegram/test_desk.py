@@ -232,6 +232,8 @@ async def test_telegram_conversation_answered_by_command_and_rated_by_button(
 
     flagged = await _ask(api, MANAGER, f"/complaint {conversation.id}")
     assert "is a complaint; follow up by" in flagged.text
+    listed = await _ask(api, AGENT, "/conversations")
+    assert "⚠️complaint (follow up by" in listed.text
     await _ask(api, AGENT, f"/resolve {conversation.id}")
     question = api.sent_to(CUSTOMER)[-1]
     assert [label for row in question.buttons for label, _ in row] == ["1", "2", "3", "4", "5"]
