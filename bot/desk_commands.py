@@ -37,6 +37,7 @@ from crm.conversations import (
     Announcement,
     ConversationView,
     awaiting_first_answer,
+    conversation_thread,
     flag_complaint,
     list_conversations,
     mark_announced,
@@ -107,6 +108,20 @@ async def conversations_page(cmds: StaffCommands, member: StaffMember, number: i
 
 async def conversations(cmds: StaffCommands, call: Call) -> None:
     await cmds._send_page(call, "conversations")
+
+
+async def conversation_command(cmds: StaffCommands, call: Call) -> None:
+    conversation_id = _conversation_id(call)
+    view, thread = await asyncio.to_thread(
+        conversation_thread, cmds.db, actor_for(call.member), conversation_id
+    )
+    lines = [view_line(view)]
+    for m in thread:
+        arrow = "←" if m.direction == "in" else ("→ (auto)" if m.automated else "→")
+        body = " ".join((m.body or "(cleared)").split())
+        lines.append(f"{m.sent_at:%m-%d %H:%M} {arrow} {body[:SNIPPET]}")
+    lines.append(f"/reply {view.id} <text> · /resolve {view.id}")
+    await _say(call.bot, call.chat_id, "\n".join(lines))
 
 
 async def take_command(cmds: StaffCommands, call: Call) -> None:
@@ -241,6 +256,13 @@ DESK_COMMANDS: tuple[
         "",
         "open and waiting conversations, longest waiting first (audited)",
         conversations,
+    ),
+    (
+        "conversation",
+        Permission.ANSWER,
+        "<conversation>",
+        "one conversation with its latest messages (audited)",
+        conversation_command,
     ),
     (
         "take",

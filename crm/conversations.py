@@ -161,6 +161,42 @@ def get_conversation(db: Database, actor: Actor, conversation_id: int) -> Conver
         return found[0]
 
 
+@dataclass(frozen=True, slots=True)
+class ThreadMessage:
+    """One message of a conversation's thread, as staff read it."""
+
+    direction: str
+    automated: bool
+    sent_at: datetime
+    body: str | None
+
+
+def conversation_thread(
+    db: Database, actor: Actor, conversation_id: int, *, last: int = 15
+) -> tuple[ConversationView, list[ThreadMessage]]:
+    """The conversation and its latest messages, oldest first (an audited read)."""
+    with db.transaction() as session:
+        found = _views(session, [Conversation.id == conversation_id])
+        if not found:
+            raise NotFound(f"no conversation #{conversation_id}")
+        rows = session.execute(
+            select(
+                Interaction.direction, Interaction.automated, Interaction.sent_at, Interaction.body
+            )
+            .where(Interaction.conversation_id == conversation_id)
+            .order_by(Interaction.sent_at.desc(), Interaction.id.desc())
+            .limit(last)
+        ).all()
+        record(
+            session,
+            actor,
+            "conversation.read",
+            customer_id=found[0].customer_id,
+            detail=f"conversation {conversation_id}",
+        )
+        return found[0], [ThreadMessage(*row) for row in reversed(rows)]
+
+
 def _load(session: Session, conversation_id: int) -> Conversation:
     conversation = session.get(Conversation, conversation_id, with_for_update=True)
     if conversation is None:

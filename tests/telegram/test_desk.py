@@ -234,6 +234,9 @@ async def test_telegram_conversation_answered_by_command_and_rated_by_button(
     assert "is a complaint; follow up by" in flagged.text
     listed = await _ask(api, AGENT, "/conversations")
     assert "⚠️complaint (follow up by" in listed.text
+    thread = await _ask(api, AGENT, f"/conversation {conversation.id}")
+    assert "← Hello, can I change my delivery address?" in thread.text
+    assert "→ Yes, send it to us here." in thread.text
     await _ask(api, AGENT, f"/resolve {conversation.id}")
     question = api.sent_to(CUSTOMER)[-1]
     assert [label for row in question.buttons for label, _ in row] == ["1", "2", "3", "4", "5"]
