@@ -7,7 +7,8 @@ running app's outbound channels (`SENDERS_KEY`), so a customer who wrote
 by email is answered by email, in the same thread.
 
 New conversations are announced to the staff on duty by `announce_new`:
-to the staff group (`RAPPORT_STAFF_CHAT_ID`) or else to each active agent.
+to the staff group (`RAPPORT_STAFF_CHAT_ID`) or else to each active agent;
+later customer messages go to the assigned member (`forward_new`).
 An announcement starts with "Conversation #<id>", which is how a staff
 member's Telegram reply to it is understood as `/reply <id> <text>`; the
 bot keeps no state between the two.
@@ -41,6 +42,8 @@ from crm.conversations import (
     flag_complaint,
     list_conversations,
     mark_announced,
+    mark_forwarded,
+    messages_to_forward,
     pending_announcements,
     send_first_answer,
     send_reply,
@@ -418,6 +421,37 @@ async def announce_new(bot: Bot, db: Database, settings: Settings) -> int:
     return len(told)
 
 
+async def forward_new(bot: Bot, db: Database, settings: Settings) -> int:
+    """Show staff what customers wrote after the announcement; returns messages forwarded.
+
+    To the assigned member, else to the staff on duty. Each forward starts with
+    "Conversation #<id>", so a Telegram reply to it answers the customer.
+    """
+    forwards = await asyncio.to_thread(messages_to_forward, db)
+    if not forwards:
+        return 0
+    on_duty = await asyncio.to_thread(_on_duty, db, settings)
+    shown = []
+    for f in forwards:
+        chats = [f.staff_telegram_id] if f.staff_telegram_id is not None else on_duty
+        body = " ".join((f.body or "").split())
+        text = f"Conversation #{f.conversation_id}: {f.customer_name or '(no name)'} writes:\n" + (
+            body if len(body) <= SNIPPET else body[: SNIPPET - 1] + "…"
+        )
+        reached = False
+        for chat_id in chats:
+            try:
+                await bot.send_message(chat_id=chat_id, text=text)
+                reached = True
+            except TelegramError as exc:
+                log.warning("could not forward to a staff chat: %s", type(exc).__name__)
+        if not reached:
+            break  # keep the order: the rest waits for the next round
+        shown.append(f)
+    await asyncio.to_thread(mark_forwarded, db, SYSTEM, shown)
+    return len(shown)
+
+
 async def remind_due(bot: Bot, db: Database, settings: Settings) -> int:
     """Remind the assigned agent (or the staff on duty) of targets about to be missed."""
     rules = load_rules(settings)
@@ -477,6 +511,7 @@ class DeskService:
     async def tick(self) -> None:
         await self.first_answers()
         await announce_new(self.bot, self.db, self.settings)
+        await forward_new(self.bot, self.db, self.settings)
         await remind_due(self.bot, self.db, self.settings)
 
     async def first_answers(self) -> int:

@@ -640,6 +640,7 @@ class Announcement:
     earlier_conversations: int
     is_complaint: bool
     first_message: str | None
+    first_message_id: int | None = None
 
 
 def pending_announcements(db: Database, *, limit: int = 20) -> list[Announcement]:
@@ -664,15 +665,15 @@ def pending_announcements(db: Database, *, limit: int = 20) -> list[Announcement
                 .select_from(Conversation)
                 .where(Conversation.customer_id == c.customer_id, Conversation.id < c.id)
             )
-            first = session.scalar(
-                select(Interaction.body)
+            first = session.execute(
+                select(Interaction.id, Interaction.body)
                 .where(
                     Interaction.conversation_id == c.id,
                     Interaction.direction == Direction.IN.value,
                 )
                 .order_by(Interaction.sent_at, Interaction.id)
                 .limit(1)
-            )
+            ).first()
             found.append(
                 Announcement(
                     conversation_id=c.id,
@@ -682,7 +683,8 @@ def pending_announcements(db: Database, *, limit: int = 20) -> list[Announcement
                     tags=tuple(sorted(tags)),
                     earlier_conversations=earlier or 0,
                     is_complaint=c.is_complaint,
-                    first_message=first,
+                    first_message=first.body if first else None,
+                    first_message_id=first.id if first else None,
                 )
             )
         return found
@@ -701,6 +703,11 @@ def mark_announced(db: Database, actor: Actor, announcements: Sequence[Announcem
             .values(announced_at=now)
         )
         for a in announcements:
+            session.execute(
+                update(Conversation.__table__)
+                .where(c.id == a.conversation_id, c.forwarded_through.is_(None))
+                .values(forwarded_through=a.first_message_id)
+            )
             record(
                 session,
                 actor,
@@ -837,3 +844,73 @@ def awaiting_first_answer(db: Database, channels: Sequence[str], now: datetime) 
                 .order_by(Conversation.id)
             )
         )
+
+
+# --- forwarding later customer messages to staff ----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """A customer's later message in an announced conversation, for the staff who work it."""
+
+    conversation_id: int
+    customer_id: int
+    customer_name: str | None
+    staff_telegram_id: int | None
+    """The assigned staff member's chat; None: the staff on duty."""
+    interaction_id: int
+    body: str | None
+
+
+def messages_to_forward(db: Database, *, limit: int = 50) -> list[Forward]:
+    """Customer messages newer than what staff were shown, oldest first."""
+    i = Interaction.__table__.c
+    c = Conversation.__table__.c
+    with db.session() as session:
+        rows = session.execute(
+            select(
+                c.id,
+                c.customer_id,
+                Customer.display_name,
+                StaffMember.telegram_user_id,
+                i.id,
+                i.body,
+            )
+            .join(Conversation.__table__, c.id == i.conversation_id)
+            .join(Customer, Customer.id == c.customer_id)
+            .outerjoin(StaffMember, StaffMember.id == c.assigned_staff_id)
+            .where(
+                c.announced_at.is_not(None),
+                c.status.in_(UNRESOLVED),
+                i.direction == Direction.IN.value,
+                i.automated.is_(False),
+                i.id > func.coalesce(c.forwarded_through, 0),
+            )
+            .order_by(i.id)
+            .limit(limit)
+        ).all()
+    return [Forward(*row) for row in rows]
+
+
+def mark_forwarded(db: Database, actor: Actor, forwards: Sequence[Forward]) -> None:
+    """Staff were shown these messages: move each conversation's mark on, audited."""
+    if not forwards:
+        return
+    c = Conversation.__table__.c
+    with db.transaction() as session:
+        for f in forwards:
+            session.execute(
+                update(Conversation.__table__)
+                .where(
+                    c.id == f.conversation_id,
+                    func.coalesce(c.forwarded_through, 0) < f.interaction_id,
+                )
+                .values(forwarded_through=f.interaction_id)
+            )
+            record(
+                session,
+                actor,
+                "conversation.forward",
+                customer_id=f.customer_id,
+                detail=f"conversation {f.conversation_id}",
+            )

@@ -141,6 +141,8 @@ class Conversation(Base):
     reminded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     auto_answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     """When the automatic first answer went out; set once, so it is sent once."""
+    forwarded_through: Mapped[int | None] = mapped_column(BigId)
+    """The newest customer message (interaction id) staff were shown in Telegram."""
 
 
 class Interaction(Base):

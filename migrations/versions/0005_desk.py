@@ -27,6 +27,13 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("auto_answered_at", sa.DateTime(timezone=True), nullable=True)
         )
+        batch_op.add_column(
+            sa.Column(
+                "forwarded_through",
+                sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+                nullable=True,
+            )
+        )
         batch_op.create_index(
             batch_op.f("ix_conversations_announced_at"), ["announced_at"], unique=False
         )
@@ -97,6 +104,7 @@ def downgrade() -> None:
     op.drop_table("follow_ups")
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_conversations_announced_at"))
+        batch_op.drop_column("forwarded_through")
         batch_op.drop_column("auto_answered_at")
         batch_op.drop_column("reminded_at")
         batch_op.drop_column("send_error")

@@ -313,6 +313,21 @@ async def test_desk_round_announces_to_the_staff_group_and_reminds_before_a_brea
     assert texts[0].startswith(f"Conversation #{conversation.id}: new from Carl")
     assert texts[1].startswith(f"Conversation #{conversation.id}: the first response is")
 
+    # Later messages reach the staff on duty while unassigned, then the assignee only.
+    await _ask(api, CUSTOMER, "Hello? Anyone there?")
+    await round_.tick()
+    assert api.sent_to(group)[-1].text == (
+        f"Conversation #{conversation.id}: Carl writes:\nHello? Anyone there?"
+    )
+    await _ask(api, AGENT, f"/take {conversation.id}")
+    await _ask(api, CUSTOMER, "It is urgent.")
+    before = len(api.sent_to(group))
+    await round_.tick()
+    await round_.tick()  # shown once
+    assert len(api.sent_to(group)) == before
+    forwarded = [m.text for m in api.sent_to(AGENT) if "writes:" in m.text]
+    assert forwarded == [f"Conversation #{conversation.id}: Carl writes:\nIt is urgent."]
+
     report = await _ask(api, MANAGER, "/desk_report 7")
     assert report.text.startswith("Contact policy, conversations opened in the last 7 days")
     assert "All: 1 conversations" in report.text
