@@ -43,6 +43,7 @@ def benches(postgres: str | None) -> list[Bench]:
         Bench("Telegram send", "benchmarks.telegram_send", (), ("--count", "150")),
         Bench("Sentiment", "benchmarks.sentiment_eval"),
         Bench("Demo data (SQLite)", "benchmarks.demo_data", (), ("--customers", "2000")),
+        Bench("Desk report (SQLite)", "benchmarks.desk", (), ("--conversations", "3000")),
     ]
     if postgres:
         pg = ("--database-url", postgres)

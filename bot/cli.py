@@ -12,9 +12,10 @@ import json
 import os
 import sys
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 from zoneinfo import ZoneInfo
 
 import typer
@@ -37,6 +38,7 @@ from crm.campaigns import (
     list_campaigns,
     set_status,
 )
+from crm.channel import Channel
 from crm.clock import utcnow
 from crm.customers import customer_profile, list_customers
 from crm.errors import InvalidInput, RapportError
@@ -968,3 +970,175 @@ def report_retention(
     for r in churn_and_reactivation(db, start, months, dormancy_days=dormancy_days):
         churn.add_row(r.month, str(r.new), str(r.active), str(r.churned), str(r.reactivated))
     out.print(churn)
+
+
+# --- the conversations desk (docs/desk.md) ---------------------------------------------------
+
+T = TypeVar("T")
+conversations_app = typer.Typer(
+    no_args_is_help=True, help="The conversations desk: take, answer, resolve (audited)."
+)
+app.add_typer(conversations_app, name="conversations")
+
+
+def _staff_actor(db: database.Database, staff_id: int | None) -> Actor:
+    """The staff member the CLI acts for (answers are theirs in reports), else the operator."""
+    from crm.models import StaffMember
+    from crm.staff import actor_for
+
+    if staff_id is None:
+        return _cli_actor()
+    with db.session() as session:
+        member = session.get(StaffMember, staff_id)
+        if member is None or not member.active:
+            raise InvalidInput(f"no active staff member {staff_id} (see rapport staff list)")
+        return actor_for(member)
+
+
+async def _with_channels(
+    settings: Settings, work: Callable[[dict[str, Channel]], Awaitable[T]]
+) -> T:
+    """Run `work(channels)` with the configured outbound channels, closing them after."""
+    from channels.telegram.standalone import TelegramSender
+
+    channels = outbound_channels(settings)
+    telegram = TelegramSender(settings) if settings.telegram_token else None
+    try:
+        if telegram is not None:
+            await telegram.start()
+            channels["telegram"] = telegram.channel
+        return await work(channels)
+    finally:
+        if telegram is not None:
+            await telegram.stop()
+        for channel in channels.values():
+            close = getattr(channel, "close", None)
+            if close is not None:
+                await close()
+
+
+@conversations_app.command("list")
+def conversations_list(
+    all_: Annotated[bool, typer.Option("--all", help="Resolved ones too.")] = False,
+) -> None:
+    """Open and waiting conversations, longest waiting first.
+
+    Example: rapport conversations list --all
+    """
+    from crm.conversations import list_conversations
+
+    db = database.open_database(_settings().database_url)
+    table = Table("id", "customer", "channel", "status", "agent", "complaint", "last message")
+    for v in list_conversations(db, _cli_actor(), include_resolved=all_):
+        table.add_row(
+            str(v.id),
+            escape(f"#{v.customer_id} {v.customer_name or ''}"),
+            v.channel,
+            v.status + (" (answer NOT delivered)" if v.send_error else ""),
+            escape(v.assigned_name or "—"),
+            ("yes" if v.is_complaint else "")
+            + (f", follow up by {_when(v.follow_up_due)}" if v.follow_up_due else ""),
+            _when(v.last_message_at),
+        )
+    out.print(table)
+
+
+@conversations_app.command("take")
+def conversations_take(
+    conversation: int,
+    staff: Annotated[int, typer.Option(help="Staff id the conversation goes to.")],
+    force: Annotated[bool, typer.Option(help="Take it over from someone else.")] = False,
+) -> None:
+    """Assign a conversation to a staff member.
+
+    Example: rapport conversations take 42 --staff 3
+    """
+    from crm.conversations import take
+
+    db = database.open_database(_settings().database_url)
+    view = take(db, _staff_actor(db, staff), conversation, force=force)
+    out.print(f"conversation {view.id} is now {escape(view.assigned_name or '')}'s")
+
+
+@conversations_app.command("reply")
+def conversations_reply(
+    conversation: int,
+    text: str,
+    staff: Annotated[int | None, typer.Option(help="Staff id answering.")] = None,
+) -> None:
+    """Answer the customer on the conversation's channel (email in the same thread).
+
+    Example: rapport conversations reply 42 "Your parcel left today." --staff 3
+    """
+    from crm.conversations import send_reply
+
+    settings = _settings()
+    db = database.open_database(settings.database_url)
+    actor = _staff_actor(db, staff)
+    asyncio.run(_with_channels(settings, lambda ch: send_reply(db, actor, ch, conversation, text)))
+    out.print(f"sent to the customer of conversation {conversation}")
+
+
+@conversations_app.command("resolve")
+def conversations_resolve(
+    conversation: int,
+    staff: Annotated[int | None, typer.Option(help="Staff id resolving.")] = None,
+) -> None:
+    """Resolve; a complaint's customer is asked how it was handled (CSAT 1-5).
+
+    Example: rapport conversations resolve 42 --staff 3
+    """
+    from crm.conversations import send_resolution
+
+    settings = _settings()
+    db = database.open_database(settings.database_url)
+    actor = _staff_actor(db, staff)
+    done = asyncio.run(
+        _with_channels(settings, lambda ch: send_resolution(db, actor, ch, conversation))
+    )
+    message = f"conversation {conversation} resolved"
+    if done.survey_sent:
+        message += "; satisfaction question sent"
+    elif done.survey_error:
+        message += f"; the satisfaction question could NOT be sent: {done.survey_error}"
+    out.print(escape(message))
+
+
+@conversations_app.command("complaint")
+def conversations_complaint(
+    conversation: int,
+    staff: Annotated[int | None, typer.Option(help="Staff id flagging it.")] = None,
+) -> None:
+    """Flag a complaint; a follow-up task gets a due date.
+
+    Example: rapport conversations complaint 42 --staff 3
+    """
+    from crm.conversations import flag_complaint
+    from crm.desk_rules import load_rules
+
+    settings = _settings()
+    db = database.open_database(settings.database_url)
+    due = flag_complaint(db, _staff_actor(db, staff), conversation, load_rules(settings))
+    out.print(f"conversation {conversation} is a complaint; follow up by {_when(due)}")
+
+
+@report_app.command("desk")
+def report_desk(
+    days: Annotated[int, typer.Option(min=1, help="Conversations opened in this many days.")] = 30,
+) -> None:
+    """First response and resolution times (p50/p90, business time), breaches, per agent/segment.
+
+    Example: rapport report desk --days 7
+    """
+    from bot.desk_commands import REPORT_HEADER, report_rows
+    from crm.desk_report import desk_report
+    from crm.desk_rules import load_rules
+
+    settings = _settings()
+    db = database.open_database(settings.database_url)
+    now = utcnow()
+    report = desk_report(db, load_rules(settings), Period.last_days(days, now), now)
+    table = Table(*REPORT_HEADER)
+    for row in report_rows(report):
+        table.add_row(*(escape(cell) for cell in row))
+    out.print(table)

@@ -57,9 +57,13 @@ from telegram.ext import (
 
 from bot.staff_commands import SENDERS_KEY
 from channels.telegram.inbound import from_callback, from_message, message_key
+from channels.telegram.outbound import TelegramChannel
 from crm.channel import Channel, DeliveryFailure
+from crm.clock import utcnow
 from crm.consent import marketing_consent, set_marketing_consent
+from crm.conversations import send_first_answer
 from crm.database import Database
+from crm.desk_rules import load_rules
 from crm.errors import Conflict, InvalidMessage, NotFound, RapportError
 from crm.identity import EMAIL, TELEGRAM
 from crm.ingest import ingest
@@ -177,6 +181,7 @@ class CustomerDialogs:
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
         self.settings = settings
+        self.desk = load_rules(settings)  # a bad rules file stops the start, with its reason
 
     def handlers(self) -> list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, object]]:
         """In dispatch order: the first that matches an update handles it."""
@@ -570,7 +575,16 @@ class CustomerDialogs:
         if message is None:
             return
         result = await self._store(context.bot, update, from_message(message))
-        if result is not None and not result.duplicate:
+        if result is None or result.duplicate:
+            return
+        answered = result.conversation_id is not None and await send_first_answer(
+            self.db,
+            self.desk,
+            {TELEGRAM: TelegramChannel(context.bot)},
+            result.conversation_id,
+            utcnow(),
+        )
+        if not answered:  # no automatic answer configured (or owed): the plain receipt
             await self._say(context.bot, message.chat.id, ACKNOWLEDGEMENT, reply_to=message)
 
     async def edited(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

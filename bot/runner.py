@@ -27,7 +27,7 @@ from bot.services import (
 )
 from bot.web import web_factory
 from crm.channel import Channel
-from crm.database import open_database
+from crm.database import Database, open_database
 from crm.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,19 @@ def _tell_bots(started: Sequence[Service], channels: dict[str, Channel], wake: A
             bot_data[CHANNELS_KEY] = tuple(channels)
             bot_data[WAKE_KEY] = wake
             bot_data[SENDERS_KEY] = dict(channels)
+
+
+def _desk_service(
+    started: Sequence[Service], settings: Settings, db: Database, channels: dict[str, Channel]
+) -> Service | None:
+    """The conversations desk (announcements, reminders, email first answers), beside the bot."""
+    from bot.desk_commands import DeskService
+
+    for service in started:
+        application = getattr(service, "application", None)
+        if application is not None and getattr(service, "channel", None) is not None:
+            return DeskService(application.bot, db, settings, channels)
+    return None
 
 
 async def run(
@@ -109,6 +122,9 @@ async def run(
         await start(dispatcher)
         _tell_bots(started, channels, dispatcher.wake)
         if not worker:
+            desk = _desk_service(started, settings, db, channels)
+            if desk is not None:
+                await start(desk)
             runtime = Runtime(
                 db=db,
                 channels=tuple(channels),

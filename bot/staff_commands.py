@@ -52,6 +52,12 @@ from telegram.ext import (
 )
 
 from bot import charts, exports
+from bot.desk_commands import (
+    DESK_COMMANDS,
+    conversations_page,
+    reply_handler,
+    staff_chat_guard,
+)
 from bot.report_text import comparison_rows
 from bot.report_text import num as _num
 from bot.report_text import pct as _pct
@@ -237,6 +243,10 @@ class StaffCommands:
             for spec in COMMANDS
         ]
         found.append(CallbackQueryHandler(self.page_tap, pattern=r"^page:"))
+        found.append(reply_handler(self))
+        guard = staff_chat_guard(self)
+        if guard is not None:
+            found.append(guard)
         return found
 
     def register(self, application: Application) -> None:  # type: ignore[type-arg]
@@ -707,6 +717,7 @@ COMMANDS: tuple[StaffCommand, ...] = (
         "erase a customer's personal data, keeping anonymised totals (audited)",
         S.privacy_erase,
     ),
+    *(StaffCommand(*spec) for spec in DESK_COMMANDS),
 )
 
 ListBuilder = Callable[[StaffCommands, StaffMember, int], Awaitable[Page]]
@@ -714,6 +725,7 @@ LISTS: dict[str, tuple[Permission | None, ListBuilder]] = {
     "segments": (Permission.VIEW_REPORTS, S.segments_page),
     "campaigns": (Permission.VIEW_REPORTS, S.campaigns_page),
     "audit": (Permission.VIEW_AUDIT, S.audit_page),
+    "conversations": (Permission.ANSWER, conversations_page),
 }
 
 
@@ -744,7 +756,8 @@ def commands_markdown() -> str:
         lines.append(f"| `{usage}` | {c.help} | {need} | " + " | ".join(marks) + " |")
     lines += [
         "",
-        "Lists longer than one message (`/segments`, `/campaigns`, `/audit`) have previous/next "
+        "Lists longer than one message (`/segments`, `/campaigns`, `/audit`, `/conversations`) "
+        "have previous/next "
         "buttons. Exports: "
         + "; ".join(f"`{k}` ({v})" for k, v in exports.EXPORTS.items())
         + ". Charts: "

@@ -22,7 +22,16 @@ from sqlalchemy.orm import Session
 
 from crm.clock import utcnow
 from crm.consent import is_stop_request, withdraw_on_request
+from crm.conversations import (
+    Candidate,
+    Said,
+    SurveyAnswer,
+    flag_complaints_on_ingest,
+    match_survey_answers,
+    store_survey_answers,
+)
 from crm.database import Database
+from crm.desk_rules import DeskRules, current_rules
 from crm.errors import InvalidMessage
 from crm.identity import clean_display_name, normalise_external_id
 from crm.messages import InboundMessage, IngestResult
@@ -104,9 +113,10 @@ def ingest(
     *,
     analyser: SentimentAnalyser = default_analyser,
     max_chars: int = DEFAULT_MAX_CHARS,
+    desk: DeskRules | None = None,
 ) -> IngestResult:
     """Store one inbound message; on a replay return the stored result, `duplicate=True`."""
-    return ingest_batch(db, [message], analyser=analyser, max_chars=max_chars)[0]
+    return ingest_batch(db, [message], analyser=analyser, max_chars=max_chars, desk=desk)[0]
 
 
 def ingest_batch(
@@ -115,20 +125,23 @@ def ingest_batch(
     *,
     analyser: SentimentAnalyser = default_analyser,
     max_chars: int = DEFAULT_MAX_CHARS,
+    desk: DeskRules | None = None,
 ) -> list[IngestResult]:
     """Store several messages in one transaction, results in the same order.
 
     Every message is validated before the database is touched, so one bad
     message refuses the whole batch and nothing is stored; adapters that want
-    to skip bad messages call `check` on each first.
+    to skip bad messages call `check` on each first. `desk` is the complaint
+    rules (crm.desk_rules; the configured ones by default).
     """
     checked = [check(m, analyser=analyser, max_chars=max_chars) for m in messages]
     if not checked:
         return []
+    rules = desk or current_rules()
     for attempt in range(_RETRIES_ON_RACE):
         try:
             with db.transaction() as session:
-                results = _store(session, checked)
+                results = _store(session, checked, rules)
             break
         except IntegrityError:
             # Another process stored the same identity or message key between
@@ -147,9 +160,15 @@ def ingest_batch(
     return results
 
 
-def _store(session: Session, checked: list[_Checked]) -> list[IngestResult]:
-    """Set-based storage of a validated batch: a handful of statements, not one per row."""
+def _store(session: Session, checked: list[_Checked], rules: DeskRules) -> list[IngestResult]:
+    """Set-based storage of a validated batch: a handful of statements, not one per row.
+
+    A rating of a resolved complaint (crm.conversations) joins the conversation
+    it rates and does not reopen it; every other customer message joins or
+    opens the customer's conversation and may flag it as a complaint.
+    """
     conn = session.connection()
+    now = utcnow()
     stored = _existing_interactions(conn, checked)
     fresh = _first_occurrences(checked, stored)
     if not fresh:
@@ -157,9 +176,40 @@ def _store(session: Session, checked: list[_Checked]) -> list[IngestResult]:
 
     customer_of = _existing_identities(conn, fresh)
     new_customers = _create_customers(conn, fresh, customer_of)
-    conversation_of = _conversations_for(conn, fresh, customer_of)
-    interaction_ids = _insert_interactions(conn, fresh, customer_of, conversation_of)
-    _touch_activity(conn, fresh, customer_of, conversation_of)
+    ratings = match_survey_answers(
+        conn,
+        [
+            Candidate(
+                key=i.key,
+                customer_id=customer_of[(i.message.channel, i.external_id)],
+                text=i.message.text,
+                in_reply_to=i.message.in_reply_to,
+            )
+            for i in fresh
+            if not i.message.automated
+        ],
+        now,
+    )
+    # A bare rating only rates; one with words is also read by staff (a new conversation).
+    talking = [i for i in fresh if i.key not in ratings or ratings[i.key].comment]
+    conversation_of = _conversations_for(conn, talking, customer_of)
+    interaction_ids = _insert_interactions(conn, fresh, customer_of, conversation_of, ratings)
+    _touch_activity(conn, talking, customer_of, conversation_of)
+    store_survey_answers(conn, ratings, interaction_ids, now)
+    flag_complaints_on_ingest(
+        conn,
+        [
+            Said(
+                conversation_of[customer_of[(i.message.channel, i.external_id)]],
+                i.message.text,
+                i.assessment.polarity,
+            )
+            for i in talking
+            if not i.message.automated
+        ],
+        rules,
+        now,
+    )
     attach_replies(
         conn,
         [
@@ -171,10 +221,10 @@ def _store(session: Session, checked: list[_Checked]) -> list[IngestResult]:
                 polarity=i.assessment.polarity,
                 sent_at=i.message.sent_at,
             )
-            for i in fresh
+            for i in talking
             if not i.message.automated
         ],
-        utcnow(),
+        now,
     )
     withdraw_on_request(
         conn,
@@ -201,7 +251,7 @@ def _store(session: Session, checked: list[_Checked]) -> list[IngestResult]:
                 interaction_id=interaction_ids[item.key],
                 conversation_id=None
                 if item.message.automated
-                else conversation_of.get(customer_id),
+                else _conversation_id(item, customer_id, conversation_of, ratings),
                 new_customer=is_new,
                 duplicate=item.key in emitted,
                 polarity=item.assessment.polarity,
@@ -211,6 +261,18 @@ def _store(session: Session, checked: list[_Checked]) -> list[IngestResult]:
         )
         emitted.add(item.key)
     return results
+
+
+def _conversation_id(
+    item: _Checked,
+    customer_id: int,
+    conversation_of: dict[int, int],
+    ratings: dict[tuple[str, str], SurveyAnswer],
+) -> int | None:
+    rating = ratings.get(item.key)
+    if rating is not None and not rating.comment:
+        return rating.conversation_id
+    return conversation_of.get(customer_id)
 
 
 def _first_occurrences(
@@ -371,6 +433,7 @@ def _insert_interactions(
     fresh: list[_Checked],
     customer_of: dict[tuple[str, str], int],
     conversation_of: dict[int, int],
+    ratings: dict[tuple[str, str], SurveyAnswer],
 ) -> dict[tuple[str, str], int]:
     rows = []
     for item in fresh:
@@ -379,7 +442,9 @@ def _insert_interactions(
         rows.append(
             {
                 "customer_id": customer_id,
-                "conversation_id": None if m.automated else conversation_of[customer_id],
+                "conversation_id": None
+                if m.automated
+                else _conversation_id(item, customer_id, conversation_of, ratings),
                 "channel": m.channel,
                 "direction": Direction.IN.value,
                 "body": m.text,

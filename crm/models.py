@@ -132,6 +132,17 @@ class Conversation(Base):
     last_message_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     first_response_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    announced_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    """When staff on duty were told of it; None: still to announce (see crm.conversations)."""
+    complaint_reason: Mapped[str | None] = mapped_column(String(60))
+    """Why it is a complaint: "staff", "sentiment" or "word:<word>"."""
+    send_error: Mapped[str | None] = mapped_column(String(300))
+    """The last staff reply that could not be delivered, until one gets through."""
+    reminded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    auto_answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    """When the automatic first answer went out; set once, so it is sent once."""
+    forwarded_through: Mapped[int | None] = mapped_column(BigId)
+    """The newest customer message (interaction id) staff were shown in Telegram."""
 
 
 class Interaction(Base):
@@ -470,3 +481,32 @@ class CustomerMerge(Base):
     kept_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
     merged_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     actor: Mapped[str] = mapped_column(String(200))
+
+
+class FollowUp(Base):
+    """The task a complaint creates: look at it again by `due_at`; done when resolved."""
+
+    __tablename__ = "follow_ups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), unique=True)
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class ConversationSurvey(Base):
+    """The CSAT question sent when a complaint is resolved, and its one answer."""
+
+    __tablename__ = "conversation_surveys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    message_key: Mapped[str] = mapped_column(String(300), index=True)
+    sent_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    score: Mapped[int | None] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    interaction_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("interactions.id"))
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

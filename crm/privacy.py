@@ -38,6 +38,7 @@ from crm.errors import NotFound
 from crm.models import (
     Base,
     Consent,
+    ConversationSurvey,
     Customer,
     CustomerTag,
     Delivery,
@@ -213,6 +214,12 @@ def erase_customer(
             .where(r.delivery_id.in_(theirs), r.comment.is_not(None))
             .values(comment=None)
         ).rowcount
+        v = ConversationSurvey.__table__.c
+        comments += conn.execute(
+            update(ConversationSurvey.__table__)
+            .where(v.customer_id == customer_id, v.comment.is_not(None))
+            .values(comment=None)
+        ).rowcount
         tags = conn.execute(
             delete(CustomerTag.__table__).where(CustomerTag.__table__.c.customer_id == customer_id)
         ).rowcount
@@ -270,6 +277,12 @@ def enforce_retention(db: Database, now: datetime | None = None, *, months: int)
         comments = conn.execute(
             update(SurveyResponse.__table__)
             .where(r.created_at < cutoff, r.comment.is_not(None))
+            .values(comment=None)
+        ).rowcount
+        v = ConversationSurvey.__table__.c
+        comments += conn.execute(
+            update(ConversationSurvey.__table__)
+            .where(v.answered_at < cutoff, v.comment.is_not(None))
             .values(comment=None)
         ).rowcount
         if messages or comments:

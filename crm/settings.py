@@ -143,6 +143,16 @@ class Settings(BaseSettings):
     )
     web_host: str = Field("127.0.0.1", description="Address the web endpoint (unsubscribe) binds.")
     web_port: int = Field(8080, ge=0, le=65535, description="Web endpoint port; 0 turns it off.")
+    desk_rules: str | None = Field(
+        None,
+        description="JSON file of the conversations desk's rules: business hours, complaint "
+        "words, contact policy per segment (docs/desk.md); unset: the defaults there.",
+    )
+    staff_chat_id: int | None = Field(
+        None,
+        description="Telegram chat (a staff group) told of new conversations and reminders; "
+        "unset: each active agent is told in their own chat.",
+    )
     retention_months: int = Field(
         24, ge=0, le=1200, description="Months message bodies are kept; 0 keeps them forever."
     )

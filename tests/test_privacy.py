@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
 
 from bot.scheduler import Runtime, SchedulerService
 from crm.audit import Actor
+from crm.clock import utcnow
+from crm.conversations import flag_complaint, record_survey_sent, resolve
 from crm.customers import customer_profile
 from crm.database import Database
+from crm.desk_rules import DEFAULT_RULES, parse_rules
 from crm.dispatch import Dispatcher
 from crm.errors import NotFound
 from crm.ingest import ingest
 from crm.linking import request_link
 from crm.merge import merge_customers
-from crm.messages import InboundMessage
-from crm.models import AuditEvent, Base, Customer, Interaction
+from crm.messages import InboundMessage, Receipt
+from crm.models import AuditEvent, Base, Conversation, ConversationSurvey, Customer, Interaction
 from crm.orders import record_order
 from crm.privacy import (
     enforce_retention,
@@ -38,7 +42,15 @@ from tests.campaign_fixtures import T0, campaign, customer, everyone
 from tests.recording import RecordingChannel
 
 ADMIN = Actor("cli:test-admin")
-SECRET_WORDS = ("Ann Lee", "ann@example.com", "my order 8841 never came", "Order issue", "rude")
+DESK = parse_rules(DEFAULT_RULES, ZoneInfo("UTC"))
+SECRET_WORDS = (
+    "Ann Lee",
+    "ann@example.com",
+    "my order 8841 never came",
+    "Order issue",
+    "rude",
+    "slow but fair",
+)
 
 
 async def _full_history(db: Database) -> tuple[int, int]:
@@ -94,6 +106,7 @@ async def _full_history(db: Database) -> tuple[int, int]:
             ordered_at=T0 - timedelta(days=30),
         )
     recompute_values(db, T0 + timedelta(days=1))
+    await _complaint_rated(db, ann)
     customer_profile(db, ADMIN, ann)  # an audited read
     request_link(db, ann, "someone.else@example.com", now=T0)  # a link code (address unknown)
     with db.transaction() as s:  # a record of a customer merged into Ann
@@ -101,6 +114,31 @@ async def _full_history(db: Database) -> tuple[int, int]:
         s.add(twin)
     merge_customers(db, ann, twin.id, ADMIN)
     return ann, bob
+
+
+async def _complaint_rated(db: Database, customer_id: int) -> None:
+    """Ann's conversation as a resolved complaint she rated (follow-up, desk CSAT)."""
+    with db.session() as session:
+        conversation_id = session.scalars(
+            select(Conversation.id).where(Conversation.customer_id == customer_id)
+        ).first()
+    assert conversation_id is not None
+    flag_complaint(db, ADMIN, conversation_id, DESK)
+    out = resolve(db, ADMIN, conversation_id)
+    assert out is not None
+    record_survey_sent(db, out, Receipt("email", "<csat-ann@shop>", utcnow()))
+    ingest(
+        db,
+        InboundMessage(
+            "email",
+            "ann@example.com",
+            None,
+            "3 - slow but fair",
+            utcnow(),
+            "<csat-answer@mail.example>",
+            in_reply_to="<csat-ann@shop>",
+        ),
+    )
 
 
 async def test_export_has_every_personal_table_and_only_that_person(db: Database) -> None:
@@ -151,7 +189,8 @@ async def test_erase_removes_personal_data_and_keeps_report_totals(db: Database)
 
     summary = erase_customer(db, ADMIN, ann)
 
-    assert (summary.identities, summary.tags, summary.comments) == (1, 1, 1)
+    # comments: the campaign survey's and the complaint rating's
+    assert (summary.identities, summary.tags, summary.comments) == (1, 1, 2)
     assert programme_metrics(db) == before
     after = export_customer(db, ADMIN, ann)
     dumped = json.dumps(after)
@@ -164,6 +203,8 @@ async def test_erase_removes_personal_data_and_keeps_report_totals(db: Database)
     # rows stay, anonymised: the same number of messages, deliveries, points, answers
     for name in ("interactions", "deliveries", "points_entries", "survey_responses"):
         assert len(after["tables"][name]) > 0
+    [rating] = after["tables"]["conversation_surveys"]
+    assert rating["score"] == 3 and rating["comment"] is None
     # Bob is untouched (apart from the audit rows of reading him)
     bob_after = export_customer(db, ADMIN, bob)["tables"]
     assert {k: v for k, v in bob_after.items() if k != "audit_events"} == {
@@ -201,6 +242,18 @@ def test_retention_clears_old_bodies_and_keeps_rows(db: Database) -> None:
             (False, "a recent question"),
         }
     assert enforce_retention(db, now, months=24).messages == 0  # nothing left to clear
+
+
+async def test_retention_ages_out_rating_comments_too(db: Database) -> None:
+    await _full_history(db)
+    later = utcnow() + timedelta(days=800)
+    # two campaign survey comments and Ann's complaint rating
+    assert enforce_retention(db, later, months=24).comments == 3
+    with db.session() as s:
+        [(score, comment)] = s.execute(
+            select(ConversationSurvey.score, ConversationSurvey.comment)
+        ).all()
+    assert (score, comment) == (3, None)  # the score stays for the reports
 
 
 def test_retention_cutoff_counts_calendar_months() -> None:

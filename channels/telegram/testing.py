@@ -228,6 +228,14 @@ class BotApiStandIn:
         await self.push_update("message", message)
         return message
 
+    async def send_reply(self, chat_id: int, to: SentMessage, text: str) -> dict[str, Any]:
+        """The user answers one of the bot's messages with Telegram's "reply" (a quote)."""
+        message = self._user_message(
+            chat_id, text=text, reply_to_message=self._bot_message_dict(to)
+        )
+        await self.push_update("message", message)
+        return message
+
     async def send_sticker(self, chat_id: int) -> dict[str, Any]:
         sticker = {"file_id": "CAACAgI", "file_unique_id": "AgAD", "type": "regular",
                    "width": 512, "height": 512, "is_animated": False,

@@ -1,0 +1,537 @@
+"""The conversations desk in Telegram: staff take, answer and resolve conversations.
+
+The commands join the staff registry (`bot.staff_commands.COMMANDS`), so
+they share its permission checks, its refusal of non-staff and its help
+and docs. They delegate to `crm.conversations`; answers go out through the
+running app's outbound channels (`SENDERS_KEY`), so a customer who wrote
+by email is answered by email, in the same thread.
+
+New conversations are announced to the staff on duty by `announce_new`:
+to the staff group (`RAPPORT_STAFF_CHAT_ID`) or else to each active agent;
+later customer messages go to the assigned member (`forward_new`).
+An announcement starts with "Conversation #<id>", which is how a staff
+member's Telegram reply to it is understood as `/reply <id> <text>`; the
+bot keeps no state between the two.
+
+This module does not import `bot.staff_commands` at load time (that module
+imports this one to build its registry); the types are for checkers only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from telegram import Bot, Update
+from telegram.error import TelegramError
+from telegram.ext import ApplicationHandlerStop, ContextTypes, MessageHandler, filters
+
+from crm.audit import Actor
+from crm.channel import Channel
+from crm.clock import utcnow
+from crm.conversations import (
+    Announcement,
+    ConversationView,
+    awaiting_first_answer,
+    conversation_thread,
+    flag_complaint,
+    list_conversations,
+    mark_announced,
+    mark_forwarded,
+    messages_to_forward,
+    pending_announcements,
+    send_first_answer,
+    send_reply,
+    send_resolution,
+    take,
+)
+from crm.database import Database
+from crm.desk_report import DeskReport, DeskRow, desk_report, due_reminders
+from crm.desk_rules import load_rules
+from crm.errors import InvalidInput, PermissionDenied, RapportError
+from crm.identity import EMAIL
+from crm.models import StaffMember, StaffRole
+from crm.reports import Period
+from crm.settings import Settings
+from crm.staff import Permission, actor_for, authorise
+
+if TYPE_CHECKING:
+    from bot.staff_commands import Call, Page, StaffCommands
+
+log = logging.getLogger(__name__)
+
+SYSTEM = Actor(label="system:desk")
+ANNOUNCED = re.compile(r"^(?:⚠️ )?Conversation #([0-9]{1,12})\b")
+SNIPPET = 300
+
+
+def _conversation_id(call: Call) -> int:
+    if not call.args or not call.args[0].lstrip("#").isdigit():
+        raise InvalidInput("give the conversation's number (see /conversations)")
+    return int(call.args[0].lstrip("#"))
+
+
+def _senders(bot_data: Mapping[str, object]) -> Mapping[str, Channel]:
+    from bot.staff_commands import SENDERS_KEY
+
+    found = bot_data.get(SENDERS_KEY)
+    return found if isinstance(found, dict) else {}
+
+
+async def _say(bot: Bot, chat_id: int, text: str) -> None:
+    from bot.staff_commands import _say as say
+
+    await say(bot, chat_id, text)
+
+
+def view_line(v: ConversationView) -> str:
+    who = v.customer_name or "(no name)"
+    flags = " ⚠️complaint" if v.is_complaint else ""
+    if v.follow_up_due is not None:
+        flags += f" (follow up by {v.follow_up_due:%m-%d %H:%M} UTC)"
+    owner = f", {v.assigned_name}" if v.assigned_name else ", unassigned"
+    error = " — last answer NOT delivered" if v.send_error else ""
+    return (
+        f"#{v.id} {who} via {v.channel}: {v.status}{owner}{flags}, "
+        f"last message {v.last_message_at:%m-%d %H:%M}{error}"
+    )
+
+
+async def conversations_page(cmds: StaffCommands, member: StaffMember, number: int) -> Page:
+    from bot.staff_commands import _paged
+
+    views = await asyncio.to_thread(list_conversations, cmds.db, actor_for(member))
+    return _paged("conversations", "Open conversations", [view_line(v) for v in views], number)
+
+
+async def conversations(cmds: StaffCommands, call: Call) -> None:
+    await cmds._send_page(call, "conversations")
+
+
+async def conversation_command(cmds: StaffCommands, call: Call) -> None:
+    conversation_id = _conversation_id(call)
+    view, thread = await asyncio.to_thread(
+        conversation_thread, cmds.db, actor_for(call.member), conversation_id
+    )
+    lines = [view_line(view)]
+    for m in thread:
+        arrow = "←" if m.direction == "in" else ("→ (auto)" if m.automated else "→")
+        body = " ".join((m.body or "(cleared)").split())
+        lines.append(f"{m.sent_at:%m-%d %H:%M} {arrow} {body[:SNIPPET]}")
+    lines.append(f"/reply {view.id} <text> · /resolve {view.id}")
+    await _say(call.bot, call.chat_id, "\n".join(lines))
+
+
+async def take_command(cmds: StaffCommands, call: Call) -> None:
+    conversation_id = _conversation_id(call)
+    force = call.args[1:] == ["force"]
+    if force and call.member.role == StaffRole.AGENT:
+        raise PermissionDenied("only managers and admins take over someone else's conversation")
+    view = await asyncio.to_thread(
+        take, cmds.db, actor_for(call.member), conversation_id, force=force
+    )
+    await _say(
+        call.bot,
+        call.chat_id,
+        f"Conversation #{view.id} is yours. Answer with /reply {view.id} <text>, "
+        f"close it with /resolve {view.id}.",
+    )
+
+
+async def _reply(cmds: StaffCommands, call: Call, conversation_id: int, text: str) -> None:
+    await send_reply(
+        cmds.db, actor_for(call.member), _senders(call.bot_data), conversation_id, text
+    )
+    log.info("staff %d answered conversation %d", call.member.id, conversation_id)
+    await _say(call.bot, call.chat_id, f"Sent to the customer of conversation #{conversation_id}.")
+
+
+async def reply_command(cmds: StaffCommands, call: Call) -> None:
+    conversation_id = _conversation_id(call)
+    await _reply(cmds, call, conversation_id, " ".join(call.args[1:]))
+
+
+async def resolve_command(cmds: StaffCommands, call: Call) -> None:
+    conversation_id = _conversation_id(call)
+    done = await send_resolution(
+        cmds.db, actor_for(call.member), _senders(call.bot_data), conversation_id
+    )
+    text = f"Conversation #{conversation_id} is resolved."
+    if done.survey_sent:
+        text += " The customer was asked how the complaint was handled (1–5)."
+    elif done.survey_error:
+        text += f" The satisfaction question could NOT be sent: {done.survey_error}."
+    await _say(call.bot, call.chat_id, text)
+
+
+async def complaint_command(cmds: StaffCommands, call: Call) -> None:
+    conversation_id = _conversation_id(call)
+    due = await asyncio.to_thread(
+        flag_complaint,
+        cmds.db,
+        actor_for(call.member),
+        conversation_id,
+        load_rules(cmds.settings),
+    )
+    await _say(
+        call.bot,
+        call.chat_id,
+        f"Conversation #{conversation_id} is a complaint; follow up by {due:%Y-%m-%d %H:%M} UTC.",
+    )
+
+
+def _minutes(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.0f} min" if value < 120 else f"{value / 60:.1f} h"
+
+
+def report_rows(report: DeskReport) -> list[tuple[str, ...]]:
+    """One row per group (all, each agent, each segment): the same for /desk_report and the CLI."""
+
+    def row(kind: str, r: DeskRow) -> tuple[str, ...]:
+        kept = "—" if r.within_policy_pct is None else f"{r.within_policy_pct:.0f}%"
+        csat = "—" if r.recovery_csat_mean is None else f"{r.recovery_csat_mean:.1f}"
+        return (
+            kind,
+            r.group,
+            str(r.conversations),
+            f"{_minutes(r.first_response_p50)} / {_minutes(r.first_response_p90)}",
+            f"{_minutes(r.resolution_p50)} / {_minutes(r.resolution_p90)}",
+            f"{r.first_response_breaches} / {r.resolution_breaches}",
+            kept,
+            f"{r.complaints} / {csat} ({r.recovery_answers})",
+        )
+
+    return [
+        row("total", report.overall),
+        *(row("agent", r) for r in report.by_agent),
+        *(row("segment", r) for r in report.by_segment),
+    ]
+
+
+REPORT_HEADER = (
+    "",
+    "group",
+    "conversations",
+    "first response p50 / p90",
+    "resolution p50 / p90",
+    "breaches first / resolution",
+    "within policy",
+    "complaints / recovery CSAT (answers)",
+)
+
+
+async def desk_report_command(cmds: StaffCommands, call: Call) -> None:
+    from bot.staff_commands import _days
+
+    if len(call.args) > 1:
+        raise InvalidInput("give at most a number of days")
+    days = _days(call.args[0]) if call.args else 30
+    rules = load_rules(cmds.settings)
+    now = utcnow()
+    report = await asyncio.to_thread(desk_report, cmds.db, rules, Period.last_days(days, now), now)
+    lines = [
+        f"Contact policy, conversations opened in the last {days} days "
+        "(business time; definitions: docs/desk.md)"
+    ]
+    for kind, group, n, first, resolution, breaches, kept, recovery in report_rows(report):
+        label = "All" if kind == "total" else f"{kind} {group}"
+        lines.append(
+            f"{label}: {n} conversations, first response p50/p90 {first}, "
+            f"resolution {resolution}, breaches {breaches}, within policy {kept}, "
+            f"complaints / recovery CSAT {recovery}"
+        )
+    await _say(call.bot, call.chat_id, "\n".join(lines))
+
+
+DESK_COMMANDS: tuple[
+    tuple[str, Permission, str, str, Callable[[StaffCommands, Call], Awaitable[None]]], ...
+] = (
+    (
+        "conversations",
+        Permission.ANSWER,
+        "",
+        "open and waiting conversations, longest waiting first (audited)",
+        conversations,
+    ),
+    (
+        "conversation",
+        Permission.ANSWER,
+        "<conversation>",
+        "one conversation with its latest messages (audited)",
+        conversation_command,
+    ),
+    (
+        "take",
+        Permission.ANSWER,
+        "<conversation> [force]",
+        "take a conversation (force: a manager takes over)",
+        take_command,
+    ),
+    (
+        "reply",
+        Permission.ANSWER,
+        "<conversation> <text>",
+        "answer the customer on their channel (or reply to the announcement)",
+        reply_command,
+    ),
+    (
+        "resolve",
+        Permission.ANSWER,
+        "<conversation>",
+        "resolve; a complaint gets a CSAT question",
+        resolve_command,
+    ),
+    (
+        "complaint",
+        Permission.ANSWER,
+        "<conversation>",
+        "flag a complaint and create its follow-up task",
+        complaint_command,
+    ),
+    (
+        "desk_report",
+        Permission.VIEW_REPORTS,
+        "[days]",
+        "response and resolution times against the contact policy, per agent and segment",
+        desk_report_command,
+    ),
+)
+
+
+def reply_handler(
+    cmds: StaffCommands,
+) -> MessageHandler[ContextTypes.DEFAULT_TYPE, None]:
+    """A staff member's Telegram reply to an announcement is `/reply <id> <text>`."""
+
+    async def on_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        from bot.staff_commands import Call
+
+        message, user = update.message, update.effective_user
+        if message is None or user is None or message.reply_to_message is None:
+            return
+        original = message.reply_to_message
+        if original.from_user is None or original.from_user.id != context.bot.id:
+            return
+        match = ANNOUNCED.match(original.text or "")
+        if match is None:
+            if message.chat.id == cmds.settings.staff_chat_id:
+                raise ApplicationHandlerStop  # staff talk, not a customer's message
+            return
+        member = await cmds._member(user.id)
+        if member is None:
+            return  # not staff: the customer dialogs take it as an ordinary message
+        call = Call(context.bot, message.chat.id, member, [], context.bot_data)
+        try:
+            authorise(member, Permission.ANSWER)
+            await _reply(cmds, call, int(match.group(1)), message.text or "")
+        except RapportError as exc:
+            await _say(context.bot, message.chat.id, f"Not sent: {exc}.")
+        raise ApplicationHandlerStop
+
+    return MessageHandler(
+        filters.UpdateType.MESSAGE & filters.REPLY & filters.TEXT & ~filters.COMMAND, on_reply
+    )
+
+
+def staff_chat_guard(
+    cmds: StaffCommands,
+) -> MessageHandler[ContextTypes.DEFAULT_TYPE, None] | None:
+    """Keep the staff group's own talk out of the customer dialogs.
+
+    Without it every remark in the group would be stored as a customer
+    message, open a conversation and be announced back to the group.
+    """
+    chat_id = cmds.settings.staff_chat_id
+    if chat_id is None:
+        return None
+
+    async def ignore(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        raise ApplicationHandlerStop
+
+    return MessageHandler(filters.Chat(chat_id=chat_id), ignore)
+
+
+# --- announcing --------------------------------------------------------------------------------
+
+
+def announcement_text(a: Announcement) -> str:
+    head = ("⚠️ " if a.is_complaint else "") + f"Conversation #{a.conversation_id}"
+    lines = [
+        f"{head}: new from {a.customer_name or '(no name)'} (customer #{a.customer_id}) "
+        f"via {a.channel}",
+        f"segments: {', '.join(a.tags) or 'none'} · earlier conversations: "
+        f"{a.earlier_conversations}",
+    ]
+    if a.first_message:
+        body = " ".join(a.first_message.split())
+        lines.append("“" + (body if len(body) <= SNIPPET else body[: SNIPPET - 1] + "…") + "”")
+    lines.append(
+        f"/take {a.conversation_id} · reply to this message to answer · "
+        f"/resolve {a.conversation_id}"
+    )
+    return "\n".join(lines)
+
+
+def _on_duty(db: Database, settings: Settings) -> list[int]:
+    if settings.staff_chat_id is not None:
+        return [settings.staff_chat_id]
+    with db.session() as session:
+        return [
+            uid
+            for uid in session.scalars(
+                select(StaffMember.telegram_user_id).where(
+                    StaffMember.active.is_(True),
+                    StaffMember.role == StaffRole.AGENT.value,
+                    StaffMember.telegram_user_id.is_not(None),
+                )
+            )
+            if uid is not None
+        ]
+
+
+async def announce_new(bot: Bot, db: Database, settings: Settings) -> int:
+    """Tell the staff on duty of conversations not yet announced; returns how many.
+
+    A conversation counts as announced once one chat got it; if no chat could
+    be reached it stays pending and the next round tries again.
+    """
+    pending = await asyncio.to_thread(pending_announcements, db)
+    chats = await asyncio.to_thread(_on_duty, db, settings)
+    if not pending or not chats:
+        return 0
+    told: list[Announcement] = []
+    for item in pending:
+        reached = False
+        for chat_id in chats:
+            try:
+                await bot.send_message(chat_id=chat_id, text=announcement_text(item))
+                reached = True
+            except TelegramError as exc:
+                log.warning("could not announce to a staff chat: %s", type(exc).__name__)
+        if reached:
+            told.append(item)
+    await asyncio.to_thread(mark_announced, db, SYSTEM, told)
+    return len(told)
+
+
+async def forward_new(bot: Bot, db: Database, settings: Settings) -> int:
+    """Show staff what customers wrote after the announcement; returns messages forwarded.
+
+    To the assigned member, else to the staff on duty. Each forward starts with
+    "Conversation #<id>", so a Telegram reply to it answers the customer.
+    """
+    forwards = await asyncio.to_thread(messages_to_forward, db)
+    if not forwards:
+        return 0
+    on_duty = await asyncio.to_thread(_on_duty, db, settings)
+    shown = []
+    for f in forwards:
+        chats = [f.staff_telegram_id] if f.staff_telegram_id is not None else on_duty
+        body = " ".join((f.body or "").split())
+        text = f"Conversation #{f.conversation_id}: {f.customer_name or '(no name)'} writes:\n" + (
+            body if len(body) <= SNIPPET else body[: SNIPPET - 1] + "…"
+        )
+        reached = False
+        for chat_id in chats:
+            try:
+                await bot.send_message(chat_id=chat_id, text=text)
+                reached = True
+            except TelegramError as exc:
+                log.warning("could not forward to a staff chat: %s", type(exc).__name__)
+        if not reached:
+            break  # keep the order: the rest waits for the next round
+        shown.append(f)
+    await asyncio.to_thread(mark_forwarded, db, SYSTEM, shown)
+    return len(shown)
+
+
+async def remind_due(bot: Bot, db: Database, settings: Settings) -> int:
+    """Remind the assigned agent (or the staff on duty) of targets about to be missed."""
+    rules = load_rules(settings)
+    reminders = await asyncio.to_thread(due_reminders, db, rules, utcnow())
+    if not reminders:
+        return 0
+    on_duty = await asyncio.to_thread(_on_duty, db, settings)
+    for r in reminders:
+        chats = [r.staff_telegram_id] if r.staff_telegram_id is not None else on_duty
+        late = "is overdue since" if r.due <= utcnow() else "is due at"
+        text = (
+            f"Conversation #{r.conversation_id}: the {r.what} {late} "
+            f"{r.due.astimezone(settings.zone):%a %H:%M} ({settings.timezone}). "
+            f"/take {r.conversation_id} · /reply {r.conversation_id} <text>"
+        )
+        for chat_id in chats:
+            try:
+                await bot.send_message(chat_id=chat_id, text=text)
+            except TelegramError as exc:
+                log.warning("could not send a desk reminder: %s", type(exc).__name__)
+    return len(reminders)
+
+
+class DeskService:
+    """Every `interval` seconds: announce new conversations, remind of due targets.
+
+    Also sends the automatic first answer (office hours, out of hours, FAQ) to
+    customers who wrote by email. Runs in `rapport run` beside the Telegram
+    bot whose chats it writes to; a failing round is logged and the next one
+    tries again.
+    """
+
+    name = "desk"
+
+    def __init__(
+        self,
+        bot: Bot,
+        db: Database,
+        settings: Settings,
+        channels: Mapping[str, Channel] | None = None,
+        interval: float = 30.0,
+    ) -> None:
+        self.bot, self.db, self.settings, self.interval = bot, db, settings, interval
+        self.channels = dict(channels or {})
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        load_rules(self.settings)  # a bad rules file stops the start, with its reason
+        self._task = asyncio.create_task(self._loop(), name="desk")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def tick(self) -> None:
+        await self.first_answers()
+        await announce_new(self.bot, self.db, self.settings)
+        await forward_new(self.bot, self.db, self.settings)
+        await remind_due(self.bot, self.db, self.settings)
+
+    async def first_answers(self) -> int:
+        """Automatic first answers by email (Telegram's go out as the message comes in)."""
+        rules, now = load_rules(self.settings), utcnow()
+        email = {k: v for k, v in self.channels.items() if k == EMAIL}
+        if not email or not (rules.office_hours or rules.out_of_hours or rules.faq):
+            return 0
+        sent = 0
+        for conversation_id in await asyncio.to_thread(
+            awaiting_first_answer, self.db, [EMAIL], now
+        ):
+            if await send_first_answer(self.db, rules, email, conversation_id, now) is not None:
+                sent += 1
+        return sent
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("desk round failed; trying again in %.0f s", self.interval)
+            await asyncio.sleep(self.interval)

@@ -1,0 +1,252 @@
+"""Contact policy in business hours: the clock's edges, breaches, the report, reminders.
+
+Times are given in the shop's zone (Europe/Berlin, Mon–Fri 09:00–17:00) and
+every function takes `now`, so the clock is frozen by construction.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from crm.audit import Actor
+from crm.business_hours import BusinessHours, parse_days, parse_time
+from crm.clock import utcnow
+from crm.conversations import (
+    flag_complaint,
+    prepare_reply,
+    record_reply,
+    record_survey_sent,
+    resolve,
+)
+from crm.database import Database
+from crm.desk_report import desk_report, due_reminders, percentile
+from crm.desk_rules import DEFAULT_RULES, load_rules, parse_rules
+from crm.errors import ConfigurationError, InvalidInput
+from crm.ingest import ingest
+from crm.messages import InboundMessage, Receipt
+from crm.models import Conversation, ConversationSurvey
+from crm.reports import Period
+from crm.settings import load_settings
+from crm.staff import actor_for, add_staff
+from crm.tags import add_tags
+
+BERLIN = ZoneInfo("Europe/Berlin")
+HOURS = BusinessHours(parse_days(["mon-fri"]), parse_time("09:00"), parse_time("17:00"), BERLIN)
+RULES = parse_rules(DEFAULT_RULES, BERLIN)
+
+
+def local(text: str) -> datetime:
+    """'2026-11-20 16:30' in Berlin (Friday 20 November 2026)."""
+    return datetime.fromisoformat(text).replace(tzinfo=BERLIN)
+
+
+# --- the business-hours clock -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("start", "minutes", "due"),
+    [
+        ("2026-11-20 16:30", 60, "2026-11-23 09:30"),  # Friday evening → Monday morning
+        ("2026-11-20 17:00", 1, "2026-11-23 09:01"),  # at closing: nothing left on Friday
+        ("2026-11-21 10:00", 60, "2026-11-23 10:00"),  # Saturday counts from Monday opening
+        ("2026-11-23 07:00", 60, "2026-11-23 10:00"),  # before opening
+        ("2026-11-23 09:00", 480, "2026-11-23 17:00"),  # a whole day ends at closing
+        ("2026-11-23 09:00", 481, "2026-11-24 09:01"),
+        ("2026-11-23 16:59", 0, "2026-11-23 16:59"),
+    ],
+)
+def test_deadline_in_business_hours(start: str, minutes: int, due: str) -> None:
+    assert HOURS.add(local(start), timedelta(minutes=minutes)) == local(due)
+
+
+def test_elapsed_counts_only_open_hours_and_follows_daylight_saving() -> None:
+    assert HOURS.elapsed(local("2026-11-20 16:30"), local("2026-11-23 09:30")) == timedelta(hours=1)
+    assert HOURS.elapsed(local("2026-11-21 08:00"), local("2026-11-22 20:00")) == timedelta()
+    assert HOURS.elapsed(local("2026-11-23 10:00"), local("2026-11-23 09:00")) == timedelta()
+    # Clocks went back on Sunday 25 October 2026: Friday 16:00 → Monday 10:00 is 2 hours
+    # of opening time, though 67 hours of wall time passed.
+    friday, monday = local("2026-10-23 16:00"), local("2026-10-26 10:00")
+    assert HOURS.elapsed(friday, monday) == timedelta(hours=2)
+    assert monday.astimezone(UTC) - friday.astimezone(UTC) == timedelta(hours=67)
+    assert HOURS.is_open(local("2026-11-23 09:00")) and not HOURS.is_open(local("2026-11-23 17:00"))
+
+
+def test_bad_business_hours_and_rules_are_refused_clearly(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="open before they close"):
+        BusinessHours(frozenset({0}), parse_time("17:00"), parse_time("09:00"), BERLIN)
+    with pytest.raises(InvalidInput, match="unknown day 'funday'"):
+        parse_days(["funday"])
+    with pytest.raises(InvalidInput, match="first_response_minutes must be more than zero"):
+        parse_rules(
+            {"policies": [{"segment": "*", "first_response_minutes": 0, "resolution_minutes": 5}]},
+            BERLIN,
+        )
+    with pytest.raises(InvalidInput, match="unknown desk rule"):
+        parse_rules({"polices": []}, BERLIN)
+    path = tmp_path / "rules.json"
+    path.write_text('{"business_hours": {"days": ["mon"], "open": "9", "close": "17:00"}}')
+    with pytest.raises(ConfigurationError, match="RAPPORT_DESK_RULES: a time of day is HH:MM"):
+        load_rules(load_settings(desk_rules=str(path)))
+    path.write_text(json.dumps({"complaint": {"words": {"en": ["awful"]}}}))
+    rules = load_rules(load_settings(desk_rules=str(path), timezone="Europe/Berlin"))
+    assert rules.complaint_word_in("This is AWFUL.") == "awful"
+    assert rules.complaint_word_in("I want a refund") is None  # the file replaced the words
+
+
+def test_percentile_is_nearest_rank() -> None:
+    assert percentile([], 0.5) is None
+    assert percentile([10.0], 0.9) == 10.0
+    values = [float(v) for v in range(1, 11)]
+    assert (percentile(values, 0.5), percentile(values, 0.9)) == (5.0, 9.0)
+
+
+# --- breaches, the report and reminders on the database ------------------------------------------
+
+
+def _write(db: Database, who: str, at: str, text: str = "Hello, a question") -> int:
+    result = ingest(
+        db,
+        InboundMessage(
+            channel="email",
+            external_id=f"{who}@example.org",
+            sender=who.title(),
+            text=text,
+            sent_at=local(at),
+            message_key=f"<{who}-{at.replace(' ', '-')}@example.org>",
+            subject="Question",
+        ),
+        desk=RULES,
+    )
+    assert result.conversation_id is not None
+    return result.conversation_id
+
+
+def _answer(db: Database, actor: Actor, conversation_id: int, at: str) -> None:
+    out = prepare_reply(db, conversation_id)
+    receipt = Receipt("email", f"<answer-{conversation_id}-{at[-5:]}@shop>", local(at))
+    record_reply(db, actor, out, "Our answer", receipt)
+
+
+def test_report_per_agent_and_segment_with_breaches(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ada = actor_for(add_staff(db, Actor("cli:test"), name="Ada", role="agent", email="ada@shop.hk"))
+    bob = actor_for(add_staff(db, Actor("cli:test"), name="Bob", role="agent", email="bob@shop.hk"))
+    corp = _write(db, "corp", "2026-11-20 16:30")  # corporate: 60 min to answer
+    add_tags(db, _customer_of(db, corp), ["corporate"])
+    _answer(db, ada, corp, "2026-11-23 09:20")  # 50 business minutes: kept
+    slow = _write(db, "ind", "2026-11-20 10:00")  # individual: 240 min
+    _answer(db, bob, slow, "2026-11-20 15:00")  # 300 minutes: breached
+    monkeypatch.setattr("crm.conversations.utcnow", lambda: local("2026-11-23 12:00"))
+    resolve(db, bob, slow)  # 7 h Friday + 3 h Monday = 600 min, within 1440
+    _write(db, "late", "2026-11-23 09:00")  # unanswered
+
+    now = local("2026-11-23 14:00")  # 300 business minutes after `waiting` opened
+    report = desk_report(db, RULES, Period(local("2026-11-01 00:00"), now), now)
+    overall = report.overall
+    assert overall.conversations == 3
+    assert overall.first_response_breaches == 2  # the slow answer and the one still waiting
+    assert overall.resolution_breaches == 0
+    assert (overall.first_response_p50, overall.first_response_p90) == (50.0, 300.0)
+    assert overall.resolution_p50 == 600.0
+    assert overall.within_policy_pct == pytest.approx(100 / 3)
+    by_agent = {row.group: row for row in report.by_agent}
+    assert by_agent["Ada"].first_response_breaches == 0
+    assert by_agent["Bob"].first_response_breaches == 1
+    assert by_agent["(unassigned)"].conversations == 1
+    by_segment = {row.group: row for row in report.by_segment}
+    assert by_segment["corporate"].conversations == 1
+    assert by_segment["corporate"].within_policy_pct == 100.0
+    assert by_segment["everyone else"].conversations == 2
+
+
+def test_reminder_comes_before_the_breach_and_once_per_target(db: Database) -> None:
+    ada = actor_for(add_staff(db, Actor("cli:test"), name="Ada", role="agent", telegram_user_id=7))
+    corp = _write(db, "corp", "2026-11-20 16:50")  # due Monday 09:50 (10 min Friday + 50)
+    add_tags(db, _customer_of(db, corp), ["corporate"])
+    assert due_reminders(db, RULES, local("2026-11-20 16:59")) == []
+    assert due_reminders(db, RULES, local("2026-11-23 09:34")) == []  # 16 min before
+    [reminder] = due_reminders(db, RULES, local("2026-11-23 09:35"))  # 15 min before
+    assert (reminder.conversation_id, reminder.what) == (corp, "first response")
+    assert reminder.due == local("2026-11-23 09:50") and reminder.staff_telegram_id is None
+    assert due_reminders(db, RULES, local("2026-11-23 09:40")) == []  # once
+    _answer(db, ada, corp, "2026-11-23 09:45")
+    # Resolution is due 480 business minutes after opening: Monday 16:50.
+    assert due_reminders(db, RULES, local("2026-11-23 16:34")) == []
+    [later] = due_reminders(db, RULES, local("2026-11-23 16:35"))
+    assert later.what == "resolution" and later.staff_telegram_id == 7  # Ada answered: hers
+
+
+def _customer_of(db: Database, conversation_id: int) -> int:
+    with db.session() as session:
+        found = session.get(Conversation, conversation_id)
+        assert found is not None
+        return found.customer_id
+
+
+# --- automatic first answers ---------------------------------------------------------------------
+
+ANSWERS = parse_rules(
+    {
+        "auto_answers": {
+            "office_hours": {"*": "Thanks! A person answers shortly.", "corporate": "Hello!"},
+            "out_of_hours": {"*": "Thanks! We are closed; we answer from {opens}."},
+        },
+        "faq": [{"keywords": ["opening hours", "open on sunday"], "answer": "Mon–Fri 9–17."}],
+    },
+    BERLIN,
+)
+
+
+def test_first_answer_by_faq_office_hours_and_segment() -> None:
+    monday = local("2026-11-23 10:00")
+    kind, text = ANSWERS.first_answer(set(), "What are your OPENING hours?", monday) or ("", "")
+    assert kind == "faq" and text == "Mon–Fri 9–17.\n\nReply 'agent' to reach a person."
+    assert ANSWERS.first_answer(set(), "Where is my parcel?", monday) == (
+        "office_hours",
+        "Thanks! A person answers shortly.",
+    )
+    assert ANSWERS.first_answer({"corporate"}, "Invoice?", monday) == ("office_hours", "Hello!")
+    # Friday evening: the next opening is Monday morning, in the shop's time.
+    assert ANSWERS.first_answer({"corporate"}, "Invoice?", local("2026-11-20 18:00")) == (
+        "out_of_hours",
+        "Thanks! We are closed; we answer from Mon 09:00.",
+    )
+    assert RULES.first_answer(set(), "opening hours?", monday) is None  # nothing configured
+    with pytest.raises(InvalidInput, match="non-empty list of keywords"):
+        parse_rules({"faq": [{"keywords": [], "answer": "x"}]}, BERLIN)
+
+
+def test_only_a_bare_number_rates_without_a_reference(db: Database) -> None:
+    """'2 items missing' is a new message for staff; a bare '4' is the rating."""
+    admin = Actor("cli:test")
+    first = _write(db, "zoe", "2026-11-23 10:00", "Broken on arrival")
+    flag_complaint(db, admin, first, RULES)
+    out = resolve(db, admin, first)
+    assert out is not None
+    record_survey_sent(db, out, Receipt("email", "<csat-1@shop>", utcnow()))
+
+    def say(text: str, key: str) -> int | None:
+        return ingest(
+            db,
+            InboundMessage("email", "zoe@example.org", None, text, utcnow(), key),
+            desk=RULES,
+        ).conversation_id
+
+    second = say("2 items missing from the new parcel", "<z2@example.org>")
+    assert second not in (None, first)
+    with db.session() as session:
+        survey = session.scalars(select(ConversationSurvey)).one()
+        assert survey.score is None
+    assert say("4", "<z3@example.org>") == first
+    with db.session() as session:
+        survey = session.scalars(select(ConversationSurvey)).one()
+        assert survey.score == 4 and survey.comment is None
+        resolved = session.get(Conversation, first)
+        assert resolved is not None and resolved.status == "resolved"
