@@ -63,28 +63,9 @@ customers_t = Customer.__table__
 interactions_t = Interaction.__table__
 points_t = PointsEntry.__table__
 
-VALUE_COLUMNS = (
-    "customer_id",
-    "orders",
-    "first_order_at",
-    "last_order_at",
-    "historical_value",
-    "predicted_value",
-    "recency_score",
-    "frequency_score",
-    "monetary_score",
-    "rfm_score",
-    "value_tier",
-    "interval_days",
-    "churn_risk",
-    "engagement",
-    "loyalty_tier",
-    "previous_tier",
-    "tier_change",
-    "tier_changed_at",
-    "computed_at",
-)
-"""`customer_values` in the order `recompute_values` builds its rows."""
+VALUE_COLUMNS = tuple(values_t.c.keys())
+"""The order `recompute_values` builds its rows in: the table's own (a column added to the model
+and not to the rows makes the insert fail, never shift)."""
 NO_ORDERS = (0, None, None, 0.0, 0.0, 0, 0, 0, 0, "none", None, None)
 """The order-derived columns (`orders` … `churn_risk`) of a customer without orders."""
 NEVER_TIERED = (BASE_TIER, None, None, None)
@@ -137,9 +118,9 @@ def quintiles(keys: Sequence[Any]) -> list[int]:
     """Each key's quintile among all the keys, ranked as SQL's RANK() ranks them.
 
     A key's rank is one more than the number of keys strictly below it, so
-    ties share the lower rank. Sorting once and bisecting is a few
-    milliseconds for 100,000 keys, where three RANK() windows cost SQLite
-    about a second.
+    ties share the lower rank. Sorting once and bisecting takes about 50 ms
+    for 100,000 keys, where three RANK() windows over the grouped orders
+    cost SQLite about a second.
     """
     ordered = sorted(keys)
     population = len(ordered)
@@ -324,9 +305,9 @@ def recompute_values(
 ) -> RecomputeStats:
     """Recompute every customer's values in one transaction; see the module text for the model.
 
-    The aggregates are SQL (one GROUP BY per source); the ranks and the
-    per-customer arithmetic run here over the grouped rows as plain tuples,
-    and the table is rewritten in one executemany.
+    The aggregates are SQL (one GROUP BY per source); the quintile ranks and
+    the per-customer arithmetic run here over the grouped rows as plain
+    tuples, and the table is rewritten through the driver (`_rewrite`).
     """
     now = now or utcnow()
     with db.transaction() as session:
