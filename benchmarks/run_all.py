@@ -44,6 +44,12 @@ def benches(postgres: str | None) -> list[Bench]:
         Bench("Sentiment", "benchmarks.sentiment_eval"),
         Bench("Demo data (SQLite)", "benchmarks.demo_data", (), ("--customers", "2000")),
         Bench("Desk report (SQLite)", "benchmarks.desk", (), ("--conversations", "3000")),
+        Bench(
+            "Customer value (SQLite)",
+            "benchmarks.value",
+            ("--customers", "100000", "--orders", "1000000"),
+            ("--customers", "5000", "--orders", "50000"),
+        ),
     ]
     if postgres:
         pg = ("--database-url", postgres)
@@ -51,6 +57,12 @@ def benches(postgres: str | None) -> list[Bench]:
             Bench("Ingest (PostgreSQL)", "benchmarks.ingest", pg, (*pg, "--count", "3000")),
             Bench(
                 "Campaign run (PostgreSQL)", "benchmarks.campaign", pg, (*pg, "--customers", "5000")
+            ),
+            Bench(
+                "Customer value (PostgreSQL)",
+                "benchmarks.value",
+                (*pg, "--customers", "100000", "--orders", "1000000"),
+                (*pg, "--customers", "5000", "--orders", "50000"),
             ),
         ]
     return [b for b in found if (ROOT / (b.module.replace(".", "/") + ".py")).exists()]

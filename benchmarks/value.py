@@ -1,6 +1,6 @@
 """Customer value recomputation against a plain aggregate over the same orders.
 
-Run: python -m benchmarks.value [--customers 100000] [--orders 500000]
+Run: python -m benchmarks.value [--customers 100000] [--orders 1000000]
      [--database-url postgresql://postgres@127.0.0.1/test]
 
 Seeds customers, one email identity each, orders spread over two years
@@ -112,7 +112,7 @@ def baseline(db: Database) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=100_000)
-    parser.add_argument("--orders", type=int, default=500_000)
+    parser.add_argument("--orders", type=int, default=1_000_000)
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
     print(f"machine: {machine()}")

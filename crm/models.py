@@ -341,9 +341,13 @@ class PointsEntry(Base):
     """Append-only loyalty ledger; a balance is the sum of a customer's entries."""
 
     __tablename__ = "points_entries"
+    # Covering: balances and the value recompute's points earned read the index alone.
+    __table_args__ = (
+        Index("ix_points_entries_customer_created_delta", "customer_id", "created_at", "delta"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
     delta: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(String(80))
     delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id"), unique=True)
@@ -406,7 +410,10 @@ class Order(Base):
     """
 
     __tablename__ = "orders"
-    __table_args__ = (Index("ix_orders_customer_ordered", "customer_id", "ordered_at"),)
+    # Covering: the value recompute's per-customer aggregate reads the index alone.
+    __table_args__ = (
+        Index("ix_orders_customer_ordered_amount", "customer_id", "ordered_at", "amount_minor"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))

@@ -16,13 +16,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from crm.database import Database
 from crm.errors import InvalidRule
-from crm.models import CustomerValue
+from crm.loyalty import parse_tiers
+from crm.models import CustomerValue, Order
 from crm.segments import member_ids, parse_rule
-from crm.value import engagement, explain_value, quintile, recompute_values
+from crm.value import engagement, explain_value, quintile, quintiles, recompute_values
 from tests.campaign_fixtures import customer
 from tests.value_fixtures import NOW, seed_shop
 
@@ -155,3 +156,36 @@ def test_quintiles_share_ties_and_engagement_formula() -> None:
     assert engagement(10, 1.0) == 1.0
     assert engagement(5, 0.0) == 0.5
     assert engagement(50, -1.0) == 0.7
+
+
+def test_quintiles_rank_like_sql_rank() -> None:
+    # RANK() of 30, 10, 10, 20, 50 is 4, 1, 1, 3, 5: ties share the lower rank.
+    assert quintiles([30, 10, 10, 20, 50]) == [
+        quintile(4, 5),
+        quintile(1, 5),
+        quintile(1, 5),
+        quintile(3, 5),
+        quintile(5, 5),
+    ]
+    assert quintiles(list(range(10, 0, -1))) == [5, 5, 4, 4, 3, 3, 2, 2, 1, 1]
+    assert quintiles([7, 7, 7]) == [1, 1, 1]
+    assert quintiles([]) == []
+
+
+def test_stored_times_equal_orm_written_times_in_sql(db: Database, shop: dict[str, int]) -> None:
+    """The rewrite bypasses the ORM's bind processing; SQL comparisons must still match.
+
+    On SQLite timestamps are text, so a time stored in any other form than the
+    ORM's would silently fail equality (and order wrongly) in segment rules.
+    """
+    v = CustomerValue.__table__.c
+    last_order = (
+        select(func.max(Order.ordered_at)).where(Order.customer_id == v.customer_id)
+    ).scalar_subquery()
+    recompute_values(db, NOW, tiers=parse_tiers("silver:100"))  # c3 (300) and c5 (100) go up
+    recompute_values(db, NOW + timedelta(days=1), tiers=parse_tiers("silver:100"))
+    with db.session() as s:
+        assert s.scalar(select(func.count()).where(v.computed_at == NOW + timedelta(days=1))) == 6
+        assert s.scalar(select(func.count()).where(v.last_order_at == last_order)) == 5
+        changed = set(s.scalars(select(v.customer_id).where(v.tier_changed_at == NOW)))
+    assert changed == {shop["c3"], shop["c5"]}  # kept from the first recompute, unchanged
