@@ -1034,7 +1034,9 @@ def conversations_list(
             str(v.id),
             escape(f"#{v.customer_id} {v.customer_name or ''}"),
             v.channel,
-            v.status + (" (answer NOT delivered)" if v.send_error else ""),
+            v.status
+            + (f" (reopened ×{v.reopened_count})" if v.reopened_count else "")
+            + (" (answer NOT delivered)" if v.send_error else ""),
             escape(v.assigned_name or "—"),
             ("yes" if v.is_complaint else "")
             + (f", follow up by {_when(v.follow_up_due)}" if v.follow_up_due else ""),

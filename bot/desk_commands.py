@@ -95,6 +95,8 @@ def view_line(v: ConversationView) -> str:
     if v.follow_up_due is not None:
         flags += f" (follow up by {v.follow_up_due:%m-%d %H:%M} UTC)"
     owner = f", {v.assigned_name}" if v.assigned_name else ", unassigned"
+    if v.reopened_count:
+        owner += f", reopened ×{v.reopened_count}"
     error = " — last answer NOT delivered" if v.send_error else ""
     return (
         f"#{v.id} {who} via {v.channel}: {v.status}{owner}{flags}, "
@@ -206,6 +208,7 @@ def report_rows(report: DeskReport) -> list[tuple[str, ...]]:
             f"{r.first_response_breaches} / {r.resolution_breaches}",
             kept,
             f"{r.complaints} / {csat} ({r.recovery_answers})",
+            str(r.reopened),
         )
 
     return [
@@ -224,6 +227,7 @@ REPORT_HEADER = (
     "breaches first / resolution",
     "within policy",
     "complaints / recovery CSAT (answers)",
+    "reopened",
 )
 
 
@@ -240,12 +244,14 @@ async def desk_report_command(cmds: StaffCommands, call: Call) -> None:
         f"Contact policy, conversations opened in the last {days} days "
         "(business time; definitions: docs/desk.md)"
     ]
-    for kind, group, n, first, resolution, breaches, kept, recovery in report_rows(report):
+    for kind, group, n, first, resolution, breaches, kept, recovery, reopened in report_rows(
+        report
+    ):
         label = "All" if kind == "total" else f"{kind} {group}"
         lines.append(
             f"{label}: {n} conversations, first response p50/p90 {first}, "
             f"resolution {resolution}, breaches {breaches}, within policy {kept}, "
-            f"complaints / recovery CSAT {recovery}"
+            f"complaints / recovery CSAT {recovery}, reopened {reopened}"
         )
     await _say(call.bot, call.chat_id, "\n".join(lines))
 
@@ -435,9 +441,11 @@ async def forward_new(bot: Bot, db: Database, settings: Settings) -> int:
     for f in forwards:
         chats = [f.staff_telegram_id] if f.staff_telegram_id is not None else on_duty
         body = " ".join((f.body or "").split())
-        text = f"Conversation #{f.conversation_id}: {f.customer_name or '(no name)'} writes:\n" + (
-            body if len(body) <= SNIPPET else body[: SNIPPET - 1] + "…"
-        )
+        reopened = " (reopened after resolution)" if f.reopened else ""
+        text = (
+            f"Conversation #{f.conversation_id}{reopened}: "
+            f"{f.customer_name or '(no name)'} writes:\n"
+        ) + (body if len(body) <= SNIPPET else body[: SNIPPET - 1] + "…")
         reached = False
         for chat_id in chats:
             try:

@@ -1,7 +1,8 @@
 """The conversations desk: staff take, answer and resolve what customers write.
 
 A conversation is opened by `crm.ingest` for a customer's first message and
-reopened by a new message after it was resolved; here staff work it:
+reopened by a new message within the reopen window after it was resolved
+(`DeskRules.reopen_window`); here staff work it:
 `take` assigns it, `send_reply` delivers an answer on the channel the
 customer used (an email answer carries In-Reply-To, so the customer's mail
 program keeps one thread) and records it, `resolve` closes it and, for a
@@ -85,6 +86,8 @@ class ConversationView:
     send_error: str | None
     follow_up_due: datetime | None = None
     """A complaint's open follow-up task: look at it again by then."""
+    reopened_count: int = 0
+    """How often the customer reopened it after a resolution (crm.ingest)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +139,7 @@ def _views(session: Session, where: list) -> list[ConversationView]:  # type: ig
             resolved_at=c.resolved_at,
             send_error=c.send_error,
             follow_up_due=due,
+            reopened_count=c.reopened_count,
         )
         for c, name, staff, due in rows
     ]
@@ -303,7 +307,7 @@ def prepare_reply(db: Database, conversation_id: int) -> Outgoing:
         if conversation.status == ConversationStatus.RESOLVED:
             raise InvalidInput(
                 f"conversation #{conversation_id} is resolved; "
-                "the customer's next message reopens it"
+                "a customer message within the reopen window reopens it"
             )
         return _outgoing(session, conversation)
 
@@ -860,6 +864,8 @@ class Forward:
     """The assigned staff member's chat; None: the staff on duty."""
     interaction_id: int
     body: str | None
+    reopened: bool = False
+    """This message reopened the resolved conversation: staff see it again, and why."""
 
 
 def messages_to_forward(db: Database, *, limit: int = 50) -> list[Forward]:
@@ -875,6 +881,8 @@ def messages_to_forward(db: Database, *, limit: int = 50) -> list[Forward]:
                 StaffMember.telegram_user_id,
                 i.id,
                 i.body,
+                # ingest stores the reopening message's time as reopened_at
+                c.reopened_at.is_not(None) & (c.reopened_at == i.sent_at),
             )
             .join(Conversation.__table__, c.id == i.conversation_id)
             .join(Customer, Customer.id == c.customer_id)
@@ -889,7 +897,7 @@ def messages_to_forward(db: Database, *, limit: int = 50) -> list[Forward]:
             .order_by(i.id)
             .limit(limit)
         ).all()
-    return [Forward(*row) for row in rows]
+    return [Forward(*row[:-1], reopened=bool(row[-1])) for row in rows]
 
 
 def mark_forwarded(db: Database, actor: Actor, forwards: Sequence[Forward]) -> None:

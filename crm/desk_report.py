@@ -14,6 +14,11 @@ Its clocks run in business hours only, from the customer's first message:
   the time, in business minutes.
 - service recovery: complaints, and the mean of their customers' CSAT
   answers (1–5) to "how well did we handle it".
+- reopened: conversations a customer message reopened after resolution
+  (crm.ingest). A reopen clears the resolution, so the resolution time runs
+  from the first message to the final resolution and the first response
+  stays; a reopened conversation is counted once, in the period it was
+  opened, and belongs to its assigned agent like every other figure.
 
 Definitions are repeated for readers in docs/desk.md.
 """
@@ -57,6 +62,8 @@ class Timing:
     is_complaint: bool = False
     recovery_score: int | None = None
     """The complaint's CSAT answer (1–5), if the customer gave one."""
+    reopened: bool = False
+    """A customer message reopened it after a resolution (at least once)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +81,8 @@ class DeskRow:
     complaints: int = 0
     recovery_answers: int = 0
     recovery_csat_mean: float | None = None
+    reopened: int = 0
+    """Conversations reopened after a resolution: a resolution that did not hold."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +159,7 @@ def timings(db: Database, rules: DeskRules, period: Period, now: datetime) -> li
                 resolution_due=resolve_due,
                 is_complaint=conversation.is_complaint,
                 recovery_score=score,
+                reopened=conversation.reopened_count > 0,
             )
         )
     return found
@@ -197,6 +207,7 @@ def summarise(group: str, items: Iterable[Timing]) -> DeskRow:
         complaints=sum(t.is_complaint for t in items),
         recovery_answers=len(scores),
         recovery_csat_mean=sum(scores) / len(scores) if scores else None,
+        reopened=sum(t.reopened for t in items),
     )
 
 

@@ -46,6 +46,7 @@ DEFAULT_RULES: dict[str, Any] = {
         {"segment": EVERYONE, "first_response_minutes": 240, "resolution_minutes": 1440},
     ],
     "remind_before_minutes": 15,
+    "reopen_days": 7,
     "auto_answers": {"office_hours": {}, "out_of_hours": {}},
     "faq": [],
 }
@@ -82,6 +83,13 @@ class DeskRules:
     office_hours: Mapping[str, str] = field(default_factory=dict)
     out_of_hours: Mapping[str, str] = field(default_factory=dict)
     faq: tuple[Faq, ...] = ()
+    reopen_window: timedelta = timedelta(days=7)
+    """A customer message this soon after resolution reopens the conversation (0: never).
+
+    Help desks reopen rather than start over because "it is still broken" a day
+    later is the same request: staff see its history, and the report counts the
+    reopen against the resolution instead of showing two quick, clean contacts.
+    """
 
     def first_answer(self, tags: set[str], text: str, now: datetime) -> tuple[str, str] | None:
         """(kind, text) of the automatic first answer, or None when none is configured.
@@ -160,6 +168,7 @@ def parse_rules(data: object, zone: ZoneInfo, strongly_negative: float = -0.5) -
         office_hours=_texts(merged["auto_answers"], "office_hours"),
         out_of_hours=_texts(merged["auto_answers"], "out_of_hours"),
         faq=tuple(_faq(item) for item in _list(merged["faq"], "faq")),
+        reopen_window=timedelta(days=_positive(merged["reopen_days"], "reopen_days", zero=True)),
     )
 
 

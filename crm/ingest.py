@@ -15,6 +15,7 @@ import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import Connection, Update, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -164,8 +165,9 @@ def _store(session: Session, checked: list[_Checked], rules: DeskRules) -> list[
     """Set-based storage of a validated batch: a handful of statements, not one per row.
 
     A rating of a resolved complaint (crm.conversations) joins the conversation
-    it rates and does not reopen it; every other customer message joins or
-    opens the customer's conversation and may flag it as a complaint.
+    it rates and does not reopen it; every other customer message joins the
+    customer's unresolved conversation, reopens the one resolved within the
+    reopen window, or opens one, and may flag it as a complaint.
     """
     conn = session.connection()
     now = utcnow()
@@ -192,7 +194,9 @@ def _store(session: Session, checked: list[_Checked], rules: DeskRules) -> list[
     )
     # A bare rating only rates; one with words is also read by staff (a new conversation).
     talking = [i for i in fresh if i.key not in ratings or ratings[i.key].comment]
-    conversation_of = _conversations_for(conn, talking, customer_of)
+    # A rating, even with words ("5, thanks!"), answers the resolution: it never reopens.
+    rating = {customer_of[(i.message.channel, i.external_id)] for i in fresh if i.key in ratings}
+    conversation_of = _conversations_for(conn, talking, customer_of, rules, rating)
     interaction_ids = _insert_interactions(conn, fresh, customer_of, conversation_of, ratings)
     _touch_activity(conn, talking, customer_of, conversation_of)
     store_survey_answers(conn, ratings, interaction_ids, now)
@@ -387,9 +391,19 @@ def _create_customers(
 
 
 def _conversations_for(
-    conn: Connection, fresh: list[_Checked], customer_of: dict[tuple[str, str], int]
+    conn: Connection,
+    fresh: list[_Checked],
+    customer_of: dict[tuple[str, str], int],
+    rules: DeskRules,
+    rating: set[int],
 ) -> dict[int, int]:
-    """customer id → the conversation their messages join (opened if none is unresolved)."""
+    """customer id → the conversation their messages join.
+
+    The unresolved one; else the customer's latest conversation reopened, when
+    it was resolved within the rules' reopen window and is on the same channel
+    (an answer goes out on the conversation's channel) and the customer is not
+    just rating it (`rating`); else a new one.
+    """
     t = Conversation.__table__.c
     talking = {
         customer_of[(i.message.channel, i.external_id)]: i
@@ -404,6 +418,9 @@ def _conversations_for(
         .order_by(t.id)
     )
     conversation_of = {r.customer_id: r.id for r in rows}
+    settled = set(conversation_of) | rating
+    after_resolution = {cid: i for cid, i in talking.items() if cid not in settled}
+    conversation_of.update(_reopen(conn, after_resolution, rules.reopen_window))
     opening = [cid for cid in talking if cid not in conversation_of]
     if opening:
         new_ids = (
@@ -426,6 +443,50 @@ def _conversations_for(
         )
         conversation_of.update(zip(opening, new_ids, strict=True))
     return conversation_of
+
+
+def _reopen(conn: Connection, talking: dict[int, _Checked], window: timedelta) -> dict[int, int]:
+    """Reopen each customer's latest conversation if it was resolved within `window`.
+
+    Reopening keeps the first response (it happened) and clears the resolution,
+    so the resolution time is measured to the final one; `reopened_count` and
+    `reopened_at` stay for the report. The conversation stays announced: the
+    desk round forwards the reopening message to its assignee (crm.conversations).
+    """
+    if not talking or window <= timedelta(0):
+        return {}
+    t = Conversation.__table__.c
+    latest = (
+        select(t.customer_id, func.max(t.id).label("id"))
+        .where(t.customer_id.in_(talking))
+        .group_by(t.customer_id)
+        .subquery()
+    )
+    rows = conn.execute(
+        select(t.id, t.customer_id, t.channel, t.resolved_at).join(latest, latest.c.id == t.id)
+    )
+    reopened: dict[int, int] = {}
+    for row in rows:
+        item = talking[row.customer_id]
+        if (
+            row.resolved_at is None
+            or row.channel != item.message.channel
+            or item.message.sent_at - row.resolved_at > window
+        ):
+            continue
+        conn.execute(
+            update(Conversation.__table__)
+            .where(t.id == row.id, t.status == ConversationStatus.RESOLVED.value)
+            .values(
+                status=ConversationStatus.OPEN.value,
+                resolved_at=None,
+                reopened_count=t.reopened_count + 1,
+                reopened_at=item.message.sent_at,
+            )
+        )
+        reopened[row.customer_id] = row.id
+        log.info("conversation %d reopened by a customer message", row.id)
+    return reopened
 
 
 def _insert_interactions(

@@ -143,6 +143,10 @@ class Conversation(Base):
     """When the automatic first answer went out; set once, so it is sent once."""
     forwarded_through: Mapped[int | None] = mapped_column(BigId)
     """The newest customer message (interaction id) staff were shown in Telegram."""
+    reopened_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """How often a customer message reopened it after resolution (crm.ingest)."""
+    reopened_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    """The message time of the latest reopen; kept after the next resolution, for reporting."""
 
 
 class Interaction(Base):

@@ -239,8 +239,8 @@ def test_only_a_bare_number_rates_without_a_reference(db: Database) -> None:
             desk=RULES,
         ).conversation_id
 
-    second = say("2 items missing from the new parcel", "<z2@example.org>")
-    assert second not in (None, first)
+    # Within the reopen window the words reopen the complaint; they rate nothing.
+    assert say("2 items missing from the new parcel", "<z2@example.org>") == first
     with db.session() as session:
         survey = session.scalars(select(ConversationSurvey)).one()
         assert survey.score is None
@@ -248,5 +248,124 @@ def test_only_a_bare_number_rates_without_a_reference(db: Database) -> None:
     with db.session() as session:
         survey = session.scalars(select(ConversationSurvey)).one()
         assert survey.score == 4 and survey.comment is None
-        resolved = session.get(Conversation, first)
-        assert resolved is not None and resolved.status == "resolved"
+        reopened = session.get(Conversation, first)
+        assert reopened is not None and reopened.status == "open"
+        assert reopened.reopened_count == 1  # the rating did not count as a second reopen
+
+
+def test_a_bare_rating_reopens_nothing(db: Database) -> None:
+    admin = Actor("cli:test")
+    first = _write(db, "zoe", "2026-11-23 10:00", "Broken on arrival")
+    flag_complaint(db, admin, first, RULES)
+    out = resolve(db, admin, first)
+    assert out is not None
+    record_survey_sent(db, out, Receipt("email", "<csat-1@shop>", utcnow()))
+    rated = ingest(
+        db, InboundMessage("email", "zoe@example.org", None, "4", utcnow(), "<z4@x>"), desk=RULES
+    )
+    assert rated.conversation_id == first
+    with db.session() as session:
+        conversation = session.get(Conversation, first)
+        assert conversation is not None and conversation.status == "resolved"
+        assert conversation.resolved_at is not None and conversation.reopened_count == 0
+        assert session.scalars(select(ConversationSurvey.score)).one() == 4
+
+
+# --- reopening after resolution ------------------------------------------------------------------
+
+
+def _resolve(db: Database, actor: Actor, conversation_id: int, at: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr("crm.conversations.utcnow", lambda: local(at))
+    resolve(db, actor, conversation_id)
+
+
+def _get(db: Database, conversation_id: int) -> Conversation:
+    with db.session() as session:
+        found = session.get(Conversation, conversation_id)
+        assert found is not None
+        return found
+
+
+def test_reopen_rule_is_read_and_checked() -> None:
+    assert RULES.reopen_window == timedelta(days=7)
+    assert parse_rules({"reopen_days": 0}, BERLIN).reopen_window == timedelta()
+    assert parse_rules({"reopen_days": 1.5}, BERLIN).reopen_window == timedelta(hours=36)
+    with pytest.raises(InvalidInput, match="reopen_days must be zero or more"):
+        parse_rules({"reopen_days": -1}, BERLIN)
+    with pytest.raises(InvalidInput, match="reopen_days must be a number"):
+        parse_rules({"reopen_days": "7"}, BERLIN)
+
+
+def test_window_zero_never_reopens(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    never = parse_rules({"reopen_days": 0}, BERLIN)
+    ada = actor_for(add_staff(db, Actor("cli:test"), name="Ada", role="agent", email="ada@shop.hk"))
+    first = _write(db, "ann", "2026-11-16 10:00")
+    _resolve(db, ada, first, "2026-11-16 11:00", monkeypatch)
+    second = ingest(
+        db,
+        InboundMessage(
+            "email", "ann@example.org", "Ann", "One more thing", local("2026-11-16 11:01"), "<a2@x>"
+        ),
+        desk=never,
+    ).conversation_id
+    assert second not in (None, first)
+    assert _get(db, first).status == "resolved" and _get(db, first).reopened_count == 0
+
+
+def test_report_with_a_reopen_hand_checked(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Everyone else's policy: first response 240, resolution 1440 business minutes.
+
+    A (Ada): Mon 16 10:00, answered 10:30, resolved 11:00, reopened Thu 19 10:00,
+    answered 10:15, resolved again 12:00. First response 30 (the first answer);
+    resolution to the final one: Mon 420 + Tue 480 + Wed 480 + Thu 180 = 1560 > 1440.
+    B (Bob): Mon 16 10:00, answered 11:00, resolved 12:00: 60 and 120.
+    C (Bob): Mon 16 09:00, answered 09:10, resolved 09:20: 10 and 20. Its customer
+    writes Mon 23 10:00, 7 days 40 minutes after: past the window, D is new.
+    D: unassigned, unanswered; its first response is due 14:00, so no breach at 12:00.
+    """
+    ada = actor_for(add_staff(db, Actor("cli:test"), name="Ada", role="agent", email="ada@shop.hk"))
+    bob = actor_for(add_staff(db, Actor("cli:test"), name="Bob", role="agent", email="bob@shop.hk"))
+    a = _write(db, "ann", "2026-11-16 10:00")
+    _answer(db, ada, a, "2026-11-16 10:30")
+    _resolve(db, ada, a, "2026-11-16 11:00", monkeypatch)
+    b = _write(db, "ben", "2026-11-16 10:00")
+    _answer(db, bob, b, "2026-11-16 11:00")
+    _resolve(db, bob, b, "2026-11-16 12:00", monkeypatch)
+    c = _write(db, "cat", "2026-11-16 09:00")
+    _answer(db, bob, c, "2026-11-16 09:10")
+    _resolve(db, bob, c, "2026-11-16 09:20", monkeypatch)
+
+    assert _write(db, "ann", "2026-11-19 10:00", "Still broken, sorry") == a
+    reopened = _get(db, a)
+    assert (reopened.status, reopened.resolved_at, reopened.reopened_count) == ("open", None, 1)
+    assert reopened.reopened_at == local("2026-11-19 10:00")
+    assert reopened.first_response_at == local("2026-11-16 10:30")  # stays
+    # No new target: the resolution reminder it never had, now overdue (due Thu 10:00), once.
+    [reminder] = due_reminders(db, RULES, local("2026-11-19 10:05"))
+    assert (reminder.conversation_id, reminder.what) == (a, "resolution")
+    assert reminder.due == local("2026-11-19 10:00")
+    assert due_reminders(db, RULES, local("2026-11-19 10:06")) == []
+    _answer(db, ada, a, "2026-11-19 10:15")
+    assert _get(db, a).first_response_at == local("2026-11-16 10:30")
+    _resolve(db, ada, a, "2026-11-19 12:00", monkeypatch)
+    assert _get(db, a).resolved_at == local("2026-11-19 12:00")
+    assert _get(db, a).reopened_count == 1
+
+    d = _write(db, "cat", "2026-11-23 10:00")
+    assert d not in (a, b, c) and _get(db, c).reopened_count == 0
+
+    now = local("2026-11-23 12:00")
+    report = desk_report(db, RULES, Period(local("2026-11-01 00:00"), now), now)
+    overall = report.overall
+    assert overall.conversations == 4
+    assert (overall.first_response_p50, overall.first_response_p90) == (30.0, 60.0)
+    assert (overall.resolution_p50, overall.resolution_p90) == (120.0, 1560.0)
+    assert (overall.first_response_breaches, overall.resolution_breaches) == (0, 1)
+    assert overall.within_policy_pct == 75.0
+    assert overall.reopened == 1
+    by_agent = {row.group: row for row in report.by_agent}
+    assert (by_agent["Ada"].conversations, by_agent["Ada"].reopened) == (1, 1)
+    assert by_agent["Ada"].resolution_breaches == 1 and by_agent["Ada"].within_policy_pct == 0.0
+    assert (by_agent["Bob"].conversations, by_agent["Bob"].reopened) == (2, 0)
+    assert by_agent["Bob"].resolution_p90 == 120.0
+    assert (by_agent["(unassigned)"].conversations, by_agent["(unassigned)"].reopened) == (1, 0)

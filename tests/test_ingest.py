@@ -176,12 +176,27 @@ def test_odd_unicode_is_kept_verbatim(db: Database) -> None:
         assert s.get(Interaction, result.interaction_id).body == text  # type: ignore[union-attr]
 
 
-def test_resolved_conversation_is_not_reused(db: Database) -> None:
-    first = ingest(db, msg("1"))
+def _resolve_at(db: Database, conversation_id: int | None, at: datetime) -> None:
     with db.transaction() as s:
-        s.get(Conversation, first.conversation_id).status = ConversationStatus.RESOLVED  # type: ignore[union-attr]
-    second = ingest(db, msg("2", at=T0 + timedelta(days=1)))
-    assert second.conversation_id != first.conversation_id
+        conversation = s.get(Conversation, conversation_id)
+        assert conversation is not None
+        conversation.status, conversation.resolved_at = ConversationStatus.RESOLVED, at
+
+
+def test_resolved_conversation_reopens_within_the_window_only(db: Database) -> None:
+    """Default rules: 7 days. Within them the same conversation opens again, later a new one."""
+    first = ingest(db, msg("1"))
+    _resolve_at(db, first.conversation_id, T0 + timedelta(hours=1))
+    again = ingest(db, msg("2", at=T0 + timedelta(days=1)))
+    assert again.conversation_id == first.conversation_id
+    with db.session() as s:
+        reopened = s.get(Conversation, first.conversation_id)
+        assert reopened is not None and reopened.status == ConversationStatus.OPEN
+        assert reopened.resolved_at is None and reopened.reopened_count == 1
+        assert reopened.reopened_at == T0 + timedelta(days=1)
+    _resolve_at(db, first.conversation_id, T0 + timedelta(days=1, hours=1))
+    later = ingest(db, msg("3", at=T0 + timedelta(days=8, hours=2)))
+    assert later.conversation_id != first.conversation_id
     assert count(db, Conversation) == 2
 
 

@@ -184,7 +184,8 @@ async def test_email_complaint_from_message_to_reply_to_resolution_and_csat(
     assert (survey.score, survey.comment) == (5, "quick and kind")
     assert survey.conversation_id == conversation.id
     conversations = _all(db, Conversation)
-    assert conversations[0].status == "resolved"
+    # Within the reopen window, yet a rating (even with words) reopens nothing.
+    assert conversations[0].status == "resolved" and conversations[0].reopened_count == 0
     # Words with a rating are read by staff too: a new conversation, which the second
     # answer joins as an ordinary message (it rates nothing).
     assert len(conversations) == 2 and conversations[1].status == "open"
@@ -333,6 +334,52 @@ async def test_desk_round_announces_to_the_staff_group_and_reminds_before_a_brea
     assert "All: 1 conversations" in report.text
     refused = await _ask(api, AGENT, "/desk_report")
     assert refused.text.startswith("Sorry: your role (agent) does not allow you to view reports")
+
+
+async def test_message_after_resolution_reopens_and_reaches_the_agent_again(
+    api: BotApiStandIn, desk: TelegramService, db: Database
+) -> None:
+    api.user(CUSTOMER, "Carl")
+    await _ask(api, CUSTOMER, "Where is my parcel?")
+    [conversation] = _all(db, Conversation)
+    round_ = DeskService(desk.application.bot, db, bot_settings(api))
+    await round_.tick()
+    assert api.sent_to(AGENT)[-1].text.startswith(f"Conversation #{conversation.id}: new from")
+    await _ask(api, AGENT, f"/take {conversation.id}")
+    await _ask(api, AGENT, f"/reply {conversation.id} It left our store today.")
+    await _ask(api, AGENT, f"/resolve {conversation.id}")
+    resolved = _conversation(db, conversation.id)
+    assert resolved.status == "resolved" and resolved.resolved_at is not None
+
+    # Within the reopen window (7 days by default): the same conversation, open again.
+    await _ask(api, CUSTOMER, "It still has not arrived.")
+    [reopened] = _all(db, Conversation)
+    assert reopened.id == conversation.id and reopened.status == "open"
+    assert reopened.reopened_count == 1 and reopened.resolved_at is None
+    assert reopened.first_response_at == resolved.first_response_at
+    listing = await _ask(api, AGENT, "/conversations")
+    assert f"#{conversation.id} Carl via telegram: open, Agent Ada, reopened ×1" in listing.text
+
+    # The desk round shows the assigned agent the reopening message, once.
+    await round_.tick()
+    await round_.tick()
+    forwarded = [m for m in api.sent_to(AGENT) if "writes:" in m.text]
+    assert [m.text for m in forwarded] == [
+        f"Conversation #{conversation.id} (reopened after resolution): Carl writes:\n"
+        "It still has not arrived."
+    ]
+    # A Telegram reply to the forward answers the customer in the same conversation.
+    before = len(api.sent_to(AGENT))
+    await api.send_reply(AGENT, forwarded[0], "Sorry! We send a new one today.")
+    await api.wait_for(lambda: len(api.sent_to(AGENT)) > before)
+    assert api.sent_to(CUSTOMER)[-1].text == "Sorry! We send a new one today."
+    assert _conversation(db, conversation.id).status == "waiting"
+    await _ask(api, AGENT, f"/resolve {conversation.id}")
+    again = _conversation(db, conversation.id)
+    assert again.status == "resolved" and again.reopened_count == 1
+
+    report = await _ask(api, MANAGER, "/desk_report 7")
+    assert "All: 1 conversations" in report.text and "reopened 1" in report.text
 
 
 def _rules_file(tmp_path: Path, text: str) -> str:
