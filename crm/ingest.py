@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from crm.clock import utcnow
 from crm.consent import is_stop_request, withdraw_on_request
 from crm.database import Database
+from crm.engagement import note_wrote_back
 from crm.errors import InvalidMessage
 from crm.identity import clean_display_name, normalise_external_id
 from crm.messages import InboundMessage, IngestResult
@@ -160,6 +161,14 @@ def _store(session: Session, checked: list[_Checked]) -> list[IngestResult]:
     conversation_of = _conversations_for(conn, fresh, customer_of)
     interaction_ids = _insert_interactions(conn, fresh, customer_of, conversation_of)
     _touch_activity(conn, fresh, customer_of, conversation_of)
+    note_wrote_back(
+        conn,
+        [
+            (customer_of[(i.message.channel, i.external_id)], i.message.sent_at)
+            for i in fresh
+            if not i.message.automated
+        ],
+    )
     attach_replies(
         conn,
         [

@@ -309,6 +309,8 @@ class Delivery(Base):
     message_key: Mapped[str | None] = mapped_column(String(300), index=True)
     last_error: Mapped[str | None] = mapped_column(String(300))
     responded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    wrote_back_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    """The customer's first message within the engagement window after sending (crm.engagement)."""
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 

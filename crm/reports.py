@@ -3,6 +3,11 @@
 Every figure is one SQL aggregate over deliveries, survey responses and
 interactions, defined once here; docs/reports.md gives the same definitions
 in words. A rate whose denominator is zero is None ("no data"), never 0.
+
+All programme figures are sums of per-campaign counts (`_Tally`), so one
+grouped pass per period serves the whole programme, each campaign and each
+segment; whether a customer wrote back after a delivery is kept on the
+delivery by ingest (crm.engagement) rather than searched for per report.
 """
 
 from __future__ import annotations
@@ -11,18 +16,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import (
-    ColumnElement,
-    DateTime,
-    Interval,
-    and_,
-    case,
-    exists,
-    func,
-    literal,
-    select,
-    type_coerce,
-)
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from crm.database import Database
@@ -36,9 +30,6 @@ from crm.models import (
     Segment,
     SurveyResponse,
 )
-
-ENGAGEMENT_WINDOW = timedelta(days=7)
-"""Any message from the customer within this time after a delivery counts as engagement."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,35 +98,6 @@ def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-def _wrote_back(dialect: str) -> ColumnElement[bool]:
-    """The customer wrote to us (inbound, not automated) within the window after the delivery.
-
-    Both ends of the window are plain comparisons on `interactions.sent_at`, so
-    the probe is one bounded range of the (customer, sent_at) index per
-    delivery instead of a walk through the customer's later history.
-    """
-    i = Interaction.__table__.c
-    d = Delivery.__table__.c
-    if dialect == "sqlite":
-        # SQLite stores UTC timestamps as fixed-width 'YYYY-MM-DD HH:MM:SS.ffffff'
-        # text, which sorts like time. Adding whole days to the date part and
-        # keeping the rest gives the exact bound in the same format.
-        window_end: ColumnElement[object] = func.date(
-            func.substr(d.sent_at, 1, 10), f"+{ENGAGEMENT_WINDOW.days} days"
-        ).op("||")(func.substr(d.sent_at, 11))
-    else:
-        window_end = type_coerce(d.sent_at, DateTime(timezone=True)) + literal(
-            ENGAGEMENT_WINDOW, Interval()
-        )
-    return exists().where(
-        i.customer_id == d.customer_id,
-        i.direction == Direction.IN.value,
-        i.automated.is_(False),
-        i.sent_at >= d.sent_at,
-        i.sent_at < window_end,
-    )
-
-
 @dataclass(slots=True)
 class _Tally:
     """Additive counts over some deliveries; a report over many campaigns is their sum.
@@ -202,13 +164,11 @@ def _delivery_filter(
 def _tallies(
     db: Database, campaign_ids: list[int] | None, period: Period | None
 ) -> dict[int, _Tally]:
-    """One `_Tally` per campaign with deliveries made in the period: four grouped statements."""
+    """One `_Tally` per campaign with deliveries made in the period: two grouped statements."""
     where = _delivery_filter(campaign_ids, period)
     found: dict[int, _Tally] = defaultdict(_Tally)
     with db.session() as session:
         _count_deliveries(session, where, found)
-        _count_wrote_back(session, db.dialect, where, found)
-        _count_skipped(session, where, found)
         _count_answers(session, where, found)
     return found
 
@@ -220,55 +180,38 @@ _PENDING = [DeliveryStatus.QUEUED.value, DeliveryStatus.CLAIMED.value, DeliveryS
 def _count_deliveries(
     session: Session, where: list[ColumnElement[bool]], found: dict[int, _Tally]
 ) -> None:
+    """Delivery counts by status, responded and engaged, and skips by reason: one grouped scan.
+
+    Engaged reads `wrote_back_at`, which ingest keeps (crm.engagement), instead
+    of searching the customer's messages for every delivery.
+    """
     d = Delivery.__table__.c
     query = (
         select(
             d.campaign_id,
+            d.skip_reason,
             func.count(),
             _count_if(_SENT),
             _count_if(d.status == DeliveryStatus.FAILED.value),
             _count_if(d.status.in_(_PENDING)),
             _count_if(and_(_SENT, d.responded_at.is_not(None))),
+            _count_if(and_(_SENT, or_(d.responded_at.is_not(None), d.wrote_back_at.is_not(None)))),
+            _count_if(d.status == DeliveryStatus.SKIPPED.value),
         )
         .where(*where)
-        .group_by(d.campaign_id)
-    )
-    for cid, targeted, delivered, failed, pending, responded in session.execute(query):
-        tally = found[cid]
-        tally.targeted, tally.delivered, tally.failed = targeted, int(delivered), int(failed)
-        tally.pending, tally.responded = int(pending), int(responded)
-        tally.engaged += int(responded)
-
-
-def _count_wrote_back(
-    session: Session, dialect: str, where: list[ColumnElement[bool]], found: dict[int, _Tally]
-) -> None:
-    """Engaged = responded + sent, unanswered and written back to within the window.
-
-    Split this way the probe into interactions runs only for unanswered
-    deliveries, as a plain `WHERE EXISTS` the planner can run as a semi-join.
-    """
-    d = Delivery.__table__.c
-    query = (
-        select(d.campaign_id, func.count())
-        .where(_SENT, d.responded_at.is_(None), _wrote_back(dialect), *where)
-        .group_by(d.campaign_id)
-    )
-    for cid, wrote_back in session.execute(query):
-        found[cid].engaged += wrote_back
-
-
-def _count_skipped(
-    session: Session, where: list[ColumnElement[bool]], found: dict[int, _Tally]
-) -> None:
-    d = Delivery.__table__.c
-    query = (
-        select(d.campaign_id, d.skip_reason, func.count())
-        .where(d.status == DeliveryStatus.SKIPPED.value, *where)
         .group_by(d.campaign_id, d.skip_reason)
     )
-    for cid, reason, n in session.execute(query):
-        found[cid].skipped[reason or "unknown"] += n
+    for cid, reason, *counts in session.execute(query):
+        targeted, delivered, failed, pending, responded, engaged, skipped = map(int, counts)
+        tally = found[cid]
+        tally.targeted += targeted
+        tally.delivered += delivered
+        tally.failed += failed
+        tally.pending += pending
+        tally.responded += responded
+        tally.engaged += engaged
+        if skipped:
+            tally.skipped[reason or "unknown"] += skipped
 
 
 def _count_answers(

@@ -1,0 +1,54 @@
+"""Deliveries remember when the customer first wrote back within the engagement window.
+
+Reports counted engagement by searching each customer's messages for every
+delivery; ingest now records it on the delivery (crm/engagement.py). The
+column is filled here for existing deliveries from the stored messages, with
+the same definition: the first inbound, not automated message in
+[sent_at, sent_at + 7 days).
+
+Revision ID: 0008
+Revises: 0004
+Create Date: 2026-11-24 01:20:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0008"
+down_revision: str | None = "0004"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+# SQLite keeps UTC timestamps as fixed-width 'YYYY-MM-DD HH:MM:SS.ffffff' text:
+# seven days later is the date part moved on, the time part kept.
+_WINDOW_END = {
+    "sqlite": "date(substr(d.sent_at, 1, 10), '+7 days') || substr(d.sent_at, 11)",
+    "postgresql": "d.sent_at + interval '7 days'",
+}
+
+_BACKFILL = """
+UPDATE deliveries AS d SET wrote_back_at = (
+    SELECT min(i.sent_at) FROM interactions AS i
+    WHERE i.customer_id = d.customer_id
+      AND i.direction = 'in'
+      AND i.automated = false
+      AND i.sent_at >= d.sent_at
+      AND i.sent_at < {window_end}
+)
+WHERE d.status = 'sent'
+"""
+
+
+def upgrade() -> None:
+    op.add_column("deliveries", sa.Column("wrote_back_at", sa.DateTime(timezone=True)))
+    dialect = op.get_bind().dialect.name
+    op.execute(_BACKFILL.format(window_end=_WINDOW_END[dialect]))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.drop_column("wrote_back_at")
