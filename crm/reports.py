@@ -164,11 +164,12 @@ def _delivery_filter(
 def _tallies(
     db: Database, campaign_ids: list[int] | None, period: Period | None
 ) -> dict[int, _Tally]:
-    """One `_Tally` per campaign with deliveries made in the period: two grouped statements."""
+    """One `_Tally` per campaign with deliveries made in the period: three grouped statements."""
     where = _delivery_filter(campaign_ids, period)
     found: dict[int, _Tally] = defaultdict(_Tally)
     with db.session() as session:
         _count_deliveries(session, where, found)
+        _count_skipped(session, where, found)
         _count_answers(session, where, found)
     return found
 
@@ -180,38 +181,51 @@ _PENDING = [DeliveryStatus.QUEUED.value, DeliveryStatus.CLAIMED.value, DeliveryS
 def _count_deliveries(
     session: Session, where: list[ColumnElement[bool]], found: dict[int, _Tally]
 ) -> None:
-    """Delivery counts by status, responded and engaged, and skips by reason: one grouped scan.
+    """Delivery counts by status, responded and engaged: one scan in campaign order.
 
     Engaged reads `wrote_back_at`, which ingest keeps (crm.engagement), instead
     of searching the customer's messages for every delivery.
     """
     d = Delivery.__table__.c
+    answered = d.responded_at.is_not(None)
     query = (
         select(
             d.campaign_id,
-            d.skip_reason,
             func.count(),
             _count_if(_SENT),
             _count_if(d.status == DeliveryStatus.FAILED.value),
             _count_if(d.status.in_(_PENDING)),
-            _count_if(and_(_SENT, d.responded_at.is_not(None))),
-            _count_if(and_(_SENT, or_(d.responded_at.is_not(None), d.wrote_back_at.is_not(None)))),
-            _count_if(d.status == DeliveryStatus.SKIPPED.value),
+            _count_if(and_(_SENT, answered)),
+            _count_if(and_(_SENT, or_(answered, d.wrote_back_at.is_not(None)))),
         )
         .where(*where)
+        .group_by(d.campaign_id)
+    )
+    for cid, *counts in session.execute(query):
+        tally = found[cid]
+        (
+            tally.targeted,
+            tally.delivered,
+            tally.failed,
+            tally.pending,
+            tally.responded,
+            tally.engaged,
+        ) = map(int, counts)
+
+
+def _count_skipped(
+    session: Session, where: list[ColumnElement[bool]], found: dict[int, _Tally]
+) -> None:
+    """Skipped deliveries by reason (a separate statement: grouping the scan above by
+    reason too would sort all its rows, not only the skipped ones)."""
+    d = Delivery.__table__.c
+    query = (
+        select(d.campaign_id, d.skip_reason, func.count())
+        .where(d.status == DeliveryStatus.SKIPPED.value, *where)
         .group_by(d.campaign_id, d.skip_reason)
     )
-    for cid, reason, *counts in session.execute(query):
-        targeted, delivered, failed, pending, responded, engaged, skipped = map(int, counts)
-        tally = found[cid]
-        tally.targeted += targeted
-        tally.delivered += delivered
-        tally.failed += failed
-        tally.pending += pending
-        tally.responded += responded
-        tally.engaged += engaged
-        if skipped:
-            tally.skipped[reason or "unknown"] += skipped
+    for cid, reason, n in session.execute(query):
+        found[cid].skipped[reason or "unknown"] += n
 
 
 def _count_answers(
