@@ -42,6 +42,12 @@ def benches(postgres: str | None) -> list[Bench]:
         Bench("Email send", "benchmarks.email_send", (), ("--count", "1000")),
         Bench("Telegram send", "benchmarks.telegram_send", (), ("--count", "150")),
         Bench("Sentiment", "benchmarks.sentiment_eval"),
+        Bench(
+            "Reports (SQLite)",
+            "benchmarks.reports",
+            (),
+            ("--customers", "5000", "--interactions", "50000"),
+        ),
     ]
     if postgres:
         pg = ("--database-url", postgres)
@@ -49,6 +55,12 @@ def benches(postgres: str | None) -> list[Bench]:
             Bench("Ingest (PostgreSQL)", "benchmarks.ingest", pg, (*pg, "--count", "3000")),
             Bench(
                 "Campaign run (PostgreSQL)", "benchmarks.campaign", pg, (*pg, "--customers", "5000")
+            ),
+            Bench(
+                "Reports (PostgreSQL)",
+                "benchmarks.reports",
+                pg,
+                (*pg, "--customers", "5000", "--interactions", "50000"),
             ),
         ]
     return [b for b in found if (ROOT / (b.module.replace(".", "/") + ".py")).exists()]
