@@ -141,6 +141,9 @@ class Interaction(Base):
     __table_args__ = (
         UniqueConstraint("channel", "message_key"),
         Index("ix_interactions_customer_sent", "customer_id", "sent_at"),
+        # Covers the sentiment report (crm.reports.sentiment_by_day): a range of
+        # days read from the index alone, not the whole table.
+        Index("ix_interactions_sentiment", "sent_at", "direction", "automated", "polarity"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -1,10 +1,12 @@
-"""Deliveries remember when the customer first wrote back within the engagement window.
+"""Faster reports: deliveries remember when the customer wrote back; a sentiment index.
 
 Reports counted engagement by searching each customer's messages for every
 delivery; ingest now records it on the delivery (crm/engagement.py). The
 column is filled here for existing deliveries from the stored messages, with
 the same definition: the first inbound, not automated message in
-[sent_at, sent_at + 7 days).
+[sent_at, sent_at + 7 days). The index on interactions (sent_at, direction,
+automated, polarity) lets the sentiment-by-day report read a range of days
+from the index alone.
 
 Revision ID: 0008
 Revises: 0004
@@ -47,8 +49,14 @@ def upgrade() -> None:
     op.add_column("deliveries", sa.Column("wrote_back_at", sa.DateTime(timezone=True)))
     dialect = op.get_bind().dialect.name
     op.execute(_BACKFILL.format(window_end=_WINDOW_END[dialect]))
+    op.create_index(
+        "ix_interactions_sentiment",
+        "interactions",
+        ["sent_at", "direction", "automated", "polarity"],
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_interactions_sentiment", table_name="interactions")
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.drop_column("wrote_back_at")
