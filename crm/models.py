@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -134,6 +135,18 @@ class Conversation(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
+SENTIMENT_INDEX_WHERE = {
+    "sqlite": "direction = 'in' AND automated IS 0 AND polarity IS NOT NULL",
+    "postgresql": "direction = 'in' AND automated IS false AND polarity IS NOT NULL",
+}
+"""Rows of `ix_interactions_sentiment`: what customers wrote, scored, the sentiment report's rows.
+
+Partial, so outbound messages cost it nothing; written as each database
+spells the report's own conditions (crm.reports.sentiment_by_day), which is
+how the planner recognises it can use the index.
+"""
+
+
 class Interaction(Base):
     """One message in or out, with its sentiment; the customer's history."""
 
@@ -141,9 +154,13 @@ class Interaction(Base):
     __table_args__ = (
         UniqueConstraint("channel", "message_key"),
         Index("ix_interactions_customer_sent", "customer_id", "sent_at"),
-        # Covers the sentiment report (crm.reports.sentiment_by_day): a range of
-        # days read from the index alone, not the whole table.
-        Index("ix_interactions_sentiment", "sent_at", "direction", "automated", "polarity"),
+        Index(
+            "ix_interactions_sentiment",
+            "sent_at",
+            "polarity",
+            sqlite_where=text(SENTIMENT_INDEX_WHERE["sqlite"]),
+            postgresql_where=text(SENTIMENT_INDEX_WHERE["postgresql"]),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -16,7 +16,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from crm.database import Database
@@ -407,7 +407,9 @@ def sentiment_by_day(db: Database, *, period: Period | None = None) -> list[Sent
             _count_if(i.polarity < -band),
         )
         .where(
-            i.direction == Direction.IN.value,
+            # A literal, not a parameter: SQLite uses the partial index
+            # ix_interactions_sentiment only when it can see the value.
+            i.direction == literal(Direction.IN.value, literal_execute=True),
             i.automated.is_(False),
             i.polarity.is_not(None),
             *_in(i.sent_at, period),
