@@ -42,9 +42,12 @@ def note_wrote_back(conn: Connection, messages: Iterable[tuple[int, datetime]]) 
     deliveries already sent when the message is stored are marked: a
     delivery is sent before anyone can write back to it.
     """
+    messages = list(messages)
+    recent = _recently_sent_to(conn, messages)
     rows = [
         {"b_customer": customer, "b_at": at, "b_since": at - ENGAGEMENT_WINDOW}
         for customer, at in messages
+        if customer in recent
     ]
     if not rows:
         return
@@ -62,6 +65,28 @@ def note_wrote_back(conn: Connection, messages: Iterable[tuple[int, datetime]]) 
         .values(wrote_back_at=at),
         rows,
     )
+
+
+def _recently_sent_to(conn: Connection, messages: list[tuple[int, datetime]]) -> set[int]:
+    """Which of these customers had a delivery sent within the window before their messages.
+
+    One query per batch, so the per-message update below runs only for them
+    (most messages do not follow a campaign message, and ingest is per batch).
+    """
+    if not messages:
+        return set()
+    d = Delivery.__table__.c
+    since = min(at for _, at in messages) - ENGAGEMENT_WINDOW
+    query = (
+        select(d.customer_id)
+        .where(
+            d.customer_id.in_(sorted({customer for customer, _ in messages})),
+            d.status == DeliveryStatus.SENT.value,
+            d.sent_at > since,
+        )
+        .distinct()
+    )
+    return set(conn.scalars(query))
 
 
 def recompute_wrote_back(conn: Connection) -> None:
