@@ -50,6 +50,12 @@ def benches(postgres: str | None) -> list[Bench]:
             ("--customers", "100000", "--orders", "1000000"),
             ("--customers", "5000", "--orders", "50000"),
         ),
+        Bench(
+            "Reports (SQLite)",
+            "benchmarks.reports",
+            (),
+            ("--customers", "5000", "--interactions", "50000"),
+        ),
     ]
     if postgres:
         pg = ("--database-url", postgres)
@@ -63,6 +69,12 @@ def benches(postgres: str | None) -> list[Bench]:
                 "benchmarks.value",
                 (*pg, "--customers", "100000", "--orders", "1000000"),
                 (*pg, "--customers", "5000", "--orders", "50000"),
+            ),
+            Bench(
+                "Reports (PostgreSQL)",
+                "benchmarks.reports",
+                pg,
+                (*pg, "--customers", "5000", "--interactions", "50000"),
             ),
         ]
     return [b for b in found if (ROOT / (b.module.replace(".", "/") + ".py")).exists()]

@@ -33,6 +33,7 @@ from crm.conversations import (
 )
 from crm.database import Database
 from crm.desk_rules import DeskRules, current_rules
+from crm.engagement import note_wrote_back
 from crm.errors import InvalidMessage
 from crm.identity import clean_display_name, normalise_external_id
 from crm.messages import InboundMessage, IngestResult
@@ -213,6 +214,14 @@ def _store(session: Session, checked: list[_Checked], rules: DeskRules) -> list[
         ],
         rules,
         now,
+    )
+    note_wrote_back(
+        conn,
+        [
+            (customer_of[(i.message.channel, i.external_id)], i.message.sent_at)
+            for i in fresh
+            if not i.message.automated
+        ],
     )
     attach_replies(
         conn,

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -149,6 +150,18 @@ class Conversation(Base):
     """The message time of the latest reopen; kept after the next resolution, for reporting."""
 
 
+SENTIMENT_INDEX_WHERE = {
+    "sqlite": "direction = 'in' AND automated IS 0 AND polarity IS NOT NULL",
+    "postgresql": "direction = 'in' AND automated IS false AND polarity IS NOT NULL",
+}
+"""Rows of `ix_interactions_sentiment`: what customers wrote, scored, the sentiment report's rows.
+
+Partial, so outbound messages cost it nothing; written as each database
+spells the report's own conditions (crm.reports.sentiment_by_day), which is
+how the planner recognises it can use the index.
+"""
+
+
 class Interaction(Base):
     """One message in or out, with its sentiment; the customer's history."""
 
@@ -156,6 +169,13 @@ class Interaction(Base):
     __table_args__ = (
         UniqueConstraint("channel", "message_key"),
         Index("ix_interactions_customer_sent", "customer_id", "sent_at"),
+        Index(
+            "ix_interactions_sentiment",
+            "sent_at",
+            "polarity",
+            sqlite_where=text(SENTIMENT_INDEX_WHERE["sqlite"]),
+            postgresql_where=text(SENTIMENT_INDEX_WHERE["postgresql"]),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -324,6 +344,8 @@ class Delivery(Base):
     message_key: Mapped[str | None] = mapped_column(String(300), index=True)
     last_error: Mapped[str | None] = mapped_column(String(300))
     responded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    wrote_back_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    """The customer's first message within the engagement window after sending (crm.engagement)."""
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 

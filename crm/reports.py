@@ -3,25 +3,21 @@
 Every figure is one SQL aggregate over deliveries, survey responses and
 interactions, defined once here; docs/reports.md gives the same definitions
 in words. A rate whose denominator is zero is None ("no data"), never 0.
+
+All programme figures are sums of per-campaign counts (`_Tally`), so one
+grouped pass per period serves the whole programme, each campaign and each
+segment; whether a customer wrote back after a delivery is kept on the
+delivery by ingest (crm.engagement) rather than searched for per report.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import (
-    ColumnElement,
-    DateTime,
-    Interval,
-    and_,
-    case,
-    exists,
-    func,
-    literal,
-    select,
-    type_coerce,
-)
+from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
+from sqlalchemy.orm import Session
 
 from crm.database import Database
 from crm.errors import NotFound
@@ -34,9 +30,6 @@ from crm.models import (
     Segment,
     SurveyResponse,
 )
-
-ENGAGEMENT_WINDOW = timedelta(days=7)
-"""Any message from the customer within this time after a delivery counts as engagement."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,106 +94,193 @@ def _ratio(part: int, whole: int) -> float | None:
     return None if whole == 0 else part / whole
 
 
-def _engaged_condition(dialect: str) -> ColumnElement[bool]:
-    i = Interaction.__table__.c
+def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+@dataclass(slots=True)
+class _Tally:
+    """Additive counts over some deliveries; a report over many campaigns is their sum.
+
+    Every figure of `ProgrammeMetrics` is a count, a sum or a ratio of two of
+    them, so one grouped pass per period (by campaign) serves the whole
+    programme, each campaign and each segment alike.
+    """
+
+    targeted: int = 0
+    delivered: int = 0
+    failed: int = 0
+    pending: int = 0
+    responded: int = 0
+    engaged: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    survey_answers: int = 0
+    csat_answers: int = 0
+    csat_total: int = 0
+    csat_satisfied: int = 0
+    nps_answers: int = 0
+    promoters: int = 0
+    detractors: int = 0
+
+    def add(self, other: _Tally) -> None:
+        for f in fields(self):
+            if f.name != "skipped":
+                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        self.skipped.update(other.skipped)
+
+    def metrics(self, cost: float | None) -> ProgrammeMetrics:
+        return ProgrammeMetrics(
+            targeted=self.targeted,
+            delivered=self.delivered,
+            failed=self.failed,
+            pending=self.pending,
+            skipped=dict(sorted(self.skipped.items())),
+            responded=self.responded,
+            engaged=self.engaged,
+            survey_answers=self.survey_answers,
+            csat_mean=None
+            if not self.csat_answers
+            else round(self.csat_total / self.csat_answers, 2),
+            csat_satisfied_pct=None
+            if not self.csat_answers
+            else round(100 * self.csat_satisfied / self.csat_answers, 1),
+            nps=None
+            if not self.nps_answers
+            else round(100 * (self.promoters - self.detractors) / self.nps_answers, 1),
+            cost=cost,
+        )
+
+
+def _delivery_filter(
+    campaign_ids: list[int] | None, period: Period | None
+) -> list[ColumnElement[bool]]:
     d = Delivery.__table__.c
-    if dialect == "sqlite":
-        # SQLite cannot add an interval to a column: compare Julian day numbers.
-        within_window = func.julianday(i.sent_at) < func.julianday(d.sent_at) + (
-            ENGAGEMENT_WINDOW.total_seconds() / 86400
+    where = _in(d.created_at, period)
+    if campaign_ids is not None:
+        where.append(d.campaign_id.in_(campaign_ids))
+    return where
+
+
+def _tallies(
+    db: Database, campaign_ids: list[int] | None, period: Period | None
+) -> dict[int, _Tally]:
+    """One `_Tally` per campaign with deliveries made in the period: three grouped statements."""
+    where = _delivery_filter(campaign_ids, period)
+    found: dict[int, _Tally] = defaultdict(_Tally)
+    with db.session() as session:
+        _count_deliveries(session, where, found)
+        _count_skipped(session, where, found)
+        _count_answers(session, where, found)
+    return found
+
+
+_SENT = Delivery.__table__.c.status == DeliveryStatus.SENT.value
+_PENDING = [DeliveryStatus.QUEUED.value, DeliveryStatus.CLAIMED.value, DeliveryStatus.SENDING.value]
+
+
+def _count_deliveries(
+    session: Session, where: list[ColumnElement[bool]], found: dict[int, _Tally]
+) -> None:
+    """Delivery counts by status, responded and engaged: one scan in campaign order.
+
+    Engaged reads `wrote_back_at`, which ingest keeps (crm.engagement), instead
+    of searching the customer's messages for every delivery.
+    """
+    d = Delivery.__table__.c
+    answered = d.responded_at.is_not(None)
+    query = (
+        select(
+            d.campaign_id,
+            func.count(),
+            _count_if(_SENT),
+            _count_if(d.status == DeliveryStatus.FAILED.value),
+            _count_if(d.status.in_(_PENDING)),
+            _count_if(and_(_SENT, answered)),
+            _count_if(and_(_SENT, or_(answered, d.wrote_back_at.is_not(None)))),
         )
-    else:
-        within_window = i.sent_at < type_coerce(d.sent_at, DateTime(timezone=True)) + literal(
-            ENGAGEMENT_WINDOW, Interval()
-        )
-    wrote_back = exists().where(
-        i.customer_id == d.customer_id,
-        i.direction == Direction.IN.value,
-        i.automated.is_(False),
-        i.sent_at >= d.sent_at,
-        within_window,
+        .where(*where)
+        .group_by(d.campaign_id)
     )
-    return and_(d.status == DeliveryStatus.SENT.value, (d.responded_at.is_not(None)) | wrote_back)
+    for cid, *counts in session.execute(query):
+        tally = found[cid]
+        (
+            tally.targeted,
+            tally.delivered,
+            tally.failed,
+            tally.pending,
+            tally.responded,
+            tally.engaged,
+        ) = map(int, counts)
+
+
+def _count_skipped(
+    session: Session, where: list[ColumnElement[bool]], found: dict[int, _Tally]
+) -> None:
+    """Skipped deliveries by reason (a separate statement: grouping the scan above by
+    reason too would sort all its rows, not only the skipped ones)."""
+    d = Delivery.__table__.c
+    query = (
+        select(d.campaign_id, d.skip_reason, func.count())
+        .where(d.status == DeliveryStatus.SKIPPED.value, *where)
+        .group_by(d.campaign_id, d.skip_reason)
+    )
+    for cid, reason, n in session.execute(query):
+        found[cid].skipped[reason or "unknown"] += n
+
+
+def _count_answers(
+    session: Session, where: list[ColumnElement[bool]], found: dict[int, _Tally]
+) -> None:
+    """Survey answers: CSAT counts and score total, NPS promoters and detractors."""
+    d = Delivery.__table__.c
+    r = SurveyResponse.__table__.c
+    c = Campaign.__table__.c
+    csat = and_(c.survey_kind == "csat", r.score.is_not(None))
+    nps = and_(c.survey_kind == "nps", r.score.is_not(None))
+    query = (
+        select(
+            d.campaign_id,
+            func.count(r.id),
+            _count_if(csat),
+            func.coalesce(func.sum(case((csat, r.score), else_=0)), 0),
+            _count_if(and_(csat, r.score >= 4)),
+            _count_if(nps),
+            _count_if(and_(nps, r.score >= 9)),
+            _count_if(and_(nps, r.score <= 6)),
+        )
+        .select_from(SurveyResponse.__table__)
+        .join(Delivery.__table__, d.id == r.delivery_id)
+        .join(Campaign.__table__, c.id == d.campaign_id)
+        .where(*where)
+        .group_by(d.campaign_id)
+    )
+    for cid, answers, csat_n, csat_total, satisfied, nps_n, pro, det in session.execute(query):
+        tally = found[cid]
+        tally.survey_answers, tally.csat_answers = answers, int(csat_n)
+        tally.csat_total = int(csat_total)
+        tally.csat_satisfied, tally.nps_answers = int(satisfied), int(nps_n)
+        tally.promoters, tally.detractors = int(pro), int(det)
+
+
+def _total_cost(costs: list[float | None]) -> float | None:
+    """The campaigns' summed cost; None when none of them has a cost set."""
+    known = [cost for cost in costs if cost is not None]
+    return float(sum(known)) if known else None
 
 
 def programme_metrics(
     db: Database, *, campaign_ids: list[int] | None = None, period: Period | None = None
 ) -> ProgrammeMetrics:
     """Metrics over the deliveries of these campaigns (all when None) made in the period."""
-    d = Delivery.__table__.c
-    r = SurveyResponse.__table__.c
-    c = Campaign.__table__.c
-    where: list[ColumnElement[bool]] = []
+    total = _Tally()
+    for tally in _tallies(db, campaign_ids, period).values():
+        total.add(tally)
+    cost = None
     if campaign_ids is not None:
-        where.append(d.campaign_id.in_(campaign_ids))
-    if period is not None:
-        where += [d.created_at >= period.start, d.created_at < period.end]
-    engaged_sql = _engaged_condition(db.dialect)
-
-    def count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
-        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-    with db.session() as session:
-        totals = session.execute(
-            select(
-                func.count(),
-                count_if(d.status == DeliveryStatus.SENT.value),
-                count_if(d.status == DeliveryStatus.FAILED.value),
-                count_if(
-                    d.status.in_(
-                        [
-                            DeliveryStatus.QUEUED.value,
-                            DeliveryStatus.CLAIMED.value,
-                            DeliveryStatus.SENDING.value,
-                        ]
-                    )
-                ),
-                count_if(and_(d.status == DeliveryStatus.SENT.value, d.responded_at.is_not(None))),
-                count_if(engaged_sql),
-            ).where(*where)
-        ).one()
-        skipped = dict(
-            session.execute(
-                select(d.skip_reason, func.count())
-                .where(d.status == DeliveryStatus.SKIPPED.value, *where)
-                .group_by(d.skip_reason)
-            ).all()
-        )
-        answers = session.execute(
-            select(
-                func.count(r.id),
-                func.avg(case((c.survey_kind == "csat", r.score))),
-                count_if(and_(c.survey_kind == "csat", r.score.is_not(None))),
-                count_if(and_(c.survey_kind == "csat", r.score >= 4)),
-                count_if(and_(c.survey_kind == "nps", r.score.is_not(None))),
-                count_if(and_(c.survey_kind == "nps", r.score >= 9)),
-                count_if(and_(c.survey_kind == "nps", r.score <= 6)),
-            )
-            .select_from(SurveyResponse.__table__)
-            .join(Delivery.__table__, d.id == r.delivery_id)
-            .join(Campaign.__table__, c.id == d.campaign_id)
-            .where(*where)
-        ).one()
-        cost = None
-        if campaign_ids is not None:
-            cost = session.scalar(
-                select(func.sum(c.cost)).where(c.id.in_(campaign_ids), c.cost.is_not(None))
-            )
-    n_answers, csat_avg, csat_n, satisfied, nps_n, promoters, detractors = answers
-    return ProgrammeMetrics(
-        targeted=totals[0],
-        delivered=int(totals[1]),
-        failed=int(totals[2]),
-        pending=int(totals[3]),
-        skipped={k or "unknown": v for k, v in skipped.items()},
-        responded=int(totals[4]),
-        engaged=int(totals[5]),
-        survey_answers=n_answers,
-        csat_mean=None if csat_avg is None else round(float(csat_avg), 2),
-        csat_satisfied_pct=None if not csat_n else round(100 * satisfied / csat_n, 1),
-        nps=None if not nps_n else round(100 * (promoters - detractors) / nps_n, 1),
-        cost=None if cost is None else float(cost),
-    )
+        with db.session() as session:
+            costs = session.scalars(select(Campaign.cost).where(Campaign.id.in_(campaign_ids)))
+            cost = _total_cost(list(costs))
+    return total.metrics(cost)
 
 
 def campaign_ids_for_segment(db: Database, segment: str) -> list[int]:
@@ -247,11 +327,12 @@ class SentimentPoint:
 def _utc_day(db: Database, column: ColumnElement[datetime]) -> ColumnElement[object]:
     """The UTC calendar day of a timestamp, on either database.
 
-    SQLite stores UTC already; PostgreSQL would use the session's time zone
-    unless told otherwise.
+    SQLite stores UTC already, as text starting with the date (cheaper to cut
+    than to parse); PostgreSQL would use the session's time zone unless told
+    otherwise.
     """
     if db.dialect == "sqlite":
-        return func.date(column)
+        return func.substr(column, 1, 10)
     return func.date(func.timezone("UTC", column))
 
 
@@ -276,20 +357,17 @@ def satisfaction_by_day(db: Database, *, period: Period | None = None) -> list[S
     answered = func.coalesce(d.responded_at, r.created_at)
     day = _utc_day(db, answered).label("day")
 
-    def count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
-        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
     csat = and_(c.survey_kind == "csat", r.score.is_not(None))
     nps = and_(c.survey_kind == "nps", r.score.is_not(None))
     query = (
         select(
             s.name,
             day,
-            count_if(csat),
+            _count_if(csat),
             func.avg(case((csat, r.score))),
-            count_if(nps),
-            count_if(and_(nps, r.score >= 9)),
-            count_if(and_(nps, r.score <= 6)),
+            _count_if(nps),
+            _count_if(and_(nps, r.score >= 9)),
+            _count_if(and_(nps, r.score <= 6)),
         )
         .select_from(SurveyResponse.__table__)
         .join(Delivery.__table__, d.id == r.delivery_id)
@@ -320,19 +398,18 @@ def sentiment_by_day(db: Database, *, period: Period | None = None) -> list[Sent
     day = _utc_day(db, i.sent_at).label("day")
     band = SENTIMENT_NEUTRAL_BAND
 
-    def count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
-        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
     query = (
         select(
             day,
             func.count(),
             func.avg(i.polarity),
-            count_if(i.polarity > band),
-            count_if(i.polarity < -band),
+            _count_if(i.polarity > band),
+            _count_if(i.polarity < -band),
         )
         .where(
-            i.direction == Direction.IN.value,
+            # A literal, not a parameter: SQLite uses the partial index
+            # ix_interactions_sentiment only when it can see the value.
+            i.direction == literal(Direction.IN.value, literal_execute=True),
             i.automated.is_(False),
             i.polarity.is_not(None),
             *_in(i.sent_at, period),
@@ -358,25 +435,34 @@ def sentiment_by_day(db: Database, *, period: Period | None = None) -> list[Sent
 def metrics_per_campaign(
     db: Database, *, period: Period | None = None
 ) -> list[tuple[int, str, ProgrammeMetrics]]:
-    """(id, name, metrics) for every campaign, in id order."""
+    """(id, name, metrics) for every campaign, in id order, from one grouped pass."""
     with db.session() as session:
-        campaigns = session.execute(select(Campaign.id, Campaign.name).order_by(Campaign.id)).all()
+        campaigns = session.execute(
+            select(Campaign.id, Campaign.name, Campaign.cost).order_by(Campaign.id)
+        ).all()
+    tallies = _tallies(db, None, period)
     return [
-        (cid, name, programme_metrics(db, campaign_ids=[cid], period=period))
-        for cid, name in campaigns
+        (cid, name, tallies.get(cid, _Tally()).metrics(_total_cost([cost])))
+        for cid, name, cost in campaigns
     ]
 
 
 def metrics_per_segment(
     db: Database, *, period: Period | None = None
 ) -> list[tuple[int, str, ProgrammeMetrics]]:
-    """(id, name, metrics) for every segment over its campaigns, in id order."""
+    """(id, name, metrics) for every segment over its campaigns, in id order (one grouped pass)."""
     with db.session() as session:
         segments = session.execute(select(Segment.id, Segment.name).order_by(Segment.id)).all()
+        campaigns = session.execute(select(Campaign.id, Campaign.segment_id, Campaign.cost)).all()
+    tallies = _tallies(db, None, period)
     found = []
     for sid, name in segments:
-        ids = campaign_ids_for_segment(db, name)
-        found.append((sid, name, programme_metrics(db, campaign_ids=ids, period=period)))
+        total, costs = _Tally(), []
+        for cid, segment_id, cost in campaigns:
+            if segment_id == sid:
+                total.add(tallies.get(cid, _Tally()))
+                costs.append(cost)
+        found.append((sid, name, total.metrics(_total_cost(costs))))
     return found
 
 
