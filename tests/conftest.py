@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from crm.database import Database, normalise_url, upgrade
+from tests.dovecot_server import dovecot  # noqa: F401  (a fixture: imported here, every test module may use it)
 
 PG_ENV = "RAPPORT_TEST_POSTGRES_URL"
 PG_SKIP_REASON = f"PostgreSQL tests need {PG_ENV} (e.g. postgresql://postgres@127.0.0.1/test)"

@@ -27,9 +27,8 @@ from crm.database import Database, current_revision, head_revision
 from crm.errors import ConfigurationError
 from crm.models import StaffMember
 from crm.settings import Settings
+from tests.dovecot_server import DOVECOT
 from tests.email_sink import Sink
-from tests.test_email_imap import DOVECOT
-from tests.test_email_imap import dovecot as dovecot_fixture  # noqa: F401  (the fixture)
 
 TOKEN = "654321:INIT-token"
 
