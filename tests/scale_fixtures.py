@@ -154,16 +154,16 @@ async def wait_settled(db: Database, timeout: float = 600.0, poll: float = 0.5) 
 def app_env(db_url: str, **settings: str) -> dict[str, str]:
     """The environment of a Rapport process running this worktree's code."""
     env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "RAPPORT_DATABASE_URL": db_url,
-        "RAPPORT_INBOUND_SMTP_PORT": "0",
-        "RAPPORT_WEB_PORT": "0",
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("RAPPORT_") or name == "RAPPORT_TEST_POSTGRES_URL"
     }
-    for name in list(env):
-        if name.startswith("RAPPORT_") and name != "RAPPORT_TEST_POSTGRES_URL":
-            if name not in ("RAPPORT_DATABASE_URL", "RAPPORT_INBOUND_SMTP_PORT", "RAPPORT_WEB_PORT"):
-                env.pop(name)
+    env.update(
+        PYTHONPATH=str(ROOT),
+        RAPPORT_DATABASE_URL=db_url,
+        RAPPORT_INBOUND_SMTP_PORT="0",
+        RAPPORT_WEB_PORT="0",
+    )
     env.update({f"RAPPORT_{k.upper()}": v for k, v in settings.items()})
     return env
 
