@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 
 from crm.campaigns import CampaignSpec, create_campaign
 from crm.database import Database, upgrade
+from crm.dispatch import Dispatcher, DispatchStats
 from crm.models import Consent, Customer, Delivery, DeliveryStatus, Identity
 from crm.runs import start_run
 from crm.segments import create_segment
@@ -189,3 +190,21 @@ async def stop_processes(processes: list[asyncio.subprocess.Process]) -> list[in
             process.kill()
             await process.wait()
     return [p.returncode for p in processes]
+
+
+async def dispatch_until_settled(dispatcher: Dispatcher, db: Database) -> DispatchStats:
+    """Drain, wait for retries to come due, drain again, until every delivery is final."""
+    total = DispatchStats()
+    deadline = time.monotonic() + 120  # a guard against a hang, not a timing
+    while True:
+        stats = await dispatcher.drain()
+        for name in ("sent", "retried", "failed", "skipped"):
+            setattr(total, name, getattr(total, name) + getattr(stats, name))
+        for kind, n in stats.by_error.items():
+            total.by_error[kind] = total.by_error.get(kind, 0) + n
+        counts = await asyncio.to_thread(status_counts, db)
+        if not any(counts.get(s) for s in UNSETTLED):
+            return total
+        if time.monotonic() > deadline:
+            raise AssertionError(f"deliveries did not settle: {counts}")
+        await asyncio.sleep(0.02)
