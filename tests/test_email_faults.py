@@ -90,8 +90,9 @@ async def test_transient_retried_permanent_recorded_nothing_doubled(db: Database
 
     with db.session() as s:
         rows = s.execute(
-            select(Identity.external_id, Delivery.status, Delivery.attempts, Delivery.last_error)
-            .join(Identity, Identity.id == Delivery.identity_id)
+            select(
+                Identity.external_id, Delivery.status, Delivery.attempts, Delivery.last_error
+            ).join(Identity, Identity.id == Delivery.identity_id)
         ).all()
         unreachable = set(
             s.scalars(select(Identity.external_id).where(Identity.unreachable_at.is_not(None)))

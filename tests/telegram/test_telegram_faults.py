@@ -59,8 +59,9 @@ async def test_rate_limits_and_outages_retried_blocked_chats_recorded(
 
     with db.session() as s:
         rows = s.execute(
-            select(Identity.external_id, Delivery.status, Delivery.attempts)
-            .join(Identity, Identity.id == Delivery.identity_id)
+            select(Identity.external_id, Delivery.status, Delivery.attempts).join(
+                Identity, Identity.id == Delivery.identity_id
+            )
         ).all()
         unreachable = set(
             s.scalars(select(Identity.external_id).where(Identity.unreachable_at.is_not(None)))
