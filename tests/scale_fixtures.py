@@ -13,25 +13,23 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from crm.campaigns import CampaignSpec, create_campaign
 from crm.database import Database, upgrade
 from crm.dispatch import Dispatcher, DispatchStats
-from crm.models import Consent, Customer, Delivery, DeliveryStatus, Identity
+from crm.models import Delivery, DeliveryStatus
 from crm.runs import start_run
 from crm.segments import create_segment
 from tests.conftest import PG_SKIP_REASON, postgres_admin_url
 
 ROOT = Path(__file__).resolve().parent.parent
-T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 UNSETTLED = (DeliveryStatus.QUEUED, DeliveryStatus.CLAIMED, DeliveryStatus.SENDING)
 
 
@@ -55,67 +53,6 @@ def scale_database(prefix: str = "rapport_scale_") -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
-
-
-def address(i: int) -> str:
-    return f"r{i}@example.com"
-
-
-def load_customers(
-    db: Database, n: int, *, channel: str = "email", external: Callable[[int], str] = address
-) -> None:
-    """N consenting customers, each with one identity on `channel`."""
-    batch = 5_000
-    with db.engine.begin() as conn:
-        for start in range(0, n, batch):
-            ids = range(start + 1, min(n, start + batch) + 1)
-            conn.execute(
-                insert(Customer.__table__),
-                [
-                    {
-                        "id": i,
-                        "display_name": f"Customer {i}",
-                        "first_seen_channel": channel,
-                        "last_channel": channel,
-                        "last_activity_at": T0,
-                        "created_at": T0 - timedelta(days=30),
-                        "marketing_consent": True,
-                    }
-                    for i in ids
-                ],
-            )
-            conn.execute(
-                insert(Identity.__table__),
-                [
-                    {
-                        "customer_id": i,
-                        "channel": channel,
-                        "external_id": external(i),
-                        "created_at": T0 - timedelta(days=30),
-                    }
-                    for i in ids
-                ],
-            )
-            conn.execute(
-                insert(Consent.__table__),
-                [
-                    {
-                        "customer_id": i,
-                        "channel": channel,
-                        "purpose": "marketing",
-                        "granted": True,
-                        "source": "test",
-                        "updated_at": T0 - timedelta(days=30),
-                    }
-                    for i in ids
-                ],
-            )
-        if db.dialect == "postgresql":  # explicit ids leave the sequence behind; and plan well
-            conn.exec_driver_sql(
-                "SELECT setval(pg_get_serial_sequence('customers', 'id'), "
-                "(SELECT max(id) FROM customers))"
-            )
-            conn.exec_driver_sql("ANALYZE customers, identities, consents")
 
 
 def materialised_run(db: Database, *, channel: str = "email", name: str = "Scale") -> int:

@@ -20,14 +20,13 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from benchmarks.common import address, load_consenting_customers
 from channels.email.testing import LeanSmtpSink
 from crm.database import Database, upgrade
 from crm.models import Delivery, DeliveryStatus
 from tests.private_postgres import private_cluster
 from tests.scale_fixtures import (
-    address,
     app_env,
-    load_customers,
     materialised_run,
     start_process,
     status_counts,
@@ -53,7 +52,7 @@ async def test_workers_ride_out_a_database_crash_and_finish_the_run(tmp_path: Pa
         db = Database(cluster.url)
         try:
             upgrade(db)
-            load_customers(db, RECIPIENTS)
+            load_consenting_customers(db, RECIPIENTS)
             assert materialised_run(db) == RECIPIENTS
             async with LeanSmtpSink() as sink:
                 env = app_env(

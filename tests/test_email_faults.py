@@ -14,18 +14,14 @@ from collections import Counter
 
 from sqlalchemy import select
 
+from benchmarks.common import address, load_consenting_customers
 from channels.email.outbound import EmailSender, SmtpServer
 from channels.email.testing import DROP, LeanSmtpSink
 from crm.database import Database
 from crm.dispatch import Dispatcher
 from crm.models import Delivery, DeliveryStatus, Identity
 from crm.settings import SmtpSecurity
-from tests.scale_fixtures import (
-    address,
-    dispatch_until_settled,
-    load_customers,
-    materialised_run,
-)
+from tests.scale_fixtures import dispatch_until_settled, materialised_run
 
 RECIPIENTS = 200
 MAX_ATTEMPTS = 4
@@ -62,7 +58,7 @@ def expected_attempts(i: int) -> int:
 
 
 async def test_transient_retried_permanent_recorded_nothing_doubled(db: Database) -> None:
-    load_customers(db, RECIPIENTS)
+    load_consenting_customers(db, RECIPIENTS)
     assert materialised_run(db) == RECIPIENTS
     async with LeanSmtpSink(script) as sink:
         sender = EmailSender(

@@ -21,13 +21,12 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from benchmarks.common import address, load_consenting_customers
 from channels.email.testing import LeanSmtpSink
 from crm.database import Database
 from crm.models import Delivery, DeliveryStatus
 from tests.scale_fixtures import (
-    address,
     app_env,
-    load_customers,
     materialised_run,
     scale_database,
     start_process,
@@ -44,7 +43,7 @@ async def test_four_worker_processes_send_each_of_20000_mails_once(tmp_path: Pat
     with scale_database() as url:
         db = Database(url)
         try:
-            await asyncio.to_thread(load_customers, db, RECIPIENTS)
+            await asyncio.to_thread(load_consenting_customers, db, RECIPIENTS)
             queued = await asyncio.to_thread(materialised_run, db)
             assert queued == RECIPIENTS
             async with LeanSmtpSink() as sink:

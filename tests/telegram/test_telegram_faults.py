@@ -14,12 +14,13 @@ from collections import Counter
 from sqlalchemy import select
 from tg_helpers import bot_settings
 
+from benchmarks.common import load_consenting_customers
 from channels.telegram.standalone import TelegramSender
 from channels.telegram.testing import BotApiStandIn
 from crm.database import Database
 from crm.dispatch import Dispatcher
 from crm.models import Delivery, DeliveryStatus, Identity
-from tests.scale_fixtures import dispatch_until_settled, load_customers, materialised_run
+from tests.scale_fixtures import dispatch_until_settled, materialised_run
 
 CHATS = 20
 BASE = 70_000
@@ -37,7 +38,7 @@ def script(i: int) -> tuple[int, ...]:
 async def test_rate_limits_and_outages_retried_blocked_chats_recorded(
     api: BotApiStandIn, db: Database
 ) -> None:
-    load_customers(db, CHATS, channel="telegram", external=lambda i: str(chat(i)))
+    load_consenting_customers(db, CHATS, channel="telegram", external=lambda i: str(chat(i)))
     for i in range(1, CHATS + 1):
         api.user(chat(i), f"Customer {i}")
         api.fail_chat(chat(i), *script(i))
