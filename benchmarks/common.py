@@ -49,7 +49,7 @@ def machine() -> str:
 
 
 @contextmanager
-def fresh_database(url: str | None) -> Iterator[Database]:
+def fresh_database(url: str | None, prefix: str = "rapport_bench_") -> Iterator[Database]:
     """A new, migrated database: a temp SQLite file, or a scratch PostgreSQL database."""
     if url is None or url.startswith("sqlite"):
         with tempfile.TemporaryDirectory() as tmp:
@@ -59,7 +59,7 @@ def fresh_database(url: str | None) -> Iterator[Database]:
             db.dispose()
         return
     admin_url = normalise_url(url)
-    name = f"rapport_bench_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}{uuid.uuid4().hex[:10]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
