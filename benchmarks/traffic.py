@@ -11,7 +11,10 @@ unique token in its text so the database can be checked for it exactly once.
   until Rapport confirms them with a getUpdates offset (after its commit), as
   Telegram does.
 
-Latency is from the first try (the update's arrival) to the acknowledgement.
+Latency is from the first try (the update's arrival) to the acknowledgement;
+`offered_wall` lets a caller measure to the commit instead (the interaction's
+`recorded_at`), which for Telegram comes before the bot's answer is sent and
+the update confirmed.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ class Tracked:
     token: str
     channel: str
     offered: float
+    offered_wall: float = 0.0
+    """Wall-clock time of the offer, to compare with times the database recorded."""
     acked: float | None = None
     tries: int = 0
 
@@ -48,7 +53,7 @@ class Traffic:
     messages: dict[str, Tracked] = field(default_factory=dict)
 
     def track(self, token: str, channel: str) -> Tracked:
-        tracked = Tracked(token, channel, time.monotonic())
+        tracked = Tracked(token, channel, time.monotonic(), time.time())
         self.messages[token] = tracked
         return tracked
 
