@@ -45,6 +45,19 @@ def _senders(started: Sequence[Service]) -> dict[str, Channel]:
     return found
 
 
+def _for_campaigns(channels: dict[str, Channel]) -> dict[str, Channel]:
+    """The dispatcher's view of the channels: a channel that can, gives way to replies.
+
+    On Telegram the bot's replies and the campaigns share one rate limit; a
+    reply waits for the update it answers, so campaign sends let it go first.
+    """
+    found: dict[str, Channel] = {}
+    for name, channel in channels.items():
+        variant = getattr(channel, "for_campaigns", None)
+        found[name] = variant() if callable(variant) else channel
+    return found
+
+
 def _tell_bots(started: Sequence[Service], channels: dict[str, Channel], wake: Any) -> None:
     """Let bot handlers queue on the channels we have, wake the sender, and send directly.
 
@@ -117,7 +130,7 @@ async def run(
             if name not in channels:
                 log.info("sending by %s: off (not configured)", name)
         dispatcher = DispatchService(
-            settings, db, channels, recover_all_at_start=db.dialect == "sqlite"
+            settings, db, _for_campaigns(channels), recover_all_at_start=db.dialect == "sqlite"
         )
         await start(dispatcher)
         _tell_bots(started, channels, dispatcher.wake)

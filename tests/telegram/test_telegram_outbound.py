@@ -13,7 +13,7 @@ from telegram.ext import ExtBot
 from tg_helpers import TOKEN, count, interactions
 
 from channels.telegram.outbound import TelegramChannel, html_escape, split_text
-from channels.telegram.ratelimit import PacedRateLimiter
+from channels.telegram.ratelimit import PacedRateLimiter, Pacer
 from channels.telegram.service import TelegramService
 from channels.telegram.testing import BotApiStandIn
 from crm.channel import Channel, PermanentFailure, RecipientGone, TransientFailure
@@ -207,3 +207,20 @@ def test_split_text_prefers_paragraphs_then_lines_then_words() -> None:
     assert split_text(text, limit=50) == ["a" * 30, "b" * 30, "c" * 10 + " " + "d" * 10]
     assert split_text("short", limit=50) == ["short"]
     assert split_text("x" * 120, limit=50) == ["x" * 50, "x" * 50, "x" * 20]
+
+
+async def test_campaign_sends_give_way_to_replies_waiting_for_the_overall_rate() -> None:
+    pacer = Pacer(rate=50)
+    order: list[str] = []
+
+    async def take(name: str, urgent: bool) -> None:
+        await pacer.wait(urgent)
+        order.append(name)
+
+    # A campaign is sending (b1 has its turn, b2 waits for the next slot, b3
+    # queues); two replies come in meanwhile.
+    tasks = [asyncio.create_task(take(n, n.startswith("u"))) for n in ("b1", "b2", "b3")]
+    await asyncio.sleep(0)
+    tasks += [asyncio.create_task(take(n, True)) for n in ("u1", "u2")]
+    await asyncio.gather(*tasks)
+    assert order == ["b1", "b2", "u1", "u2", "b3"]
