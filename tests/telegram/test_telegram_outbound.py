@@ -209,7 +209,23 @@ def test_split_text_prefers_paragraphs_then_lines_then_words() -> None:
     assert split_text("x" * 120, limit=50) == ["x" * 50, "x" * 50, "x" * 20]
 
 
-async def test_campaign_sends_give_way_to_replies_waiting_for_the_overall_rate() -> None:
+async def test_campaign_sends_leave_a_slot_for_the_next_reply() -> None:
+    pacer = Pacer(rate=50)  # a slot every 20 ms
+    order: list[str] = []
+
+    async def take(name: str, urgent: bool) -> None:
+        await pacer.wait(urgent)
+        order.append(name)
+
+    await take("reply 1", True)
+    campaign = asyncio.create_task(take("campaign", False))
+    await asyncio.sleep(0)  # the campaign message has its slot and waits for it
+    await take("reply 2", True)  # the next reply comes while it waits
+    await campaign
+    assert order == ["reply 1", "reply 2", "campaign"]
+
+
+async def test_campaign_sends_let_waiting_replies_go_first() -> None:
     pacer = Pacer(rate=50)
     order: list[str] = []
 
@@ -217,10 +233,10 @@ async def test_campaign_sends_give_way_to_replies_waiting_for_the_overall_rate()
         await pacer.wait(urgent)
         order.append(name)
 
-    # A campaign is sending (b1 has its turn, b2 waits for the next slot, b3
-    # queues); two replies come in meanwhile.
-    tasks = [asyncio.create_task(take(n, n.startswith("u"))) for n in ("b1", "b2", "b3")]
+    holder = asyncio.create_task(take("reply 1", True))
     await asyncio.sleep(0)
-    tasks += [asyncio.create_task(take(n, True)) for n in ("u1", "u2")]
-    await asyncio.gather(*tasks)
-    assert order == ["b1", "b2", "u1", "u2", "b3"]
+    queued = [asyncio.create_task(take("reply 2", True))]
+    queued.append(asyncio.create_task(take("campaign", False)))
+    queued.append(asyncio.create_task(take("reply 3", True)))
+    await asyncio.gather(holder, *queued)
+    assert order == ["reply 1", "reply 2", "reply 3", "campaign"]
