@@ -1,11 +1,13 @@
 """Run every benchmark and write their figures into docs/benchmarks.md.
 
-Run: python -m benchmarks.run_all [--quick] [--postgres URL]
+Run: python -m benchmarks.run_all [--quick] [--postgres URL] [--soak]
 
 Each script prints `RESULT <name> <value> <unit>` lines; this collects them
 into a table between the `run_all` markers of docs/benchmarks.md, with the
 machine, the load it was under and the date, and leaves the hand-written
 analysis around it alone. `--quick` uses small counts (a smoke run).
+`--soak` adds the soak run (benchmarks/soak.py): ten minutes of the whole
+app under steady traffic (one with `--quick`); it is off by default.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ class Bench:
     quick_args: tuple[str, ...] = ()
 
 
-def benches(postgres: str | None) -> list[Bench]:
+def benches(postgres: str | None, soak: bool = False) -> list[Bench]:
     found = [
         Bench("Ingest (SQLite)", "benchmarks.ingest", (), ("--count", "3000")),
         Bench("Campaign run (SQLite)", "benchmarks.campaign", (), ("--customers", "5000")),
@@ -77,6 +79,12 @@ def benches(postgres: str | None) -> list[Bench]:
                 (*pg, "--customers", "5000", "--interactions", "50000"),
             ),
         ]
+    if soak:
+        layout = ("--database-url", postgres, "--workers", "1") if postgres else ()
+        where = "PostgreSQL, run + 1 worker" if postgres else "SQLite"
+        found.append(
+            Bench(f"Soak ({where})", "benchmarks.soak", layout, (*layout, "--minutes", "1"))
+        )
     return [b for b in found if (ROOT / (b.module.replace(".", "/") + ".py")).exists()]
 
 
@@ -101,11 +109,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--postgres", default=os.environ.get("RAPPORT_TEST_POSTGRES_URL"))
+    parser.add_argument("--soak", action="store_true", help="also the 10-minute soak run")
     args = parser.parse_args()
     load = os.getloadavg()
     lines = [
         START,
-        f"Last `python -m benchmarks.run_all{' --quick' if args.quick else ''}`: "
+        f"Last `python -m benchmarks.run_all{' --quick' if args.quick else ''}"
+        f"{' --soak' if args.soak else ''}`: "
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}, "
         f"load average at start {load[0]:.1f}.",
@@ -113,7 +123,7 @@ def main() -> None:
         "| benchmark | figure | value | unit |",
         "|---|---|---|---|",
     ]
-    for bench in benches(args.postgres):
+    for bench in benches(args.postgres, args.soak):
         print(f"running {bench.title} …", flush=True)
         results, elapsed, error = run(bench, args.quick)
         if error:

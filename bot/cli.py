@@ -106,25 +106,34 @@ def _when(value: datetime | None) -> str:
 
 
 @app.command()
-def run() -> None:
+def run(
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers", min=0, help="Also start and supervise N `rapport worker`s (PostgreSQL)."
+        ),
+    ] = 0,
+) -> None:
     """Start Rapport: database, scheduler and every configured channel.
 
-    Example: rapport run
+    Example: rapport run --workers 4   (PostgreSQL; plain `rapport run` on SQLite)
     """
     from bot.runner import run as run_app
 
-    asyncio.run(run_app(_settings()))
+    asyncio.run(run_app(_settings(), workers=workers))
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    parent_fd: Annotated[int | None, typer.Option("--parent-fd", hidden=True)] = None,
+) -> None:
     """Run a dispatcher only: sends queued campaign messages (several may share PostgreSQL).
 
     Example: rapport worker   (several, sharing one PostgreSQL database)
     """
     from bot.runner import run as run_app
 
-    asyncio.run(run_app(_settings(), worker=True))
+    asyncio.run(run_app(_settings(), worker=True, parent_fd=parent_fd))
 
 
 @db_app.command("upgrade")

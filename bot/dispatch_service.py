@@ -8,7 +8,7 @@ import logging
 from collections.abc import Mapping
 
 from crm.channel import Channel
-from crm.database import Database
+from crm.database import Database, is_outage
 from crm.dispatch import Dispatcher, DispatchStats
 from crm.settings import Settings
 from crm.unsubscribe import header_hook
@@ -16,6 +16,7 @@ from crm.unsubscribe import header_hook
 log = logging.getLogger(__name__)
 
 IDLE_POLL_SECONDS = 5.0
+OUTAGE_RETRY_SECONDS = 1.0
 
 
 def dispatcher_for(settings: Settings, db: Database, channels: Mapping[str, Channel]) -> Dispatcher:
@@ -60,8 +61,12 @@ class DispatchService:
         self._task = asyncio.create_task(self._loop_forever(), name="dispatcher")
 
     async def _loop_forever(self) -> None:
+        failed = False
         while True:
             try:
+                if failed:  # a claim may have committed unseen: give it back first
+                    await asyncio.to_thread(self.dispatcher.release_claims)
+                    failed = False
                 handled = await self.dispatcher.dispatch_once(self.stats)
                 if handled == 0:
                     await asyncio.to_thread(self.dispatcher.recover, self.regular_lease)
@@ -70,9 +75,18 @@ class DispatchService:
                     self._wake.clear()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # the database restarting, say: wait and go on
-                log.exception("dispatcher pass failed; retrying shortly")
-                await asyncio.sleep(IDLE_POLL_SECONDS)
+            except Exception as exc:  # the database restarting, say: wait and go on
+                failed = True
+                pause = OUTAGE_RETRY_SECONDS if is_outage(exc) else IDLE_POLL_SECONDS
+                if is_outage(exc):  # expected now and then: one line, no SQL or parameters
+                    log.warning(
+                        "dispatcher: database unavailable (%s); retrying in %.0f s",
+                        type(getattr(exc, "orig", None) or exc).__name__,
+                        pause,
+                    )
+                else:
+                    log.exception("dispatcher pass failed; retrying shortly")
+                await asyncio.sleep(pause)
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -26,8 +26,10 @@ from bot.services import (
     sender_factories,
 )
 from bot.web import web_factory
+from bot.workers import WorkerPool, watch_parent
 from crm.channel import Channel
 from crm.database import Database, open_database
+from crm.errors import ConfigurationError
 from crm.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,19 @@ def _senders(started: Sequence[Service]) -> dict[str, Channel]:
         channel = getattr(service, "channel", None)
         if isinstance(channel, Channel):
             found[channel.name] = channel
+    return found
+
+
+def _for_campaigns(channels: dict[str, Channel]) -> dict[str, Channel]:
+    """The dispatcher's view of the channels: a channel that can, gives way to replies.
+
+    On Telegram the bot's replies and the campaigns share one rate limit; a
+    reply waits for the update it answers, so campaign sends let it go first.
+    """
+    found: dict[str, Channel] = {}
+    for name, channel in channels.items():
+        variant = getattr(channel, "for_campaigns", None)
+        found[name] = variant() if callable(variant) else channel
     return found
 
 
@@ -80,17 +95,28 @@ async def run(
     factories: Sequence[ServiceFactory] | None = None,
     stop: asyncio.Event | None = None,
     worker: bool = False,
+    workers: int = 0,
+    parent_fd: int | None = None,
 ) -> None:
     """Run until `stop` is set or SIGINT/SIGTERM arrives; services stop in reverse order.
 
     A worker runs the dispatcher and outbound channels only: no scheduler, no inbound.
+    `workers` > 0 makes the app also supervise that many worker processes (PostgreSQL
+    only); `parent_fd` is a worker's lifeline to the app that started it.
     """
+    if workers and not settings.database_url.startswith("postgresql"):
+        raise ConfigurationError(
+            "--workers needs PostgreSQL (RAPPORT_DATABASE_URL=postgresql://…): "
+            "on SQLite the dispatcher inside `rapport run` is the only one"
+        )
     db = open_database(settings.database_url)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
             loop.add_signal_handler(sig, stop.set)
+    if parent_fd is not None:
+        watch_parent(parent_fd, loop, stop)
 
     started: list[Service] = []
     owned: dict[str, Channel] = {}
@@ -117,7 +143,7 @@ async def run(
             if name not in channels:
                 log.info("sending by %s: off (not configured)", name)
         dispatcher = DispatchService(
-            settings, db, channels, recover_all_at_start=db.dialect == "sqlite"
+            settings, db, _for_campaigns(channels), recover_all_at_start=db.dialect == "sqlite"
         )
         await start(dispatcher)
         _tell_bots(started, channels, dispatcher.wake)
@@ -132,6 +158,8 @@ async def run(
                 wake_dispatcher=dispatcher.wake,
             )
             await start(SchedulerService(settings, db, runtime))
+            if workers:
+                await start(WorkerPool(workers))
         role = "worker" if worker else "Rapport"
         log.info("%s is running with %d service(s); Ctrl-C stops it", role, len(started))
         await stop.wait()

@@ -30,10 +30,11 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from crm.campaigns import cron_trigger, get_campaign, is_live, list_campaigns
 from crm.clock import utcnow
-from crm.database import Database
+from crm.database import Database, is_outage
 from crm.errors import RapportError
 from crm.loyalty import expire_points, parse_tiers
 from crm.models import CampaignStatus
@@ -46,6 +47,7 @@ log = logging.getLogger(__name__)
 
 MISFIRE_GRACE_SECONDS = 3600
 SYNC_SECONDS = 30
+LOCK_CHECK_SECONDS = 10
 JOB_PREFIX = "campaign:"
 RETENTION_HOUR = 3
 """Local hour of the daily retention pass: after the day's campaigns, before the next."""
@@ -174,6 +176,7 @@ class SchedulerLock:
         self.db = db
         self._conn: Connection | None = None
         self._file: IO[str] | None = None
+        self._held = False
 
     def acquire(self) -> bool:
         if self.db.dialect == "postgresql":
@@ -183,6 +186,7 @@ class SchedulerLock:
             if not got:
                 self._conn.close()
                 self._conn = None
+            self._held = self._held or bool(got)
             return bool(got)
         database = make_url(self.db.url).database
         path = Path(f"{database}.scheduler.lock") if database else None
@@ -197,13 +201,49 @@ class SchedulerLock:
             return False
         return True
 
+    def refresh(self) -> None:
+        """Take the lock again if a database outage took it away.
+
+        PostgreSQL ends an advisory lock with its session, so after the server
+        restarts this process would go on scheduling without the lock, and a
+        second `rapport run` could start scheduling too. Run periodically.
+        (Even then a campaign slot runs once: `start_run` is idempotent per
+        slot; the lock keeps the second scheduler from starting at all.)
+        """
+        if not self._held or self.db.dialect != "postgresql":
+            return
+        if self._conn is not None:
+            try:
+                self._conn.scalar(text("SELECT 1"))
+                self._conn.commit()
+                return
+            except DBAPIError as exc:
+                if not is_outage(exc):
+                    raise
+                self._conn.invalidate()
+                self._conn.close()
+                self._conn = None
+        if self.acquire():
+            log.warning("scheduler lock taken again after a database outage")
+        else:
+            log.error(
+                "another Rapport process took the scheduler lock during a database outage; "
+                "stop one of them (each campaign slot still runs once)"
+            )
+
     def release(self) -> None:
         if self._conn is not None:
             # The pool would keep the server session (and its lock) alive after close().
-            self._conn.scalar(text("SELECT pg_advisory_unlock(:k)"), {"k": _ADVISORY_KEY})
-            self._conn.commit()
+            try:
+                self._conn.scalar(text("SELECT pg_advisory_unlock(:k)"), {"k": _ADVISORY_KEY})
+                self._conn.commit()
+            except DBAPIError as exc:
+                if not is_outage(exc):
+                    raise
+                self._conn.invalidate()  # the session, and the lock with it, is gone already
             self._conn.close()
             self._conn = None
+        self._held = False
         if self._file is not None:
             fcntl.flock(self._file, fcntl.LOCK_UN)
             self._file.close()
@@ -242,6 +282,14 @@ class SchedulerService:
             seconds=SYNC_SECONDS,
             args=[self.scheduler, self.db],
             id="sync",
+            jobstore="internal",
+            replace_existing=True,
+        )
+        self.scheduler.add_job(
+            self.lock.refresh,
+            "interval",
+            seconds=LOCK_CHECK_SECONDS,
+            id="lock",
             jobstore="internal",
             replace_existing=True,
         )

@@ -11,6 +11,14 @@ gap the report shows. So no customer ever gets a run's message twice.
 
 On PostgreSQL batches are claimed with `FOR UPDATE SKIP LOCKED`, so any
 number of `rapport worker` processes share one outbox; SQLite has one.
+
+A database outage (PostgreSQL restarting, say) in the middle of a batch does
+not lose the outcome in hand: the step that records it is tried again, with
+back-off, until the database answers. A step may have committed even though
+its caller saw the connection fail (the server went down while acknowledging
+the commit), so every step is safe to repeat: "sent" is recorded only over a
+delivery not yet sent, and a delivery this dispatcher already marked
+"sending" may be marked so again.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ from crm.campaigns import SURVEY_SCALES
 from crm.channel import Channel, PermanentFailure, RecipientGone, TransientFailure
 from crm.clock import utcnow
 from crm.consent import marketing_granted
-from crm.database import Database
+from crm.database import Database, is_outage
 from crm.messages import OutboundMessage, Receipt
 from crm.models import (
     Campaign,
@@ -111,16 +119,25 @@ class Recovery:
     unknown: int
 
 
-def _statements() -> tuple[Update, Update, Update]:
-    """Built once; the dispatcher runs them for every message."""
+def _statements(again: bool = False) -> tuple[Update, Update, Update]:
+    """Built once; the dispatcher runs them for every message.
+
+    `again`: the variant for repeating a step whose commit may have happened,
+    where the delivery may already be "sending" by this dispatcher.
+    """
     d = Delivery.__table__.c
     cust = Customer.__table__.c
     ident = Identity.__table__.c
+    ours = (
+        d.status.in_([DeliveryStatus.CLAIMED.value, DeliveryStatus.SENDING.value])
+        if again
+        else d.status == DeliveryStatus.CLAIMED.value
+    )
     mark_sending = (
         update(Delivery.__table__)
         .where(
             d.id == bindparam("did"),
-            d.status == DeliveryStatus.CLAIMED.value,
+            ours,
             d.claimed_by == bindparam("me"),
             exists().where(cust.id == d.customer_id, cust.erased_at.is_(None)),
             exists().where(
@@ -144,7 +161,7 @@ def _statements() -> tuple[Update, Update, Update]:
     )
     mark_sent = (
         update(Delivery.__table__)
-        .where(d.id == bindparam("did"))
+        .where(d.id == bindparam("did"), d.status != DeliveryStatus.SENT.value)
         .values(
             status=DeliveryStatus.SENT.value,
             sent_at=bindparam("sent_at", type_=UtcDateTime()),
@@ -156,6 +173,9 @@ def _statements() -> tuple[Update, Update, Update]:
 
 
 _MARK_SENDING, _SKIP_CHANGED, _MARK_SENT = _statements()
+_MARK_SENDING_AGAIN = _statements(again=True)[0]
+OUTAGE_FIRST_WAIT = 0.2
+OUTAGE_MAX_WAIT = 5.0
 
 
 def default_worker_id() -> str:
@@ -211,6 +231,29 @@ class Dispatcher:
         if requeued or unknown:
             log.warning("recovered deliveries: %d requeued, %d outcome unknown", requeued, unknown)
         return Recovery(requeued=requeued, unknown=unknown)
+
+    def release_claims(self) -> int:
+        """Put back in the queue what this dispatcher claimed but holds no longer.
+
+        Called between batches after a failed pass: a claim whose commit went
+        through while its caller saw an error would otherwise wait out the
+        lease. Deliveries already "sending" are left to `recover`.
+        """
+        d = Delivery.__table__.c
+        with self.db.transaction() as session:
+            released = session.execute(
+                update(Delivery.__table__)
+                .where(d.status == DeliveryStatus.CLAIMED.value, d.claimed_by == self.worker_id)
+                .values(
+                    status=DeliveryStatus.QUEUED.value,
+                    claimed_by=None,
+                    claimed_at=None,
+                    attempts=d.attempts - 1,  # claimed, never tried
+                )
+            ).rowcount
+        if released:
+            log.warning("released %d claimed deliveries after a failed pass", released)
+        return released
 
     # -- claiming -----------------------------------------------------------------------
 
@@ -341,7 +384,9 @@ class Dispatcher:
     # next share a transaction, which halves the commits without widening the
     # window in which a crash leaves an outcome unknown.
 
-    def _step(self, done: tuple[Job, Outcome] | None, upcoming: Job | None) -> bool:
+    def _step(
+        self, done: tuple[Job, Outcome] | None, upcoming: Job | None, again: bool = False
+    ) -> bool:
         """Record `done`'s outcome and mark `upcoming` as sending, atomically.
 
         Returns whether `upcoming` may be sent (still ours, consenting, reachable).
@@ -352,7 +397,7 @@ class Dispatcher:
             if upcoming is None:
                 return False
             moved = conn.execute(
-                _MARK_SENDING,
+                _MARK_SENDING_AGAIN if again else _MARK_SENDING,
                 {"did": upcoming.delivery_id, "me": self.worker_id, "at": self.clock()},
             ).rowcount
             if not moved:
@@ -367,10 +412,12 @@ class Dispatcher:
 
     def _apply_sent(self, conn: Connection, job: Job, receipt: Receipt) -> None:
         assert job.message is not None
-        conn.execute(
+        recorded = conn.execute(
             _MARK_SENT,
             {"did": job.delivery_id, "sent_at": receipt.sent_at, "key": receipt.message_key},
-        )
+        ).rowcount
+        if not recorded:  # a repeated step whose first try did commit
+            return
         conn.execute(
             insert(Interaction.__table__),
             {
@@ -411,10 +458,17 @@ class Dispatcher:
             )
         else:
             values.update(status=DeliveryStatus.FAILED.value)
-        conn.execute(
-            update(Delivery.__table__).where(Delivery.id == job.delivery_id).values(**values)
-        )
-        if outcome.gone and job.identity_id is not None:
+        d = Delivery.__table__.c
+        recorded = conn.execute(
+            update(Delivery.__table__)
+            .where(
+                d.id == job.delivery_id,
+                d.claimed_by == self.worker_id,  # cleared by the first try of a repeated step
+                d.status.in_([DeliveryStatus.CLAIMED.value, DeliveryStatus.SENDING.value]),
+            )
+            .values(**values)
+        ).rowcount
+        if recorded and outcome.gone and job.identity_id is not None:
             conn.execute(
                 update(Identity.__table__)
                 .where(and_(Identity.id == job.identity_id, Identity.unreachable_at.is_(None)))
@@ -459,16 +513,40 @@ class Dispatcher:
         else:
             stats.failed += 1
 
+    async def _record(self, done: tuple[Job, Outcome] | None, upcoming: Job | None) -> bool:
+        """`_step`, tried again through a database outage: the outcome in hand must land.
+
+        Waits double from 0.2 s to 5 s and go on until the database answers or
+        the task is cancelled (then the delivery stays "sending", and recovery
+        settles it as outcome unknown, never as a resend).
+        """
+        wait = OUTAGE_FIRST_WAIT
+        again = False
+        while True:
+            try:
+                return await asyncio.to_thread(self._step, done, upcoming, again)
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                log.warning(
+                    "database unavailable while recording a delivery (%s); retrying in %.1f s",
+                    type(getattr(exc, "orig", None) or exc).__name__,
+                    wait,
+                )
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, OUTAGE_MAX_WAIT)
+            again = True
+
     async def _send_batch(self, jobs: list[Job], stats: DispatchStats) -> None:
         done: tuple[Job, Outcome] | None = None
         for job in jobs:
             problem = self._unsendable(job)
             if problem is not None:
-                await asyncio.to_thread(self._step, done, None)
+                await self._record(done, None)
                 done = (job, problem)
                 self._tally(stats, job, problem)
                 continue
-            if not await asyncio.to_thread(self._step, done, job):
+            if not await self._record(done, job):
                 done = None
                 stats.skipped += 1
                 continue
@@ -476,7 +554,7 @@ class Dispatcher:
             done = (job, outcome)
             self._tally(stats, job, outcome)
         if done is not None:
-            await asyncio.to_thread(self._step, done, None)
+            await self._record(done, None)
 
     async def dispatch_once(self, stats: DispatchStats | None = None) -> int:
         """Claim one batch and send it; returns how many deliveries were handled."""

@@ -27,7 +27,7 @@ from telegram.error import (
 )
 
 from channels.telegram.inbound import message_key, parse_key
-from channels.telegram.ratelimit import retry_seconds
+from channels.telegram.ratelimit import BULK, retry_seconds
 from crm.channel import PermanentFailure, RecipientGone, TransientFailure
 from crm.clock import utcnow
 from crm.identity import TELEGRAM
@@ -104,8 +104,13 @@ class TelegramChannel:
 
     name = TELEGRAM
 
-    def __init__(self, bot: Bot) -> None:
+    def __init__(self, bot: Bot, *, bulk: bool = False) -> None:
         self.bot = bot
+        self.bulk = bulk and getattr(bot, "rate_limiter", None) is not None
+
+    def for_campaigns(self) -> TelegramChannel:
+        """The same bot and limits, but its sends give way to replies to customers."""
+        return TelegramChannel(self.bot, bulk=True)
 
     async def send(self, external_id: str, message: OutboundMessage) -> Receipt:
         """Send one message (several parts if long); the receipt names the first part.
@@ -137,6 +142,7 @@ class TelegramChannel:
                     reply_markup=keyboard(message.choices) if last else None,
                     reply_parameters=reply_to if number == 0 else None,
                     link_preview_options=None,
+                    **({"rate_limit_args": BULK} if self.bulk else {}),
                 )
                 first = first or sent
         except TelegramError as exc:

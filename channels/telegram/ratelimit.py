@@ -6,13 +6,15 @@ even pacing instead: every send waits for its chat's turn and then for its
 turn overall, so the bot never asks for more than the limits
 and a 429 is the exception. When one comes anyway, the request waits the
 `retry_after` Telegram gave and tries again (a few times), and that chat's
-next slot moves behind the wait.
+next slot moves behind the wait. Campaign messages (`rate_limit_args=BULK`)
+give way to replies waiting for the overall rate.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 import warnings
 from collections.abc import Callable, Coroutine
@@ -39,6 +41,11 @@ LIMITED_ENDPOINTS = frozenset(
 
 Result = bool | dict[str, Any] | list[dict[str, Any]]
 
+BULK = 1
+REPLY_WINDOW = 1.0
+"""Seconds after a reply during which campaign messages leave every other slot free."""
+"""`rate_limit_args` of campaign sends: they give way to replies within the overall rate."""
+
 
 def retry_seconds(exc: RetryAfter) -> float:
     """`retry_after` in seconds, whichever type this PTB version returns (int or timedelta)."""
@@ -61,16 +68,65 @@ class Pacer:
         self.next_free = 0.0
         self.clock = clock
         self._turn = asyncio.Lock()
+        self._urgent_waiting = 0
+        self._no_urgent = asyncio.Event()
+        self._no_urgent.set()
+        self._last_urgent = -math.inf
+        self._spare: float | None = None
+        """A slot a campaign message left free for a reply."""
 
-    async def wait(self) -> None:
-        async with self._turn:
-            now = self.clock()
-            slot = max(now, self.next_free)
-            # Spaced from the slot, not from when sleep returned: a late
-            # wake-up must not slow every later message down.
-            self.next_free = slot + self.interval
-            if slot > now:
-                await asyncio.sleep(slot - now)
+    async def wait(self, urgent: bool = True) -> None:
+        """Wait for a turn; a non-urgent caller (a campaign) gives way to urgent ones.
+
+        Replies to customers are urgent: the bot answers an update before it
+        takes the next, so a reply stuck behind campaign messages holds up
+        every customer writing in after it. So a campaign message lets urgent
+        callers already waiting go first, and while replies are flowing (one
+        in the last `REPLY_WINDOW` seconds) it leaves the slot before its own
+        free for the next reply: campaigns slow down, replies do not queue.
+        """
+        if urgent:
+            self._urgent_waiting += 1
+            self._no_urgent.clear()
+        try:
+            while True:
+                if not urgent:
+                    await self._no_urgent.wait()
+                async with self._turn:
+                    if not urgent and self._urgent_waiting:
+                        continue  # one came in while we queued: after it
+                    slot, now = self._take_slot(urgent), self.clock()
+                    if urgent:
+                        if slot > now:
+                            await asyncio.sleep(slot - now)
+                        return
+                # a campaign message waits outside the turn, so a reply may use
+                # the spare slot it left before its own
+                if slot > now:
+                    await asyncio.sleep(slot - now)
+                return
+        finally:
+            if urgent:
+                self._urgent_waiting -= 1
+                if not self._urgent_waiting:
+                    self._no_urgent.set()
+
+    def _take_slot(self, urgent: bool) -> float:
+        now = self.clock()
+        if urgent and self._spare is not None and self._spare + self.interval > now:
+            slot, self._spare = max(now, self._spare), None
+            self._last_urgent = slot
+            return slot
+        slot = max(now, self.next_free)
+        if not urgent and slot - self._last_urgent < REPLY_WINDOW:
+            self._spare = slot
+            slot += self.interval
+        # Spaced from the slot, not from when sleep returned: a late
+        # wake-up must not slow every later message down.
+        self.next_free = slot + self.interval
+        if urgent:
+            self._last_urgent = slot
+        return slot
 
     def push_back(self, until: float) -> None:
         self.next_free = max(self.next_free, until)
@@ -103,7 +159,7 @@ class PacedRateLimiter(BaseRateLimiter[int]):
     async def shutdown(self) -> None:
         self.chats.clear()
 
-    async def _wait_for_slot(self, chat_key: str | None) -> None:
+    async def _wait_for_slot(self, chat_key: str | None, urgent: bool) -> None:
         if chat_key is not None:
             pacer = self.chats.get(chat_key)
             if pacer is None:
@@ -111,7 +167,7 @@ class PacedRateLimiter(BaseRateLimiter[int]):
                     self._forget_idle_chats()
                 pacer = self.chats[chat_key] = Pacer(self.chat_rate, self.clock)
             await pacer.wait()
-        await self.overall.wait()
+        await self.overall.wait(urgent)
 
     def _forget_idle_chats(self) -> None:
         now = self.clock()
@@ -128,10 +184,11 @@ class PacedRateLimiter(BaseRateLimiter[int]):
     ) -> Result:
         limited = endpoint in LIMITED_ENDPOINTS
         chat_key = str(data.get("chat_id")) if limited and "chat_id" in data else None
+        urgent = rate_limit_args != BULK
         attempt = 0
         while True:
             if limited:
-                await self._wait_for_slot(chat_key)
+                await self._wait_for_slot(chat_key, urgent)
             try:
                 return await callback(*args, **kwargs)
             except RetryAfter as exc:

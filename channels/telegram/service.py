@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-import sqlalchemy.exc
 from aiohttp import web
 from telegram import Update
 from telegram.error import InvalidToken, TelegramError
@@ -35,7 +34,7 @@ from telegram.ext import Application, ApplicationBuilder, BaseHandler, ContextTy
 from bot.services import Disabled
 from channels.telegram.outbound import TelegramChannel
 from channels.telegram.ratelimit import PacedRateLimiter
-from crm.database import Database
+from crm.database import Database, is_outage
 from crm.errors import ConfigurationError
 from crm.settings import Settings
 
@@ -256,13 +255,7 @@ class TelegramService:
 
 def _is_outage(error: BaseException) -> bool:
     """Errors of the database or network that go away by themselves."""
-    outages = (
-        sqlalchemy.exc.OperationalError,
-        sqlalchemy.exc.InterfaceError,
-        sqlalchemy.exc.TimeoutError,
-        OSError,
-    )
-    return isinstance(error, outages)
+    return is_outage(error) or isinstance(error, OSError)
 
 
 def telegram_service(settings: Settings, db: Database) -> TelegramService | Disabled:

@@ -137,6 +137,7 @@ class BotApiStandIn:
         self.webhook_url: str | None = None
         self.webhook_secret: str | None = None
         self.failures: dict[str, list[int]] = {}
+        self.chat_failures: dict[int, list[int]] = {}
         self._next_update = itertools.count(1)
         self._next_message: dict[int, itertools.count[int]] = {}
         self._next_callback = itertools.count(1)
@@ -280,6 +281,14 @@ class BotApiStandIn:
         """The next `times` calls of `method` answer with HTTP `code` (e.g. 502)."""
         self.failures.setdefault(method.lower(), []).extend([code] * times)
 
+    def fail_chat(self, chat_id: int, *codes: int) -> None:
+        """The next sends to this chat answer these codes in turn (429 says retry after 1 s).
+
+        Per chat rather than per call, so a test can fail a set share of a
+        campaign's recipients however the sends interleave.
+        """
+        self.chat_failures.setdefault(chat_id, []).extend(codes)
+
     async def redeliver(self, update_id: int) -> int:
         """Hand out an update again under a new id, as Telegram does after a lost ack."""
         original = self.history[update_id]
@@ -319,6 +328,7 @@ class BotApiStandIn:
             if handler is None:
                 raise ApiError(404, "Not Found: method not found")
             if method in RATE_LIMITED_METHODS:
+                self._scripted_chat_failure(_int(params, "chat_id"))
                 self._rate_limit(_int(params, "chat_id"))
             result = await handler(params)
         except ApiError as exc:
@@ -326,6 +336,17 @@ class BotApiStandIn:
                 self.too_many_requests += 1
             return _error(exc)
         return web.json_response({"ok": True, "result": result})
+
+    def _scripted_chat_failure(self, chat_id: int) -> None:
+        queued = self.chat_failures.get(chat_id)
+        if not queued:
+            return
+        code = queued.pop(0)
+        if code == 429:
+            raise ApiError(429, "Too Many Requests: retry after 1", {"retry_after": 1})
+        if code == 403:
+            raise ApiError(403, "Forbidden: bot was blocked by the user")
+        raise ApiError(code, "Bad Gateway" if code == 502 else f"Error {code}")
 
     def _rate_limit(self, chat_id: int) -> None:
         now = time.monotonic()

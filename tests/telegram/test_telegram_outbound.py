@@ -13,7 +13,7 @@ from telegram.ext import ExtBot
 from tg_helpers import TOKEN, count, interactions
 
 from channels.telegram.outbound import TelegramChannel, html_escape, split_text
-from channels.telegram.ratelimit import PacedRateLimiter
+from channels.telegram.ratelimit import PacedRateLimiter, Pacer
 from channels.telegram.service import TelegramService
 from channels.telegram.testing import BotApiStandIn
 from crm.channel import Channel, PermanentFailure, RecipientGone, TransientFailure
@@ -207,3 +207,36 @@ def test_split_text_prefers_paragraphs_then_lines_then_words() -> None:
     assert split_text(text, limit=50) == ["a" * 30, "b" * 30, "c" * 10 + " " + "d" * 10]
     assert split_text("short", limit=50) == ["short"]
     assert split_text("x" * 120, limit=50) == ["x" * 50, "x" * 50, "x" * 20]
+
+
+async def test_campaign_sends_leave_a_slot_for_the_next_reply() -> None:
+    pacer = Pacer(rate=50)  # a slot every 20 ms
+    order: list[str] = []
+
+    async def take(name: str, urgent: bool) -> None:
+        await pacer.wait(urgent)
+        order.append(name)
+
+    await take("reply 1", True)
+    campaign = asyncio.create_task(take("campaign", False))
+    await asyncio.sleep(0)  # the campaign message has its slot and waits for it
+    await take("reply 2", True)  # the next reply comes while it waits
+    await campaign
+    assert order == ["reply 1", "reply 2", "campaign"]
+
+
+async def test_campaign_sends_let_waiting_replies_go_first() -> None:
+    pacer = Pacer(rate=50)
+    order: list[str] = []
+
+    async def take(name: str, urgent: bool) -> None:
+        await pacer.wait(urgent)
+        order.append(name)
+
+    holder = asyncio.create_task(take("reply 1", True))
+    await asyncio.sleep(0)
+    queued = [asyncio.create_task(take("reply 2", True))]
+    queued.append(asyncio.create_task(take("campaign", False)))
+    queued.append(asyncio.create_task(take("reply 3", True)))
+    await asyncio.gather(holder, *queued)
+    assert order == ["reply 1", "reply 2", "reply 3", "campaign"]

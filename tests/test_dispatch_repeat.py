@@ -1,0 +1,86 @@
+"""Every dispatcher step is safe to repeat, because an outage can hide a commit.
+
+When the database goes away while acknowledging a COMMIT, the dispatcher
+sees an error for a step that did happen, and tries it again once the
+database is back (see crm/dispatch.py). The repeat must not record a send
+twice, must still let the next message go, and must not undo what another
+dispatcher did with a delivery in between.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from crm.database import Database
+from crm.dispatch import Dispatcher, Outcome
+from crm.models import Delivery, DeliveryStatus, Direction, Interaction, PointsEntry
+from crm.runs import start_run
+from tests.campaign_fixtures import campaign, customer, everyone
+from tests.recording import RecordingChannel
+
+
+def setup(db: Database) -> None:
+    everyone(db)
+    for i in range(3):
+        customer(db, f"p{i}@example.com")
+    start_run(db, campaign(db, kind="loyalty", points=10).id)
+
+
+def delivery(db: Database, delivery_id: int) -> Delivery:
+    with db.session() as s:
+        found = s.get(Delivery, delivery_id)
+        assert found is not None
+        return found
+
+
+async def test_a_repeated_step_records_a_send_once_and_lets_the_next_go(db: Database) -> None:
+    setup(db)
+    channel = RecordingChannel()
+    dispatcher = Dispatcher(db, {"email": channel}, worker_id="one")
+    first, second, _ = dispatcher.claim()
+    assert dispatcher._step(None, first)
+    done = (first, await dispatcher._send(first))
+    assert dispatcher._step(done, second)
+    assert dispatcher._step(done, second, again=True)  # as if the commit went unseen
+
+    with db.session() as s:
+        outbound = s.scalar(
+            select(func.count())
+            .select_from(Interaction)
+            .where(Interaction.direction == Direction.OUT)
+        )
+        points = s.scalar(select(func.count()).select_from(PointsEntry))
+    assert (outbound, points) == (1, 1)
+    assert delivery(db, first.delivery_id).status == DeliveryStatus.SENT
+    assert delivery(db, second.delivery_id).status == DeliveryStatus.SENDING
+    # Without `again` a delivery already "sending" is not ours to send: skipped.
+    assert not Dispatcher(db, {"email": channel}, worker_id="two")._step(None, second)
+
+
+async def test_a_repeated_failure_does_not_undo_another_dispatchers_claim(db: Database) -> None:
+    setup(db)
+    one = Dispatcher(db, {"email": RecordingChannel()}, worker_id="one", base_backoff=0)
+    job = one.claim()[0]
+    assert one._step(None, job)
+    failed = (job, Outcome.failed("transient", "SMTP 451 later", retry=True, retry_after=0))
+    one._step(failed, None)
+    assert delivery(db, job.delivery_id).status == DeliveryStatus.QUEUED
+
+    two = Dispatcher(db, {"email": RecordingChannel()}, worker_id="two")
+    assert job.delivery_id in {j.delivery_id for j in two.claim()}
+    one._step(failed, None, again=True)  # the repeat arrives late
+    taken = delivery(db, job.delivery_id)
+    assert (taken.status, taken.claimed_by) == (DeliveryStatus.CLAIMED, "two")
+
+
+def test_claims_in_hand_of_nobody_are_released_without_counting_an_attempt(db: Database) -> None:
+    setup(db)
+    dispatcher = Dispatcher(db, {"email": RecordingChannel()}, worker_id="one")
+    jobs = dispatcher.claim()  # and then the caller lost them
+    other = Dispatcher(db, {"email": RecordingChannel()}, worker_id="two")
+    assert other.release_claims() == 0  # only one's own
+    assert dispatcher.release_claims() == len(jobs) == 3
+    rows = [delivery(db, j.delivery_id) for j in jobs]
+    assert {(d.status, d.claimed_by, d.attempts) for d in rows} == {
+        (DeliveryStatus.QUEUED, None, 0)
+    }
