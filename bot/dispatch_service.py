@@ -19,7 +19,13 @@ IDLE_POLL_SECONDS = 5.0
 OUTAGE_RETRY_SECONDS = 1.0
 
 
-def dispatcher_for(settings: Settings, db: Database, channels: Mapping[str, Channel]) -> Dispatcher:
+def dispatcher_for(
+    settings: Settings,
+    db: Database,
+    channels: Mapping[str, Channel],
+    *,
+    claim_only: frozenset[str] | None = None,
+) -> Dispatcher:
     """A dispatcher configured from the settings, for `rapport run`, workers and run-now."""
     return Dispatcher(
         db,
@@ -28,6 +34,7 @@ def dispatcher_for(settings: Settings, db: Database, channels: Mapping[str, Chan
         max_attempts=settings.dispatch_max_attempts,
         business_name=settings.business_name,
         extra_headers=header_hook(settings),
+        claim_only=claim_only,
     )
 
 
@@ -41,8 +48,9 @@ class DispatchService:
         channels: Mapping[str, Channel],
         *,
         recover_all_at_start: bool,
+        claim_only: frozenset[str] | None = None,
     ) -> None:
-        self.dispatcher = dispatcher_for(settings, db, channels)
+        self.dispatcher = dispatcher_for(settings, db, channels, claim_only=claim_only)
         self.lease = 0.0 if recover_all_at_start else float(settings.dispatch_lease_seconds)
         self.regular_lease = float(settings.dispatch_lease_seconds)
         self.stats = DispatchStats()

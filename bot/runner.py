@@ -143,7 +143,12 @@ async def run(
             if name not in channels:
                 log.info("sending by %s: off (not configured)", name)
         dispatcher = DispatchService(
-            settings, db, _for_campaigns(channels), recover_all_at_start=db.dialect == "sqlite"
+            settings,
+            db,
+            _for_campaigns(channels),
+            recover_all_at_start=db.dialect == "sqlite",
+            # A worker sends only on the channels it has; the app fails what none can send.
+            claim_only=frozenset(channels) if worker else None,
         )
         await start(dispatcher)
         _tell_bots(started, channels, dispatcher.wake)

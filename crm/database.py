@@ -54,6 +54,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         parsed = make_url(url)
     except Exception as exc:  # sqlalchemy raises ArgumentError with a terse text
         raise ConfigurationError(f"cannot parse database URL {url!r}: {exc}") from None
+    # A statement's parameters are customers' messages and addresses: keep them out of
+    # the text of database errors, which end up in logs (log.exception) and tracebacks.
+    kwargs.setdefault("hide_parameters", True)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)

@@ -195,9 +195,14 @@ class Dispatcher:
         business_name: str = "Rapport",
         extra_headers: Callable[[int, int], dict[str, str]] | None = None,
         clock: Callable[[], datetime] = utcnow,
+        claim_only: frozenset[str] | None = None,
     ) -> None:
         self.db = db
         self.channels = dict(channels)
+        self.claim_only = claim_only
+        """Channels whose deliveries this dispatcher claims (None: all). A worker started
+        without, say, a Telegram token leaves those deliveries to a process that has one,
+        instead of failing them as "not configured"."""
         self.worker_id = worker_id or default_worker_id()
         self.batch_size = batch_size
         self.max_attempts = max_attempts
@@ -269,6 +274,7 @@ class Dispatcher:
                     d.status == DeliveryStatus.QUEUED.value,
                     d.next_attempt_at <= now,
                     exists().where(camp.id == d.campaign_id, camp.status == "active"),
+                    *self._own_channels(d),
                 )
                 .order_by(d.next_attempt_at, d.id)
                 .limit(self.batch_size)
@@ -315,6 +321,15 @@ class Dispatcher:
         return [
             self._job(r, campaigns[r.campaign_id], balances.get(r.customer_id, 0), now)
             for r in rows
+        ]
+
+    def _own_channels(self, d: Any) -> list[Any]:
+        """The claim's channel condition, if this dispatcher claims only some channels."""
+        if self.claim_only is None:
+            return []
+        ident = Identity.__table__.c
+        return [
+            exists().where(ident.id == d.identity_id, ident.channel.in_(sorted(self.claim_only)))
         ]
 
     @staticmethod

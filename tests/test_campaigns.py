@@ -141,6 +141,27 @@ async def test_dispatch_sends_renders_records_and_awards_points(db: Database) ->
     assert len(channel.sent) == 1
 
 
+async def test_a_worker_claims_only_its_own_channels_and_leaves_the_rest_queued(
+    db: Database,
+) -> None:
+    everyone(db)
+    mail = customer(db, "mail@example.com")
+    chat = customer(db, "5550003", channel="telegram")
+    start_run(db, campaign(db).id, now=T0 + timedelta(hours=1))
+    email = RecordingChannel("email")
+
+    stats = await Dispatcher(db, {"email": email}, claim_only=frozenset({"email"})).drain()
+
+    assert (stats.sent, stats.failed) == (1, 0)
+    rows = deliveries(db)
+    assert rows[mail].status == DeliveryStatus.SENT
+    assert (rows[chat].status, rows[chat].attempts) == (DeliveryStatus.QUEUED, 0)
+    # the app's dispatcher (every channel it has) sends what the worker left
+    telegram = RecordingChannel("telegram")
+    assert (await Dispatcher(db, {"email": email, "telegram": telegram}).drain()).sent == 1
+    assert len(telegram.to("5550003")) == 1 and len(email.sent) == 1
+
+
 async def test_transient_failures_retry_with_backoff_then_fail(db: Database) -> None:
     everyone(db)
     customer(db, "slow@example.com")

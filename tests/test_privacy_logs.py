@@ -7,6 +7,8 @@ from datetime import timedelta
 
 import pytest
 from aiohttp import ClientSession
+from sqlalchemy import insert
+from sqlalchemy.exc import IntegrityError
 
 from bot.web import WebService
 from crm.audit import Actor
@@ -15,6 +17,7 @@ from crm.database import Database
 from crm.dispatch import Dispatcher
 from crm.ingest import ingest
 from crm.messages import InboundMessage
+from crm.models import Identity
 from crm.privacy import enforce_retention, erase_customer, export_customer
 from crm.runs import start_run
 from crm.unsubscribe import UnsubscribeLinks
@@ -63,3 +66,13 @@ async def test_info_logs_of_a_full_flow_hold_no_personal_data(
     assert "ingested interaction" in text and "consent withdrawn" in text  # the flow did log
     for secret in (ADDRESS, "mei.chan", CHAT_ID, NAME, BODY, "4421", token, "Hi Mei"):
         assert secret not in text, secret
+
+
+def test_database_errors_do_not_carry_the_statement_parameters(db: Database) -> None:
+    """A failed statement's text reaches logs via log.exception: it must not show the values."""
+    with pytest.raises(IntegrityError) as caught, db.transaction() as session:
+        session.execute(  # no customer 987654321: the foreign key refuses it
+            insert(Identity).values(customer_id=987654321, channel="email", external_id=ADDRESS)
+        )
+    assert ADDRESS not in str(caught.value)
+    assert "hidden due to hide_parameters" in str(caught.value)
