@@ -101,6 +101,21 @@ class Outgoing:
     subject: str | None
     reply_to_key: str | None
 
+    def interaction(self, body: str, receipt: Receipt, *, automated: bool) -> Interaction:
+        """The outbound history row of something the channel delivered to this address."""
+        return Interaction(
+            customer_id=self.customer_id,
+            conversation_id=self.conversation_id,
+            channel=self.channel,
+            direction=Direction.OUT,
+            body=body,
+            subject=self.subject,
+            automated=automated,
+            message_key=receipt.message_key,
+            in_reply_to=None if automated else self.reply_to_key,
+            sent_at=receipt.sent_at,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Resolution:
@@ -316,18 +331,7 @@ def record_reply(db: Database, actor: Actor, out: Outgoing, text: str, receipt: 
     """Store a delivered staff answer; the first one sets the first response time."""
     with db.transaction() as session:
         conversation = _load(session, out.conversation_id)
-        row = Interaction(
-            customer_id=out.customer_id,
-            conversation_id=out.conversation_id,
-            channel=out.channel,
-            direction=Direction.OUT,
-            body=text,
-            subject=out.subject,
-            automated=False,
-            message_key=receipt.message_key,
-            in_reply_to=out.reply_to_key,
-            sent_at=receipt.sent_at,
-        )
+        row = out.interaction(text, receipt, automated=False)
         session.add(row)
         if conversation.first_response_at is None:
             conversation.first_response_at = receipt.sent_at
@@ -505,18 +509,7 @@ def resolve(db: Database, actor: Actor, conversation_id: int) -> Outgoing | None
 
 def record_survey_sent(db: Database, out: Outgoing, receipt: Receipt) -> None:
     with db.transaction() as session:
-        interaction = Interaction(
-            customer_id=out.customer_id,
-            conversation_id=out.conversation_id,
-            channel=out.channel,
-            direction=Direction.OUT,
-            body=CSAT_QUESTION,
-            subject=out.subject,
-            automated=True,
-            message_key=receipt.message_key,
-            sent_at=receipt.sent_at,
-        )
-        session.add(interaction)
+        session.add(out.interaction(CSAT_QUESTION, receipt, automated=True))
         session.add(
             ConversationSurvey(
                 conversation_id=out.conversation_id,

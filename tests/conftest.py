@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 
 from crm.database import Database, normalise_url, upgrade
 from tests.dovecot_server import dovecot  # noqa: F401  (a fixture: imported here, every test module may use it)
+from tests.email_sink import sink  # noqa: F401  (a fixture, likewise)
 
 PG_ENV = "RAPPORT_TEST_POSTGRES_URL"
 PG_SKIP_REASON = f"PostgreSQL tests need {PG_ENV} (e.g. postgresql://postgres@127.0.0.1/test)"
@@ -101,3 +102,17 @@ def db(db_url: str) -> Iterator[Database]:
     database = Database(db_url)
     yield database
     database.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A database with no schema at all, for tests that run the migrations themselves."""
+    if request.param == "sqlite":
+        db = Database(f"sqlite:///{tmp_path / 'empty.db'}")
+        yield db
+        db.dispose()
+        return
+    with scratch_postgres_database() as url:
+        db = Database(url)
+        yield db
+        db.dispose()

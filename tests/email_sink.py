@@ -7,6 +7,7 @@ a dropped connection) to see how the sender maps real SMTP replies.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
@@ -14,6 +15,7 @@ from email.parser import BytesParser
 from ssl import SSLContext
 from typing import Any
 
+import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 DROP = "drop"
@@ -119,3 +121,11 @@ class Sink:
     @property
     def received(self) -> list[Received]:
         return self.handler.received
+
+
+@pytest.fixture
+async def sink() -> AsyncIterator[Sink]:
+    """A plain sink on loopback; tests/conftest.py makes it every module's `sink`."""
+    server = await Sink().start()
+    yield server
+    await server.stop()

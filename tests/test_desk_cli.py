@@ -6,22 +6,13 @@ In process (typer's runner) rather than subprocesses, to keep the test fast.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
 from crm.errors import RapportError
 from tests.email_sink import Sink
-
-
-@pytest.fixture
-async def sink() -> AsyncIterator[Sink]:
-    server = await Sink().start()
-    yield server
-    await server.stop()
 
 
 async def _rapport(cwd: Path, sink: Sink, *args: str) -> tuple[int, str, str]:

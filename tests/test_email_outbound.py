@@ -18,13 +18,6 @@ from crm.settings import SmtpSecurity
 SHOP = "shop@example.com"
 
 
-@pytest.fixture
-async def sink() -> AsyncIterator[Sink]:
-    server = await Sink().start()
-    yield server
-    await server.stop()
-
-
 def make_sender(
     port: int, *, connections: int = 1, name: str | None = "Café Ünïcode"
 ) -> EmailSender:

@@ -3,30 +3,12 @@ migrations produce exactly what the ORM models describe."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from crm.database import Database, current_revision, downgrade, head_revision, upgrade
 from crm.models import Base
-from tests.conftest import scratch_postgres_database
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "sqlite":
-        db = Database(f"sqlite:///{tmp_path / 'empty.db'}")
-        yield db
-        db.dispose()
-        return
-    with scratch_postgres_database() as url:
-        db = Database(url)
-        yield db
-        db.dispose()
 
 
 def _tables(db: Database) -> set[str]:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import TableClause, column, insert, select, table
@@ -40,7 +38,6 @@ from crm.reports import (
 )
 from crm.segments import create_segment
 from tests.campaign_fixtures import T0, customer
-from tests.conftest import scratch_postgres_database
 
 STATUSES = ["sent"] * 6 + ["failed", "skipped", "queued", "claimed", "sending"]
 REASONS = ["no_consent", "unreachable", "frequency_cap", None]
@@ -243,19 +240,6 @@ async def test_ingest_keeps_wrote_back_as_recomputing_would(db: Database) -> Non
         rebuilt = dict(session.execute(select(d.id, d.wrote_back_at)).all())
     assert kept == rebuilt
     assert any(v is not None for v in kept.values()) and any(v is None for v in kept.values())
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "sqlite":
-        db = Database(f"sqlite:///{tmp_path / 'empty.db'}")
-        yield db
-        db.dispose()
-        return
-    with scratch_postgres_database() as url:
-        db = Database(url)
-        yield db
-        db.dispose()
 
 
 def _at_0004(name: str, *columns: str, times: tuple[str, ...] = ()) -> TableClause:

@@ -31,13 +31,6 @@ async def inbound(db: Database) -> AsyncIterator[InboundSmtpService]:
     await service.stop()
 
 
-@pytest.fixture
-async def sink() -> AsyncIterator[Sink]:
-    server = await Sink().start()
-    yield server
-    await server.stop()
-
-
 async def test_email_csat_answer_reaches_the_report(
     db: Database, inbound: InboundSmtpService, sink: Sink
 ) -> None:

@@ -54,13 +54,6 @@ async def inbound(db: Database) -> AsyncIterator[InboundSmtpService]:
 
 
 @pytest.fixture
-async def sink() -> AsyncIterator[Sink]:
-    server = await Sink().start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 async def desk(
     api: BotApiStandIn, service: TelegramService, db: Database, sink: Sink
 ) -> AsyncIterator[TelegramService]:

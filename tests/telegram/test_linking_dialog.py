@@ -35,13 +35,6 @@ ADDRESS = "ann@example.com"
 
 
 @pytest.fixture
-async def sink() -> AsyncIterator[Sink]:
-    server = await Sink().start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 async def mail(service: TelegramService, sink: Sink) -> AsyncIterator[Sink]:
     """The email channel handed to the bot as `rapport run` does (bot_data[SENDERS_KEY])."""
     sender = EmailSender(
