@@ -517,7 +517,11 @@ class CustomerMerge(Base):
 
 
 class FollowUp(Base):
-    """The task a complaint creates: look at it again by `due_at`; done when resolved."""
+    """The task a complaint creates: look at it again by `due_at`; done when resolved.
+
+    Staff may also mark it done without resolving (crm.follow_ups.mark_done).
+    `reminded_at`: when the desk round told staff it fell due undone (once).
+    """
 
     __tablename__ = "follow_ups"
 
@@ -526,6 +530,7 @@ class FollowUp(Base):
     due_at: Mapped[datetime] = mapped_column(UtcDateTime)
     done_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    reminded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class ConversationSurvey(Base):
