@@ -1133,6 +1133,55 @@ def conversations_complaint(
     out.print(f"conversation {conversation} is a complaint; follow up by {_when(due)}")
 
 
+@conversations_app.command("followups")
+def conversations_followups(
+    all_: Annotated[bool, typer.Option("--all", help="Done ones too.")] = False,
+) -> None:
+    """Complaint follow-up tasks, overdue first; due dates in the business's time zone.
+
+    Example: rapport conversations followups --all
+    """
+    from crm.desk_rules import load_rules
+    from crm.follow_ups import describe_reason, list_follow_ups
+
+    settings = _settings()
+    zone = load_rules(settings).hours.zone
+    db = database.open_database(settings.database_url)
+    now = utcnow()
+    table = Table(
+        "conversation", "customer", "reason", "agent", "status", f"due ({zone.key})", "done"
+    )
+    for v in list_follow_ups(db, _cli_actor(), include_done=all_):
+        table.add_row(
+            str(v.conversation_id),
+            escape(f"#{v.customer_id} {v.customer_name or ''}"),
+            escape(describe_reason(v.reason)),
+            escape(v.assigned_name or "—"),
+            v.status,
+            ("OVERDUE " if v.overdue(now) else "") + f"{v.due_at.astimezone(zone):%Y-%m-%d %H:%M}",
+            _when(v.done_at),
+        )
+    out.print(table)
+
+
+@conversations_app.command("followup-done")
+def conversations_followup_done(
+    conversation: int,
+    staff: Annotated[int | None, typer.Option(help="Staff id marking it done.")] = None,
+) -> None:
+    """Mark a complaint's follow-up done without resolving the conversation (audited).
+
+    Example: rapport conversations followup-done 42 --staff 3
+    """
+    from crm.follow_ups import mark_done
+
+    db = database.open_database(_settings().database_url)
+    view = mark_done(db, _staff_actor(db, staff), conversation)
+    out.print(
+        f"follow-up of conversation {conversation} done; the conversation stays {view.status}"
+    )
+
+
 @report_app.command("desk")
 def report_desk(
     days: Annotated[int, typer.Option(min=1, help="Conversations opened in this many days.")] = 30,

@@ -24,7 +24,9 @@ import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from telegram import Bot, Update
@@ -52,8 +54,18 @@ from crm.conversations import (
 )
 from crm.database import Database
 from crm.desk_report import DeskReport, DeskRow, desk_report, due_reminders
-from crm.desk_rules import load_rules
+from crm.desk_rules import DeskRules, load_rules
 from crm.errors import InvalidInput, PermissionDenied, RapportError
+from crm.follow_ups import (
+    FollowUpReminder,
+    FollowUpView,
+    describe_reason,
+    due_follow_ups,
+    list_follow_ups,
+    mark_done,
+    mark_reminded,
+    overdue_by,
+)
 from crm.identity import EMAIL
 from crm.models import StaffMember, StaffRole
 from crm.reports import Period
@@ -187,6 +199,46 @@ async def complaint_command(cmds: StaffCommands, call: Call) -> None:
     )
 
 
+def followup_line(v: FollowUpView, now: datetime, zone: ZoneInfo) -> str:
+    """One open follow-up: overdue ones say so first; due dates in the business's zone."""
+    when = "OVERDUE, was due" if v.overdue(now) else "due"
+    owner = v.assigned_name or "unassigned"
+    return (
+        f"#{v.conversation_id} {v.customer_name or '(no name)'}: {when} "
+        f"{v.due_at.astimezone(zone):%a %d %b %H:%M} · {describe_reason(v.reason)} · "
+        f"{owner}, {v.status}"
+    )
+
+
+async def followups_page(cmds: StaffCommands, member: StaffMember, number: int) -> Page:
+    from bot.staff_commands import _paged
+
+    zone = load_rules(cmds.settings).hours.zone
+    views = await asyncio.to_thread(list_follow_ups, cmds.db, actor_for(member))
+    now = utcnow()
+    return _paged(
+        "followups",
+        f"Open follow-ups, overdue first (times {zone.key})",
+        [followup_line(v, now, zone) for v in views],
+        number,
+    )
+
+
+async def followups(cmds: StaffCommands, call: Call) -> None:
+    await cmds._send_page(call, "followups")
+
+
+async def followup_done_command(cmds: StaffCommands, call: Call) -> None:
+    conversation_id = _conversation_id(call)
+    view = await asyncio.to_thread(mark_done, cmds.db, actor_for(call.member), conversation_id)
+    await _say(
+        call.bot,
+        call.chat_id,
+        f"The follow-up of conversation #{view.conversation_id} is done; "
+        f"the conversation stays {view.status} (/resolve {view.conversation_id} closes it).",
+    )
+
+
 def _minutes(value: float | None) -> str:
     if value is None:
         return "—"
@@ -209,6 +261,7 @@ def report_rows(report: DeskReport) -> list[tuple[str, ...]]:
             kept,
             f"{r.complaints} / {csat} ({r.recovery_answers})",
             str(r.reopened),
+            f"{r.follow_ups_overdue} / {r.follow_ups_done_late}",
         )
 
     return [
@@ -228,6 +281,7 @@ REPORT_HEADER = (
     "within policy",
     "complaints / recovery CSAT (answers)",
     "reopened",
+    "follow-ups overdue / done late",
 )
 
 
@@ -244,14 +298,14 @@ async def desk_report_command(cmds: StaffCommands, call: Call) -> None:
         f"Contact policy, conversations opened in the last {days} days "
         "(business time; definitions: docs/desk.md)"
     ]
-    for kind, group, n, first, resolution, breaches, kept, recovery, reopened in report_rows(
-        report
-    ):
+    for row in report_rows(report):
+        kind, group, n, first, resolution, breaches, kept, recovery, reopened, follow = row
         label = "All" if kind == "total" else f"{kind} {group}"
         lines.append(
             f"{label}: {n} conversations, first response p50/p90 {first}, "
             f"resolution {resolution}, breaches {breaches}, within policy {kept}, "
-            f"complaints / recovery CSAT {recovery}, reopened {reopened}"
+            f"complaints / recovery CSAT {recovery}, reopened {reopened}, "
+            f"follow-ups overdue / done late {follow}"
         )
     await _say(call.bot, call.chat_id, "\n".join(lines))
 
@@ -300,6 +354,20 @@ DESK_COMMANDS: tuple[
         "<conversation>",
         "flag a complaint and create its follow-up task",
         complaint_command,
+    ),
+    (
+        "followups",
+        Permission.ANSWER,
+        "",
+        "open complaint follow-ups, overdue first (audited)",
+        followups,
+    ),
+    (
+        "followup_done",
+        Permission.ANSWER,
+        "<conversation>",
+        "mark a complaint's follow-up done without resolving the conversation",
+        followup_done_command,
     ),
     (
         "desk_report",
@@ -483,6 +551,49 @@ async def remind_due(bot: Bot, db: Database, settings: Settings) -> int:
     return len(reminders)
 
 
+def followup_reminder_text(r: FollowUpReminder, rules: DeskRules, now: datetime) -> str:
+    """Starts "Conversation #<id>" like every desk message, so a reply to it answers."""
+    zone = rules.hours.zone
+    return (
+        f"Conversation #{r.conversation_id}: the follow-up is overdue "
+        f"{overdue_by(rules.hours, r.due_at, now)} "
+        f"(due {r.due_at.astimezone(zone):%a %d %b %H:%M} {zone.key}). "
+        f"Customer: {r.first_name or '(no name)'}; {describe_reason(r.reason)}.\n"
+        f"/conversation {r.conversation_id} · /followup_done {r.conversation_id} · "
+        f"/resolve {r.conversation_id}"
+    )
+
+
+async def remind_follow_ups(bot: Bot, db: Database, settings: Settings) -> int:
+    """Tell the assigned agent (else the staff on duty) of follow-ups that fell due undone.
+
+    Once per task: marked after at least one chat took the reminder, so a
+    crash before the send loses nothing and one after it repeats it once
+    (crm.follow_ups says why that is the failure to accept). A task no chat
+    could be told of stays unmarked for the next round.
+    """
+    rules, now = load_rules(settings), utcnow()
+    due = await asyncio.to_thread(due_follow_ups, db, now)
+    if not due:
+        return 0
+    on_duty = await asyncio.to_thread(_on_duty, db, settings)
+    told: list[FollowUpReminder] = []
+    for r in due:
+        chats = [r.staff_telegram_id] if r.staff_telegram_id is not None else on_duty
+        text = followup_reminder_text(r, rules, now)
+        reached = False
+        for chat_id in chats:
+            try:
+                await bot.send_message(chat_id=chat_id, text=text)
+                reached = True
+            except TelegramError as exc:
+                log.warning("could not send a follow-up reminder: %s", type(exc).__name__)
+        if reached:
+            told.append(r)
+            await asyncio.to_thread(mark_reminded, db, [r], now)
+    return len(told)
+
+
 class DeskService:
     """Every `interval` seconds: announce new conversations, remind of due targets.
 
@@ -521,6 +632,7 @@ class DeskService:
         await announce_new(self.bot, self.db, self.settings)
         await forward_new(self.bot, self.db, self.settings)
         await remind_due(self.bot, self.db, self.settings)
+        await remind_follow_ups(self.bot, self.db, self.settings)
 
     async def first_answers(self) -> int:
         """Automatic first answers by email (Telegram's go out as the message comes in)."""

@@ -55,6 +55,7 @@ from bot import charts, exports
 from bot.desk_commands import (
     DESK_COMMANDS,
     conversations_page,
+    followups_page,
     reply_handler,
     staff_chat_guard,
 )
@@ -726,6 +727,7 @@ LISTS: dict[str, tuple[Permission | None, ListBuilder]] = {
     "campaigns": (Permission.VIEW_REPORTS, S.campaigns_page),
     "audit": (Permission.VIEW_AUDIT, S.audit_page),
     "conversations": (Permission.ANSWER, conversations_page),
+    "followups": (Permission.ANSWER, followups_page),
 }
 
 
@@ -756,7 +758,8 @@ def commands_markdown() -> str:
         lines.append(f"| `{usage}` | {c.help} | {need} | " + " | ".join(marks) + " |")
     lines += [
         "",
-        "Lists longer than one message (`/segments`, `/campaigns`, `/audit`, `/conversations`) "
+        "Lists longer than one message (`/segments`, `/campaigns`, `/audit`, `/conversations`, "
+        "`/followups`) "
         "have previous/next "
         "buttons. Exports: "
         + "; ".join(f"`{k}` ({v})" for k, v in exports.EXPORTS.items())

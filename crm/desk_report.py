@@ -19,6 +19,10 @@ Its clocks run in business hours only, from the customer's first message:
   from the first message to the final resolution and the first response
   stays; a reopened conversation is counted once, in the period it was
   opened, and belongs to its assigned agent like every other figure.
+- follow-ups overdue: complaints whose follow-up task is open and past its
+  due date now; follow-ups done late: tasks marked done (by resolving the
+  conversation or by /followup_done) after their due date. Both count the
+  conversations opened in the period, like every other figure.
 
 Definitions are repeated for readers in docs/desk.md.
 """
@@ -39,6 +43,7 @@ from crm.models import (
     ConversationStatus,
     ConversationSurvey,
     CustomerTag,
+    FollowUp,
     StaffMember,
 )
 from crm.reports import Period
@@ -64,6 +69,10 @@ class Timing:
     """The complaint's CSAT answer (1–5), if the customer gave one."""
     reopened: bool = False
     """A customer message reopened it after a resolution (at least once)."""
+    follow_up_overdue: bool = False
+    """Its follow-up task is open and past due now."""
+    follow_up_done_late: bool = False
+    """Its follow-up task was done after its due date."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +92,10 @@ class DeskRow:
     recovery_csat_mean: float | None = None
     reopened: int = 0
     """Conversations reopened after a resolution: a resolution that did not hold."""
+    follow_ups_overdue: int = 0
+    """Complaint follow-ups open and past due now."""
+    follow_ups_done_late: int = 0
+    """Complaint follow-ups done after their due date."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,15 +138,22 @@ def timings(db: Database, rules: DeskRules, period: Period, now: datetime) -> li
     """The conversations opened in the period, each measured against its policy."""
     with db.session() as session:
         rows = session.execute(
-            select(Conversation, StaffMember.name, ConversationSurvey.score)
+            select(
+                Conversation,
+                StaffMember.name,
+                ConversationSurvey.score,
+                FollowUp.due_at,
+                FollowUp.done_at,
+            )
             .outerjoin(StaffMember, StaffMember.id == Conversation.assigned_staff_id)
             .outerjoin(ConversationSurvey, ConversationSurvey.conversation_id == Conversation.id)
+            .outerjoin(FollowUp, FollowUp.conversation_id == Conversation.id)
             .where(Conversation.opened_at >= period.start, Conversation.opened_at < period.end)
             .order_by(Conversation.id)
         ).all()
-        tags = _tags(session, {c.customer_id for c, _, _ in rows})
+        tags = _tags(session, {row[0].customer_id for row in rows})
     found = []
-    for conversation, agent, score in rows:
+    for conversation, agent, score, follow_due, follow_done in rows:
         policy = rules.policy_for(tags.get(conversation.customer_id, set()))
         if policy is None:
             continue
@@ -160,6 +180,12 @@ def timings(db: Database, rules: DeskRules, period: Period, now: datetime) -> li
                 is_complaint=conversation.is_complaint,
                 recovery_score=score,
                 reopened=conversation.reopened_count > 0,
+                follow_up_overdue=follow_due is not None
+                and follow_done is None
+                and follow_due <= now,
+                follow_up_done_late=follow_due is not None
+                and follow_done is not None
+                and follow_done > follow_due,
             )
         )
     return found
@@ -208,6 +234,8 @@ def summarise(group: str, items: Iterable[Timing]) -> DeskRow:
         recovery_answers=len(scores),
         recovery_csat_mean=sum(scores) / len(scores) if scores else None,
         reopened=sum(t.reopened for t in items),
+        follow_ups_overdue=sum(t.follow_up_overdue for t in items),
+        follow_ups_done_late=sum(t.follow_up_done_late for t in items),
     )
 
 
