@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -458,3 +459,53 @@ async def test_staff_group_talk_is_not_taken_for_a_customer(db: Database) -> Non
             assert bodies == ["Do you ship to Malta?"]
         finally:
             await running.stop()
+
+
+async def test_overdue_follow_up_is_reminded_once_listed_and_marked_done(
+    api: BotApiStandIn, desk: TelegramService, db: Database
+) -> None:
+    api.user(CUSTOMER, "Carl Jensen")
+    await _ask(api, CUSTOMER, "Hello, my order never came.")
+    [conversation] = _all(db, Conversation)
+    flagged = await _ask(api, AGENT, f"/complaint {conversation.id}")
+    assert "is a complaint; follow up by" in flagged.text
+    settings = bot_settings(api)
+    round_ = DeskService(desk.application.bot, db, settings)
+    await round_.tick()  # announced; the follow-up is not due yet
+    assert [m for m in api.sent_to(AGENT) if "follow-up is overdue" in m.text] == []
+
+    # The follow-up falls due (as if 24 business hours had passed).
+    with db.transaction() as session:
+        session.scalars(select(FollowUp)).one().due_at = utcnow() - timedelta(minutes=5)
+    await round_.tick()
+    await round_.tick()  # a second round (or a restart) repeats nothing
+    reminders = [m.text for m in api.sent_to(AGENT) if "follow-up is overdue" in m.text]
+    assert len(reminders) == 1
+    assert reminders[0].startswith(f"Conversation #{conversation.id}: the follow-up is overdue")
+    assert "Customer: Carl; complaint: flagged by staff." in reminders[0]
+    assert "Jensen" not in reminders[0]  # the first name only
+    assert f"/followup_done {conversation.id}" in reminders[0]
+    assert api.sent_to(MANAGER) == []  # unassigned, no staff group: the agents on duty
+    assert _all(db, FollowUp)[0].reminded_at is not None
+
+    listing = await _ask(api, AGENT, "/followups")
+    assert listing.text.startswith("Open follow-ups, overdue first (times UTC) (1):")
+    assert f"#{conversation.id} Carl Jensen: OVERDUE, was due" in listing.text
+
+    refused = await _ask(api, STRANGER, f"/followup_done {conversation.id}")
+    assert refused.text.startswith(UNKNOWN)
+    assert _all(db, FollowUp)[0].done_at is None
+    done = await _ask(api, AGENT, f"/followup_done {conversation.id}")
+    assert done.text.startswith(f"The follow-up of conversation #{conversation.id} is done")
+    assert _all(db, FollowUp)[0].done_at is not None
+    assert _conversation(db, conversation.id).status == "open"  # not resolved
+    again = await _ask(api, AGENT, f"/followup_done {conversation.id}")
+    assert "already done" in again.text
+    empty = await _ask(api, AGENT, "/followups")
+    assert empty.text.startswith("Open follow-ups, overdue first (times UTC): none yet.")
+    with db.session() as session:
+        actions = session.scalars(select(AuditEvent.action)).all()
+    assert {"followups.list", "followup.done"} <= set(actions)
+
+    report = await _ask(api, MANAGER, "/desk_report 7")
+    assert "follow-ups overdue / done late 0 / 1" in report.text
