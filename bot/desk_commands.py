@@ -8,7 +8,10 @@ by email is answered by email, in the same thread.
 
 New conversations are announced to the staff on duty by `announce_new`:
 to the staff group (`RAPPORT_STAFF_CHAT_ID`) or else to each active agent;
-later customer messages go to the assigned member (`forward_new`).
+later customer messages go to the assigned member (`forward_new`). Once
+someone takes a conversation, the copies announced in other agents' own
+chats are edited to say who (`show_takes`); follow-ups that fell due undone
+are reminded once (`remind_follow_ups`).
 An announcement starts with "Conversation #<id>", which is how a staff
 member's Telegram reply to it is understood as `/reply <id> <text>`; the
 bot keeps no state between the two.
@@ -30,7 +33,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from telegram import Bot, Update
-from telegram.error import TelegramError
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes, MessageHandler, filters
 
 from crm.audit import Actor
@@ -39,18 +42,21 @@ from crm.clock import utcnow
 from crm.conversations import (
     Announcement,
     ConversationView,
+    TakeNote,
     awaiting_first_answer,
     conversation_thread,
     flag_complaint,
     list_conversations,
     mark_announced,
     mark_forwarded,
+    mark_take_noted,
     messages_to_forward,
     pending_announcements,
     send_first_answer,
     send_reply,
     send_resolution,
     take,
+    take_notes,
 )
 from crm.database import Database
 from crm.desk_report import DeskReport, DeskRow, desk_report, due_reminders
@@ -149,6 +155,10 @@ async def take_command(cmds: StaffCommands, call: Call) -> None:
     view = await asyncio.to_thread(
         take, cmds.db, actor_for(call.member), conversation_id, force=force
     )
+    try:
+        await show_takes(call.bot, cmds.db, conversation_id)
+    except Exception:  # the take stands; the desk round edits the copies later
+        log.exception("could not show the take on other agents' announcements")
     await _say(
         call.bot,
         call.chat_id,
@@ -480,19 +490,59 @@ async def announce_new(bot: Bot, db: Database, settings: Settings) -> int:
     chats = await asyncio.to_thread(_on_duty, db, settings)
     if not pending or not chats:
         return 0
+    own_chats = settings.staff_chat_id is None  # each agent's chat, not the group
     told: list[Announcement] = []
+    messages: list[tuple[int, int, int]] = []
     for item in pending:
         reached = False
         for chat_id in chats:
             try:
-                await bot.send_message(chat_id=chat_id, text=announcement_text(item))
+                sent = await bot.send_message(chat_id=chat_id, text=announcement_text(item))
                 reached = True
+                if own_chats:
+                    messages.append((item.conversation_id, chat_id, sent.message_id))
             except TelegramError as exc:
                 log.warning("could not announce to a staff chat: %s", type(exc).__name__)
         if reached:
             told.append(item)
-    await asyncio.to_thread(mark_announced, db, SYSTEM, told)
+    await asyncio.to_thread(mark_announced, db, SYSTEM, told, messages)
     return len(told)
+
+
+def taken_text(note: TakeNote) -> str:
+    """What another agent's copy of the announcement becomes once someone took it."""
+    return (
+        f"Conversation #{note.conversation_id}: taken by {note.staff_name}. "
+        f"/conversation {note.conversation_id} to read it."
+    )
+
+
+async def show_takes(bot: Bot, db: Database, conversation_id: int | None = None) -> int:
+    """Edit the other agents' copies of an announcement to say who took the conversation.
+
+    Called right after a /take and by every desk round (which also catches a
+    take from the CLI or by a first answer). A copy that cannot be edited any
+    more (deleted, too old) is noted all the same; a network failure leaves
+    it for the next round. Returns how many copies were edited.
+    """
+    notes = await asyncio.to_thread(take_notes, db, conversation_id)
+    done: list[TakeNote] = []
+    edited = 0
+    for note in notes:
+        if not note.own:
+            try:
+                await bot.edit_message_text(
+                    taken_text(note), chat_id=note.chat_id, message_id=note.message_id
+                )
+                edited += 1
+            except BadRequest as exc:
+                log.info("announcement copy not edited: %s", exc.message)
+            except TelegramError as exc:
+                log.warning("could not edit an announcement: %s", type(exc).__name__)
+                continue
+        done.append(note)
+    await asyncio.to_thread(mark_take_noted, db, done)
+    return edited
 
 
 async def forward_new(bot: Bot, db: Database, settings: Settings) -> int:
@@ -597,6 +647,9 @@ async def remind_follow_ups(bot: Bot, db: Database, settings: Settings) -> int:
 class DeskService:
     """Every `interval` seconds: announce new conversations, remind of due targets.
 
+    Also shows takes on other agents' announcements and reminds of overdue
+    complaint follow-ups.
+
     Also sends the automatic first answer (office hours, out of hours, FAQ) to
     customers who wrote by email. Runs in `rapport run` beside the Telegram
     bot whose chats it writes to; a failing round is logged and the next one
@@ -631,6 +684,7 @@ class DeskService:
         await self.first_answers()
         await announce_new(self.bot, self.db, self.settings)
         await forward_new(self.bot, self.db, self.settings)
+        await show_takes(self.bot, self.db)
         await remind_due(self.bot, self.db, self.settings)
         await remind_follow_ups(self.bot, self.db, self.settings)
 

@@ -37,6 +37,7 @@ from crm.errors import Conflict, InvalidInput, NotFound, RapportError
 from crm.identity import EMAIL
 from crm.messages import OutboundMessage, Receipt
 from crm.models import (
+    AnnouncementMessage,
     Conversation,
     ConversationStatus,
     ConversationSurvey,
@@ -687,12 +688,27 @@ def pending_announcements(db: Database, *, limit: int = 20) -> list[Announcement
         return found
 
 
-def mark_announced(db: Database, actor: Actor, announcements: Sequence[Announcement]) -> None:
-    """Staff were shown these customers' messages: note it, and audit it per customer."""
+def mark_announced(
+    db: Database,
+    actor: Actor,
+    announcements: Sequence[Announcement],
+    messages: Sequence[tuple[int, int, int]] = (),
+) -> None:
+    """Staff were shown these customers' messages: note it, and audit it per customer.
+
+    `messages`: (conversation, chat, message id) of the copies in agents' own
+    chats, so a take can be shown on the others (`take_notes`).
+    """
     if not announcements:
         return
     now = utcnow()
     with db.transaction() as session:
+        for conversation_id, chat_id, message_id in messages:
+            session.add(
+                AnnouncementMessage(
+                    conversation_id=conversation_id, chat_id=chat_id, message_id=message_id
+                )
+            )
         c = Conversation.__table__.c
         session.execute(
             update(Conversation.__table__)
@@ -711,6 +727,68 @@ def mark_announced(db: Database, actor: Actor, announcements: Sequence[Announcem
                 "conversation.announce",
                 customer_id=a.customer_id,
                 detail=f"conversation {a.conversation_id}",
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class TakeNote:
+    """An agent's copy of an announcement that does not yet show who took the conversation."""
+
+    conversation_id: int
+    chat_id: int
+    message_id: int
+    staff_id: int
+    staff_name: str
+    own: bool
+    """The chat is the taker's own: nothing to edit, only to note."""
+
+
+def take_notes(
+    db: Database, conversation_id: int | None = None, *, limit: int = 100
+) -> list[TakeNote]:
+    """Announcement copies whose conversation was taken (or taken over) since they were sent.
+
+    Without `conversation_id`, only unresolved conversations are looked at,
+    so the desk round's scan stays as small as the open desk.
+    """
+    a = AnnouncementMessage.__table__.c
+    c = Conversation.__table__.c
+    where = [
+        c.assigned_staff_id.is_not(None),
+        (a.noted_staff_id.is_(None)) | (a.noted_staff_id != c.assigned_staff_id),
+    ]
+    if conversation_id is not None:
+        where.append(c.id == conversation_id)
+    else:
+        where.append(c.status.in_(UNRESOLVED))
+    with db.session() as session:
+        rows = session.execute(
+            select(
+                a.conversation_id,
+                a.chat_id,
+                a.message_id,
+                StaffMember.id,
+                StaffMember.name,
+                StaffMember.telegram_user_id,
+            )
+            .join(Conversation.__table__, c.id == a.conversation_id)
+            .join(StaffMember, StaffMember.id == c.assigned_staff_id)
+            .where(*where)
+            .order_by(a.conversation_id, a.chat_id)
+            .limit(limit)
+        ).all()
+    return [TakeNote(row[0], row[1], row[2], row[3], row[4], own=row[5] == row[1]) for row in rows]
+
+
+def mark_take_noted(db: Database, notes: Sequence[TakeNote]) -> None:
+    """These copies show their conversation's current taker now."""
+    a = AnnouncementMessage.__table__.c
+    with db.transaction() as session:
+        for note in notes:
+            session.execute(
+                update(AnnouncementMessage.__table__)
+                .where(a.conversation_id == note.conversation_id, a.chat_id == note.chat_id)
+                .values(noted_staff_id=note.staff_id)
             )
 
 

@@ -548,3 +548,19 @@ class ConversationSurvey(Base):
     comment: Mapped[str | None] = mapped_column(Text)
     interaction_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("interactions.id"))
     answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class AnnouncementMessage(Base):
+    """A new conversation's announcement in one agent's own chat (never the staff group).
+
+    Kept so that when someone takes the conversation the other agents' copies
+    can be edited to say so, instead of inviting a second agent to take it;
+    `noted_staff_id` is the member whose take the message shows already.
+    """
+
+    __tablename__ = "announcement_messages"
+
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    message_id: Mapped[int] = mapped_column(BigInteger)
+    noted_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_members.id"))

@@ -26,6 +26,7 @@ from channels.telegram.service import TelegramService, telegram_service
 from channels.telegram.testing import BotApiStandIn, SentMessage
 from crm.audit import Actor
 from crm.clock import utcnow
+from crm.conversations import take
 from crm.database import Database
 from crm.desk_report import desk_report
 from crm.desk_rules import load_rules
@@ -35,10 +36,11 @@ from crm.models import (
     ConversationSurvey,
     FollowUp,
     Interaction,
+    StaffMember,
 )
 from crm.reports import Period
 from crm.settings import SmtpSecurity
-from crm.staff import add_staff
+from crm.staff import actor_for, add_staff
 from tests.email_sink import Sink
 from tests.test_email_inbound_smtp import send
 
@@ -509,3 +511,43 @@ async def test_overdue_follow_up_is_reminded_once_listed_and_marked_done(
 
     report = await _ask(api, MANAGER, "/desk_report 7")
     assert "follow-ups overdue / done late 0 / 1" in report.text
+
+
+async def test_a_take_is_shown_on_the_other_agents_announcements(
+    api: BotApiStandIn, desk: TelegramService, db: Database
+) -> None:
+    bea = 9005
+    api.user(bea, "Bea")
+    add_staff(db, Actor(label="cli:test"), name="Agent Bea", role="agent", telegram_user_id=bea)
+    api.user(CUSTOMER, "Carl")
+    await _ask(api, CUSTOMER, "Do you have this in blue?")
+    [conversation] = _all(db, Conversation)
+    settings = bot_settings(api)
+    round_ = DeskService(desk.application.bot, db, settings)
+    await round_.tick()
+    [for_ada] = [m for m in api.sent_to(AGENT) if m.text.startswith("Conversation #")]
+    [for_bea] = [m for m in api.sent_to(bea) if m.text.startswith("Conversation #")]
+
+    await _ask(api, AGENT, f"/take {conversation.id}")
+    taken = f"Conversation #{conversation.id}: taken by Agent Ada. "
+    assert [e[: len(taken)] for e in for_bea.edits] == [taken]
+    assert for_ada.edits == []  # the taker's own copy stays as it was
+    await round_.tick()
+    await round_.tick()  # shown once
+    assert len(for_bea.edits) == 1 and for_ada.edits == []
+
+    # A takeover (here from the CLI, which has no bot) is shown by the next desk round.
+    max_ = actor_for(_member(db, MANAGER))
+    take(db, max_, conversation.id, force=True)
+    await round_.tick()
+    assert for_ada.edits[-1].startswith(f"Conversation #{conversation.id}: taken by Manager Max")
+    assert for_bea.edits[-1].startswith(f"Conversation #{conversation.id}: taken by Manager Max")
+    await round_.tick()
+    assert (len(for_ada.edits), len(for_bea.edits)) == (1, 2)
+
+
+def _member(db: Database, telegram_id: int) -> StaffMember:
+    with db.session() as session:
+        return session.scalars(
+            select(StaffMember).where(StaffMember.telegram_user_id == telegram_id)
+        ).one()
