@@ -12,7 +12,13 @@ from sqlalchemy import func, select
 from bot.scheduler import Runtime, SchedulerService
 from crm.audit import Actor
 from crm.clock import utcnow
-from crm.conversations import flag_complaint, record_survey_sent, resolve
+from crm.conversations import (
+    flag_complaint,
+    mark_announced,
+    pending_announcements,
+    record_survey_sent,
+    resolve,
+)
 from crm.customers import customer_profile
 from crm.database import Database
 from crm.desk_rules import DEFAULT_RULES, parse_rules
@@ -123,6 +129,9 @@ async def _complaint_rated(db: Database, customer_id: int) -> None:
             select(Conversation.id).where(Conversation.customer_id == customer_id)
         ).first()
     assert conversation_id is not None
+    # Announced in an agent's own chat: the message id is kept (announcement_messages).
+    [announced] = [a for a in pending_announcements(db) if a.conversation_id == conversation_id]
+    mark_announced(db, ADMIN, [announced], [(conversation_id, 4242, 17)])
     flag_complaint(db, ADMIN, conversation_id, DESK)
     out = resolve(db, ADMIN, conversation_id)
     assert out is not None
