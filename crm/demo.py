@@ -38,6 +38,7 @@ from sqlalchemy import delete, func, insert, select, text
 
 from crm.clock import utcnow
 from crm.database import Database
+from crm.engagement import recompute_wrote_back
 from crm.errors import Conflict, InvalidInput
 from crm.loyalty import parse_tiers, points_for
 from crm.models import (
@@ -640,6 +641,9 @@ def fill_demo(
                 detail=f"demo data: {customers} customers, seed {seed}",
             )
         )
+        # The rows skipped ingest, which records who wrote back after a campaign message:
+        # derive it from the stored messages, or participation would equal response.
+        recompute_wrote_back(session.connection())
     _bump_sequences(db)
     tiers = parse_tiers(loyalty_tiers)
     # Yesterday's recompute and today's, as the daily job would have left them, so

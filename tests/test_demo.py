@@ -37,6 +37,8 @@ def test_fills_every_table_with_plausible_numbers(db: Database) -> None:
     month = programme_metrics(db, period=Period.last_days(30, NOW))
     assert month.delivered > 50 and month.csat_mean is not None
     assert 1 <= month.csat_mean <= 5 and month.nps is not None
+    # customers who wrote back without answering count as engaged (recorded for bulk rows too)
+    assert month.engaged > month.responded
 
 
 def _snapshot(url: str) -> tuple[object, ...]:
