@@ -12,6 +12,16 @@ gap the report shows. So no customer ever gets a run's message twice.
 On PostgreSQL batches are claimed with `FOR UPDATE SKIP LOCKED`, so any
 number of `rapport worker` processes share one outbox; SQLite has one.
 
+A delivery to a customer who wrote in the last `quiet_seconds` is not
+claimed yet (the "quiet window"): a promotion should not land in the middle
+of a live exchange, and on Telegram a campaign message sent by one process
+within a second of the reply another process sends to the same chat draws a
+429 (the per-chat limit of 1/s is not coordinated between processes). The
+delivery stays queued, untouched, and a later pass claims it, so nothing is
+lost or doubled; it is held at most `QUIET_HOLD_FACTOR` windows after it
+fell due, so a customer who never stops writing (or an email whose Date:
+lies in the future) still gets it.
+
 A database outage (PostgreSQL restarting, say) in the middle of a batch does
 not lose the outcome in hand: the step that records it is tried again, with
 back-off, until the database answers. A step may have committed even though
@@ -33,11 +43,22 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Update, and_, bindparam, exists, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Update,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from crm.campaigns import SURVEY_SCALES
 from crm.channel import Channel, PermanentFailure, RecipientGone, TransientFailure
-from crm.clock import utcnow
+from crm.clock import as_utc, utcnow
 from crm.consent import marketing_granted
 from crm.database import Database, is_outage
 from crm.messages import OutboundMessage, Receipt
@@ -174,6 +195,8 @@ def _statements(again: bool = False) -> tuple[Update, Update, Update]:
 
 _MARK_SENDING, _SKIP_CHANGED, _MARK_SENT = _statements()
 _MARK_SENDING_AGAIN = _statements(again=True)[0]
+QUIET_HOLD_FACTOR = 10
+"""A delivery is held back for a customer's recent activity at most this many quiet windows."""
 OUTAGE_FIRST_WAIT = 0.2
 OUTAGE_MAX_WAIT = 5.0
 
@@ -196,8 +219,12 @@ class Dispatcher:
         extra_headers: Callable[[int, int], dict[str, str]] | None = None,
         clock: Callable[[], datetime] = utcnow,
         claim_only: frozenset[str] | None = None,
+        quiet_seconds: float = 0.0,
     ) -> None:
         self.db = db
+        self.quiet_seconds = quiet_seconds
+        """The quiet window (module docstring). 0 here, so a dispatcher built directly (tests,
+        benchmarks) sends at once; `dispatcher_for` passes RAPPORT_DISPATCH_QUIET_SECONDS."""
         self.channels = dict(channels)
         self.claim_only = claim_only
         """Channels whose deliveries this dispatcher claims (None: all). A worker started
@@ -275,6 +302,7 @@ class Dispatcher:
                     d.next_attempt_at <= now,
                     exists().where(camp.id == d.campaign_id, camp.status == "active"),
                     *self._own_channels(d),
+                    *self._quiet(d, now),
                 )
                 .order_by(d.next_attempt_at, d.id)
                 .limit(self.batch_size)
@@ -331,6 +359,50 @@ class Dispatcher:
         return [
             exists().where(ident.id == d.identity_id, ident.channel.in_(sorted(self.claim_only)))
         ]
+
+    def _quiet(self, d: Any, now: datetime) -> list[Any]:
+        """The claim's quiet-window condition: the customer has not written lately.
+
+        `last_activity_at` is the time the customer's newest message was *sent*
+        (Telegram's date, an email's Date:), not when we stored it; for a live
+        exchange the two are a second or so apart, which the window absorbs.
+        One primary-key probe of `customers` per candidate row.
+        """
+        if self.quiet_seconds <= 0:
+            return []
+        cust = Customer.__table__.c
+        window = timedelta(seconds=self.quiet_seconds)
+        return [
+            or_(
+                ~exists().where(cust.id == d.customer_id, cust.last_activity_at > now - window),
+                d.next_attempt_at <= now - window * QUIET_HOLD_FACTOR,
+            )
+        ]
+
+    def held_until(self) -> datetime | None:
+        """When the first delivery now held back by the quiet window is released, if any.
+
+        The dispatch service sleeps until then instead of a whole idle poll, so a
+        held delivery goes out about when its window ends.
+        """
+        if self.quiet_seconds <= 0:
+            return None
+        now = self.clock()
+        window = timedelta(seconds=self.quiet_seconds)
+        d = Delivery.__table__.c
+        cust = Customer.__table__.c
+        with self.db.transaction() as session:
+            newest = session.scalar(
+                select(func.min(cust.last_activity_at))
+                .select_from(Delivery.__table__)
+                .join(Customer.__table__, cust.id == d.customer_id)
+                .where(
+                    d.status == DeliveryStatus.QUEUED.value,
+                    d.next_attempt_at <= now,
+                    cust.last_activity_at > now - window,
+                )
+            )
+        return None if newest is None else as_utc(newest) + window
 
     @staticmethod
     def _load_campaigns(session: Any, ids: set[int]) -> dict[int, Campaign]:
