@@ -51,7 +51,6 @@ from sqlalchemy import (
     exists,
     func,
     insert,
-    or_,
     select,
     update,
 )
@@ -366,16 +365,23 @@ class Dispatcher:
         `last_activity_at` is the time the customer's newest message was *sent*
         (Telegram's date, an email's Date:), not when we stored it; for a live
         exchange the two are a second or so apart, which the window absorbs.
-        One primary-key probe of `customers` per candidate row.
+
+        Written as one NOT EXISTS with the hold limit inside it: PostgreSQL
+        then plans a hash anti-join against the few customers the
+        `last_activity_at` index finds active in the window (about 1 ms over
+        the plain claim with 20,000 queued). With the limit as an OR outside,
+        the planner's estimate passed the JIT threshold and each claim paid
+        about 5 ms of JIT compilation.
         """
         if self.quiet_seconds <= 0:
             return []
         cust = Customer.__table__.c
         window = timedelta(seconds=self.quiet_seconds)
         return [
-            or_(
-                ~exists().where(cust.id == d.customer_id, cust.last_activity_at > now - window),
-                d.next_attempt_at <= now - window * QUIET_HOLD_FACTOR,
+            ~exists().where(
+                cust.id == d.customer_id,
+                cust.last_activity_at > now - window,
+                d.next_attempt_at > now - window * QUIET_HOLD_FACTOR,  # not held too long yet
             )
         ]
 
