@@ -126,6 +126,8 @@ class DispatchStats:
     retried: int = 0
     failed: int = 0
     skipped: int = 0
+    held: int = 0
+    """Claimed, then given back to the queue by the quiet window (not handled: sent later)."""
     by_error: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -194,8 +196,46 @@ def _statements(again: bool = False) -> tuple[Update, Update, Update]:
 
 _MARK_SENDING, _SKIP_CHANGED, _MARK_SENT = _statements()
 _MARK_SENDING_AGAIN = _statements(again=True)[0]
+
 QUIET_HOLD_FACTOR = 10
 """A delivery is held back for a customer's recent activity at most this many quiet windows."""
+
+
+def _quiet_statements() -> tuple[Update, Update]:
+    """The quiet window checked again just before a send (module docstring).
+
+    A batch is claimed at once but sent one message after another, seconds
+    apart on Telegram, so a customer may write between the claim and their
+    turn. "Sending" is then marked only if they are still quiet; if not, the
+    delivery goes back to the queue as it was (the claim's attempt undone).
+    """
+    d = Delivery.__table__.c
+    cust = Customer.__table__.c
+    writing = exists().where(
+        cust.id == d.customer_id,
+        cust.last_activity_at > bindparam("recent", type_=UtcDateTime()),
+        d.next_attempt_at > bindparam("held_since", type_=UtcDateTime()),
+    )
+    mark_sending = _statements()[0]
+    hold_back = (
+        update(Delivery.__table__)
+        .where(
+            d.id == bindparam("did"),
+            d.status == DeliveryStatus.CLAIMED.value,
+            d.claimed_by == bindparam("me"),
+            writing,
+        )
+        .values(
+            status=DeliveryStatus.QUEUED.value,
+            claimed_by=None,
+            claimed_at=None,
+            attempts=d.attempts - 1,
+        )
+    )
+    return mark_sending.where(~writing), hold_back
+
+
+_MARK_SENDING_QUIET, _HOLD_BACK = _quiet_statements()
 OUTAGE_FIRST_WAIT = 0.2
 OUTAGE_MAX_WAIT = 5.0
 
@@ -479,22 +519,37 @@ class Dispatcher:
 
     def _step(
         self, done: tuple[Job, Outcome] | None, upcoming: Job | None, again: bool = False
-    ) -> bool:
+    ) -> bool | None:
         """Record `done`'s outcome and mark `upcoming` as sending, atomically.
 
-        Returns whether `upcoming` may be sent (still ours, consenting, reachable).
+        Returns whether `upcoming` may be sent (still ours, consenting, reachable):
+        True or False (then it is skipped), or None if the quiet window gave it
+        back to the queue because its customer wrote meanwhile.
         """
         with self.db.engine.begin() as conn:
             if done is not None:
                 self._apply(conn, *done)
             if upcoming is None:
                 return False
-            moved = conn.execute(
-                _MARK_SENDING_AGAIN if again else _MARK_SENDING,
-                {"did": upcoming.delivery_id, "me": self.worker_id, "at": self.clock()},
-            ).rowcount
+            now = self.clock()
+            ids = {"did": upcoming.delivery_id, "me": self.worker_id}
+            if self.quiet_seconds > 0 and not again:
+                # A repeated step may find its delivery "sending" already: it was
+                # decided then, and holding it back now would strand it there.
+                window = timedelta(seconds=self.quiet_seconds)
+                quiet = {
+                    "recent": now - window,
+                    "held_since": now - window * QUIET_HOLD_FACTOR,
+                }
+                moved = conn.execute(_MARK_SENDING_QUIET, {**ids, **quiet, "at": now}).rowcount
+                if not moved and conn.execute(_HOLD_BACK, {**ids, **quiet}).rowcount:
+                    return None
+            else:
+                moved = conn.execute(
+                    _MARK_SENDING_AGAIN if again else _MARK_SENDING, {**ids, "at": now}
+                ).rowcount
             if not moved:
-                conn.execute(_SKIP_CHANGED, {"did": upcoming.delivery_id, "me": self.worker_id})
+                conn.execute(_SKIP_CHANGED, ids)
             return bool(moved)
 
     def _apply(self, conn: Connection, job: Job, outcome: Outcome) -> None:
@@ -606,7 +661,7 @@ class Dispatcher:
         else:
             stats.failed += 1
 
-    async def _record(self, done: tuple[Job, Outcome] | None, upcoming: Job | None) -> bool:
+    async def _record(self, done: tuple[Job, Outcome] | None, upcoming: Job | None) -> bool | None:
         """`_step`, tried again through a database outage: the outcome in hand must land.
 
         Waits double from 0.2 s to 5 s and go on until the database answers or
@@ -639,9 +694,13 @@ class Dispatcher:
                 done = (job, problem)
                 self._tally(stats, job, problem)
                 continue
-            if not await self._record(done, job):
+            go = await self._record(done, job)
+            if not go:
                 done = None
-                stats.skipped += 1
+                if go is None:
+                    stats.held += 1
+                else:
+                    stats.skipped += 1
                 continue
             outcome = await self._send(job)
             done = (job, outcome)

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from bot.dispatch_service import HELD_MARGIN_SECONDS, IDLE_POLL_SECONDS, DispatchService
 from crm.database import Database
-from crm.dispatch import QUIET_HOLD_FACTOR, Dispatcher
+from crm.dispatch import QUIET_HOLD_FACTOR, Dispatcher, DispatchStats
 from crm.ingest import ingest
 from crm.messages import InboundMessage
 from crm.models import Delivery, DeliveryStatus
@@ -137,3 +137,27 @@ async def test_the_service_wakes_when_the_first_held_delivery_falls_free(
     assert service._idle_pause() == WINDOW - 1.0 + HELD_MARGIN_SECONDS
     clock.to(1.0 + WINDOW + 0.01)  # bob is free, cy's window ends in 0.49 s
     assert abs(service._idle_pause() - (0.49 + HELD_MARGIN_SECONDS)) < 1e-6
+
+
+async def test_a_customer_who_writes_after_the_claim_is_given_back_to_the_queue(
+    db: Database,
+) -> None:
+    """A batch is sent message by message; the window is checked again at each turn."""
+    ids = setup(db)
+    clock = Clock(T0 + timedelta(seconds=10))
+    channel = RecordingChannel()
+    dispatcher = Dispatcher(db, {"email": channel}, clock=clock, quiet_seconds=WINDOW)
+    jobs = dispatcher.claim()
+    assert len(jobs) == 3
+    writes(db, "bob@example.com", 11.0, "after-claim")  # bob writes while the batch goes out
+    clock.to(11.5)
+    stats = DispatchStats()
+    await dispatcher._send_batch(jobs, stats)
+    assert (stats.sent, stats.held, stats.skipped) == (2, 1, 0)
+    assert deliveries(db)[ids["bob@example.com"]] == (DeliveryStatus.QUEUED, 0)
+    assert dispatcher.claim() == []  # still inside bob's window
+
+    clock.to(11.0 + WINDOW + 0.1)
+    assert (await dispatcher.drain()).sent == 1
+    assert [x for x, _, _ in channel.sent].count("bob@example.com") == 1
+    assert set(deliveries(db).values()) == {(DeliveryStatus.SENT, 1)}
