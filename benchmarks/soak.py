@@ -1,6 +1,7 @@
 """Soak: the whole app for M minutes under steady traffic on both channels, campaigns firing.
 
 Run: python -m benchmarks.soak [--minutes 10] [--rate 20] [--database-url URL] [--workers N]
+         [--quiet-seconds S]
 
 `rapport run` (with `--workers N` on PostgreSQL) runs as its own process,
 exactly as deployed, against loopback stand-ins: the Bot API stand-in with
