@@ -1,6 +1,7 @@
 """Soak: the whole app for M minutes under steady traffic on both channels, campaigns firing.
 
 Run: python -m benchmarks.soak [--minutes 10] [--rate 20] [--database-url URL] [--workers N]
+         [--quiet-seconds S]
 
 `rapport run` (with `--workers N` on PostgreSQL) runs as its own process,
 exactly as deployed, against loopback stand-ins: the Bot API stand-in with
@@ -249,6 +250,11 @@ async def soak(args: argparse.Namespace) -> None:
                 "RAPPORT_WEB_PORT": "0",
                 "RAPPORT_FREQUENCY_CAP_PER_WEEK": "100",
                 "RAPPORT_LOG_LEVEL": "INFO",
+                **(
+                    {"RAPPORT_DISPATCH_QUIET_SECONDS": str(args.quiet_seconds)}
+                    if args.quiet_seconds is not None
+                    else {}
+                ),
             }
             command = [sys.executable, "-m", "bot", "run"]
             if args.workers:
@@ -341,6 +347,13 @@ async def soak(args: argparse.Namespace) -> None:
     result("campaign_latency_p99", percentile(waits, 99), "s")
     result("campaign_mails_doubled", sum(1 for n in email_keys.values() if n > 1), "count")
     result("deliveries_unsettled", sum(statuses[s.value] for s in UNSETTLED), "count")
+    print("Telegram 429s (limit, refused send, last accepted send to that chat, gap):")
+    for rejection in api.rejections:
+        gap = rejection.since_previous
+        print(
+            f"  {rejection.limit:7} {kind(rejection.text):8} after "
+            f"{kind(rejection.previous_text):8} {'-' if gap is None else f'{gap:.2f} s'}"
+        )
     result("telegram_429s", api.too_many_requests, "count")
     result("rss_start", first.app_kb * mb, "MB")
     result("rss_end", end_sample.app_kb * mb, "MB")
@@ -356,6 +369,13 @@ async def soak(args: argparse.Namespace) -> None:
     result("app_exit_code", code, "code")
 
 
+def kind(text: str | None) -> str:
+    """A Telegram send as the soak sees it: the campaign's message, or the bot's reply."""
+    if text is None:
+        return "nothing"
+    return "campaign" if "this minute's news" in text else "reply"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0)
@@ -367,6 +387,12 @@ def main() -> None:
     parser.add_argument("--email-customers", type=int, default=1200)
     parser.add_argument("--telegram-customers", type=int, default=300)
     parser.add_argument("--sample", type=float, default=5.0, help="seconds between RSS samples")
+    parser.add_argument(
+        "--quiet-seconds",
+        type=float,
+        default=None,
+        help="RAPPORT_DISPATCH_QUIET_SECONDS for the app (default: the app's default)",
+    )
     asyncio.run(soak(parser.parse_args()))
 
 

@@ -17,6 +17,8 @@ log = logging.getLogger(__name__)
 
 IDLE_POLL_SECONDS = 5.0
 OUTAGE_RETRY_SECONDS = 1.0
+HELD_MARGIN_SECONDS = 0.05
+"""Waking a little after a held delivery's window ends, so the claim finds it free."""
 
 
 def dispatcher_for(
@@ -35,6 +37,7 @@ def dispatcher_for(
         business_name=settings.business_name,
         extra_headers=header_hook(settings),
         claim_only=claim_only,
+        quiet_seconds=settings.dispatch_quiet_seconds,
     )
 
 
@@ -78,8 +81,9 @@ class DispatchService:
                 handled = await self.dispatcher.dispatch_once(self.stats)
                 if handled == 0:
                     await asyncio.to_thread(self.dispatcher.recover, self.regular_lease)
+                    pause = await asyncio.to_thread(self._idle_pause)
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), IDLE_POLL_SECONDS)
+                        await asyncio.wait_for(self._wake.wait(), pause)
                     self._wake.clear()
             except asyncio.CancelledError:
                 raise
@@ -95,6 +99,15 @@ class DispatchService:
                 else:
                     log.exception("dispatcher pass failed; retrying shortly")
                 await asyncio.sleep(pause)
+
+    def _idle_pause(self) -> float:
+        """Seconds to wait for work: a whole idle poll, or less if the quiet window holds
+        a delivery back that falls free sooner."""
+        released = self.dispatcher.held_until()
+        if released is None:
+            return IDLE_POLL_SECONDS
+        wait = (released - self.dispatcher.clock()).total_seconds() + HELD_MARGIN_SECONDS
+        return min(IDLE_POLL_SECONDS, max(HELD_MARGIN_SECONDS, wait))
 
     async def stop(self) -> None:
         if self._task is not None:

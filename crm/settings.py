@@ -48,6 +48,14 @@ class Settings(BaseSettings):
     dispatch_lease_seconds: int = Field(
         300, ge=0, description="A claim older than this is taken to be from a dead worker."
     )
+    dispatch_quiet_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=3600,
+        description="A campaign message waits this long after the customer's last message, so "
+        "it does not land in a live exchange (nor collide with the reply under Telegram's "
+        "1 message/s per chat); held at most ten times as long. 0 turns it off.",
+    )
 
     sentiment_positive_threshold: float = Field(
         0.1,

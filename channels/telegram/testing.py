@@ -75,6 +75,19 @@ class TokenBucket:
         self.tokens -= 1
 
 
+@dataclass(frozen=True)
+class Rejection:
+    """One 429, for tracing which sends collide: the limit that refused it, the request's
+    text, and the last accepted text to the same chat (with how long before)."""
+
+    at: float
+    chat_id: int
+    limit: str  # "chat" or "overall"
+    text: str
+    previous_text: str | None
+    since_previous: float | None
+
+
 @dataclass
 class SentMessage:
     """A message the bot sent (or edited), as the stand-in stored it."""
@@ -134,6 +147,8 @@ class BotApiStandIn:
         self.users: dict[int, dict[str, Any]] = {}
         self.calls: dict[str, int] = {}
         self.too_many_requests = 0
+        self.rejections: list[Rejection] = []
+        self._last_accepted: dict[int, tuple[float, str]] = {}
         self.webhook_url: str | None = None
         self.webhook_secret: str | None = None
         self.failures: dict[str, list[int]] = {}
@@ -329,7 +344,7 @@ class BotApiStandIn:
                 raise ApiError(404, "Not Found: method not found")
             if method in RATE_LIMITED_METHODS:
                 self._scripted_chat_failure(_int(params, "chat_id"))
-                self._rate_limit(_int(params, "chat_id"))
+                self._rate_limit(_int(params, "chat_id"), str(params.get("text") or ""))
             result = await handler(params)
         except ApiError as exc:
             if exc.code == 429:
@@ -348,15 +363,27 @@ class BotApiStandIn:
             raise ApiError(403, "Forbidden: bot was blocked by the user")
         raise ApiError(code, "Bad Gateway" if code == 502 else f"Error {code}")
 
-    def _rate_limit(self, chat_id: int) -> None:
+    def _rate_limit(self, chat_id: int, text: str = "") -> None:
         now = time.monotonic()
         chat = self.chat_buckets.setdefault(chat_id, TokenBucket(self.chat_rate, self.chat_burst))
         wait = max(self.overall.wait_time(now), chat.wait_time(now))
         if wait > 0:
+            previous = self._last_accepted.get(chat_id)
+            self.rejections.append(
+                Rejection(
+                    at=now,
+                    chat_id=chat_id,
+                    limit="chat" if chat.wait_time(now) > 0 else "overall",
+                    text=text,
+                    previous_text=previous[1] if previous else None,
+                    since_previous=now - previous[0] if previous else None,
+                )
+            )
             retry = max(1, math.ceil(wait))
             raise ApiError(429, f"Too Many Requests: retry after {retry}", {"retry_after": retry})
         self.overall.take()
         chat.take()
+        self._last_accepted[chat_id] = (now, text)
 
     def _bot_message_dict(self, sent: SentMessage) -> dict[str, Any]:
         message: dict[str, Any] = {

@@ -13,7 +13,7 @@ from telegram.ext import ExtBot
 from tg_helpers import TOKEN, count, interactions
 
 from channels.telegram.outbound import TelegramChannel, html_escape, split_text
-from channels.telegram.ratelimit import PacedRateLimiter, Pacer
+from channels.telegram.ratelimit import BULK, PacedRateLimiter, Pacer
 from channels.telegram.service import TelegramService
 from channels.telegram.testing import BotApiStandIn
 from crm.channel import Channel, PermanentFailure, RecipientGone, TransientFailure
@@ -240,3 +240,28 @@ async def test_campaign_sends_let_waiting_replies_go_first() -> None:
     queued.append(asyncio.create_task(take("reply 3", True)))
     await asyncio.gather(holder, *queued)
     assert order == ["reply 1", "reply 2", "reply 3", "campaign"]
+
+
+async def test_a_chat_is_paced_from_when_its_campaign_message_really_went() -> None:
+    """A campaign message waits for an overall slot after its chat slot (replies go
+    first); a reply to the same chat must still come a whole chat interval after it."""
+    limiter = PacedRateLimiter(overall_rate=20, chat_rate=5)  # 50 ms overall, 200 ms per chat
+    went: dict[str, float] = {}
+
+    async def send(name: str, chat: int, urgent: bool) -> None:
+        async def callback() -> dict[str, object]:
+            went[name] = time.monotonic()
+            return {}
+
+        await limiter.process_request(
+            callback, (), {}, "sendMessage", {"chat_id": chat}, None if urgent else BULK
+        )
+
+    busy = [asyncio.create_task(send(f"reply {n}", 100 + n, True)) for n in range(5)]
+    await asyncio.sleep(0)
+    campaign = asyncio.create_task(send("campaign", 1, False))  # its chat slot: now
+    await asyncio.sleep(0.01)
+    await send("reply", 1, True)  # the customer wrote meanwhile
+    await asyncio.gather(campaign, *busy)
+    assert went["campaign"] > went["reply 4"]  # it gave way to the replies waiting
+    assert went["reply"] - went["campaign"] >= 1 / 5 - 0.01
