@@ -48,7 +48,7 @@ from crm.messages import InboundMessage
 from crm.models import Campaign, CampaignStatus
 from crm.privacy import enforce_retention, erase_customer, export_customer, export_html
 from crm.reports import Period, campaign_ids_for_segment, programme_metrics
-from crm.runs import run_ids, start_run, summarise
+from crm.runs import run_ids, start_run, still_queued, summarise
 from crm.segments import (
     count_members,
     create_segment,
@@ -599,6 +599,12 @@ def campaigns_run_now(
             f"sent {stats.sent}, retry later {stats.retried}, failed {stats.failed}, "
             f"skipped {stats.skipped}"
         )
+        left = still_queued(db, summary.run_id)
+        if left:
+            out.print(
+                f"{left} still queued (customers who wrote in the last "
+                f"{settings.dispatch_quiet_seconds:g} s, or retries): `rapport run` sends them"
+            )
 
 
 @report_app.command("programmes")

@@ -182,6 +182,19 @@ def summarise(db: Database, run_id: int, *, created: bool = False) -> RunSummary
     return RunSummary(run_id=run_id, created=created, queued=queued, skipped=skipped)
 
 
+def still_queued(db: Database, run_id: int) -> int:
+    """A run's deliveries not settled yet: held for a customer's recent message, a retry
+    waiting its turn, or claimed by a dispatcher now. Whoever runs a campaign by hand
+    should hear that these go out later rather than read the sent count as the whole."""
+    with db.session() as session:
+        return session.scalar(
+            select(func.count()).where(
+                Delivery.run_id == run_id,
+                Delivery.status.in_((DeliveryStatus.QUEUED.value, DeliveryStatus.CLAIMED.value)),
+            )
+        ) or 0
+
+
 def _materialise(
     campaign: Campaign,
     segment: Segment,
