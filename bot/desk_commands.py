@@ -26,13 +26,13 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from telegram import Bot, Update
+from telegram import Bot, Message, Update
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes, MessageHandler, filters
 
@@ -105,6 +105,21 @@ async def _say(bot: Bot, chat_id: int, text: str) -> None:
     from bot.staff_commands import _say as say
 
     await say(bot, chat_id, text)
+
+
+async def _tell_staff(
+    bot: Bot, chats: Sequence[int], text: str, what: str
+) -> list[tuple[int, Message]]:
+    """Send one desk message to each of these staff chats; returns (chat, message) per chat
+    that took it. A chat that cannot be reached is logged and skipped: the callers decide
+    what an unreached message means (retry next round, or keep the order)."""
+    sent: list[tuple[int, Message]] = []
+    for chat_id in chats:
+        try:
+            sent.append((chat_id, await bot.send_message(chat_id=chat_id, text=text)))
+        except TelegramError as exc:
+            log.warning("could not %s: %s", what, type(exc).__name__)
+    return sent
 
 
 def view_line(v: ConversationView) -> str:
@@ -494,16 +509,10 @@ async def announce_new(bot: Bot, db: Database, settings: Settings) -> int:
     told: list[Announcement] = []
     messages: list[tuple[int, int, int]] = []
     for item in pending:
-        reached = False
-        for chat_id in chats:
-            try:
-                sent = await bot.send_message(chat_id=chat_id, text=announcement_text(item))
-                reached = True
-                if own_chats:
-                    messages.append((item.conversation_id, chat_id, sent.message_id))
-            except TelegramError as exc:
-                log.warning("could not announce to a staff chat: %s", type(exc).__name__)
-        if reached:
+        sent = await _tell_staff(bot, chats, announcement_text(item), "announce to a staff chat")
+        if own_chats:
+            messages += [(item.conversation_id, chat, m.message_id) for chat, m in sent]
+        if sent:
             told.append(item)
     await asyncio.to_thread(mark_announced, db, SYSTEM, told, messages)
     return len(told)
@@ -564,14 +573,7 @@ async def forward_new(bot: Bot, db: Database, settings: Settings) -> int:
             f"Conversation #{f.conversation_id}{reopened}: "
             f"{f.customer_name or '(no name)'} writes:\n"
         ) + (body if len(body) <= SNIPPET else body[: SNIPPET - 1] + "…")
-        reached = False
-        for chat_id in chats:
-            try:
-                await bot.send_message(chat_id=chat_id, text=text)
-                reached = True
-            except TelegramError as exc:
-                log.warning("could not forward to a staff chat: %s", type(exc).__name__)
-        if not reached:
+        if not await _tell_staff(bot, chats, text, "forward to a staff chat"):
             break  # keep the order: the rest waits for the next round
         shown.append(f)
     await asyncio.to_thread(mark_forwarded, db, SYSTEM, shown)
@@ -593,11 +595,7 @@ async def remind_due(bot: Bot, db: Database, settings: Settings) -> int:
             f"{r.due.astimezone(settings.zone):%a %H:%M} ({settings.timezone}). "
             f"/take {r.conversation_id} · /reply {r.conversation_id} <text>"
         )
-        for chat_id in chats:
-            try:
-                await bot.send_message(chat_id=chat_id, text=text)
-            except TelegramError as exc:
-                log.warning("could not send a desk reminder: %s", type(exc).__name__)
+        await _tell_staff(bot, chats, text, "send a desk reminder")
     return len(reminders)
 
 
@@ -631,14 +629,7 @@ async def remind_follow_ups(bot: Bot, db: Database, settings: Settings) -> int:
     for r in due:
         chats = [r.staff_telegram_id] if r.staff_telegram_id is not None else on_duty
         text = followup_reminder_text(r, rules, now)
-        reached = False
-        for chat_id in chats:
-            try:
-                await bot.send_message(chat_id=chat_id, text=text)
-                reached = True
-            except TelegramError as exc:
-                log.warning("could not send a follow-up reminder: %s", type(exc).__name__)
-        if reached:
+        if await _tell_staff(bot, chats, text, "send a follow-up reminder"):
             told.append(r)
             await asyncio.to_thread(mark_reminded, db, [r], now)
     return len(told)
