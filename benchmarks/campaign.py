@@ -3,7 +3,7 @@
 Run: python -m benchmarks.campaign [--customers 100000] [--database-url URL]
 
 Customers are loaded with Core bulk inserts (untimed); the run's deliveries
-are made by the one INSERT … SELECT of `crm.runs.start_run` (timed), then
+are made by the one INSERT … SELECT of `rapport.crm.campaigns.runs.start_run` (timed), then
 dispatched to an in-process recording channel (timed). The baseline is a
 plain `INSERT INTO deliveries SELECT … FROM customers` with no rule, consent,
 reachability or cap logic, in the same run. Peak memory is the process's
@@ -21,12 +21,12 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import insert, literal, select
 
 from benchmarks.common import fresh_database, machine, result
-from crm.campaigns import CampaignSpec, create_campaign
-from crm.dispatch import Dispatcher
-from crm.messages import OutboundMessage, Receipt
-from crm.models import CampaignRun, Consent, Customer, Delivery, Identity, UtcDateTime
-from crm.runs import start_run
-from crm.segments import create_segment
+from rapport.crm.campaigns.definitions import CampaignSpec, create_campaign
+from rapport.crm.campaigns.runs import start_run
+from rapport.crm.dispatch.dispatcher import Dispatcher
+from rapport.crm.messages import OutboundMessage, Receipt
+from rapport.crm.models import CampaignRun, Consent, Customer, Delivery, Identity, UtcDateTime
+from rapport.crm.segments.rules import create_segment
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
 

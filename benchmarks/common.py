@@ -15,8 +15,9 @@ from pathlib import Path
 from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
 
-from crm.database import Database, normalise_url, upgrade
-from crm.models import Consent, Customer, Identity
+from rapport.crm.database import Database, normalise_url
+from rapport.crm.models import Consent, Customer, Identity
+from rapport.migrations.schema import upgrade
 
 LOADED_AT = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 

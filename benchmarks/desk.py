@@ -1,4 +1,4 @@
-"""The contact-policy report and the reminder scan at scale (crm/desk_report.py).
+"""The contact-policy report and the reminder scan at scale (crm/desk/report.py).
 
 Run: python -m benchmarks.desk [--conversations 20000] [--database-url URL]
 
@@ -21,12 +21,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert, select
 
 from benchmarks.common import fresh_database, machine, result
-from crm.clock import utcnow
-from crm.database import Database
-from crm.desk_report import desk_report, due_reminders
-from crm.desk_rules import DEFAULT_RULES, parse_rules
-from crm.models import Conversation, Customer, CustomerTag, StaffMember
-from crm.reports import Period
+from rapport.crm.clock import utcnow
+from rapport.crm.database import Database
+from rapport.crm.desk.report import desk_report, due_reminders
+from rapport.crm.desk.rules import DEFAULT_RULES, parse_rules
+from rapport.crm.models import Conversation, Customer, CustomerTag, StaffMember
+from rapport.crm.reports.programmes import Period
 
 NOW = utcnow().replace(microsecond=0)
 BATCH = 10_000

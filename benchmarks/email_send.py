@@ -24,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from channels.email.outbound import EmailSender, SmtpServer
-from crm.messages import OutboundMessage
-from crm.settings import SmtpSecurity
+from rapport.channels.email.outbound import EmailSender, SmtpServer
+from rapport.crm.messages import OutboundMessage
+from rapport.crm.settings import SmtpSecurity
 
 TEXT = (
     "Hello,\n\nThis month every loyal customer gets 10 % off everything in the shop.\n"
@@ -88,7 +88,7 @@ async def send_with_channel(port: int, count: int, connections: int) -> float:
 
 def send_with_smtplib(port: int, count: int) -> float:
     """Pre-rendered bytes over one smtplib connection: the sink's own pace."""
-    from channels.email.rendering import MailRenderer
+    from rapport.channels.email.rendering import MailRenderer
 
     renderer = MailRenderer("shop@example.com", "Café Rapport")
     mails = [
@@ -114,7 +114,7 @@ def _report_cpu(label: str, cpu_started: float, count: int) -> None:
 
 
 def render_rate(count: int) -> float:
-    from channels.email.rendering import MailRenderer
+    from rapport.channels.email.rendering import MailRenderer
 
     renderer = MailRenderer("shop@example.com", "Café Rapport")
     started = time.perf_counter()

@@ -21,11 +21,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import insert
 
 from benchmarks.common import customer_text, fresh_database, machine, result
-from crm.database import Database
-from crm.ingest import ingest, ingest_batch
-from crm.messages import InboundMessage
-from crm.models import Conversation, Customer, Identity, Interaction
-from crm.sentiment import default_analyser
+from rapport.crm.database import Database
+from rapport.crm.interactions.ingest import ingest, ingest_batch
+from rapport.crm.messages import InboundMessage
+from rapport.crm.models import Conversation, Customer, Identity, Interaction
+from rapport.crm.sentiment.scoring import default_analyser
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -20,12 +20,12 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import insert
 
 from benchmarks.common import fresh_database, machine, result
-from crm.audit import Actor
-from crm.campaigns import CampaignSpec, create_campaign
-from crm.database import Database
-from crm.merge import merge_customers
-from crm.models import CampaignRun, Customer, Delivery, Identity, Interaction, PointsEntry
-from crm.segments import create_segment
+from rapport.crm.campaigns.definitions import CampaignSpec, create_campaign
+from rapport.crm.customers.merge import merge_customers
+from rapport.crm.database import Database
+from rapport.crm.models import CampaignRun, Customer, Delivery, Identity, Interaction, PointsEntry
+from rapport.crm.segments.rules import create_segment
+from rapport.crm.staff.audit import Actor
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 CHUNK = 20_000

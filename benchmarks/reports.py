@@ -14,7 +14,7 @@ by day. The baseline, in the same run, is two plain aggregate scans of the
 same rows (interactions of the period, deliveries of the period by status).
 
 The rows are bulk-loaded, not ingested, so the engagement ingest records on
-each delivery (`wrote_back_at`, crm/engagement.py) is filled in afterwards by
+each delivery (`wrote_back_at`, crm/interactions/engagement.py) is filled in afterwards by
 `recompute_wrote_back`, untimed, as migration 0009 does for existing data.
 It prints the time of each report of the best run, and the process CPU time,
 which is steadier than wall time on a shared machine.
@@ -31,11 +31,11 @@ from datetime import timedelta
 from sqlalchemy import func, insert, select, text
 
 from benchmarks.common import fresh_database, machine, result
-from crm.campaigns import CampaignSpec, create_campaign
-from crm.clock import utcnow
-from crm.database import Database
-from crm.engagement import recompute_wrote_back
-from crm.models import (
+from rapport.crm.campaigns.definitions import CampaignSpec, create_campaign
+from rapport.crm.clock import utcnow
+from rapport.crm.database import Database
+from rapport.crm.interactions.engagement import recompute_wrote_back
+from rapport.crm.models import (
     CampaignRun,
     Customer,
     CustomerTag,
@@ -43,7 +43,7 @@ from crm.models import (
     Interaction,
     SurveyResponse,
 )
-from crm.reports import (
+from rapport.crm.reports.programmes import (
     Period,
     metrics_per_campaign,
     metrics_per_segment,
@@ -51,7 +51,7 @@ from crm.reports import (
     satisfaction_by_day,
     sentiment_by_day,
 )
-from crm.segments import create_segment
+from rapport.crm.segments.rules import create_segment
 
 NOW = utcnow().replace(microsecond=0)
 BATCH = 10_000

@@ -23,9 +23,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, insert, select
 
 from benchmarks.common import fresh_database, machine, result
-from crm.database import Database
-from crm.models import Customer, CustomerTag, Identity, Interaction, PointsEntry
-from crm.segments import describe, parse_rule, rule_condition
+from rapport.crm.database import Database
+from rapport.crm.models import Customer, CustomerTag, Identity, Interaction, PointsEntry
+from rapport.crm.segments.rules import describe, parse_rule, rule_condition
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
 

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.common import machine, result
-from crm.sentiment import RapportAnalyser, sentiment_label
-from crm.settings import Settings
+from rapport.crm.sentiment.scoring import RapportAnalyser, sentiment_label
+from rapport.crm.settings import Settings
 
 DATA = Path(__file__).parent / "data" / "customer_sentiment.csv"
 LABELS = ("positive", "neutral", "negative")

@@ -43,12 +43,12 @@ from sqlalchemy import select
 
 from benchmarks.common import fresh_database, load_consenting_customers, machine, result
 from benchmarks.traffic import MailFeeder, TelegramFeeder, Traffic, percentile
-from channels.email.testing import LeanSmtpSink
-from channels.telegram.testing import BotApiStandIn
-from crm.campaigns import CampaignSpec, create_campaign
-from crm.database import Database
-from crm.models import CampaignRun, Delivery, DeliveryStatus, Direction, Interaction
-from crm.segments import create_segment
+from rapport.channels.email.testing import LeanSmtpSink
+from rapport.channels.telegram.testing import BotApiStandIn
+from rapport.crm.campaigns.definitions import CampaignSpec, create_campaign
+from rapport.crm.database import Database
+from rapport.crm.models import CampaignRun, Delivery, DeliveryStatus, Direction, Interaction
+from rapport.crm.segments.rules import create_segment
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "123456:SOAK-token"
@@ -256,7 +256,7 @@ async def soak(args: argparse.Namespace) -> None:
                     else {}
                 ),
             }
-            command = [sys.executable, "-m", "bot", "run"]
+            command = [sys.executable, "-m", "rapport.bot", "run"]
             if args.workers:
                 command += ["--workers", str(args.workers)]
             with log.open("wb") as out:

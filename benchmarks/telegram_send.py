@@ -23,12 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from telegram.ext import ExtBot
 
-from channels.telegram.outbound import TelegramChannel
-from channels.telegram.ratelimit import PacedRateLimiter
-from channels.telegram.testing import BotApiStandIn
-from crm.channel import TransientFailure
-from crm.messages import OutboundMessage
-from crm.settings import Settings
+from rapport.channels.telegram.outbound import TelegramChannel
+from rapport.channels.telegram.ratelimit import PacedRateLimiter
+from rapport.channels.telegram.testing import BotApiStandIn
+from rapport.crm.channel import TransientFailure
+from rapport.crm.messages import OutboundMessage
+from rapport.crm.settings import Settings
 
 TOKEN = "123456:BENCH-token"
 FIRST_CHAT = 10_000_000

@@ -26,7 +26,7 @@ from email.message import EmailMessage
 
 import aiosmtplib
 
-from channels.telegram.testing import BotApiStandIn
+from rapport.channels.telegram.testing import BotApiStandIn
 
 
 @dataclass

@@ -23,9 +23,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, insert, select
 
 from benchmarks.common import fresh_database, machine, result
-from crm.database import Database
-from crm.models import Customer, Identity, Interaction, Order, PointsEntry
-from crm.value import recompute_values
+from rapport.crm.database import Database
+from rapport.crm.models import Customer, Identity, Interaction, Order, PointsEntry
+from rapport.crm.value.scores import recompute_values
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 SPAN_DAYS = 730

@@ -1,3 +1,3 @@
-from bot.cli import main
+from rapport.bot.cli import main
 
 main()

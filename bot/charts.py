@@ -1,6 +1,6 @@
 """Report charts as PNG (matplotlib, headless): what staff look at on a phone.
 
-The figures come from `crm.reports` (same definitions as the text reports);
+The figures come from `rapport.crm.reports.programmes` (same definitions as the text reports);
 this module only draws. It uses matplotlib's object API (`Figure`, no
 pyplot), so no global state is shared between charts drawn in threads, and
 no display is ever needed. A chart with nothing to draw is refused with a
@@ -27,9 +27,9 @@ from matplotlib.dates import (
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-from crm.database import Database
-from crm.errors import InvalidInput, RapportError
-from crm.reports import (
+from rapport.crm.database import Database
+from rapport.crm.errors import InvalidInput, RapportError
+from rapport.crm.reports.programmes import (
     Period,
     ProgrammeMetrics,
     SatisfactionPoint,

@@ -23,14 +23,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bot import cli_firstrun, logs
-from bot.dispatch_service import dispatcher_for
-from bot.report_text import comparison_rows
-from bot.report_text import pct as _pct
-from bot.services import outbound_channels
-from crm import database
-from crm.audit import Actor
-from crm.campaigns import (
+from rapport.bot import cli_firstrun, logs
+from rapport.bot.dispatch_service import dispatcher_for
+from rapport.bot.report_text import comparison_rows
+from rapport.bot.report_text import pct as _pct
+from rapport.bot.services import outbound_channels
+from rapport.crm import database
+from rapport.crm.campaigns.definitions import (
     CampaignSpec,
     InvalidCampaign,
     create_campaign,
@@ -38,18 +37,24 @@ from crm.campaigns import (
     list_campaigns,
     set_status,
 )
-from crm.channel import Channel
-from crm.clock import utcnow
-from crm.customers import customer_profile, list_customers
-from crm.errors import InvalidInput, RapportError
-from crm.ingest import ingest as ingest_message
-from crm.merge import merge_customers
-from crm.messages import InboundMessage
-from crm.models import Campaign, CampaignStatus
-from crm.privacy import enforce_retention, erase_customer, export_customer, export_html
-from crm.reports import Period, campaign_ids_for_segment, programme_metrics
-from crm.runs import run_ids, start_run, still_queued, summarise
-from crm.segments import (
+from rapport.crm.campaigns.runs import run_ids, start_run, still_queued, summarise
+from rapport.crm.channel import Channel
+from rapport.crm.clock import utcnow
+from rapport.crm.customers.merge import merge_customers
+from rapport.crm.customers.profiles import customer_profile, list_customers
+from rapport.crm.customers.tags import add_tags, remove_tags
+from rapport.crm.errors import InvalidInput, RapportError
+from rapport.crm.interactions.ingest import ingest as ingest_message
+from rapport.crm.messages import InboundMessage
+from rapport.crm.models import Campaign, CampaignStatus
+from rapport.crm.privacy.requests import (
+    enforce_retention,
+    erase_customer,
+    export_customer,
+    export_html,
+)
+from rapport.crm.reports.programmes import Period, campaign_ids_for_segment, programme_metrics
+from rapport.crm.segments.rules import (
     count_members,
     create_segment,
     delete_segment,
@@ -59,9 +64,10 @@ from crm.segments import (
     preview,
     segment_rule,
 )
-from crm.settings import Settings, load_settings
-from crm.staff import add_staff, audit_trail, list_staff, set_role
-from crm.tags import add_tags, remove_tags
+from rapport.crm.settings import Settings, load_settings
+from rapport.crm.staff.audit import Actor
+from rapport.crm.staff.roles import add_staff, audit_trail, list_staff, set_role
+from rapport.migrations import schema
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Rapport CRM bot.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema (Alembic).")
@@ -118,7 +124,7 @@ def run(
 
     Example: rapport run --workers 4   (PostgreSQL; plain `rapport run` on SQLite)
     """
-    from bot.runner import run as run_app
+    from rapport.bot.runner import run as run_app
 
     asyncio.run(run_app(_settings(), workers=workers))
 
@@ -131,7 +137,7 @@ def worker(
 
     Example: rapport worker   (several, sharing one PostgreSQL database)
     """
-    from bot.runner import run as run_app
+    from rapport.bot.runner import run as run_app
 
     asyncio.run(run_app(_settings(), worker=True, parent_fd=parent_fd))
 
@@ -143,8 +149,8 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     Example: rapport db upgrade
     """
     db = database.Database(_settings().database_url)
-    database.upgrade(db, revision)
-    out.print(f"database at revision {database.current_revision(db)}")
+    schema.upgrade(db, revision)
+    out.print(f"database at revision {schema.current_revision(db)}")
 
 
 @db_app.command("downgrade")
@@ -154,8 +160,8 @@ def db_downgrade(revision: str) -> None:
     Example: rapport db downgrade 0003
     """
     db = database.Database(_settings().database_url)
-    database.downgrade(db, revision)
-    out.print(f"database at revision {database.current_revision(db)}")
+    schema.downgrade(db, revision)
+    out.print(f"database at revision {schema.current_revision(db)}")
 
 
 @db_app.command("current")
@@ -165,7 +171,7 @@ def db_current() -> None:
     Example: rapport db current
     """
     db = database.Database(_settings().database_url)
-    out.print(f"current {database.current_revision(db)}; head {database.head_revision()}")
+    out.print(f"current {schema.current_revision(db)}; head {schema.head_revision()}")
 
 
 @customers_app.command("list")
@@ -177,7 +183,7 @@ def customers_list(
 
     Example: rapport customers list --search ann --limit 20
     """
-    db = database.open_database(_settings().database_url)
+    db = schema.open_database(_settings().database_url)
     rows = list_customers(db, _cli_actor(), search=search, limit=limit)
     table = Table("id", "name", "first seen", "last channel", "last activity", "messages")
     for c in rows:
@@ -198,7 +204,7 @@ def customers_show(customer_id: int) -> None:
 
     Example: rapport customers show 42
     """
-    db = database.open_database(_settings().database_url)
+    db = schema.open_database(_settings().database_url)
     p = customer_profile(db, _cli_actor(), customer_id)
     s = p.summary
     out.print(f"[bold]#{s.id} {s.display_name or '(no name)'}[/bold]")
@@ -222,7 +228,7 @@ def customers_tag(customer_id: int, tags: list[str]) -> None:
 
     Example: rapport customers tag 42 vip corporate
     """
-    db = database.open_database(_settings().database_url)
+    db = schema.open_database(_settings().database_url)
     now = add_tags(db, customer_id, tags)
     out.print(f"customer {customer_id} tags: {escape(', '.join(now))}")
 
@@ -233,7 +239,7 @@ def customers_untag(customer_id: int, tags: list[str]) -> None:
 
     Example: rapport customers untag 42 corporate
     """
-    db = database.open_database(_settings().database_url)
+    db = schema.open_database(_settings().database_url)
     left = remove_tags(db, customer_id, tags)
     out.print(f"customer {customer_id} tags: {escape(', '.join(left)) or '(none)'}")
 
@@ -250,7 +256,7 @@ def customers_merge(
     """
     if not yes:
         raise InvalidInput("a merge cannot be undone; run again with --yes to confirm")
-    db = database.open_database(_settings().database_url)
+    db = schema.open_database(_settings().database_url)
     r = merge_customers(db, keep_id, absorb_id, _cli_actor())
     out.print(
         f"customer {r.absorbed_id} merged into {r.kept_id}: {r.identities} address(es), "
@@ -264,12 +270,12 @@ def segments_create(
     rule: Annotated[str, typer.Option(help='The rule as JSON, e.g. {"field": "tag", ...}.')],
     description: Annotated[str | None, typer.Option(help="What the segment is for.")] = None,
 ) -> None:
-    """Save a segment: a named rule (see crm/segments.py for the format).
+    """Save a segment: a named rule (see crm/segments/rules.py for the format).
 
     Example: rapport segments create recent \\
     --rule '{"field": "last_activity_days", "op": "<=", "value": 90}'
     """
-    db = database.open_database(_settings().database_url)
+    db = schema.open_database(_settings().database_url)
     segment = create_segment(db, name, rule, description)
     words = describe(segment_rule(segment))
     out.print(f"segment {segment.id} '{escape(segment.name)}': {escape(words)}", soft_wrap=True)
@@ -281,7 +287,7 @@ def segments_list() -> None:
 
     Example: rapport segments list
     """
-    db = database.open_database(_settings().database_url)
+    db = schema.open_database(_settings().database_url)
     now = utcnow()
     table = Table("id", "name", "rule", "customers")
     for segment in list_segments(db):
@@ -300,7 +306,7 @@ def segments_show(name: str) -> None:
 
     Example: rapport segments show recent
     """
-    db = database.open_database(_settings().database_url)
+    db = schema.open_database(_settings().database_url)
     segment = get_segment(db, name)
     out.print(f"[bold]segment {segment.id} {escape(segment.name)}[/bold]")
     if segment.description:
@@ -320,7 +326,7 @@ def segments_preview(
 
     Example: rapport segments preview recent --sample 5
     """
-    db = database.open_database(_settings().database_url)
+    db = schema.open_database(_settings().database_url)
     found = preview(db, _cli_actor(), name, sample=sample)
     out.print(f"{found.count} customer(s) match")
     table = Table("id", "name", "last channel", "last activity", "messages")
@@ -342,7 +348,7 @@ def segments_delete(name: str) -> None:
 
     Example: rapport segments delete recent
     """
-    db = database.open_database(_settings().database_url)
+    db = schema.open_database(_settings().database_url)
     segment = get_segment(db, name)
     delete_segment(db, segment.id)
     out.print(f"deleted segment {segment.id} '{escape(segment.name)}'")
@@ -360,7 +366,7 @@ def ingest(
 
     Example: rapport ingest --channel email --from ann@example.com --name Ann --text "Thanks!"
     """
-    db = database.open_database(_settings().database_url)
+    db = schema.open_database(_settings().database_url)
     result = ingest_message(
         db,
         InboundMessage(
@@ -434,7 +440,7 @@ def campaigns_create(
     if (template is None) == (template_file is None):
         raise InvalidCampaign("give the message as --template or --template-file")
     body = template if template is not None else template_file.read_text("utf-8")  # type: ignore[union-attr]
-    db = database.open_database(settings.database_url)
+    db = schema.open_database(settings.database_url)
     campaign = create_campaign(
         db,
         CampaignSpec(
@@ -476,7 +482,7 @@ def campaigns_list() -> None:
 
     Example: rapport campaigns list
     """
-    db = database.open_database(_settings().database_url)
+    db = schema.open_database(_settings().database_url)
     table = Table("id", "name", "kind", "status", "schedule", "channel")
     for c in list_campaigns(db):
         table.add_row(str(c.id), c.name, c.kind, c.status, _schedule_words(c), c.channel)
@@ -489,7 +495,7 @@ def campaigns_show(campaign: str) -> None:
 
     Example: rapport campaigns show "Monthly CSAT"
     """
-    db = database.open_database(_settings().database_url)
+    db = schema.open_database(_settings().database_url)
     c = get_campaign(db, campaign)
     out.print(f"[bold]#{c.id} {c.name}[/bold] — {c.kind}, {c.status}, {_schedule_words(c)}")
     out.print(f"channel {c.channel}{' with fallback' if c.fallback else ''}")
@@ -510,7 +516,7 @@ def campaigns_pause(campaign: str) -> None:
 
     Example: rapport campaigns pause "Monthly CSAT"
     """
-    db = database.open_database(_settings().database_url)
+    db = schema.open_database(_settings().database_url)
     c = set_status(db, campaign, CampaignStatus.PAUSED)
     out.print(f"campaign {c.id} paused")
 
@@ -521,7 +527,7 @@ def campaigns_resume(campaign: str) -> None:
 
     Example: rapport campaigns resume "Monthly CSAT"
     """
-    db = database.open_database(_settings().database_url)
+    db = schema.open_database(_settings().database_url)
     c = set_status(db, campaign, CampaignStatus.ACTIVE)
     out.print(f"campaign {c.id} active")
 
@@ -546,7 +552,7 @@ def campaigns_edit(
 
     Example: rapport campaigns edit "Win-back offer" --offer-code BACK20 --cron "0 9 * * 1"
     """
-    from crm.campaigns import update_campaign
+    from rapport.crm.campaigns.definitions import update_campaign
 
     if template is not None and template_file is not None:
         raise InvalidCampaign("give the message as --template or --template-file, not both")
@@ -566,7 +572,7 @@ def campaigns_edit(
     changes = {k: v for k, v in changes.items() if v is not None}
     if not changes:
         raise InvalidCampaign("nothing to change: give at least one option (see --help)")
-    db = database.open_database(_settings().database_url)
+    db = schema.open_database(_settings().database_url)
     c = update_campaign(db, campaign, **changes)
     out.print(f"campaign {c.id} updated: {', '.join(sorted(changes))}")
 
@@ -581,7 +587,7 @@ def campaigns_run_now(
     Example: rapport campaigns run-now "Monthly CSAT"
     """
     settings = _settings()
-    db = database.open_database(settings.database_url)
+    db = schema.open_database(settings.database_url)
     c = get_campaign(db, campaign)
     channels = outbound_channels(settings)
     summary = start_run(
@@ -617,7 +623,7 @@ def report_programmes(
 
     Example: rapport report programmes --segment recent --days 90
     """
-    db = database.open_database(_settings().database_url)
+    db = schema.open_database(_settings().database_url)
     ids = None
     if campaign is not None:
         ids = [get_campaign(db, campaign).id]
@@ -645,9 +651,9 @@ def report_export(
 
     Example: rapport report export campaigns --days 30 --out campaigns.csv
     """
-    from bot.exports import export_report
+    from rapport.bot.exports import export_report
 
-    db = database.open_database(_settings().database_url)
+    db = schema.open_database(_settings().database_url)
     made = export_report(db, _cli_actor(), report, Period.last_days(days, utcnow()), days)
     path = to or Path(made.filename)
     path.write_bytes(made.content)
@@ -664,9 +670,9 @@ def report_chart(
 
     Example: rapport report chart satisfaction --days 90 --out csat.png
     """
-    from bot.charts import draw_report
+    from rapport.bot.charts import draw_report
 
-    db = database.open_database(_settings().database_url)
+    db = schema.open_database(_settings().database_url)
     png = draw_report(db, chart, Period.last_days(days, utcnow()), f"last {days} days")
     path = to or Path(f"rapport-{chart}-{days}d.png")
     path.write_bytes(png)
@@ -684,7 +690,7 @@ def staff_add(
 
     Example: rapport staff add --name Ada --role admin --telegram-id 123456789
     """
-    db = database.open_database(_settings().database_url)
+    db = schema.open_database(_settings().database_url)
     member = add_staff(
         db, _cli_actor(), name=name, role=role, telegram_user_id=telegram_id, email=email
     )
@@ -697,7 +703,7 @@ def staff_list() -> None:
 
     Example: rapport staff list
     """
-    db = database.open_database(_settings().database_url)
+    db = schema.open_database(_settings().database_url)
     table = Table("id", "name", "role", "telegram id", "email", "active")
     for m in list_staff(db):
         table.add_row(
@@ -717,7 +723,7 @@ def staff_role(staff_id: int, role: str) -> None:
 
     Example: rapport staff role 3 manager
     """
-    db = database.open_database(_settings().database_url)
+    db = schema.open_database(_settings().database_url)
     member = set_role(db, _cli_actor(), staff_id, role)
     out.print(f"staff {member.id} is now {member.role}")
 
@@ -728,7 +734,7 @@ def staff_remove(staff_id: int) -> None:
 
     Example: rapport staff remove 3
     """
-    db = database.open_database(_settings().database_url)
+    db = schema.open_database(_settings().database_url)
     member = set_role(db, _cli_actor(), staff_id, None, active=False)
     out.print(f"staff {member.id} deactivated")
 
@@ -742,7 +748,7 @@ def audit_list(
 
     Example: rapport audit list --customer 42 --limit 20
     """
-    db = database.open_database(_settings().database_url)
+    db = schema.open_database(_settings().database_url)
     table = Table("when", "who", "what", "customer", "detail")
     for e in audit_trail(db, _cli_actor(), limit=limit, customer_id=customer):
         table.add_row(_when(e.at), e.actor, e.action, str(e.customer_id or "—"), e.detail or "")
@@ -769,7 +775,7 @@ def privacy_export(
 
     Example: rapport privacy export 42 --out ann.json --html ann.html
     """
-    db = database.open_database(_settings().database_url)
+    db = schema.open_database(_settings().database_url)
     data = export_customer(db, _cli_actor(), customer_id)
     text = json.dumps(data, ensure_ascii=False, indent=2)
     if out_file is None:
@@ -794,7 +800,7 @@ def privacy_erase(
     """
     if not yes:
         raise InvalidInput("erasing cannot be undone; run again with --yes to confirm")
-    db = database.open_database(_settings().database_url)
+    db = schema.open_database(_settings().database_url)
     e = erase_customer(db, _cli_actor(), customer_id)
     out.print(
         f"customer {e.customer_id} erased: {e.identities} address(es), {e.messages} message(s), "
@@ -809,7 +815,7 @@ def privacy_retention() -> None:
     Example: rapport privacy retention
     """
     settings = _settings()
-    db = database.open_database(settings.database_url)
+    db = schema.open_database(settings.database_url)
     result = enforce_retention(db, months=settings.retention_months)
     if result.cutoff is None:
         out.print("retention is off (RAPPORT_RETENTION_MONTHS=0): nothing cleared")
@@ -834,10 +840,10 @@ def import_orders_cmd(
     """
     from rich.progress import Progress
 
-    from crm.orders import count_rows, import_orders_file
+    from rapport.crm.value.orders import count_rows, import_orders_file
 
     settings = _settings()
-    db = database.open_database(settings.database_url)
+    db = schema.open_database(settings.database_url)
     with Progress(console=out, transient=True) as progress:
         task = progress.add_task("importing orders", total=count_rows(file))
         report = import_orders_file(
@@ -875,11 +881,11 @@ def customers_values(
 
     Example: rapport customers values --recompute
     """
-    from crm.loyalty import expire_points, parse_tiers
-    from crm.value import explain_value, recompute_values, value_tier_counts
+    from rapport.crm.value.loyalty import expire_points, parse_tiers
+    from rapport.crm.value.scores import explain_value, recompute_values, value_tier_counts
 
     settings = _settings()
-    db = database.open_database(settings.database_url)
+    db = schema.open_database(settings.database_url)
     if recompute:
         expired = expire_points(db, settings.points_expire_months)
         stats = recompute_values(db, tiers=parse_tiers(settings.loyalty_tiers))
@@ -904,9 +910,9 @@ def points_balance(customer_id: int) -> None:
 
     Example: rapport points balance 42
     """
-    from crm.loyalty import balance
+    from rapport.crm.value.loyalty import balance
 
-    db = database.open_database(_settings().database_url)
+    db = schema.open_database(_settings().database_url)
     out.print(f"customer {customer_id}: {balance(db, customer_id)} points")
 
 
@@ -920,9 +926,9 @@ def points_redeem(
 
     Example: rapport points redeem 42 500 --reason "gift voucher"
     """
-    from crm.loyalty import redeem_points
+    from rapport.crm.value.loyalty import redeem_points
 
-    db = database.open_database(_settings().database_url)
+    db = schema.open_database(_settings().database_url)
     left = redeem_points(db, customer_id, points, reason)
     out.print(f"customer {customer_id}: {points} points redeemed, {left} left")
 
@@ -938,9 +944,9 @@ def report_acquisition(
 
     Example: rapport report acquisition --months 6
     """
-    from crm.retention import acquisition, add_months, month_start
+    from rapport.crm.reports.retention import acquisition, add_months, month_start
 
-    db = database.open_database(_settings().database_url)
+    db = schema.open_database(_settings().database_url)
     now = utcnow()
     start = add_months(month_start(now), 1 - months)
     rows = acquisition(db, start, add_months(month_start(now), 1), segment=segment, now=now)
@@ -969,9 +975,14 @@ def report_retention(
 
     Example: rapport report retention --months 12 --dormancy-days 90
     """
-    from crm.retention import add_months, churn_and_reactivation, month_start, retention_cohorts
+    from rapport.crm.reports.retention import (
+        add_months,
+        churn_and_reactivation,
+        month_start,
+        retention_cohorts,
+    )
 
-    db = database.open_database(_settings().database_url)
+    db = schema.open_database(_settings().database_url)
     now = utcnow()
     start = add_months(month_start(now), 1 - months)
     cohorts = retention_cohorts(db, start, now)
@@ -998,8 +1009,8 @@ app.add_typer(conversations_app, name="conversations")
 
 def _staff_actor(db: database.Database, staff_id: int | None) -> Actor:
     """The staff member the CLI acts for (answers are theirs in reports), else the operator."""
-    from crm.models import StaffMember
-    from crm.staff import actor_for
+    from rapport.crm.models import StaffMember
+    from rapport.crm.staff.roles import actor_for
 
     if staff_id is None:
         return _cli_actor()
@@ -1014,7 +1025,7 @@ async def _with_channels(
     settings: Settings, work: Callable[[dict[str, Channel]], Awaitable[T]]
 ) -> T:
     """Run `work(channels)` with the configured outbound channels, closing them after."""
-    from channels.telegram.standalone import TelegramSender
+    from rapport.channels.telegram.standalone import TelegramSender
 
     channels = outbound_channels(settings)
     telegram = TelegramSender(settings) if settings.telegram_token else None
@@ -1040,9 +1051,9 @@ def conversations_list(
 
     Example: rapport conversations list --all
     """
-    from crm.conversations import list_conversations
+    from rapport.crm.desk.conversations import list_conversations
 
-    db = database.open_database(_settings().database_url)
+    db = schema.open_database(_settings().database_url)
     table = Table("id", "customer", "channel", "status", "agent", "complaint", "last message")
     for v in list_conversations(db, _cli_actor(), include_resolved=all_):
         table.add_row(
@@ -1070,9 +1081,9 @@ def conversations_take(
 
     Example: rapport conversations take 42 --staff 3
     """
-    from crm.conversations import take
+    from rapport.crm.desk.conversations import take
 
-    db = database.open_database(_settings().database_url)
+    db = schema.open_database(_settings().database_url)
     view = take(db, _staff_actor(db, staff), conversation, force=force)
     out.print(f"conversation {view.id} is now {escape(view.assigned_name or '')}'s")
 
@@ -1087,10 +1098,10 @@ def conversations_reply(
 
     Example: rapport conversations reply 42 "Your parcel left today." --staff 3
     """
-    from crm.conversations import send_reply
+    from rapport.crm.desk.conversations import send_reply
 
     settings = _settings()
-    db = database.open_database(settings.database_url)
+    db = schema.open_database(settings.database_url)
     actor = _staff_actor(db, staff)
     asyncio.run(_with_channels(settings, lambda ch: send_reply(db, actor, ch, conversation, text)))
     out.print(f"sent to the customer of conversation {conversation}")
@@ -1105,10 +1116,10 @@ def conversations_resolve(
 
     Example: rapport conversations resolve 42 --staff 3
     """
-    from crm.conversations import send_resolution
+    from rapport.crm.desk.conversations import send_resolution
 
     settings = _settings()
-    db = database.open_database(settings.database_url)
+    db = schema.open_database(settings.database_url)
     actor = _staff_actor(db, staff)
     done = asyncio.run(
         _with_channels(settings, lambda ch: send_resolution(db, actor, ch, conversation))
@@ -1130,11 +1141,11 @@ def conversations_complaint(
 
     Example: rapport conversations complaint 42 --staff 3
     """
-    from crm.conversations import flag_complaint
-    from crm.desk_rules import load_rules
+    from rapport.crm.desk.conversations import flag_complaint
+    from rapport.crm.desk.rules import load_rules
 
     settings = _settings()
-    db = database.open_database(settings.database_url)
+    db = schema.open_database(settings.database_url)
     due = flag_complaint(db, _staff_actor(db, staff), conversation, load_rules(settings))
     out.print(f"conversation {conversation} is a complaint; follow up by {_when(due)}")
 
@@ -1147,12 +1158,12 @@ def conversations_followups(
 
     Example: rapport conversations followups --all
     """
-    from crm.desk_rules import load_rules
-    from crm.follow_ups import describe_reason, list_follow_ups
+    from rapport.crm.desk.follow_ups import describe_reason, list_follow_ups
+    from rapport.crm.desk.rules import load_rules
 
     settings = _settings()
     zone = load_rules(settings).hours.zone
-    db = database.open_database(settings.database_url)
+    db = schema.open_database(settings.database_url)
     now = utcnow()
     table = Table(
         "conversation", "customer", "reason", "agent", "status", f"due ({zone.key})", "done"
@@ -1179,9 +1190,9 @@ def conversations_followup_done(
 
     Example: rapport conversations followup-done 42 --staff 3
     """
-    from crm.follow_ups import mark_done
+    from rapport.crm.desk.follow_ups import mark_done
 
-    db = database.open_database(_settings().database_url)
+    db = schema.open_database(_settings().database_url)
     view = mark_done(db, _staff_actor(db, staff), conversation)
     out.print(
         f"follow-up of conversation {conversation} done; the conversation stays {view.status}"
@@ -1196,12 +1207,12 @@ def report_desk(
 
     Example: rapport report desk --days 7
     """
-    from bot.desk_commands import REPORT_HEADER, report_rows
-    from crm.desk_report import desk_report
-    from crm.desk_rules import load_rules
+    from rapport.bot.desk_commands import REPORT_HEADER, report_rows
+    from rapport.crm.desk.report import desk_report
+    from rapport.crm.desk.rules import load_rules
 
     settings = _settings()
-    db = database.open_database(settings.database_url)
+    db = schema.open_database(settings.database_url)
     now = utcnow()
     report = desk_report(db, load_rules(settings), Period.last_days(days, now), now)
     table = Table(*REPORT_HEADER)

@@ -15,10 +15,11 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bot import logs
-from crm import database
-from crm.errors import ConfigurationError
-from crm.settings import Settings, load_settings
+from rapport.bot import logs
+from rapport.crm import database
+from rapport.crm.errors import ConfigurationError
+from rapport.crm.settings import Settings, load_settings
+from rapport.migrations import schema
 
 programmes_app = typer.Typer(
     no_args_is_help=True, help="Ready programme templates (welcome, CSAT, NPS, loyalty, …)."
@@ -39,9 +40,9 @@ def programmes_list() -> None:
 
     Example: rapport programmes list
     """
-    from crm.programmes import installed_programmes, list_programmes
+    from rapport.crm.campaigns.programmes import installed_programmes, list_programmes
 
-    installed = installed_programmes(database.open_database(_settings().database_url))
+    installed = installed_programmes(schema.open_database(_settings().database_url))
     table = Table("name", "programme", "competency", "creates", "installed", show_lines=True)
     for p in list_programmes():
         creates = "\n".join(f"{s.campaign.name} ({s.campaign.kind})" for s in p.steps)
@@ -61,7 +62,7 @@ def programmes_show(name: str) -> None:
 
     Example: rapport programmes show win-back
     """
-    from crm.programmes import get_programme, programme_json
+    from rapport.crm.campaigns.programmes import get_programme, programme_json
 
     print(programme_json(get_programme(name)))
 
@@ -84,10 +85,10 @@ def programmes_install(
 
     Example: rapport programmes install welcome --timezone Asia/Hong_Kong
     """
-    from crm.programmes import install_programme
+    from rapport.crm.campaigns.programmes import install_programme
 
     settings = _settings()
-    db = database.open_database(settings.database_url)
+    db = schema.open_database(settings.database_url)
     overrides = {
         "timezone": timezone or settings.timezone,
         "schedule_cron": cron,
@@ -120,13 +121,13 @@ def demo_data(
 
     Example: rapport demo-data --customers 5000 --seed 7
     """
-    from crm.demo import STAGES, fill_demo
+    from rapport.bot.demo import STAGES, fill_demo
 
     settings = _settings()
     if database.normalise_url(database_url) == database.normalise_url(settings.database_url):
         out.print("note: this is your configured RAPPORT_DATABASE_URL; only an empty or demo "
                   "database is accepted")  # fmt: skip
-    db = database.open_database(database_url)
+    db = schema.open_database(database_url)
     columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
     with Progress(*columns, console=out, transient=True) as progress:
         task = progress.add_task("demo data: drawing customers", total=STAGES)
@@ -196,7 +197,7 @@ def init(
     Example: rapport init --non-interactive --business-name "Corner Shop" \\
     --timezone Asia/Hong_Kong --telegram-token 123:ABC --admin-telegram-id 42
     """
-    from bot.first_run import Answers, initialise  # aiohttp and aiosmtplib: only here
+    from rapport.bot.first_run import Answers, initialise  # aiohttp and aiosmtplib: only here
 
     if env_file.exists() and not force:
         raise ConfigurationError(f"{env_file} exists; use --force to replace it")

@@ -1,6 +1,6 @@
 """Write docs/configuration.md from the Settings object, so the reference cannot drift.
 
-Run: python -m bot.config_doc   (tests/test_config_doc.py fails when it is stale)
+Run: python -m rapport.bot.config_doc   (tests/test_config_doc.py fails when it is stale)
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from crm.settings import Settings
+from rapport.crm.settings import Settings
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 
@@ -28,7 +28,8 @@ def render() -> str:
     lines = [
         "# Configuration reference",
         "",
-        "Generated from `crm/settings.py` by `python -m bot.config_doc`; do not edit by hand.",
+        "Generated from `crm/settings.py` by `python -m rapport.bot.config_doc`; "
+        "do not edit by hand.",
         "",
         "Every setting is an environment variable with the prefix `RAPPORT_`, or a line",
         "in a `.env` file in the working directory (the environment wins). A bad value",

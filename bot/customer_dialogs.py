@@ -1,8 +1,8 @@
 """What a customer can do with the bot on Telegram: small handlers that delegate.
 
-Every handler stores what the customer sent (through `crm.ingest`) before it
+Every handler stores what the customer sent (through `rapport.crm.interactions.ingest`) before it
 answers, and awaits that store, so the update is acknowledged to Telegram
-only after the commit (see `channels.telegram.service`). A replay of an
+only after the commit (see `rapport.channels.telegram.service`). A replay of an
 update already stored is a no-op: nothing is stored and nothing is answered
 twice. Bad input (too long, odd Unicode, stickers without text) gets a clear
 answer and stores nothing. Infrastructure errors (database down) are not
@@ -21,7 +21,7 @@ open a conversation for staff; free text and feedback do.
 
 Linking (`/link you@example.com`, then the code): a customer the business
 knows by email proves they own the address with a one-time code mailed to it
-(`crm.linking`); the chat's customer is then merged into the email customer.
+(`rapport.crm.customers.linking`); the chat's customer is then merged into the email customer.
 The answer to `/link ADDRESS` is the same whether or not the address is
 known, and is sent before any mail, so neither its words nor its timing
 tell. The code is masked in the stored command and in the recorded mail.
@@ -55,19 +55,13 @@ from telegram.ext import (
     filters,
 )
 
-from bot.staff_commands import SENDERS_KEY
-from channels.telegram.inbound import from_callback, from_message, message_key
-from channels.telegram.outbound import TelegramChannel
-from crm.channel import Channel, DeliveryFailure
-from crm.clock import utcnow
-from crm.consent import marketing_consent, set_marketing_consent
-from crm.conversations import send_first_answer
-from crm.database import Database
-from crm.desk_rules import load_rules
-from crm.errors import Conflict, InvalidMessage, NotFound, RapportError
-from crm.identity import EMAIL, TELEGRAM
-from crm.ingest import ingest
-from crm.linking import (
+from rapport.bot.staff_commands import SENDERS_KEY
+from rapport.channels.telegram.inbound import from_callback, from_message, message_key
+from rapport.channels.telegram.outbound import TelegramChannel
+from rapport.crm.channel import Channel, DeliveryFailure
+from rapport.crm.clock import utcnow
+from rapport.crm.customers.identity import EMAIL, TELEGRAM
+from rapport.crm.customers.linking import (
     CODE_LIFETIME,
     CODE_PATTERN,
     LinkOutcome,
@@ -78,10 +72,16 @@ from crm.linking import (
     is_code,
     request_link,
 )
-from crm.loyalty import Standing, parse_tiers, standing
-from crm.messages import InboundMessage, IngestResult, OutboundMessage
-from crm.outbound import record_outbound
-from crm.settings import Settings
+from rapport.crm.database import Database
+from rapport.crm.desk.conversations import send_first_answer
+from rapport.crm.desk.rules import load_rules
+from rapport.crm.errors import Conflict, InvalidMessage, NotFound, RapportError
+from rapport.crm.interactions.ingest import ingest
+from rapport.crm.interactions.outbound import record_outbound
+from rapport.crm.messages import InboundMessage, IngestResult, OutboundMessage
+from rapport.crm.privacy.consent import marketing_consent, set_marketing_consent
+from rapport.crm.settings import Settings
+from rapport.crm.value.loyalty import Standing, parse_tiers, standing
 
 log = logging.getLogger(__name__)
 

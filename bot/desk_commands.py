@@ -1,8 +1,8 @@
 """The conversations desk in Telegram: staff take, answer and resolve conversations.
 
-The commands join the staff registry (`bot.staff_commands.COMMANDS`), so
+The commands join the staff registry (`rapport.bot.staff_commands.COMMANDS`), so
 they share its permission checks, its refusal of non-staff and its help
-and docs. They delegate to `crm.conversations`; answers go out through the
+and docs. They delegate to `rapport.crm.desk.conversations`; answers go out through the
 running app's outbound channels (`SENDERS_KEY`), so a customer who wrote
 by email is answered by email, in the same thread.
 
@@ -16,7 +16,7 @@ An announcement starts with "Conversation #<id>", which is how a staff
 member's Telegram reply to it is understood as `/reply <id> <text>`; the
 bot keeps no state between the two.
 
-This module does not import `bot.staff_commands` at load time (that module
+This module does not import `rapport.bot.staff_commands` at load time (that module
 imports this one to build its registry); the types are for checkers only.
 """
 
@@ -36,10 +36,11 @@ from telegram import Bot, Message, Update
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes, MessageHandler, filters
 
-from crm.audit import Actor
-from crm.channel import Channel
-from crm.clock import utcnow
-from crm.conversations import (
+from rapport.crm.channel import Channel
+from rapport.crm.clock import utcnow
+from rapport.crm.customers.identity import EMAIL
+from rapport.crm.database import Database
+from rapport.crm.desk.conversations import (
     Announcement,
     ConversationView,
     TakeNote,
@@ -58,11 +59,7 @@ from crm.conversations import (
     take,
     take_notes,
 )
-from crm.database import Database
-from crm.desk_report import DeskReport, DeskRow, desk_report, due_reminders
-from crm.desk_rules import DeskRules, load_rules
-from crm.errors import InvalidInput, PermissionDenied, RapportError
-from crm.follow_ups import (
+from rapport.crm.desk.follow_ups import (
     FollowUpReminder,
     FollowUpView,
     describe_reason,
@@ -72,14 +69,17 @@ from crm.follow_ups import (
     mark_reminded,
     overdue_by,
 )
-from crm.identity import EMAIL
-from crm.models import StaffMember, StaffRole
-from crm.reports import Period
-from crm.settings import Settings
-from crm.staff import Permission, actor_for, authorise
+from rapport.crm.desk.report import DeskReport, DeskRow, desk_report, due_reminders
+from rapport.crm.desk.rules import DeskRules, load_rules
+from rapport.crm.errors import InvalidInput, PermissionDenied, RapportError
+from rapport.crm.models import StaffMember, StaffRole
+from rapport.crm.reports.programmes import Period
+from rapport.crm.settings import Settings
+from rapport.crm.staff.audit import Actor
+from rapport.crm.staff.roles import Permission, actor_for, authorise
 
 if TYPE_CHECKING:
-    from bot.staff_commands import Call, Page, StaffCommands
+    from rapport.bot.staff_commands import Call, Page, StaffCommands
 
 log = logging.getLogger(__name__)
 
@@ -95,14 +95,14 @@ def _conversation_id(call: Call) -> int:
 
 
 def _senders(bot_data: Mapping[str, object]) -> Mapping[str, Channel]:
-    from bot.staff_commands import SENDERS_KEY
+    from rapport.bot.staff_commands import SENDERS_KEY
 
     found = bot_data.get(SENDERS_KEY)
     return found if isinstance(found, dict) else {}
 
 
 async def _say(bot: Bot, chat_id: int, text: str) -> None:
-    from bot.staff_commands import _say as say
+    from rapport.bot.staff_commands import _say as say
 
     await say(bot, chat_id, text)
 
@@ -138,7 +138,7 @@ def view_line(v: ConversationView) -> str:
 
 
 async def conversations_page(cmds: StaffCommands, member: StaffMember, number: int) -> Page:
-    from bot.staff_commands import _paged
+    from rapport.bot.staff_commands import _paged
 
     views = await asyncio.to_thread(list_conversations, cmds.db, actor_for(member))
     return _paged("conversations", "Open conversations", [view_line(v) for v in views], number)
@@ -236,7 +236,7 @@ def followup_line(v: FollowUpView, now: datetime, zone: ZoneInfo) -> str:
 
 
 async def followups_page(cmds: StaffCommands, member: StaffMember, number: int) -> Page:
-    from bot.staff_commands import _paged
+    from rapport.bot.staff_commands import _paged
 
     zone = load_rules(cmds.settings).hours.zone
     views = await asyncio.to_thread(list_follow_ups, cmds.db, actor_for(member))
@@ -311,7 +311,7 @@ REPORT_HEADER = (
 
 
 async def desk_report_command(cmds: StaffCommands, call: Call) -> None:
-    from bot.staff_commands import _days
+    from rapport.bot.staff_commands import _days
 
     if len(call.args) > 1:
         raise InvalidInput("give at most a number of days")
@@ -410,7 +410,7 @@ def reply_handler(
     """A staff member's Telegram reply to an announcement is `/reply <id> <text>`."""
 
     async def on_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        from bot.staff_commands import Call
+        from rapport.bot.staff_commands import Call
 
         message, user = update.message, update.effective_user
         if message is None or user is None or message.reply_to_message is None:
@@ -617,7 +617,7 @@ async def remind_follow_ups(bot: Bot, db: Database, settings: Settings) -> int:
 
     Once per task: marked after at least one chat took the reminder, so a
     crash before the send loses nothing and one after it repeats it once
-    (crm.follow_ups says why that is the failure to accept). A task no chat
+    (rapport.crm.desk.follow_ups says why that is the failure to accept). A task no chat
     could be told of stays unmarked for the next round.
     """
     rules, now = load_rules(settings), utcnow()

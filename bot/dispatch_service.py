@@ -7,11 +7,11 @@ import contextlib
 import logging
 from collections.abc import Mapping
 
-from crm.channel import Channel
-from crm.database import Database, is_outage
-from crm.dispatch import Dispatcher, DispatchStats
-from crm.settings import Settings
-from crm.unsubscribe import header_hook
+from rapport.crm.channel import Channel
+from rapport.crm.database import Database, is_outage
+from rapport.crm.dispatch.dispatcher import Dispatcher, DispatchStats
+from rapport.crm.privacy.unsubscribe import header_hook
+from rapport.crm.settings import Settings
 
 log = logging.getLogger(__name__)
 

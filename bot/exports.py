@@ -14,15 +14,15 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from crm.audit import Actor, record
-from crm.database import Database
-from crm.errors import InvalidInput
-from crm.reports import (
+from rapport.crm.database import Database
+from rapport.crm.errors import InvalidInput
+from rapport.crm.reports.programmes import (
     Period,
     ProgrammeMetrics,
     metrics_per_campaign,
     metrics_per_segment,
 )
+from rapport.crm.staff.audit import Actor, record
 
 EXPORTS = {
     "campaigns": "one row per campaign",

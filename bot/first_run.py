@@ -25,12 +25,13 @@ import aiosmtplib
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 from sqlalchemy import select
 
-from crm import database
-from crm.audit import Actor
-from crm.errors import ConfigurationError
-from crm.models import StaffMember, StaffRole
-from crm.settings import Settings, SmtpSecurity, load_settings
-from crm.staff import add_staff
+from rapport.crm import database
+from rapport.crm.errors import ConfigurationError
+from rapport.crm.models import StaffMember, StaffRole
+from rapport.crm.settings import Settings, SmtpSecurity, load_settings
+from rapport.crm.staff.audit import Actor
+from rapport.crm.staff.roles import add_staff
+from rapport.migrations import schema
 
 CHECK_TIMEOUT = 15.0
 
@@ -208,8 +209,8 @@ def check_database(settings: Settings) -> str:
     try:
         db = database.Database(settings.database_url, connect_args=_connect_args(settings))
         try:
-            database.upgrade(db)
-            return str(database.current_revision(db))
+            schema.upgrade(db)
+            return str(schema.current_revision(db))
         finally:
             db.dispose()
     except ConfigurationError:

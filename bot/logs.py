@@ -1,4 +1,7 @@
-"""Logging set-up: one line per event, no personal data at INFO (see crm.ingest)."""
+"""Logging set-up: one line per event, no personal data at INFO.
+
+See rapport.crm.interactions.ingest for what may be logged.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Write docs/programmes.md from the programme templates, so the guide cannot drift.
 
-Run: python -m bot.programme_doc   (tests/test_programme_doc.py fails when it is stale)
+Run: python -m rapport.bot.programme_doc   (tests/test_programme_doc.py fails when it is stale)
 """
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from crm.programmes import Step, list_programmes
-from crm.segments import describe, parse_rule
+from rapport.crm.campaigns.programmes import Step, list_programmes
+from rapport.crm.segments.rules import describe, parse_rule
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "programmes.md"
 
@@ -35,8 +35,8 @@ def render() -> str:
     lines = [
         "# Programme templates",
         "",
-        "Generated from `crm/programmes.py` by `python -m bot.programme_doc`; do not edit by",
-        "hand. How to install, edit and start them: [campaigns.md](campaigns.md).",
+        "Generated from `crm/campaigns/programmes.py` by `python -m rapport.bot.programme_doc`;",
+        "do not edit by hand. How to install, edit and start them: [campaigns.md](campaigns.md).",
         "",
         "`rapport programmes install NAME` creates each step's segment and campaign,",
         "paused; `rapport campaigns edit` adapts them and `rapport campaigns resume`",

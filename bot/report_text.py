@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from crm.reports import ProgrammeMetrics
+from rapport.crm.reports.programmes import ProgrammeMetrics
 
 
 def when(value: datetime | None) -> str:

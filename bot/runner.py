@@ -14,23 +14,22 @@ import signal
 from collections.abc import Sequence
 from typing import Any
 
-from bot.dispatch_service import DispatchService
-from bot.scheduler import Runtime, SchedulerService
-from bot.services import (
-    Disabled,
-    Service,
-    ServiceFactory,
+from rapport.bot.dispatch_service import DispatchService
+from rapport.bot.scheduler import Runtime, SchedulerService
+from rapport.bot.services import (
     channel_factories,
     close_channels,
     outbound_channels,
     sender_factories,
 )
-from bot.web import web_factory
-from bot.workers import WorkerPool, watch_parent
-from crm.channel import Channel
-from crm.database import Database, open_database
-from crm.errors import ConfigurationError
-from crm.settings import Settings
+from rapport.bot.web import web_factory
+from rapport.bot.workers import WorkerPool, watch_parent
+from rapport.channels.lifecycle import Disabled, Service, ServiceFactory
+from rapport.crm.channel import Channel
+from rapport.crm.database import Database
+from rapport.crm.errors import ConfigurationError
+from rapport.crm.settings import Settings
+from rapport.migrations.schema import open_database
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +64,7 @@ def _tell_bots(started: Sequence[Service], channels: dict[str, Channel], wake: A
     another channel than the one it runs on (an email code from a Telegram dialog,
     a staff reply to an email conversation); campaigns always go through the outbox.
     """
-    from bot.staff_commands import CHANNELS_KEY, SENDERS_KEY, WAKE_KEY
+    from rapport.bot.staff_commands import CHANNELS_KEY, SENDERS_KEY, WAKE_KEY
 
     for service in started:
         application = getattr(service, "application", None)
@@ -80,7 +79,7 @@ def _desk_service(
     started: Sequence[Service], settings: Settings, db: Database, channels: dict[str, Channel]
 ) -> Service | None:
     """The conversations desk (announcements, reminders, email first answers), beside the bot."""
-    from bot.desk_commands import DeskService
+    from rapport.bot.desk_commands import DeskService
 
     for service in started:
         application = getattr(service, "application", None)

@@ -2,7 +2,7 @@
 
 Jobs live in the `apscheduler_jobs` table (created by our migration, not by
 APScheduler), so schedules survive restarts. A stored job names
-`bot.scheduler:fire_campaign` and a campaign id; the function finds the
+`rapport.bot.scheduler:fire_campaign` and a campaign id; the function finds the
 running application through `_runtime`, set when the scheduler starts.
 
 The campaigns table is the truth: every 30 s (and at start) `sync_jobs`
@@ -32,16 +32,17 @@ from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from crm.campaigns import cron_trigger, get_campaign, is_live, list_campaigns
-from crm.clock import utcnow
-from crm.database import Database, is_outage
-from crm.errors import RapportError
-from crm.loyalty import expire_points, parse_tiers
-from crm.models import CampaignStatus
-from crm.privacy import enforce_retention
-from crm.runs import local_slot_taken, start_run
-from crm.settings import Settings
-from crm.value import recompute_values
+from rapport.bot.cron import cron_trigger
+from rapport.crm.campaigns.definitions import get_campaign, is_live, list_campaigns
+from rapport.crm.campaigns.runs import local_slot_taken, start_run
+from rapport.crm.clock import utcnow
+from rapport.crm.database import Database, is_outage
+from rapport.crm.errors import RapportError
+from rapport.crm.models import CampaignStatus
+from rapport.crm.privacy.requests import enforce_retention
+from rapport.crm.settings import Settings
+from rapport.crm.value.loyalty import expire_points, parse_tiers
+from rapport.crm.value.scores import recompute_values
 
 log = logging.getLogger(__name__)
 

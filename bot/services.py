@@ -1,51 +1,33 @@
-"""What `rapport run` hosts: long-running services, each enabled by settings.
+"""Which services and channels `rapport run` and `rapport worker` host.
 
-A service factory looks at the settings and either builds its service or
-says, in words, why it stays off ("RAPPORT_TELEGRAM_TOKEN is not set"), so the
-operator sees at start-up exactly which channels are live.
+The factories themselves follow `rapport.channels.lifecycle`; this module
+picks them and wires the bot's dialogs and staff commands into Telegram.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING
 
-from crm.channel import Channel
-from crm.database import Database
-from crm.settings import Settings
+from rapport.channels.lifecycle import Disabled, ServiceFactory
+from rapport.crm.channel import Channel
+from rapport.crm.database import Database
+from rapport.crm.errors import ConfigurationError
+from rapport.crm.settings import Settings
 
-
-class Service(Protocol):
-    """Something with a lifetime: started once, stopped once, in reverse order."""
-
-    name: str
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Disabled:
-    name: str
-    reason: str
-
-
-ServiceFactory = Callable[[Settings, Database], "Service | Disabled"]
+if TYPE_CHECKING:
+    from rapport.channels.telegram.service import TelegramService
 
 
 def channel_factories() -> list[ServiceFactory]:
     """The channel adapters' inbound service factories."""
-    from channels.email import imap_service, inbound_smtp_service
-    from channels.telegram.service import telegram_service
+    from rapport.channels.email import imap_service, inbound_smtp_service
 
     return [inbound_smtp_service, imap_service, telegram_service]
 
 
 def sender_factories() -> list[ServiceFactory]:
     """Outbound-only services for `rapport worker`, which receives nothing."""
-    from channels.telegram.standalone import telegram_sender_service
+    from rapport.channels.telegram.standalone import telegram_sender_service
 
     return [telegram_sender_service]
 
@@ -55,8 +37,8 @@ def outbound_channels(settings: Settings) -> dict[str, Channel]:
 
     The caller owns them: `close_channels` when done.
     """
-    from channels.email import OUTBOUND_CONNECTIONS
-    from channels.email.outbound import EmailSender
+    from rapport.channels.email import OUTBOUND_CONNECTIONS
+    from rapport.channels.email.outbound import EmailSender
 
     channels: dict[str, Channel] = {}
     if settings.smtp_host and settings.mail_from:
@@ -69,3 +51,18 @@ async def close_channels(channels: dict[str, Channel]) -> None:
         close = getattr(channel, "close", None)
         if close is not None:
             await close()
+
+
+def telegram_service(settings: Settings, db: Database) -> TelegramService | Disabled:
+    """The factory `rapport run` calls: the customer bot with staff commands, or why it is off."""
+    from rapport.bot.customer_dialogs import CustomerDialogs
+    from rapport.bot.staff_commands import StaffCommands
+    from rapport.channels.telegram.service import NAME, WEBHOOK_SECRET_MISSING, TelegramService
+
+    if settings.telegram_token is None:
+        return Disabled(NAME, "RAPPORT_TELEGRAM_TOKEN is not set")
+    if settings.telegram_webhook_url and settings.telegram_webhook_secret is None:
+        raise ConfigurationError(WEBHOOK_SECRET_MISSING)
+    service = TelegramService(settings, CustomerDialogs(db, settings).handlers())
+    StaffCommands(db, settings).register(service.application)  # an earlier handler group
+    return service

@@ -3,10 +3,10 @@
 One registry, `COMMANDS`, says for each command its name, the permission
 it needs, its one-line help and its handler; it drives the PTB handlers,
 `/help` (only what the member's role allows) and docs/staff-commands.md
-(`python -m bot.staff_commands > docs/staff-commands.md`; a test checks the
+(`python -m rapport.bot.staff_commands > docs/staff-commands.md`; a test checks the
 file matches).
 
-Every command asks `crm.staff.authorise` first. Someone who is not (active)
+Every command asks `rapport.crm.staff.roles.authorise` first. Someone who is not (active)
 staff learns nothing: the staff handlers step aside and the customer
 dialogs answer with their usual "unknown command" (the attempt is logged
 with a pseudonym of the user id and no message text). A member whose role
@@ -51,37 +51,43 @@ from telegram.ext import (
     filters,
 )
 
-from bot import charts, exports
-from bot.desk_commands import (
+from rapport.bot import charts, exports
+from rapport.bot.desk_commands import (
     DESK_COMMANDS,
     conversations_page,
     followups_page,
     reply_handler,
     staff_chat_guard,
 )
-from bot.report_text import comparison_rows
-from bot.report_text import num as _num
-from bot.report_text import pct as _pct
-from bot.report_text import skipped as _skipped
-from bot.report_text import when as _when
-from crm.campaigns import get_campaign, list_campaigns, set_status
-from crm.clock import utcnow
-from crm.customers import CustomerProfile, customer_profile, list_customers
-from crm.database import Database
-from crm.errors import InvalidInput, NotFound, PermissionDenied, RapportError
-from crm.models import CampaignStatus, StaffMember
-from crm.privacy import erase_customer, export_customer, export_html
-from crm.reports import (
+from rapport.bot.report_text import comparison_rows
+from rapport.bot.report_text import num as _num
+from rapport.bot.report_text import pct as _pct
+from rapport.bot.report_text import skipped as _skipped
+from rapport.bot.report_text import when as _when
+from rapport.crm.campaigns.definitions import get_campaign, list_campaigns, set_status
+from rapport.crm.campaigns.runs import run_ids, start_run, summarise
+from rapport.crm.clock import utcnow
+from rapport.crm.customers.profiles import CustomerProfile, customer_profile, list_customers
+from rapport.crm.database import Database
+from rapport.crm.errors import InvalidInput, NotFound, PermissionDenied, RapportError
+from rapport.crm.models import CampaignStatus, StaffMember
+from rapport.crm.privacy.requests import erase_customer, export_customer, export_html
+from rapport.crm.reports.programmes import (
     Period,
     ProgrammeMetrics,
     programme_metrics,
     segment_campaign_ids,
 )
-from crm.runs import run_ids, start_run, summarise
-from crm.segments import count_members, describe, list_segments, points_of, segment_rule
-from crm.segments import segments_of as segments_of_customer
-from crm.settings import Settings
-from crm.staff import (
+from rapport.crm.segments.rules import (
+    count_members,
+    describe,
+    list_segments,
+    points_of,
+    segment_rule,
+)
+from rapport.crm.segments.rules import segments_of as segments_of_customer
+from rapport.crm.settings import Settings
+from rapport.crm.staff.roles import (
     ROLE_PERMISSIONS,
     Permission,
     actor_for,
@@ -99,7 +105,7 @@ CHANNELS_KEY = "rapport.channels"
 WAKE_KEY = "rapport.wake_dispatcher"
 """`bot_data` key: a callable that wakes the dispatcher (set by the runner)."""
 SENDERS_KEY = "rapport.senders"
-"""`bot_data` key: `dict[channel name, crm.channel.Channel]` for direct one-off sends."""
+"""`bot_data` key: `dict[channel name, rapport.crm.channel.Channel]` for direct one-off sends."""
 PAGE_SIZE = 8
 MAX_AUDIT = 200
 MAX_MATCHES = 10
@@ -738,7 +744,8 @@ def commands_markdown() -> str:
         "# Staff commands in Telegram",
         "",
         "Generated from `bot/staff_commands.py` (`COMMANDS`) by "
-        "`python -m bot.staff_commands > docs/staff-commands.md`; a test checks it is current.",
+        "`python -m rapport.bot.staff_commands > docs/staff-commands.md`; "
+        "a test checks it is current.",
         "",
         "Register staff with "
         "`rapport staff add --name … --telegram-id … --role agent|manager|admin`. "

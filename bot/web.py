@@ -4,7 +4,7 @@
 nothing (mail scanners open links); `POST /u/<token>` with the form body
 `List-Unsubscribe=One-Click` — what mail clients send for RFC 8058, and what
 the page's button sends — withdraws marketing consent on that channel.
-The tokens and the change itself are `crm.unsubscribe`'s; this is the edge.
+The tokens and the change itself are `rapport.crm.privacy.unsubscribe`'s; this is the edge.
 """
 
 from __future__ import annotations
@@ -15,10 +15,16 @@ import logging
 
 from aiohttp import web
 
-from bot.services import Disabled
-from crm.database import Database
-from crm.settings import Settings
-from crm.unsubscribe import Grant, TokenExpired, TokenRefused, UnsubscribeLinks, links_from_settings
+from rapport.channels.lifecycle import Disabled
+from rapport.crm.database import Database
+from rapport.crm.privacy.unsubscribe import (
+    Grant,
+    TokenExpired,
+    TokenRefused,
+    UnsubscribeLinks,
+    links_from_settings,
+)
+from rapport.crm.settings import Settings
 
 log = logging.getLogger(__name__)
 

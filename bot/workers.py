@@ -28,7 +28,7 @@ from collections.abc import Sequence
 
 log = logging.getLogger(__name__)
 
-WORKER_COMMAND: tuple[str, ...] = (sys.executable, "-m", "bot", "worker")
+WORKER_COMMAND: tuple[str, ...] = (sys.executable, "-m", "rapport.bot", "worker")
 FIRST_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 30.0
 STABLE_SECONDS = 60.0

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from crm.errors import RapportError
-from crm.messages import OutboundMessage, Receipt
+from rapport.crm.errors import RapportError
+from rapport.crm.messages import OutboundMessage, Receipt
 
 
 class DeliveryFailure(RapportError):

@@ -1,31 +1,21 @@
 """Engine, sessions and schema upgrades for SQLite and PostgreSQL alike.
 
-The schema belongs to Alembic: `upgrade()` runs the migrations to head; nothing
-here calls `create_all`.
+The schema belongs to Alembic (`rapport.migrations.schema.upgrade` runs the
+migrations to head); nothing here calls `create_all`, and the core does not
+import the migrations.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-import migrations
-from crm.errors import ConfigurationError
-
-log = logging.getLogger(__name__)
-
-MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
+from rapport.crm.errors import ConfigurationError
 
 
 def normalise_url(url: str) -> str:
@@ -99,43 +89,3 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
-
-
-def alembic_config(url: str) -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
-    return config
-
-
-def upgrade(db: Database, revision: str = "head") -> None:
-    """Bring the schema to `revision` (head by default) with Alembic."""
-    with db.engine.begin() as connection:
-        config = alembic_config(db.url)
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
-
-
-def downgrade(db: Database, revision: str) -> None:
-    with db.engine.begin() as connection:
-        config = alembic_config(db.url)
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
-
-
-def current_revision(db: Database) -> str | None:
-    with db.engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
-
-
-def head_revision() -> str | None:
-    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
-
-
-def open_database(url: str, *, migrate: bool = True) -> Database:
-    """Open the database at `url`, upgrading it to head unless told not to."""
-    db = Database(url)
-    if migrate:
-        upgrade(db)
-    log.info("database ready (%s, revision %s)", db.dialect, current_revision(db))
-    return db

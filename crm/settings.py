@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from crm.errors import ConfigurationError
+from rapport.crm.errors import ConfigurationError
 
 
 class SmtpSecurity(StrEnum):
@@ -193,7 +193,7 @@ class Settings(BaseSettings):
     @field_validator("loyalty_tiers")
     @classmethod
     def _valid_tiers(cls, value: str) -> str:
-        from crm.loyalty import parse_tiers
+        from rapport.crm.value.loyalty import parse_tiers
 
         parse_tiers(value)
         return value

@@ -6,13 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
 
-from crm.campaigns import CampaignSpec, create_campaign
-from crm.consent import set_marketing_consent
-from crm.database import Database
-from crm.ingest import ingest
-from crm.messages import InboundMessage
-from crm.models import Campaign, Customer, Identity
-from crm.segments import create_segment
+from rapport.crm.campaigns.definitions import CampaignSpec, create_campaign
+from rapport.crm.database import Database
+from rapport.crm.interactions.ingest import ingest
+from rapport.crm.messages import InboundMessage
+from rapport.crm.models import Campaign, Customer, Identity
+from rapport.crm.privacy.consent import set_marketing_consent
+from rapport.crm.segments.rules import create_segment
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 _counter = iter(range(1, 10**9))

@@ -18,7 +18,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from crm.database import Database, normalise_url, upgrade
+from rapport.crm.database import Database, normalise_url
+from rapport.migrations.schema import upgrade
 from tests.dovecot_server import dovecot  # noqa: F401  (a fixture: imported here, every test module may use it)
 from tests.email_sink import sink  # noqa: F401  (a fixture, likewise)
 

@@ -14,9 +14,9 @@ import asyncio
 from datetime import datetime
 from pathlib import Path
 
-from crm.database import Database
-from crm.dispatch import Dispatcher
-from crm.runs import start_run
+from rapport.crm.campaigns.runs import start_run
+from rapport.crm.database import Database
+from rapport.crm.dispatch.dispatcher import Dispatcher
 from tests.recording import FileSinkChannel
 
 

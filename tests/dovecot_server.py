@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from channels.email.imap import ImapAccount
+from rapport.channels.email.imap import ImapAccount
 
 DOVECOT = shutil.which("dovecot") or next(
     (p for p in ("/usr/sbin/dovecot", "/usr/local/sbin/dovecot") if os.path.exists(p)), None

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import insert
 
-from crm.database import Database
-from crm.models import Identity
+from rapport.crm.database import Database
+from rapport.crm.models import Identity
 from tests.campaign_fixtures import T0, customer
 
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from crm.channel import PermanentFailure
-from crm.clock import utcnow
-from crm.database import Database
-from crm.dispatch import Dispatcher
-from crm.ingest import ingest
-from crm.messages import InboundMessage
-from crm.runs import start_run
+from rapport.crm.campaigns.runs import start_run
+from rapport.crm.channel import PermanentFailure
+from rapport.crm.clock import utcnow
+from rapport.crm.database import Database
+from rapport.crm.dispatch.dispatcher import Dispatcher
+from rapport.crm.interactions.ingest import ingest
+from rapport.crm.messages import InboundMessage
 from tests.campaign_fixtures import campaign, customer, everyone
 from tests.recording import RecordingChannel
 

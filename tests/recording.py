@@ -14,8 +14,8 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from crm.clock import utcnow
-from crm.messages import OutboundMessage, Receipt
+from rapport.crm.clock import utcnow
+from rapport.crm.messages import OutboundMessage, Receipt
 
 
 class RecordingChannel:

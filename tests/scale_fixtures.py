@@ -21,12 +21,13 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
-from crm.campaigns import CampaignSpec, create_campaign
-from crm.database import Database, upgrade
-from crm.dispatch import Dispatcher, DispatchStats
-from crm.models import Delivery, DeliveryStatus
-from crm.runs import start_run
-from crm.segments import create_segment
+from rapport.crm.campaigns.definitions import CampaignSpec, create_campaign
+from rapport.crm.campaigns.runs import start_run
+from rapport.crm.database import Database
+from rapport.crm.dispatch.dispatcher import Dispatcher, DispatchStats
+from rapport.crm.models import Delivery, DeliveryStatus
+from rapport.crm.segments.rules import create_segment
+from rapport.migrations.schema import upgrade
 from tests.conftest import PG_SKIP_REASON, postgres_admin_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,7 +112,14 @@ async def start_process(
 ) -> asyncio.subprocess.Process:
     with log.open("ab") as out:
         return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", *args, cwd=log.parent, env=env, stdout=out, stderr=out
+            sys.executable,
+            "-m",
+            "rapport.bot",
+            *args,
+            cwd=log.parent,
+            env=env,
+            stdout=out,
+            stderr=out,
         )
 
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
 
-from crm.database import Database
-from crm.models import (
+from rapport.crm.database import Database
+from rapport.crm.models import (
     AuditEvent,
     Customer,
     CustomerTag,
@@ -18,7 +18,7 @@ from crm.models import (
     Interaction,
     PointsEntry,
 )
-from crm.segments import Rule, rule_condition
+from rapport.crm.segments.rules import Rule, rule_condition
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

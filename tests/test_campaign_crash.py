@@ -18,10 +18,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from crm.database import Database
-from crm.dispatch import OUTCOME_UNKNOWN
-from crm.models import Delivery, DeliveryStatus
-from crm.runs import start_run
+from rapport.crm.campaigns.runs import start_run
+from rapport.crm.database import Database
+from rapport.crm.dispatch.dispatcher import OUTCOME_UNKNOWN
+from rapport.crm.models import Delivery, DeliveryStatus
 from tests.campaign_fixtures import T0, campaign, customer, everyone
 from tests.recording import sink_lines
 

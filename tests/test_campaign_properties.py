@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from crm.database import Database
-from crm.models import Base, Customer, Delivery, DeliveryStatus, Identity
-from crm.runs import COUNTED, start_run
+from rapport.crm.campaigns.runs import COUNTED, start_run
+from rapport.crm.database import Database
+from rapport.crm.models import Base, Customer, Delivery, DeliveryStatus, Identity
 from tests.campaign_fixtures import T0, campaign, customer, erase, everyone, mark_unreachable
 from tests.conftest import _truncate_all
 

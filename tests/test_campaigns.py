@@ -7,15 +7,16 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from crm.campaigns import InvalidCampaign, set_status
-from crm.channel import PermanentFailure, RecipientGone, TransientFailure
-from crm.consent import set_marketing_consent
-from crm.database import Database
-from crm.dispatch import OUTCOME_UNKNOWN, Dispatcher
-from crm.errors import NotFound
-from crm.ingest import ingest
-from crm.messages import InboundMessage
-from crm.models import (
+from rapport.crm.campaigns.definitions import InvalidCampaign, set_status
+from rapport.crm.campaigns.runs import start_run
+from rapport.crm.campaigns.templates import TemplateProblem
+from rapport.crm.channel import PermanentFailure, RecipientGone, TransientFailure
+from rapport.crm.database import Database
+from rapport.crm.dispatch.dispatcher import OUTCOME_UNKNOWN, Dispatcher
+from rapport.crm.errors import NotFound
+from rapport.crm.interactions.ingest import ingest
+from rapport.crm.messages import InboundMessage
+from rapport.crm.models import (
     CampaignStatus,
     Delivery,
     DeliveryStatus,
@@ -24,8 +25,7 @@ from crm.models import (
     PointsEntry,
     SurveyResponse,
 )
-from crm.runs import start_run
-from crm.templates import TemplateProblem
+from rapport.crm.privacy.consent import set_marketing_consent
 from tests.campaign_fixtures import T0, campaign, customer, erase, everyone, mark_unreachable
 from tests.recording import RecordingChannel
 
@@ -345,7 +345,7 @@ def test_bad_campaigns_are_refused_and_not_stored(
     everyone(db)
     with pytest.raises((InvalidCampaign, TemplateProblem), match=error):
         campaign(db, **overrides)
-    from crm.campaigns import list_campaigns
+    from rapport.crm.campaigns.definitions import list_campaigns
 
     assert list_campaigns(db) == []
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from crm.database import Database
-from crm.models import AuditEvent, Customer, Interaction
+from rapport.crm.database import Database
+from rapport.crm.models import AuditEvent, Customer, Interaction
 
 
 def rapport(
@@ -22,7 +22,7 @@ def rapport(
 ) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "RAPPORT_DATABASE_URL": f"sqlite:///{cwd / 'r.db'}", **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
+        [sys.executable, "-m", "rapport.bot", *args],
         cwd=cwd,
         env=full_env,
         capture_output=True,
@@ -113,7 +113,7 @@ def test_run_starts_on_defaults_and_stops_on_sigint(tmp_path: Path) -> None:
     }
     env.pop("RAPPORT_TELEGRAM_TOKEN", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"],
+        [sys.executable, "-m", "rapport.bot", "run"],
         cwd=tmp_path,
         env=env,
         stderr=subprocess.PIPE,

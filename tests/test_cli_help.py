@@ -7,7 +7,7 @@ from typing import Any
 
 import typer.main
 
-from bot.cli import app
+from rapport.bot.cli import app
 
 
 def commands(group: Any, prefix: str = "rapport") -> Iterator[tuple[str, Any]]:

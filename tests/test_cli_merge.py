@@ -6,8 +6,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from crm.database import Database
-from crm.models import AuditEvent, Customer, Identity
+from rapport.crm.database import Database
+from rapport.crm.models import AuditEvent, Customer, Identity
 from tests.test_cli import rapport
 
 

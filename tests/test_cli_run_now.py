@@ -7,12 +7,13 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from crm.clock import utcnow
-from crm.consent import set_marketing_consent
-from crm.database import Database, upgrade
-from crm.ingest import ingest
-from crm.messages import InboundMessage
-from crm.models import Delivery, DeliveryStatus
+from rapport.crm.clock import utcnow
+from rapport.crm.database import Database
+from rapport.crm.interactions.ingest import ingest
+from rapport.crm.messages import InboundMessage
+from rapport.crm.models import Delivery, DeliveryStatus
+from rapport.crm.privacy.consent import set_marketing_consent
+from rapport.migrations.schema import upgrade
 from tests.campaign_fixtures import campaign, everyone
 from tests.email_sink import Sink
 from tests.test_desk_cli import _rapport

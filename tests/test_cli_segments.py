@@ -9,8 +9,9 @@ from segment_data import Person, store
 from sqlalchemy import func, select
 from test_cli import rapport
 
-from crm.database import Database, upgrade
-from crm.models import AuditEvent, Segment
+from rapport.crm.database import Database
+from rapport.crm.models import AuditEvent, Segment
+from rapport.migrations.schema import upgrade
 
 VIP = json.dumps({"field": "tag", "op": "has", "value": "vip"})
 

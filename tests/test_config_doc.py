@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from bot.config_doc import DOC, render
-from crm.settings import Settings
+from rapport.bot.config_doc import DOC, render
+from rapport.crm.settings import Settings
 
 
 def test_configuration_reference_is_current() -> None:
-    assert DOC.read_text(encoding="utf-8") == render(), "run: python -m bot.config_doc"
+    assert DOC.read_text(encoding="utf-8") == render(), "run: python -m rapport.bot.config_doc"
 
 
 def test_every_setting_is_documented() -> None:

@@ -7,11 +7,12 @@ from pathlib import Path
 
 from sqlalchemy import select, text
 
-from crm.consent import marketing_consent, set_marketing_consent
-from crm.database import Database, upgrade
-from crm.dispatch import Dispatcher
-from crm.models import Consent, ConsentEvent, Customer, Delivery, DeliveryStatus, Identity
-from crm.runs import start_run
+from rapport.crm.campaigns.runs import start_run
+from rapport.crm.database import Database
+from rapport.crm.dispatch.dispatcher import Dispatcher
+from rapport.crm.models import Consent, ConsentEvent, Customer, Delivery, DeliveryStatus, Identity
+from rapport.crm.privacy.consent import marketing_consent, set_marketing_consent
+from rapport.migrations.schema import upgrade
 from tests.campaign_fixtures import T0, campaign, everyone
 from tests.privacy_fixtures import two_channel_customer
 from tests.recording import RecordingChannel

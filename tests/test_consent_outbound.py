@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from crm.consent import set_marketing_consent
-from crm.database import Database
-from crm.errors import NotFound
-from crm.ingest import ingest
-from crm.messages import InboundMessage
-from crm.models import Customer, Interaction
-from crm.outbound import record_outbound
+from rapport.crm.database import Database
+from rapport.crm.errors import NotFound
+from rapport.crm.interactions.ingest import ingest
+from rapport.crm.interactions.outbound import record_outbound
+from rapport.crm.messages import InboundMessage
+from rapport.crm.models import Customer, Interaction
+from rapport.crm.privacy.consent import set_marketing_consent
 
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 

@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from crm.consent import set_marketing_consent
-from crm.database import Database
-from crm.models import Base, Delivery, DeliveryStatus, Identity
-from crm.runs import start_run
+from rapport.crm.campaigns.runs import start_run
+from rapport.crm.database import Database
+from rapport.crm.models import Base, Delivery, DeliveryStatus, Identity
+from rapport.crm.privacy.consent import set_marketing_consent
 from tests.campaign_fixtures import T0, campaign, everyone
 from tests.conftest import _truncate_all
 from tests.privacy_fixtures import two_channel_customer

@@ -27,10 +27,11 @@ from sqlalchemy import select, text
 
 from benchmarks.common import address, load_consenting_customers
 from benchmarks.traffic import MailFeeder, TelegramFeeder, Traffic
-from channels.email.testing import LeanSmtpSink
-from channels.telegram.testing import BotApiStandIn
-from crm.database import Database, upgrade
-from crm.models import Delivery, DeliveryStatus, Direction, Interaction
+from rapport.channels.email.testing import LeanSmtpSink
+from rapport.channels.telegram.testing import BotApiStandIn
+from rapport.crm.database import Database
+from rapport.crm.models import Delivery, DeliveryStatus, Direction, Interaction
+from rapport.migrations.schema import upgrade
 from tests.private_postgres import private_cluster
 from tests.scale_fixtures import (
     app_env,

@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from crm.database import Database, open_database
-from crm.demo import DEMO_TAG, count_rows, fill_demo, is_demo
-from crm.errors import Conflict, InvalidInput
-from crm.models import Customer, CustomerTag, CustomerValue, Interaction, Order
-from crm.reports import Period, programme_metrics
+from rapport.bot.demo import DEMO_TAG, count_rows, fill_demo, is_demo
+from rapport.crm.database import Database
+from rapport.crm.errors import Conflict, InvalidInput
+from rapport.crm.models import Customer, CustomerTag, CustomerValue, Interaction, Order
+from rapport.crm.reports.programmes import Period, programme_metrics
+from rapport.migrations.schema import open_database
 from tests.campaign_fixtures import customer
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

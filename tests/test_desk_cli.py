@@ -10,8 +10,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from bot.cli import app
-from crm.errors import RapportError
+from rapport.bot.cli import app
+from rapport.crm.errors import RapportError
 from tests.email_sink import Sink
 
 

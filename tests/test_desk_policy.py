@@ -14,27 +14,27 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from crm.audit import Actor
-from crm.business_hours import BusinessHours, parse_days, parse_time
-from crm.clock import utcnow
-from crm.conversations import (
+from rapport.crm.clock import utcnow
+from rapport.crm.customers.tags import add_tags
+from rapport.crm.database import Database
+from rapport.crm.desk.business_hours import BusinessHours, parse_days, parse_time
+from rapport.crm.desk.conversations import (
     flag_complaint,
     prepare_reply,
     record_reply,
     record_survey_sent,
     resolve,
 )
-from crm.database import Database
-from crm.desk_report import desk_report, due_reminders, percentile
-from crm.desk_rules import DEFAULT_RULES, load_rules, parse_rules
-from crm.errors import ConfigurationError, InvalidInput
-from crm.ingest import ingest
-from crm.messages import InboundMessage, Receipt
-from crm.models import Conversation, ConversationSurvey
-from crm.reports import Period
-from crm.settings import load_settings
-from crm.staff import actor_for, add_staff
-from crm.tags import add_tags
+from rapport.crm.desk.report import desk_report, due_reminders, percentile
+from rapport.crm.desk.rules import DEFAULT_RULES, load_rules, parse_rules
+from rapport.crm.errors import ConfigurationError, InvalidInput
+from rapport.crm.interactions.ingest import ingest
+from rapport.crm.messages import InboundMessage, Receipt
+from rapport.crm.models import Conversation, ConversationSurvey
+from rapport.crm.reports.programmes import Period
+from rapport.crm.settings import load_settings
+from rapport.crm.staff.audit import Actor
+from rapport.crm.staff.roles import actor_for, add_staff
 
 BERLIN = ZoneInfo("Europe/Berlin")
 HOURS = BusinessHours(parse_days(["mon-fri"]), parse_time("09:00"), parse_time("17:00"), BERLIN)
@@ -143,7 +143,7 @@ def test_report_per_agent_and_segment_with_breaches(
     _answer(db, ada, corp, "2026-11-23 09:20")  # 50 business minutes: kept
     slow = _write(db, "ind", "2026-11-20 10:00")  # individual: 240 min
     _answer(db, bob, slow, "2026-11-20 15:00")  # 300 minutes: breached
-    monkeypatch.setattr("crm.conversations.utcnow", lambda: local("2026-11-23 12:00"))
+    monkeypatch.setattr("rapport.crm.desk.conversations.utcnow", lambda: local("2026-11-23 12:00"))
     resolve(db, bob, slow)  # 7 h Friday + 3 h Monday = 600 min, within 1440
     _write(db, "late", "2026-11-23 09:00")  # unanswered
 
@@ -275,7 +275,7 @@ def test_a_bare_rating_reopens_nothing(db: Database) -> None:
 
 
 def _resolve(db: Database, actor: Actor, conversation_id: int, at: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr("crm.conversations.utcnow", lambda: local(at))
+    monkeypatch.setattr("rapport.crm.desk.conversations.utcnow", lambda: local(at))
     resolve(db, actor, conversation_id)
 
 

@@ -11,10 +11,10 @@ from collections import Counter
 
 from sqlalchemy import select
 
-from crm.database import Database
-from crm.dispatch import Dispatcher
-from crm.models import Delivery, DeliveryStatus
-from crm.runs import start_run
+from rapport.crm.campaigns.runs import start_run
+from rapport.crm.database import Database
+from rapport.crm.dispatch.dispatcher import Dispatcher
+from rapport.crm.models import Delivery, DeliveryStatus
 from tests.campaign_fixtures import campaign, customer, everyone
 from tests.recording import RecordingChannel
 

@@ -2,7 +2,7 @@
 
 A promotion should not land in a live exchange, and on Telegram a campaign
 message from one process within a second of another process's reply to the
-same chat draws a 429 (crm/dispatch.py). Held deliveries stay queued and
+same chat draws a 429 (crm/dispatch/dispatcher.py). Held deliveries stay queued and
 untouched, are sent once the window has passed, and are never held longer
 than `QUIET_HOLD_FACTOR` windows. The clock is frozen through the
 dispatcher's `clock`; `last_activity_at` is the message's sent time.
@@ -14,14 +14,14 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from bot.dispatch_service import HELD_MARGIN_SECONDS, IDLE_POLL_SECONDS, DispatchService
-from crm.database import Database
-from crm.dispatch import QUIET_HOLD_FACTOR, Dispatcher, DispatchStats
-from crm.ingest import ingest
-from crm.messages import InboundMessage
-from crm.models import Delivery, DeliveryStatus
-from crm.runs import start_run
-from crm.settings import Settings
+from rapport.bot.dispatch_service import HELD_MARGIN_SECONDS, IDLE_POLL_SECONDS, DispatchService
+from rapport.crm.campaigns.runs import start_run
+from rapport.crm.database import Database
+from rapport.crm.dispatch.dispatcher import QUIET_HOLD_FACTOR, Dispatcher, DispatchStats
+from rapport.crm.interactions.ingest import ingest
+from rapport.crm.messages import InboundMessage
+from rapport.crm.models import Delivery, DeliveryStatus
+from rapport.crm.settings import Settings
 from tests.campaign_fixtures import T0, campaign, customer, everyone
 from tests.recording import RecordingChannel
 

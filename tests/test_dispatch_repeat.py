@@ -2,7 +2,7 @@
 
 When the database goes away while acknowledging a COMMIT, the dispatcher
 sees an error for a step that did happen, and tries it again once the
-database is back (see crm/dispatch.py). The repeat must not record a send
+database is back (see crm/dispatch/dispatcher.py). The repeat must not record a send
 twice, must still let the next message go, and must not undo what another
 dispatcher did with a delivery in between.
 """
@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from crm.database import Database
-from crm.dispatch import Dispatcher, Outcome
-from crm.models import Delivery, DeliveryStatus, Direction, Interaction, PointsEntry
-from crm.runs import start_run
+from rapport.crm.campaigns.runs import start_run
+from rapport.crm.database import Database
+from rapport.crm.dispatch.dispatcher import Dispatcher, Outcome
+from rapport.crm.models import Delivery, DeliveryStatus, Direction, Interaction, PointsEntry
 from tests.campaign_fixtures import campaign, customer, everyone
 from tests.recording import RecordingChannel
 

@@ -15,12 +15,12 @@ from collections import Counter
 from sqlalchemy import select
 
 from benchmarks.common import address, load_consenting_customers
-from channels.email.outbound import EmailSender, SmtpServer
-from channels.email.testing import DROP, LeanSmtpSink
-from crm.database import Database
-from crm.dispatch import Dispatcher
-from crm.models import Delivery, DeliveryStatus, Identity
-from crm.settings import SmtpSecurity
+from rapport.channels.email.outbound import EmailSender, SmtpServer
+from rapport.channels.email.testing import DROP, LeanSmtpSink
+from rapport.crm.database import Database
+from rapport.crm.dispatch.dispatcher import Dispatcher
+from rapport.crm.models import Delivery, DeliveryStatus, Identity
+from rapport.crm.settings import SmtpSecurity
 from tests.scale_fixtures import dispatch_until_settled, materialised_run
 
 RECIPIENTS = 200

@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from channels.email.imap import REFUSED_KEYWORD, ImapAccount, ImapPoller
-from channels.email.parsing import parse_email
-from crm.database import Database
-from crm.ingest import ingest
-from crm.models import Interaction
+from rapport.channels.email.imap import REFUSED_KEYWORD, ImapAccount, ImapPoller
+from rapport.channels.email.parsing import parse_email
+from rapport.crm.database import Database
+from rapport.crm.interactions.ingest import ingest
+from rapport.crm.models import Interaction
 from tests.dovecot_server import DOVECOT, USER
 
 pytestmark = pytest.mark.skipif(

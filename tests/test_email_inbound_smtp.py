@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot.logs import NOISY_LOGGERS
-from bot.runner import run
-from bot.services import Disabled
-from channels.email import inbound_smtp_service
-from channels.email.inbound_smtp import InboundSmtpService
-from crm.database import Database
-from crm.errors import ConfigurationError
-from crm.models import Conversation, Identity, Interaction
-from crm.settings import load_settings
+from rapport.bot.logs import NOISY_LOGGERS
+from rapport.bot.runner import run
+from rapport.channels.email import inbound_smtp_service
+from rapport.channels.email.inbound_smtp import InboundSmtpService
+from rapport.channels.lifecycle import Disabled
+from rapport.crm.database import Database
+from rapport.crm.errors import ConfigurationError
+from rapport.crm.models import Conversation, Identity, Interaction
+from rapport.crm.settings import load_settings
 
 CORPUS = Path(__file__).parent / "email_corpus"
 

@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 import pytest
 from email_sink import DROP, Sink
 
-from channels.email.outbound import EmailSender, SmtpServer
-from channels.email.parsing import parse_email
-from crm.channel import Channel, PermanentFailure, RecipientGone, TransientFailure
-from crm.messages import OutboundMessage
-from crm.settings import SmtpSecurity
+from rapport.channels.email.outbound import EmailSender, SmtpServer
+from rapport.channels.email.parsing import parse_email
+from rapport.crm.channel import Channel, PermanentFailure, RecipientGone, TransientFailure
+from rapport.crm.messages import OutboundMessage
+from rapport.crm.settings import SmtpSecurity
 
 SHOP = "shop@example.com"
 

@@ -11,15 +11,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from channels.email.parsing import (
+from rapport.channels.email.parsing import (
     GENERATED_ID_DOMAIN,
     html_to_text,
     parse_email,
     strip_quotes_and_signature,
 )
-from crm.errors import InvalidMessage
-from crm.ingest import check
-from crm.messages import InboundMessage
+from rapport.crm.errors import InvalidMessage
+from rapport.crm.interactions.ingest import check
+from rapport.crm.messages import InboundMessage
 
 CORPUS = Path(__file__).parent / "email_corpus"
 RECEIVED = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -8,9 +8,9 @@ from email.parser import BytesParser
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from channels.email.rendering import MailRenderer, choice_lines, render_body
-from crm.channel import PermanentFailure
-from crm.messages import OutboundMessage
+from rapport.channels.email.rendering import MailRenderer, choice_lines, render_body
+from rapport.crm.channel import PermanentFailure
+from rapport.crm.messages import OutboundMessage
 
 RENDERER = MailRenderer("shop@example.com", "Shop")
 EXPECTED = {

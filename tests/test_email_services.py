@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from bot.services import Disabled, channel_factories, close_channels, outbound_channels
-from channels.email import (
+from rapport.bot.services import Disabled, channel_factories, close_channels, outbound_channels
+from rapport.channels.email import (
     OutboundEmailService,
     imap_service,
     inbound_smtp_service,
     outbound_service,
 )
-from channels.email.imap import ImapPoller
-from channels.email.inbound_smtp import InboundSmtpService
-from channels.email.outbound import EmailSender
-from crm.database import Database
-from crm.settings import load_settings
+from rapport.channels.email.imap import ImapPoller
+from rapport.channels.email.inbound_smtp import InboundSmtpService
+from rapport.channels.email.outbound import EmailSender
+from rapport.crm.database import Database
+from rapport.crm.settings import load_settings
 
 
 def test_email_factories_are_registered() -> None:

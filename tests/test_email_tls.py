@@ -17,10 +17,10 @@ import pytest
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from email_sink import Sink
 
-from channels.email.outbound import EmailSender, SmtpServer
-from crm.channel import TransientFailure
-from crm.messages import OutboundMessage
-from crm.settings import SmtpSecurity
+from rapport.channels.email.outbound import EmailSender, SmtpServer
+from rapport.crm.channel import TransientFailure
+from rapport.crm.messages import OutboundMessage
+from rapport.crm.settings import SmtpSecurity
 
 pytestmark = pytest.mark.skipif(
     shutil.which("openssl") is None, reason="TLS tests make their certificate with openssl"

@@ -12,12 +12,10 @@ from datetime import datetime
 import pytest
 from sqlalchemy import select
 
-from crm.audit import Actor
-from crm.conversations import flag_complaint, resolve, take
-from crm.database import Database
-from crm.desk_report import desk_report
-from crm.errors import InvalidInput, NotFound
-from crm.follow_ups import (
+from rapport.crm.customers.tags import add_tags
+from rapport.crm.database import Database
+from rapport.crm.desk.conversations import flag_complaint, resolve, take
+from rapport.crm.desk.follow_ups import (
     due_follow_ups,
     first_name,
     list_follow_ups,
@@ -25,12 +23,14 @@ from crm.follow_ups import (
     mark_reminded,
     overdue_by,
 )
-from crm.ingest import ingest
-from crm.messages import InboundMessage
-from crm.models import AuditEvent, FollowUp
-from crm.reports import Period
-from crm.staff import actor_for, add_staff
-from crm.tags import add_tags
+from rapport.crm.desk.report import desk_report
+from rapport.crm.errors import InvalidInput, NotFound
+from rapport.crm.interactions.ingest import ingest
+from rapport.crm.messages import InboundMessage
+from rapport.crm.models import AuditEvent, FollowUp
+from rapport.crm.reports.programmes import Period
+from rapport.crm.staff.audit import Actor
+from rapport.crm.staff.roles import actor_for, add_staff
 from tests.test_desk_policy import RULES, _customer_of, _write, local
 
 CLI = Actor("cli:test")
@@ -58,14 +58,14 @@ def _write_as(db: Database, address: str, sender: str, at: str) -> int:
 def _flag_at(
     db: Database, monkeypatch: pytest.MonkeyPatch, conversation_id: int, at: str
 ) -> datetime:
-    monkeypatch.setattr("crm.conversations.utcnow", lambda: local(at))
+    monkeypatch.setattr("rapport.crm.desk.conversations.utcnow", lambda: local(at))
     return flag_complaint(db, CLI, conversation_id, RULES)
 
 
 def _at(monkeypatch: pytest.MonkeyPatch, at: str) -> None:
     """Freeze the clock of resolving and of marking done."""
-    monkeypatch.setattr("crm.conversations.utcnow", lambda: local(at))
-    monkeypatch.setattr("crm.follow_ups.utcnow", lambda: local(at))
+    monkeypatch.setattr("rapport.crm.desk.conversations.utcnow", lambda: local(at))
+    monkeypatch.setattr("rapport.crm.desk.follow_ups.utcnow", lambda: local(at))
 
 
 def test_follow_up_is_due_in_business_hours_and_reminded_once(

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from crm.database import Database
-from crm.errors import InvalidMessage
-from crm.ingest import ingest, ingest_batch
-from crm.messages import InboundMessage
-from crm.models import Conversation, ConversationStatus, Customer, Identity, Interaction
+from rapport.crm.database import Database
+from rapport.crm.errors import InvalidMessage
+from rapport.crm.interactions.ingest import ingest, ingest_batch
+from rapport.crm.messages import InboundMessage
+from rapport.crm.models import Conversation, ConversationStatus, Customer, Identity, Interaction
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 

@@ -24,9 +24,9 @@ from pathlib import Path
 from sqlalchemy import select
 
 from benchmarks.traffic import MailFeeder, TelegramFeeder, Traffic
-from channels.telegram.testing import BotApiStandIn
-from crm.database import Database
-from crm.models import Direction, Interaction
+from rapport.channels.telegram.testing import BotApiStandIn
+from rapport.crm.database import Database
+from rapport.crm.models import Direction, Interaction
 from tests.scale_fixtures import app_env, start_process, stop_processes
 
 TOKEN = "123456:TEST-token"

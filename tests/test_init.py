@@ -21,12 +21,13 @@ import pytest
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from sqlalchemy import select
 
-from bot.first_run import Answers, initialise
-from channels.telegram.testing import BotApiStandIn
-from crm.database import Database, current_revision, head_revision
-from crm.errors import ConfigurationError
-from crm.models import StaffMember
-from crm.settings import Settings
+from rapport.bot.first_run import Answers, initialise
+from rapport.channels.telegram.testing import BotApiStandIn
+from rapport.crm.database import Database
+from rapport.crm.errors import ConfigurationError
+from rapport.crm.models import StaffMember
+from rapport.crm.settings import Settings
+from rapport.migrations.schema import current_revision, head_revision
 from tests.dovecot_server import DOVECOT
 from tests.email_sink import Sink
 
@@ -61,7 +62,7 @@ async def rapport_init(cwd: Path, *args: str) -> tuple[int, str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAPPORT_")}
     env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "init", "--non-interactive", *args,
+        sys.executable, "-m", "rapport.bot", "init", "--non-interactive", *args,
         cwd=cwd, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     out, err = await asyncio.wait_for(process.communicate(), 60)
@@ -183,7 +184,7 @@ def test_interactive_prompts_with_channels_left_off(
 ) -> None:
     from typer.testing import CliRunner
 
-    from bot.cli import app
+    from rapport.bot.cli import app
 
     monkeypatch.chdir(tmp_path)
     db_url = f"sqlite:///{tmp_path / 'shop.db'}"

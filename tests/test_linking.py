@@ -9,18 +9,18 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from crm.consent import set_marketing_consent
-from crm.database import Database
-from crm.errors import Conflict, InvalidInput, InvalidMessage
-from crm.linking import (
+from rapport.crm.campaigns.runs import start_run
+from rapport.crm.customers.linking import (
     MAX_ATTEMPTS,
     LinkStatus,
     TooManyRequests,
     confirm_link,
     request_link,
 )
-from crm.models import Customer, CustomerMerge, Delivery, DeliveryStatus, Identity, LinkCode
-from crm.runs import start_run
+from rapport.crm.database import Database
+from rapport.crm.errors import Conflict, InvalidInput, InvalidMessage
+from rapport.crm.models import Customer, CustomerMerge, Delivery, DeliveryStatus, Identity, LinkCode
+from rapport.crm.privacy.consent import set_marketing_consent
 from tests.campaign_fixtures import T0, campaign, customer, everyone
 
 NOW = T0 + timedelta(days=1)

@@ -10,10 +10,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from crm.consent import set_marketing_consent
-from crm.database import Database
-from crm.errors import InvalidInput
-from crm.loyalty import (
+from rapport.crm.campaigns.runs import start_run
+from rapport.crm.database import Database
+from rapport.crm.errors import InvalidInput
+from rapport.crm.models import CustomerValue, Delivery, DeliveryStatus, PointsEntry
+from rapport.crm.privacy.consent import set_marketing_consent
+from rapport.crm.segments.rules import create_segment
+from rapport.crm.value.loyalty import (
     InsufficientPoints,
     balance,
     expire_points,
@@ -22,11 +25,8 @@ from crm.loyalty import (
     points_for,
     redeem_points,
 )
-from crm.models import CustomerValue, Delivery, DeliveryStatus, PointsEntry
-from crm.orders import record_order
-from crm.runs import start_run
-from crm.segments import create_segment
-from crm.value import recompute_values
+from rapport.crm.value.orders import record_order
+from rapport.crm.value.scores import recompute_values
 from tests.campaign_fixtures import campaign
 from tests.value_fixtures import NOW, SHOP, seed_shop
 

@@ -8,14 +8,13 @@ from typing import Any
 import pytest
 from sqlalchemy import func, insert, select, update
 
-from crm.audit import Actor
-from crm.consent import record_consent, set_marketing_consent
-from crm.customers import customer_profile
-from crm.database import Database
-from crm.errors import Conflict, InvalidInput, NotFound
-from crm.loyalty import balance
-from crm.merge import CUSTOMER_REFERENCES, DELIVERY_REFERENCES, merge_customers
-from crm.models import (
+from rapport.crm.campaigns.runs import start_run
+from rapport.crm.customers.merge import CUSTOMER_REFERENCES, DELIVERY_REFERENCES, merge_customers
+from rapport.crm.customers.profiles import customer_profile
+from rapport.crm.customers.tags import add_tags, customer_tags
+from rapport.crm.database import Database
+from rapport.crm.errors import Conflict, InvalidInput, NotFound
+from rapport.crm.models import (
     AuditEvent,
     Base,
     Consent,
@@ -31,12 +30,13 @@ from crm.models import (
     SurveyResponse,
     UnsubscribeUse,
 )
-from crm.orders import record_order
-from crm.privacy import export_customer
-from crm.runs import start_run
-from crm.tags import add_tags, customer_tags
-from crm.unsubscribe import UnsubscribeLinks
-from crm.value import recompute_values
+from rapport.crm.privacy.consent import record_consent, set_marketing_consent
+from rapport.crm.privacy.requests import export_customer
+from rapport.crm.privacy.unsubscribe import UnsubscribeLinks
+from rapport.crm.staff.audit import Actor
+from rapport.crm.value.loyalty import balance
+from rapport.crm.value.orders import record_order
+from rapport.crm.value.scores import recompute_values
 from tests.campaign_fixtures import T0, campaign, customer, erase, everyone
 
 STAFF = Actor("test:admin")
@@ -53,7 +53,7 @@ def _references(target: str) -> set[tuple[str, str]]:
 
 def test_every_reference_to_a_customer_or_delivery_is_handled_by_merging() -> None:
     """A new table pointing at customers (or at deliveries, which a merge may fold) fails here
-    until crm.merge says what happens to its rows."""
+    until rapport.crm.customers.merge says what happens to its rows."""
     assert _references("customers") == CUSTOMER_REFERENCES
     assert _references("deliveries") == DELIVERY_REFERENCES
 
@@ -267,7 +267,7 @@ def test_consent_clash_keeps_the_opt_out_and_old_unsubscribe_links_still_work(
 
 
 def _run(db: Database, session: Any, campaign_id: int) -> int:
-    from crm.models import CampaignRun
+    from rapport.crm.models import CampaignRun
 
     return int(
         session.scalar(

@@ -7,8 +7,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from crm.database import Database, current_revision, downgrade, head_revision, upgrade
-from crm.models import Base
+from rapport.crm.database import Database
+from rapport.crm.models import Base
+from rapport.migrations.schema import current_revision, downgrade, head_revision, upgrade
 
 
 def _tables(db: Database) -> set[str]:

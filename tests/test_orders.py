@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
-from crm.database import Database
-from crm.errors import InvalidInput
-from crm.loyalty import balance
-from crm.models import Customer, Identity, Order, PointsEntry
-from crm.orders import import_orders, orders_from_text, record_order
+from rapport.crm.database import Database
+from rapport.crm.errors import InvalidInput
+from rapport.crm.models import Customer, Identity, Order, PointsEntry
+from rapport.crm.value.loyalty import balance
+from rapport.crm.value.orders import import_orders, orders_from_text, record_order
 from tests.campaign_fixtures import customer
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

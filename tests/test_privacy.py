@@ -9,28 +9,35 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from bot.scheduler import Runtime, SchedulerService
-from crm.audit import Actor
-from crm.clock import utcnow
-from crm.conversations import (
+from rapport.bot.scheduler import Runtime, SchedulerService
+from rapport.crm.campaigns.runs import start_run
+from rapport.crm.clock import utcnow
+from rapport.crm.customers.linking import request_link
+from rapport.crm.customers.merge import merge_customers
+from rapport.crm.customers.profiles import customer_profile
+from rapport.crm.customers.tags import add_tags
+from rapport.crm.database import Database
+from rapport.crm.desk.conversations import (
     flag_complaint,
     mark_announced,
     pending_announcements,
     record_survey_sent,
     resolve,
 )
-from crm.customers import customer_profile
-from crm.database import Database
-from crm.desk_rules import DEFAULT_RULES, parse_rules
-from crm.dispatch import Dispatcher
-from crm.errors import NotFound
-from crm.ingest import ingest
-from crm.linking import request_link
-from crm.merge import merge_customers
-from crm.messages import InboundMessage, Receipt
-from crm.models import AuditEvent, Base, Conversation, ConversationSurvey, Customer, Interaction
-from crm.orders import record_order
-from crm.privacy import (
+from rapport.crm.desk.rules import DEFAULT_RULES, parse_rules
+from rapport.crm.dispatch.dispatcher import Dispatcher
+from rapport.crm.errors import NotFound
+from rapport.crm.interactions.ingest import ingest
+from rapport.crm.messages import InboundMessage, Receipt
+from rapport.crm.models import (
+    AuditEvent,
+    Base,
+    Conversation,
+    ConversationSurvey,
+    Customer,
+    Interaction,
+)
+from rapport.crm.privacy.requests import (
     enforce_retention,
     erase_customer,
     export_customer,
@@ -38,12 +45,12 @@ from crm.privacy import (
     personal_tables,
     retention_cutoff,
 )
-from crm.reports import programme_metrics
-from crm.runs import start_run
-from crm.settings import load_settings
-from crm.tags import add_tags
-from crm.unsubscribe import UnsubscribeLinks
-from crm.value import recompute_values
+from rapport.crm.privacy.unsubscribe import UnsubscribeLinks
+from rapport.crm.reports.programmes import programme_metrics
+from rapport.crm.settings import load_settings
+from rapport.crm.staff.audit import Actor
+from rapport.crm.value.orders import record_order
+from rapport.crm.value.scores import recompute_values
 from tests.campaign_fixtures import T0, campaign, customer, everyone
 from tests.recording import RecordingChannel
 

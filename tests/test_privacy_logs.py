@@ -10,17 +10,17 @@ from aiohttp import ClientSession
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
-from bot.web import WebService
-from crm.audit import Actor
-from crm.consent import set_marketing_consent
-from crm.database import Database
-from crm.dispatch import Dispatcher
-from crm.ingest import ingest
-from crm.messages import InboundMessage
-from crm.models import Identity
-from crm.privacy import enforce_retention, erase_customer, export_customer
-from crm.runs import start_run
-from crm.unsubscribe import UnsubscribeLinks
+from rapport.bot.web import WebService
+from rapport.crm.campaigns.runs import start_run
+from rapport.crm.database import Database
+from rapport.crm.dispatch.dispatcher import Dispatcher
+from rapport.crm.interactions.ingest import ingest
+from rapport.crm.messages import InboundMessage
+from rapport.crm.models import Identity
+from rapport.crm.privacy.consent import set_marketing_consent
+from rapport.crm.privacy.requests import enforce_retention, erase_customer, export_customer
+from rapport.crm.privacy.unsubscribe import UnsubscribeLinks
+from rapport.crm.staff.audit import Actor
 from tests.campaign_fixtures import T0, campaign, everyone
 from tests.recording import RecordingChannel
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from bot.programme_doc import DOC, render
-from crm.programmes import list_programmes
+from rapport.bot.programme_doc import DOC, render
+from rapport.crm.campaigns.programmes import list_programmes
 
 
 def test_programme_guide_is_current() -> None:
-    assert DOC.read_text(encoding="utf-8") == render(), "run: python -m bot.programme_doc"
+    assert DOC.read_text(encoding="utf-8") == render(), "run: python -m rapport.bot.programme_doc"
 
 
 def test_every_programme_and_campaign_is_in_the_guide() -> None:

@@ -5,22 +5,22 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from crm.campaigns import set_status, update_campaign
-from crm.clock import utcnow
-from crm.database import Database
-from crm.demo import fill_demo
-from crm.dispatch import Dispatcher
-from crm.errors import Conflict, InvalidInput, NotFound, RapportError
-from crm.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, Segment
-from crm.programmes import (
+from rapport.bot.demo import fill_demo
+from rapport.crm.campaigns.definitions import set_status, update_campaign
+from rapport.crm.campaigns.programmes import (
     get_programme,
     install_programme,
     installed_programmes,
     list_programmes,
 )
-from crm.runs import start_run
-from crm.segments import create_segment
-from crm.templates import validate_template
+from rapport.crm.campaigns.runs import start_run
+from rapport.crm.campaigns.templates import validate_template
+from rapport.crm.clock import utcnow
+from rapport.crm.database import Database
+from rapport.crm.dispatch.dispatcher import Dispatcher
+from rapport.crm.errors import Conflict, InvalidInput, NotFound, RapportError
+from rapport.crm.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, Segment
+from rapport.crm.segments.rules import create_segment
 from tests.recording import RecordingChannel
 
 NAMES = [p.name for p in list_programmes()]

@@ -7,11 +7,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from crm.consent import is_stop_request, marketing_consent, set_marketing_consent
-from crm.database import Database
-from crm.ingest import ingest, ingest_batch
-from crm.messages import InboundMessage
-from crm.models import ConsentEvent
+from rapport.crm.database import Database
+from rapport.crm.interactions.ingest import ingest, ingest_batch
+from rapport.crm.messages import InboundMessage
+from rapport.crm.models import ConsentEvent
+from rapport.crm.privacy.consent import is_stop_request, marketing_consent, set_marketing_consent
 from tests.campaign_fixtures import T0
 from tests.privacy_fixtures import two_channel_customer
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from crm.channel import PermanentFailure
-from crm.database import Database
-from crm.dispatch import Dispatcher
-from crm.ingest import ingest
-from crm.messages import InboundMessage
-from crm.reports import Period, campaign_ids_for_segment, programme_metrics
-from crm.runs import start_run
+from rapport.crm.campaigns.runs import start_run
+from rapport.crm.channel import PermanentFailure
+from rapport.crm.database import Database
+from rapport.crm.dispatch.dispatcher import Dispatcher
+from rapport.crm.interactions.ingest import ingest
+from rapport.crm.messages import InboundMessage
+from rapport.crm.reports.programmes import Period, campaign_ids_for_segment, programme_metrics
 from tests.campaign_fixtures import T0, campaign, customer, everyone, mark_unreachable
 from tests.recording import RecordingChannel
 

@@ -16,12 +16,12 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import TableClause, column, insert, select, table
 
-from crm.campaigns import CampaignSpec, create_campaign
-from crm.database import Database, upgrade
-from crm.engagement import ENGAGEMENT_WINDOW, recompute_wrote_back
-from crm.ingest import ingest_batch
-from crm.messages import InboundMessage
-from crm.models import (
+from rapport.crm.campaigns.definitions import CampaignSpec, create_campaign
+from rapport.crm.database import Database
+from rapport.crm.interactions.engagement import ENGAGEMENT_WINDOW, recompute_wrote_back
+from rapport.crm.interactions.ingest import ingest_batch
+from rapport.crm.messages import InboundMessage
+from rapport.crm.models import (
     CampaignRun,
     Customer,
     Delivery,
@@ -29,14 +29,15 @@ from crm.models import (
     SurveyResponse,
     UtcDateTime,
 )
-from crm.reports import (
+from rapport.crm.reports.programmes import (
     Period,
     campaign_ids_for_segment,
     metrics_per_campaign,
     metrics_per_segment,
     programme_metrics,
 )
-from crm.segments import create_segment
+from rapport.crm.segments.rules import create_segment
+from rapport.migrations.schema import upgrade
 from tests.campaign_fixtures import T0, customer
 
 STATUSES = ["sent"] * 6 + ["failed", "skipped", "queued", "claimed", "sending"]

@@ -13,16 +13,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from crm.database import Database
-from crm.orders import record_order
-from crm.retention import (
+from rapport.crm.database import Database
+from rapport.crm.reports.retention import (
     AcquisitionRow,
     ChurnRow,
     acquisition,
     churn_and_reactivation,
     retention_cohorts,
 )
-from crm.segments import create_segment
+from rapport.crm.segments.rules import create_segment
+from rapport.crm.value.orders import record_order
 from tests.campaign_fixtures import customer, erase
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

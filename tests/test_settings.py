@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from crm.errors import ConfigurationError
-from crm.settings import SmtpSecurity, load_settings
+from rapport.crm.errors import ConfigurationError
+from rapport.crm.settings import SmtpSecurity, load_settings
 
 
 def test_defaults_need_no_configuration(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

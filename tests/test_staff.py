@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from crm.audit import Actor
-from crm.customers import customer_profile
-from crm.database import Database
-from crm.errors import PermissionDenied
-from crm.models import AuditEvent
-from crm.staff import (
+from rapport.crm.customers.profiles import customer_profile
+from rapport.crm.database import Database
+from rapport.crm.errors import PermissionDenied
+from rapport.crm.models import AuditEvent
+from rapport.crm.staff.audit import Actor
+from rapport.crm.staff.roles import (
     InvalidStaff,
     Permission,
     actor_for,

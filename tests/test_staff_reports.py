@@ -13,18 +13,17 @@ from PIL import Image
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from bot import charts
-from bot.cli import app
-from bot.exports import export_report
-from bot.staff_commands import COMMANDS, commands_markdown
-from crm.audit import Actor
-from crm.clock import utcnow
-from crm.database import Database
-from crm.errors import InvalidInput, NotFound
-from crm.ingest import ingest
-from crm.messages import InboundMessage
-from crm.models import AuditEvent, Interaction
-from crm.reports import (
+from rapport.bot import charts
+from rapport.bot.cli import app
+from rapport.bot.exports import export_report
+from rapport.bot.staff_commands import COMMANDS, commands_markdown
+from rapport.crm.clock import utcnow
+from rapport.crm.database import Database
+from rapport.crm.errors import InvalidInput, NotFound
+from rapport.crm.interactions.ingest import ingest
+from rapport.crm.messages import InboundMessage
+from rapport.crm.models import AuditEvent, Interaction
+from rapport.crm.reports.programmes import (
     Period,
     metrics_per_campaign,
     metrics_per_segment,
@@ -32,6 +31,7 @@ from crm.reports import (
     segment_campaign_ids,
     sentiment_by_day,
 )
+from rapport.crm.staff.audit import Actor
 from tests.programme_fixtures import seed_programme
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "staff-commands.md"
@@ -209,7 +209,8 @@ def metrics_per_campaign_named(db: Database) -> list:
 
 def test_staff_command_doc_matches_the_registry() -> None:
     assert DOC.read_text(encoding="utf-8") == commands_markdown(), (
-        "docs/staff-commands.md is stale: python -m bot.staff_commands > docs/staff-commands.md"
+        "docs/staff-commands.md is stale: "
+        "python -m rapport.bot.staff_commands > docs/staff-commands.md"
     )
     assert all(f"/{c.name}" in DOC.read_text(encoding="utf-8") for c in COMMANDS)
 

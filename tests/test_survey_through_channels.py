@@ -11,13 +11,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from channels.email.inbound_smtp import InboundSmtpService
-from channels.email.outbound import EmailSender, SmtpServer
-from crm.database import Database
-from crm.dispatch import Dispatcher
-from crm.reports import programme_metrics
-from crm.runs import start_run
-from crm.settings import SmtpSecurity
+from rapport.channels.email.inbound_smtp import InboundSmtpService
+from rapport.channels.email.outbound import EmailSender, SmtpServer
+from rapport.crm.campaigns.runs import start_run
+from rapport.crm.database import Database
+from rapport.crm.dispatch.dispatcher import Dispatcher
+from rapport.crm.reports.programmes import programme_metrics
+from rapport.crm.settings import SmtpSecurity
 from tests.campaign_fixtures import campaign, customer, everyone
 from tests.email_sink import Sink
 from tests.test_email_inbound_smtp import send

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from segment_data import Person, store
 
-from crm.database import Database
-from crm.errors import InvalidInput, NotFound
-from crm.tags import add_tags, customer_tags, normalise_tag, remove_tags
+from rapport.crm.customers.tags import add_tags, customer_tags, normalise_tag, remove_tags
+from rapport.crm.database import Database
+from rapport.crm.errors import InvalidInput, NotFound
 
 
 @pytest.mark.parametrize(

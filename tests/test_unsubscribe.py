@@ -18,18 +18,23 @@ from aiohttp import ClientSession
 from itsdangerous import TimestampSigner
 from sqlalchemy import func, select
 
-from bot.runner import run
-from bot.services import Disabled
-from bot.web import WebService, web_factory
-from crm.clock import utcnow
-from crm.consent import marketing_consent, set_marketing_consent
-from crm.database import Database
-from crm.dispatch import Dispatcher
-from crm.errors import ConfigurationError
-from crm.models import ConsentEvent, Delivery
-from crm.runs import start_run
-from crm.settings import load_settings
-from crm.unsubscribe import TokenExpired, TokenRefused, UnsubscribeLinks, header_hook
+from rapport.bot.runner import run
+from rapport.bot.web import WebService, web_factory
+from rapport.channels.lifecycle import Disabled
+from rapport.crm.campaigns.runs import start_run
+from rapport.crm.clock import utcnow
+from rapport.crm.database import Database
+from rapport.crm.dispatch.dispatcher import Dispatcher
+from rapport.crm.errors import ConfigurationError
+from rapport.crm.models import ConsentEvent, Delivery
+from rapport.crm.privacy.consent import marketing_consent, set_marketing_consent
+from rapport.crm.privacy.unsubscribe import (
+    TokenExpired,
+    TokenRefused,
+    UnsubscribeLinks,
+    header_hook,
+)
+from rapport.crm.settings import load_settings
 from tests.campaign_fixtures import T0, campaign, everyone
 from tests.privacy_fixtures import two_channel_customer
 from tests.recording import RecordingChannel

@@ -18,12 +18,18 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from crm.database import Database
-from crm.errors import InvalidRule
-from crm.loyalty import parse_tiers
-from crm.models import CustomerValue, Order
-from crm.segments import member_ids, parse_rule
-from crm.value import engagement, explain_value, quintile, quintiles, recompute_values
+from rapport.crm.database import Database
+from rapport.crm.errors import InvalidRule
+from rapport.crm.models import CustomerValue, Order
+from rapport.crm.segments.rules import member_ids, parse_rule
+from rapport.crm.value.loyalty import parse_tiers
+from rapport.crm.value.scores import (
+    engagement,
+    explain_value,
+    quintile,
+    quintiles,
+    recompute_values,
+)
 from tests.campaign_fixtures import customer
 from tests.value_fixtures import NOW, seed_shop
 

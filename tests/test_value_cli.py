@@ -6,8 +6,8 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from crm.database import Database
-from crm.models import Order
+from rapport.crm.database import Database
+from rapport.crm.models import Order
 from tests.test_cli import rapport
 
 CSV = """order_id,customer,amount,currency,date

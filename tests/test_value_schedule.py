@@ -7,12 +7,12 @@ from datetime import timedelta
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select
 
-from bot.scheduler import VALUES_HOUR, Runtime, SchedulerService, refresh_values
-from crm.database import Database
-from crm.loyalty import balance
-from crm.models import CustomerValue
-from crm.orders import record_order
-from crm.settings import load_settings
+from rapport.bot.scheduler import VALUES_HOUR, Runtime, SchedulerService, refresh_values
+from rapport.crm.database import Database
+from rapport.crm.models import CustomerValue
+from rapport.crm.settings import load_settings
+from rapport.crm.value.loyalty import balance
+from rapport.crm.value.orders import record_order
 from tests.value_fixtures import NOW
 
 

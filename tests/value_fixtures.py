@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from crm.database import Database
-from crm.orders import record_order
+from rapport.crm.database import Database
+from rapport.crm.value.orders import record_order
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

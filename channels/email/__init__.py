@@ -1,18 +1,18 @@
 """The email channel: outbound over SMTP, inbound by our SMTP server or IMAP.
 
-Each part is a `bot.services.Service` built by a factory from `Settings`;
+Each part is a `rapport.bot.services.Service` built by a factory from `Settings`;
 a factory that cannot build its part says why in a `Disabled`, which
 `rapport run` logs at start-up.
 """
 
 from __future__ import annotations
 
-from bot.services import Disabled, Service
-from channels.email.imap import ImapAccount, ImapPoller
-from channels.email.inbound_smtp import InboundSmtpService
-from channels.email.outbound import EmailSender
-from crm.database import Database
-from crm.settings import Settings
+from rapport.channels.email.imap import ImapAccount, ImapPoller
+from rapport.channels.email.inbound_smtp import InboundSmtpService
+from rapport.channels.email.outbound import EmailSender
+from rapport.channels.lifecycle import Disabled, Service
+from rapport.crm.database import Database
+from rapport.crm.settings import Settings
 
 OUTBOUND_CONNECTIONS = 4
 """Connections per sender: about 1,700 mails/s on loopback versus 950 on one."""
@@ -21,7 +21,7 @@ OUTBOUND_CONNECTIONS = 4
 class OutboundEmailService:
     """Owns the long-lived `EmailSender` so its connections close on shutdown.
 
-    The campaign dispatcher takes `.sender` (the `crm.channel.Channel`).
+    The campaign dispatcher takes `.sender` (the `rapport.crm.channel.Channel`).
     """
 
     name = "email-outbound"

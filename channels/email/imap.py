@@ -23,10 +23,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from channels.email.parsing import parse_email
-from crm.database import Database
-from crm.errors import InvalidMessage
-from crm.ingest import DEFAULT_MAX_CHARS, ingest
+from rapport.channels.email.parsing import parse_email
+from rapport.crm.database import Database
+from rapport.crm.errors import InvalidMessage
+from rapport.crm.interactions.ingest import DEFAULT_MAX_CHARS, ingest
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class PollResult:
 
 
 class ImapPoller:
-    """A `bot.services.Service` that polls one folder every `interval` seconds."""
+    """A `rapport.bot.services.Service` that polls one folder every `interval` seconds."""
 
     name = "email-imap"
 

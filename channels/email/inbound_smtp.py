@@ -16,11 +16,11 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy.exc import SQLAlchemyError
 
-from channels.email.parsing import parse_email
-from crm.database import Database
-from crm.errors import ConfigurationError, InvalidMessage
-from crm.ingest import DEFAULT_MAX_CHARS, ingest
-from crm.messages import IngestResult
+from rapport.channels.email.parsing import parse_email
+from rapport.crm.database import Database
+from rapport.crm.errors import ConfigurationError, InvalidMessage
+from rapport.crm.interactions.ingest import DEFAULT_MAX_CHARS, ingest
+from rapport.crm.messages import IngestResult
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class IngestHandler:
 
 
 class InboundSmtpService:
-    """The SMTP server as a `bot.services.Service`, on the running event loop."""
+    """The SMTP server as a `rapport.bot.services.Service`, on the running event loop."""
 
     name = "email-inbound-smtp"
 

@@ -1,4 +1,4 @@
-"""The outbound email channel: `crm.channel.Channel` over aiosmtplib.
+"""The outbound email channel: `rapport.crm.channel.Channel` over aiosmtplib.
 
 Connections are kept open between messages (a handful per sender, used in
 turn) because an SMTP handshake, and a TLS one even more, costs more than
@@ -20,13 +20,13 @@ from dataclasses import dataclass
 
 import aiosmtplib
 
-from channels.email.rendering import MailRenderer
-from crm.channel import DeliveryFailure, PermanentFailure, RecipientGone, TransientFailure
-from crm.clock import utcnow
-from crm.errors import InvalidMessage
-from crm.identity import EMAIL, normalise_email
-from crm.messages import OutboundMessage, Receipt
-from crm.settings import Settings, SmtpSecurity
+from rapport.channels.email.rendering import MailRenderer
+from rapport.crm.channel import DeliveryFailure, PermanentFailure, RecipientGone, TransientFailure
+from rapport.crm.clock import utcnow
+from rapport.crm.customers.identity import EMAIL, normalise_email
+from rapport.crm.errors import InvalidMessage
+from rapport.crm.messages import OutboundMessage, Receipt
+from rapport.crm.settings import Settings, SmtpSecurity
 
 log = logging.getLogger(__name__)
 

@@ -22,10 +22,10 @@ from email.parser import BytesParser
 from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
 
-from crm.clock import utcnow
-from crm.errors import InvalidMessage
-from crm.identity import EMAIL
-from crm.messages import Attachment, InboundMessage
+from rapport.crm.clock import utcnow
+from rapport.crm.customers.identity import EMAIL
+from rapport.crm.errors import InvalidMessage
+from rapport.crm.messages import Attachment, InboundMessage
 
 GENERATED_ID_DOMAIN = "rapport.invalid"
 """Domain of the Message-IDs we make up for mail that came without one."""

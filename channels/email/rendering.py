@@ -21,9 +21,9 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from functools import lru_cache
 
-from crm.channel import PermanentFailure
-from crm.clock import utcnow
-from crm.messages import OutboundMessage
+from rapport.crm.channel import PermanentFailure
+from rapport.crm.clock import utcnow
+from rapport.crm.messages import OutboundMessage
 
 _POLICY = policy.SMTP
 _FIELD_NAME = re.compile(r"[!-9;-~]{1,76}")

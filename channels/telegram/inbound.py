@@ -17,9 +17,9 @@ import re
 
 from telegram import CallbackQuery, Message, Update, User
 
-from crm.clock import utcnow
-from crm.identity import TELEGRAM
-from crm.messages import Attachment, InboundMessage
+from rapport.crm.clock import utcnow
+from rapport.crm.customers.identity import TELEGRAM
+from rapport.crm.messages import Attachment, InboundMessage
 
 _MESSAGE_KEY = re.compile(r"msg:(-?[0-9]+):([0-9]+)")
 

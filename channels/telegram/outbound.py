@@ -26,12 +26,12 @@ from telegram.error import (
     TimedOut,
 )
 
-from channels.telegram.inbound import message_key, parse_key
-from channels.telegram.ratelimit import BULK, retry_seconds
-from crm.channel import PermanentFailure, RecipientGone, TransientFailure
-from crm.clock import utcnow
-from crm.identity import TELEGRAM
-from crm.messages import OutboundMessage, Receipt
+from rapport.channels.telegram.inbound import message_key, parse_key
+from rapport.channels.telegram.ratelimit import BULK, retry_seconds
+from rapport.crm.channel import PermanentFailure, RecipientGone, TransientFailure
+from rapport.crm.clock import utcnow
+from rapport.crm.customers.identity import TELEGRAM
+from rapport.crm.messages import OutboundMessage, Receipt
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def keyboard(choices: Sequence[tuple[str, str]]) -> InlineKeyboardMarkup | None:
 
 
 def map_error(exc: TelegramError) -> Exception:
-    """The core's failure for one of PTB's errors (see crm.channel)."""
+    """The core's failure for one of PTB's errors (see rapport.crm.channel)."""
     if isinstance(exc, RetryAfter):
         return TransientFailure("Telegram rate limit (429)", retry_after=retry_seconds(exc))
     if isinstance(exc, Forbidden):

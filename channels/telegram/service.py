@@ -31,12 +31,11 @@ from telegram import Update
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application, ApplicationBuilder, BaseHandler, ContextTypes
 
-from bot.services import Disabled
-from channels.telegram.outbound import TelegramChannel
-from channels.telegram.ratelimit import PacedRateLimiter
-from crm.database import Database, is_outage
-from crm.errors import ConfigurationError
-from crm.settings import Settings
+from rapport.channels.telegram.outbound import TelegramChannel
+from rapport.channels.telegram.ratelimit import PacedRateLimiter
+from rapport.crm.database import is_outage
+from rapport.crm.errors import ConfigurationError
+from rapport.crm.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -256,17 +255,3 @@ class TelegramService:
 def _is_outage(error: BaseException) -> bool:
     """Errors of the database or network that go away by themselves."""
     return is_outage(error) or isinstance(error, OSError)
-
-
-def telegram_service(settings: Settings, db: Database) -> TelegramService | Disabled:
-    """The factory `rapport run` calls: the customer bot with staff commands, or why it is off."""
-    from bot.customer_dialogs import CustomerDialogs  # the dialogs live with the wiring
-    from bot.staff_commands import StaffCommands
-
-    if settings.telegram_token is None:
-        return Disabled(NAME, "RAPPORT_TELEGRAM_TOKEN is not set")
-    if settings.telegram_webhook_url and settings.telegram_webhook_secret is None:
-        raise ConfigurationError(WEBHOOK_SECRET_MISSING)
-    service = TelegramService(settings, CustomerDialogs(db, settings).handlers())
-    StaffCommands(db, settings).register(service.application)  # an earlier handler group
-    return service

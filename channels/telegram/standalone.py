@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from bot.services import Disabled
-from channels.telegram.outbound import TelegramChannel
-from channels.telegram.service import build_application
-from crm.database import Database
-from crm.settings import Settings
+from rapport.channels.lifecycle import Disabled
+from rapport.channels.telegram.outbound import TelegramChannel
+from rapport.channels.telegram.service import build_application
+from rapport.crm.database import Database
+from rapport.crm.settings import Settings
 
 
 class TelegramSender:

@@ -64,8 +64,9 @@ def upgrade() -> None:
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("score", sa.Integer(), nullable=True),
         sa.Column("comment", sa.Text(), nullable=True),
-        sa.Column("interaction_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-                  nullable=True),
+        sa.Column(
+            "interaction_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
         sa.Column("answered_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["conversation_id"],

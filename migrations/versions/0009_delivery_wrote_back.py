@@ -1,7 +1,7 @@
 """Faster reports: deliveries remember when the customer wrote back; a sentiment index.
 
 Reports counted engagement by searching each customer's messages for every
-delivery; ingest now records it on the delivery (crm/engagement.py). The
+delivery; ingest now records it on the delivery (crm/interactions/engagement.py). The
 column is filled here for existing deliveries from the stored messages, with
 the same definition: the first inbound, not automated message in
 [sent_at, sent_at + 7 days). A partial index on interactions (sent_at,

@@ -13,11 +13,11 @@ from collections.abc import AsyncIterator
 import pytest
 from tg_helpers import TOKEN, bot_settings
 
-from bot.customer_dialogs import CustomerDialogs
-from bot.staff_commands import StaffCommands
-from channels.telegram.service import TelegramService
-from channels.telegram.testing import BotApiStandIn
-from crm.database import Database
+from rapport.bot.customer_dialogs import CustomerDialogs
+from rapport.bot.staff_commands import StaffCommands
+from rapport.channels.telegram.service import TelegramService
+from rapport.channels.telegram.testing import BotApiStandIn
+from rapport.crm.database import Database
 
 
 @pytest.fixture

@@ -18,19 +18,19 @@ import pytest
 from sqlalchemy import select
 from tg_helpers import bot_settings
 
-from bot.desk_commands import DeskService, announce_new
-from bot.staff_commands import SENDERS_KEY
-from channels.email.inbound_smtp import InboundSmtpService
-from channels.email.outbound import EmailSender, SmtpServer
-from channels.telegram.service import TelegramService, telegram_service
-from channels.telegram.testing import BotApiStandIn, SentMessage
-from crm.audit import Actor
-from crm.clock import utcnow
-from crm.conversations import take
-from crm.database import Database
-from crm.desk_report import desk_report
-from crm.desk_rules import load_rules
-from crm.models import (
+from rapport.bot.desk_commands import DeskService, announce_new
+from rapport.bot.services import telegram_service
+from rapport.bot.staff_commands import SENDERS_KEY
+from rapport.channels.email.inbound_smtp import InboundSmtpService
+from rapport.channels.email.outbound import EmailSender, SmtpServer
+from rapport.channels.telegram.service import TelegramService
+from rapport.channels.telegram.testing import BotApiStandIn, SentMessage
+from rapport.crm.clock import utcnow
+from rapport.crm.database import Database
+from rapport.crm.desk.conversations import take
+from rapport.crm.desk.report import desk_report
+from rapport.crm.desk.rules import load_rules
+from rapport.crm.models import (
     AuditEvent,
     Conversation,
     ConversationSurvey,
@@ -38,9 +38,10 @@ from crm.models import (
     Interaction,
     StaffMember,
 )
-from crm.reports import Period
-from crm.settings import SmtpSecurity
-from crm.staff import actor_for, add_staff
+from rapport.crm.reports.programmes import Period
+from rapport.crm.settings import SmtpSecurity
+from rapport.crm.staff.audit import Actor
+from rapport.crm.staff.roles import actor_for, add_staff
 from tests.email_sink import Sink
 from tests.test_email_inbound_smtp import send
 

@@ -16,18 +16,18 @@ import pytest
 from sqlalchemy import select
 from tg_helpers import count, interactions, replies
 
-from bot.customer_dialogs import CODE_SENT, LINK_ASKED_AT, LINK_UNAVAILABLE
-from bot.staff_commands import SENDERS_KEY
-from channels.email.outbound import EmailSender, SmtpServer
-from channels.telegram.service import TelegramService
-from channels.telegram.testing import BotApiStandIn
-from crm.clock import utcnow
-from crm.database import Database
-from crm.ingest import ingest
-from crm.loyalty import balance
-from crm.messages import InboundMessage
-from crm.models import Customer, CustomerMerge, Identity, Interaction, LinkCode, PointsEntry
-from crm.settings import SmtpSecurity
+from rapport.bot.customer_dialogs import CODE_SENT, LINK_ASKED_AT, LINK_UNAVAILABLE
+from rapport.bot.staff_commands import SENDERS_KEY
+from rapport.channels.email.outbound import EmailSender, SmtpServer
+from rapport.channels.telegram.service import TelegramService
+from rapport.channels.telegram.testing import BotApiStandIn
+from rapport.crm.clock import utcnow
+from rapport.crm.database import Database
+from rapport.crm.interactions.ingest import ingest
+from rapport.crm.messages import InboundMessage
+from rapport.crm.models import Customer, CustomerMerge, Identity, Interaction, LinkCode, PointsEntry
+from rapport.crm.settings import SmtpSecurity
+from rapport.crm.value.loyalty import balance
 from tests.email_sink import Sink
 
 ANN = 1001
@@ -124,7 +124,7 @@ async def test_the_chat_is_linked_by_a_mailed_code_into_one_customer(
     assert count(db, Customer) == 1 and count(db, CustomerMerge) == 1
     assert balance(db, known) == 150
 
-    ours = [r for r in caplog.records if r.name.startswith(("crm", "bot", "channels"))]
+    ours = [r for r in caplog.records if r.name.startswith("rapport.")]
     text = "\n".join(r.getMessage() for r in ours if r.levelno >= logging.INFO)
     assert "linked to customer" in text  # the flow did log
     for secret in (ADDRESS, "Ann@Example", code, str(ANN), "Ann K"):
@@ -162,7 +162,7 @@ async def test_an_expired_code_is_refused(
     await _say(api, f"/link {ADDRESS}", 1)
     await api.wait_for(lambda: len(mail.received) == 1)
     later = utcnow() + timedelta(minutes=16)
-    monkeypatch.setattr("crm.linking.utcnow", lambda: later)
+    monkeypatch.setattr("rapport.crm.customers.linking.utcnow", lambda: later)
     assert "has expired" in await _say(api, f"/link {_code_from(mail)}", 2)
     assert count(db, Customer) == 2 and count(db, CustomerMerge) == 0
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from tg_helpers import replies
 
-from channels.telegram.service import TelegramService
-from channels.telegram.testing import BotApiStandIn
-from crm.consent import set_marketing_consent
-from crm.database import Database
-from crm.dispatch import Dispatcher
-from crm.reports import programme_metrics
-from crm.runs import start_run
+from rapport.channels.telegram.service import TelegramService
+from rapport.channels.telegram.testing import BotApiStandIn
+from rapport.crm.campaigns.runs import start_run
+from rapport.crm.database import Database
+from rapport.crm.dispatch.dispatcher import Dispatcher
+from rapport.crm.privacy.consent import set_marketing_consent
+from rapport.crm.reports.programmes import programme_metrics
 from tests.campaign_fixtures import campaign, everyone
 
 

@@ -22,12 +22,13 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 from tg_helpers import TOKEN, bot_settings, count, interactions
 
-from bot.customer_dialogs import CustomerDialogs
-from channels.telegram.service import TelegramService, telegram_service
-from channels.telegram.testing import BotApiStandIn
-from crm.database import Database, normalise_url
-from crm.errors import ConfigurationError
-from crm.models import Interaction
+from rapport.bot.customer_dialogs import CustomerDialogs
+from rapport.bot.services import telegram_service
+from rapport.channels.telegram.service import TelegramService
+from rapport.channels.telegram.testing import BotApiStandIn
+from rapport.crm.database import Database, normalise_url
+from rapport.crm.errors import ConfigurationError
+from rapport.crm.models import Interaction
 
 CAROL = 4004
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,7 +68,7 @@ async def start_rapport(
     polls = api.calls.get("getupdates", 0)
     log = (tmp_path / "rapport.log").open("ab")
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", cwd=tmp_path, env=env,
+        sys.executable, "-m", "rapport.bot", "run", cwd=tmp_path, env=env,
         stdout=log, stderr=log,
     )  # fmt: skip
     log.close()
@@ -155,7 +156,7 @@ async def test_an_update_that_fails_to_store_is_held_back_and_retried(
 def test_factory_says_why_telegram_is_off_and_refuses_a_webhook_without_secret(
     db: Database,
 ) -> None:
-    from crm.settings import load_settings
+    from rapport.crm.settings import load_settings
 
     off = telegram_service(load_settings(telegram_token=None), db)
     assert (off.name, off.reason) == ("telegram", "RAPPORT_TELEGRAM_TOKEN is not set")  # type: ignore[union-attr]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from tg_helpers import count, customer, interactions, replies
 
-from channels.telegram.service import TelegramService
-from channels.telegram.testing import BotApiStandIn
-from crm.database import Database
-from crm.models import Customer, Interaction, PointsEntry
+from rapport.channels.telegram.service import TelegramService
+from rapport.channels.telegram.testing import BotApiStandIn
+from rapport.crm.database import Database
+from rapport.crm.models import Customer, Interaction, PointsEntry
 
 ANN = 1001
 

@@ -15,11 +15,11 @@ from sqlalchemy import select
 from tg_helpers import bot_settings
 
 from benchmarks.common import load_consenting_customers
-from channels.telegram.standalone import TelegramSender
-from channels.telegram.testing import BotApiStandIn
-from crm.database import Database
-from crm.dispatch import Dispatcher
-from crm.models import Delivery, DeliveryStatus, Identity
+from rapport.channels.telegram.standalone import TelegramSender
+from rapport.channels.telegram.testing import BotApiStandIn
+from rapport.crm.database import Database
+from rapport.crm.dispatch.dispatcher import Dispatcher
+from rapport.crm.models import Delivery, DeliveryStatus, Identity
 from tests.scale_fixtures import dispatch_until_settled, materialised_run
 
 CHATS = 20

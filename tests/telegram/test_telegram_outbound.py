@@ -12,14 +12,14 @@ from hypothesis import strategies as st
 from telegram.ext import ExtBot
 from tg_helpers import TOKEN, count, interactions
 
-from channels.telegram.outbound import TelegramChannel, html_escape, split_text
-from channels.telegram.ratelimit import BULK, PacedRateLimiter, Pacer
-from channels.telegram.service import TelegramService
-from channels.telegram.testing import BotApiStandIn
-from crm.channel import Channel, PermanentFailure, RecipientGone, TransientFailure
-from crm.database import Database
-from crm.messages import OutboundMessage
-from crm.models import Interaction
+from rapport.channels.telegram.outbound import TelegramChannel, html_escape, split_text
+from rapport.channels.telegram.ratelimit import BULK, PacedRateLimiter, Pacer
+from rapport.channels.telegram.service import TelegramService
+from rapport.channels.telegram.testing import BotApiStandIn
+from rapport.crm.channel import Channel, PermanentFailure, RecipientGone, TransientFailure
+from rapport.crm.database import Database
+from rapport.crm.messages import OutboundMessage
+from rapport.crm.models import Interaction
 
 BEN = 2002
 CSAT = tuple((str(n), f"csat:{n}") for n in range(1, 6))

@@ -10,7 +10,7 @@ from telegram import Bot, Message
 from telegram.error import Conflict, Forbidden, InvalidToken
 from tg_helpers import TOKEN
 
-from channels.telegram.testing import BotApiStandIn
+from rapport.channels.telegram.testing import BotApiStandIn
 
 
 async def test_media_edits_offsets_long_polls_and_webhook_conflict(api: BotApiStandIn) -> None:

@@ -7,11 +7,11 @@ import socket
 from aiohttp import ClientSession
 from tg_helpers import bot_settings, count, interactions
 
-from bot.customer_dialogs import CustomerDialogs
-from channels.telegram.service import SECRET_HEADER, TelegramService
-from channels.telegram.testing import BotApiStandIn
-from crm.database import Database
-from crm.models import Interaction
+from rapport.bot.customer_dialogs import CustomerDialogs
+from rapport.channels.telegram.service import SECRET_HEADER, TelegramService
+from rapport.channels.telegram.testing import BotApiStandIn
+from rapport.crm.database import Database
+from rapport.crm.models import Interaction
 
 DAN = 5005
 SECRET = "s3cret-Token_1"

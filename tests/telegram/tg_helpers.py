@@ -7,10 +7,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from channels.telegram.testing import BotApiStandIn
-from crm.database import Database
-from crm.models import Customer, Interaction
-from crm.settings import Settings, load_settings
+from rapport.channels.telegram.testing import BotApiStandIn
+from rapport.crm.database import Database
+from rapport.crm.models import Customer, Interaction
+from rapport.crm.settings import Settings, load_settings
 
 TOKEN = "123456:TEST-token"
 

@@ -1,0 +1,53 @@
+"""A campaign's crontab as an APScheduler trigger that always moves forward."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.cron import CronTrigger
+
+from rapport.crm.campaigns.schedule import parse_crontab
+
+
+class MonotonicCronTrigger(CronTrigger):
+    """APScheduler's cron trigger, made to always move forward.
+
+    At the repeated hour when clocks go back (01:30 GMT after 01:30 BST),
+    APScheduler 3.11 with zoneinfo computes the same fire time again and
+    again, which would spin the scheduler's catch-up loop forever. When that
+    happens we ask again from a little later; the doubled local time itself is
+    handled by `rapport.crm.campaigns.runs.local_slot_taken`.
+    """
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        result = super().get_next_fire_time(previous_fire_time, now)
+        step = timedelta(minutes=1)
+        while (
+            result is not None
+            and previous_fire_time is not None
+            and result <= previous_fire_time
+            and step <= timedelta(days=2)
+        ):
+            probe = (previous_fire_time.astimezone(UTC) + step).astimezone(UTC)
+            result = super().get_next_fire_time(None, max(now.astimezone(UTC), probe))
+            step *= 2
+        return result
+
+
+def cron_trigger(expression: str, timezone: str) -> CronTrigger:
+    """A standard five-field crontab expression in the given zone, DST-safe.
+
+    Raises `InvalidSchedule` (a RapportError) for an expression the core refuses.
+    """
+    crontab = parse_crontab(expression)
+    return MonotonicCronTrigger(
+        minute=crontab.minute,
+        hour=crontab.hour,
+        day=crontab.day,
+        month=crontab.month,
+        day_of_week=crontab.day_of_week,
+        timezone=ZoneInfo(timezone),
+    )

@@ -1,0 +1,1 @@
+"""Campaigns: definitions and schedules, templates, runs, surveys, and the programmes they serve."""

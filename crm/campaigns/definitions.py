@@ -1,0 +1,210 @@
+"""Campaign definitions: create, validate, pause, resume, list.
+
+A campaign is data: which segment, what kind, when (cron or one-off, in the
+business's time zone), over which channel, with which message. Everything is
+checked when it is saved, so a scheduled run at 3 a.m. never discovers a typo.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from rapport.crm.campaigns.schedule import InvalidSchedule, parse_crontab
+from rapport.crm.campaigns.templates import validate_template
+from rapport.crm.customers.identity import CHANNELS
+from rapport.crm.database import Database
+from rapport.crm.errors import NotFound, RapportError
+from rapport.crm.models import Campaign, CampaignKind, CampaignStatus, Segment, SurveyKind
+
+LAST_ACTIVE = "last_active"
+SURVEY_SCALES: dict[str, tuple[int, int]] = {SurveyKind.CSAT: (1, 5), SurveyKind.NPS: (0, 10)}
+
+
+class InvalidCampaign(RapportError):
+    """A campaign definition that cannot be saved, with the reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignSpec:
+    """What staff specify for a campaign; `create_campaign` validates every field."""
+
+    name: str
+    kind: str
+    segment: str
+    template: str
+    schedule_cron: str | None = None
+    run_at: datetime | None = None
+    timezone: str = "UTC"
+    channel: str = LAST_ACTIVE
+    fallback: bool = True
+    subject: str | None = None
+    survey_kind: str | None = None
+    points: int | None = None
+    offer_code: str | None = None
+    offer_valid_days: int | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    cost: float | None = None
+
+
+def _check(spec: CampaignSpec) -> None:
+    if not spec.name.strip() or len(spec.name) > 120:
+        raise InvalidCampaign("a campaign needs a name of 1–120 characters")
+    if spec.kind not in set(CampaignKind):
+        raise InvalidCampaign(f"kind must be one of {', '.join(CampaignKind)}")
+    try:
+        ZoneInfo(spec.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidCampaign(f"unknown time zone {spec.timezone!r}") from None
+    if spec.schedule_cron and spec.run_at:
+        raise InvalidCampaign("give either a cron schedule or a one-off time, not both")
+    if spec.schedule_cron:
+        try:
+            parse_crontab(spec.schedule_cron)
+        except InvalidSchedule as exc:
+            raise InvalidCampaign(str(exc)) from None
+    for label, value in (
+        ("run_at", spec.run_at),
+        ("starts_at", spec.starts_at),
+        ("ends_at", spec.ends_at),
+    ):
+        if value is not None and value.tzinfo is None:
+            raise InvalidCampaign(f"{label} needs a time zone")
+    if spec.starts_at and spec.ends_at and spec.ends_at <= spec.starts_at:
+        raise InvalidCampaign("the campaign ends before it starts")
+    if spec.channel not in (LAST_ACTIVE, *CHANNELS):
+        raise InvalidCampaign(f"channel must be {LAST_ACTIVE} or one of {', '.join(CHANNELS)}")
+    if spec.kind == CampaignKind.FEEDBACK and spec.survey_kind not in SURVEY_SCALES:
+        raise InvalidCampaign("a feedback campaign needs a survey: csat (1–5) or nps (0–10)")
+    if spec.kind != CampaignKind.FEEDBACK and spec.survey_kind:
+        raise InvalidCampaign("only feedback campaigns carry a survey")
+    if spec.points is not None and not 0 < spec.points <= 100_000:
+        raise InvalidCampaign("points to award must be between 1 and 100,000")
+    if spec.kind == CampaignKind.LOYALTY and not (spec.points or spec.offer_code):
+        raise InvalidCampaign(
+            "a loyalty campaign needs an action: points to award or an offer code"
+        )
+    if spec.offer_code is not None and not spec.offer_code.isprintable():
+        raise InvalidCampaign("the offer code must be printable text")
+    if spec.subject is not None and ("\r" in spec.subject or "\n" in spec.subject):
+        raise InvalidCampaign("the subject must be one line")
+    if spec.cost is not None and spec.cost < 0:
+        raise InvalidCampaign("cost cannot be negative")
+    validate_template(spec.template)
+
+
+def validate_spec(spec: CampaignSpec) -> None:
+    """Check a campaign without saving it (the segment's existence is checked on create)."""
+    _check(spec)
+
+
+def create_campaign(db: Database, spec: CampaignSpec) -> Campaign:
+    _check(spec)
+    with db.transaction() as session:
+        segment = session.scalar(select(Segment).where(Segment.name == spec.segment))
+        if segment is None:
+            raise NotFound(f"no segment named {spec.segment!r}")
+        campaign = Campaign(
+            name=spec.name.strip(),
+            kind=spec.kind,
+            segment_id=segment.id,
+            status=CampaignStatus.ACTIVE,
+            schedule_cron=spec.schedule_cron,
+            run_at=spec.run_at,
+            timezone=spec.timezone,
+            starts_at=spec.starts_at,
+            ends_at=spec.ends_at,
+            channel=spec.channel,
+            fallback=spec.fallback,
+            subject=spec.subject,
+            template=spec.template,
+            survey_kind=spec.survey_kind,
+            points=spec.points,
+            offer_code=spec.offer_code,
+            offer_valid_days=spec.offer_valid_days,
+            cost=spec.cost,
+        )
+        session.add(campaign)
+        try:
+            session.flush()
+        except IntegrityError:
+            raise InvalidCampaign(f"a campaign named {spec.name!r} exists already") from None
+        return campaign
+
+
+EDITABLE = frozenset(
+    {"template", "subject", "schedule_cron", "timezone", "channel", "fallback", "points",
+     "offer_code", "offer_valid_days", "cost", "starts_at", "ends_at"}
+)  # fmt: skip
+"""What `update_campaign` may change; kind, survey and segment make a different programme."""
+
+
+def update_campaign(db: Database, ref: str | int, **changes: object) -> Campaign:
+    """Change a campaign's wording, schedule or action, checked as on create.
+
+    This is how a business adapts an installed programme template before
+    resuming it; runs already made keep the deliveries they made.
+    """
+    unknown = sorted(set(changes) - EDITABLE)
+    if unknown:
+        raise InvalidCampaign(
+            f"cannot change {', '.join(unknown)}; editable: {', '.join(sorted(EDITABLE))}"
+        )
+    campaign_id = get_campaign(db, ref).id
+    with db.transaction() as session:
+        campaign = session.get(Campaign, campaign_id)
+        assert campaign is not None
+        segment = session.get(Segment, campaign.segment_id)
+        assert segment is not None
+        current = {
+            f: getattr(campaign, f) for f in CampaignSpec.__dataclass_fields__ if f != "segment"
+        }
+        current.update(name=campaign.name, segment=segment.name, **changes)
+        spec = CampaignSpec(**current)  # type: ignore[arg-type]
+        _check(spec)
+        for name, value in changes.items():
+            setattr(campaign, name, value)
+        return campaign
+
+
+def get_campaign(db: Database, ref: str | int) -> Campaign:
+    """By id or by name."""
+    with db.session() as session:
+        if isinstance(ref, int) or str(ref).isdigit():
+            campaign = session.get(Campaign, int(ref))
+        else:
+            campaign = session.scalar(select(Campaign).where(Campaign.name == ref))
+        if campaign is None:
+            raise NotFound(f"no campaign {ref!r}")
+        return campaign
+
+
+def list_campaigns(db: Database) -> list[Campaign]:
+    with db.session() as session:
+        return list(session.scalars(select(Campaign).order_by(Campaign.id)))
+
+
+def set_status(db: Database, ref: str | int, status: CampaignStatus) -> Campaign:
+    """Pause or resume; a paused campaign fires no runs and its queued messages wait."""
+    campaign_id = get_campaign(db, ref).id
+    with db.transaction() as session:
+        campaign = session.get(Campaign, campaign_id)
+        assert campaign is not None
+        if campaign.status == CampaignStatus.ENDED:
+            raise InvalidCampaign(f"campaign {campaign.name!r} has ended")
+        campaign.status = status
+        return campaign
+
+
+def is_live(campaign: Campaign, now: datetime) -> bool:
+    """Active and inside its start/end window."""
+    return (
+        campaign.status == CampaignStatus.ACTIVE
+        and (campaign.starts_at is None or campaign.starts_at <= now)
+        and (campaign.ends_at is None or now < campaign.ends_at)
+    )

@@ -1,0 +1,132 @@
+"""Survey answers and campaign replies, recognised while a message is ingested.
+
+A customer answers a CSAT or NPS question however their channel lets them:
+a button (its data is the score), a bare number, "5 - great service", or an
+email reply quoting the question. The answer is tied to its delivery either
+by the reply reference (In-Reply-To, the Telegram message the button sits
+on) or, for a bare score, to the customer's latest unanswered survey. The
+first answer counts; later ones are kept as ordinary messages.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, insert, select, update
+
+from rapport.crm.campaigns.definitions import SURVEY_SCALES
+from rapport.crm.models import Campaign, Delivery, DeliveryStatus, SurveyResponse
+
+ANSWER_WINDOW = timedelta(days=14)
+"""How long after a survey a bare number still counts as its answer."""
+
+_SCORE = re.compile(r"\s*(\d{1,2})(?:\s*/\s*(?:5|10))?(?=$|[\s\-–—:,.!)])[\s\-–—:,.!)]*(.*)", re.S)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """An ingested inbound message that may answer a campaign message."""
+
+    customer_id: int
+    interaction_id: int
+    text: str
+    in_reply_to: str | None
+    polarity: float | None
+    sent_at: datetime
+
+
+def parse_answer(text: str, scale: tuple[int, int]) -> tuple[int, str | None] | None:
+    """(score, comment) when the text starts with a score on the scale, else None."""
+    match = _SCORE.match(text)
+    if match is None:
+        return None
+    score = int(match.group(1))
+    low, high = scale
+    if not low <= score <= high:
+        return None
+    comment = match.group(2).strip() or None
+    return score, comment
+
+
+def attach_replies(conn: Connection, replies: Sequence[Reply], now: datetime) -> int:
+    """Record survey responses and participation for these messages; returns answers stored."""
+    if not replies:
+        return 0
+    d = Delivery.__table__.c
+    camp = Campaign.__table__.c
+    referenced = {r.in_reply_to for r in replies if r.in_reply_to}
+    by_key: dict[tuple[int, str], tuple[int, str | None]] = {}
+    if referenced:
+        rows = conn.execute(
+            select(d.id, d.customer_id, d.message_key, camp.survey_kind)
+            .join(Campaign.__table__, camp.id == d.campaign_id)
+            .where(d.message_key.in_(referenced), d.status == DeliveryStatus.SENT.value)
+        )
+        by_key = {(r.customer_id, r.message_key): (r.id, r.survey_kind) for r in rows}
+
+    scored_customers = {r.customer_id for r in replies if _SCORE.match(r.text)}
+    latest_survey: dict[int, tuple[int, str]] = {}
+    if scored_customers:
+        rows = conn.execute(
+            select(d.id, d.customer_id, camp.survey_kind)
+            .join(Campaign.__table__, camp.id == d.campaign_id)
+            .where(
+                d.customer_id.in_(scored_customers),
+                d.status == DeliveryStatus.SENT.value,
+                d.responded_at.is_(None),
+                camp.survey_kind.is_not(None),
+                d.sent_at >= now - ANSWER_WINDOW,
+            )
+            .order_by(d.sent_at, d.id)
+        )
+        latest_survey = {r.customer_id: (r.id, r.survey_kind) for r in rows}
+
+    answered: set[int] = set()
+    stored = 0
+    for reply in replies:
+        target = by_key.get((reply.customer_id, reply.in_reply_to or ""))
+        if target is None and reply.customer_id in latest_survey:
+            candidate = latest_survey[reply.customer_id]
+            if parse_answer(reply.text, SURVEY_SCALES[candidate[1]]) is not None:
+                target = candidate
+        if target is None:
+            continue
+        delivery_id, survey_kind = target
+        conn.execute(
+            update(Delivery.__table__)
+            .where(d.id == delivery_id, d.responded_at.is_(None))
+            .values(responded_at=reply.sent_at)
+        )
+        if not survey_kind or delivery_id in answered:
+            continue
+        answer = parse_answer(reply.text, SURVEY_SCALES[survey_kind])
+        if answer is None or _has_response(conn, delivery_id):
+            continue
+        score, comment = answer
+        conn.execute(
+            insert(SurveyResponse.__table__).values(
+                delivery_id=delivery_id,
+                interaction_id=reply.interaction_id,
+                score=score,
+                comment=comment,
+                polarity=reply.polarity if comment else None,
+                created_at=now,
+            )
+        )
+        answered.add(delivery_id)
+        stored += 1
+    return stored
+
+
+def _has_response(conn: Connection, delivery_id: int) -> bool:
+    return (
+        conn.scalar(
+            select(SurveyResponse.__table__.c.id).where(
+                SurveyResponse.__table__.c.delivery_id == delivery_id
+            )
+        )
+        is not None
+    )

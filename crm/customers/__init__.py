@@ -1,0 +1,1 @@
+"""Customers: profiles, channel identities, tags, merging and linking one person known twice."""

@@ -1,0 +1,149 @@
+"""Looking customers up: the read side staff use, every read audited."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, or_, select
+
+from rapport.crm.customers.merge import merged_into
+from rapport.crm.database import Database
+from rapport.crm.errors import NotFound
+from rapport.crm.models import Conversation, ConversationStatus, Customer, Identity, Interaction
+from rapport.crm.staff.audit import Actor, record
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerSummary:
+    id: int
+    display_name: str | None
+    first_seen_channel: str
+    last_channel: str | None
+    last_activity_at: datetime | None
+    interactions: int
+
+
+@dataclass(frozen=True, slots=True)
+class InteractionView:
+    id: int
+    channel: str
+    direction: str
+    sent_at: datetime
+    body: str | None
+    polarity: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerProfile:
+    summary: CustomerSummary
+    created_at: datetime
+    marketing_consent: bool
+    identities: list[tuple[str, str]]
+    open_conversation_id: int | None
+    average_polarity: float | None
+    recent: list[InteractionView]
+
+
+def customer_summaries(db: Database, where: list, limit: int) -> list[CustomerSummary]:  # type: ignore[type-arg]
+    """Customers matching `where`, most recently active first; shared by lookups and previews."""
+    counts = (
+        select(Interaction.customer_id, func.count().label("n"))
+        .group_by(Interaction.customer_id)
+        .subquery()
+    )
+    query = (
+        select(Customer, func.coalesce(counts.c.n, 0))
+        .outerjoin(counts, counts.c.customer_id == Customer.id)
+        .where(Customer.erased_at.is_(None), *where)
+        .order_by(Customer.last_activity_at.desc().nulls_last(), Customer.id)
+        .limit(limit)
+    )
+    with db.session() as session:
+        return [
+            CustomerSummary(
+                id=c.id,
+                display_name=c.display_name,
+                first_seen_channel=c.first_seen_channel,
+                last_channel=c.last_channel,
+                last_activity_at=c.last_activity_at,
+                interactions=n,
+            )
+            for c, n in session.execute(query)
+        ]
+
+
+def list_customers(
+    db: Database, actor: Actor, *, search: str | None = None, limit: int = 50
+) -> list[CustomerSummary]:
+    """Most recently active customers first, optionally matching a name or address."""
+    where = []
+    if search:
+        pattern = f"%{search.strip().lower()}%"
+        has_identity = select(Identity.id).where(
+            Identity.customer_id == Customer.id, func.lower(Identity.external_id).like(pattern)
+        )
+        where.append(or_(func.lower(Customer.display_name).like(pattern), has_identity.exists()))
+    found = customer_summaries(db, where, limit)
+    with db.transaction() as session:
+        record(session, actor, "customers.list", detail=f"{len(found)} shown")
+    return found
+
+
+def customer_profile(
+    db: Database, actor: Actor, customer_id: int, *, recent: int = 10
+) -> CustomerProfile:
+    """Everything staff see about one customer; audited as a read of personal data."""
+    with db.transaction() as session:
+        customer = session.get(Customer, customer_id)
+        if customer is None or customer.erased_at is not None:
+            kept = merged_into(session, customer_id)
+            if kept is not None:
+                raise NotFound(f"customer {customer_id} was merged into customer {kept}")
+            raise NotFound(f"no customer with id {customer_id}")
+        identities = [
+            (i.channel, i.external_id)
+            for i in session.scalars(
+                select(Identity).where(Identity.customer_id == customer_id).order_by(Identity.id)
+            )
+        ]
+        rows = session.scalars(
+            select(Interaction)
+            .where(Interaction.customer_id == customer_id)
+            .order_by(Interaction.sent_at.desc(), Interaction.id.desc())
+            .limit(recent)
+        ).all()
+        total, average = session.execute(
+            select(func.count(), func.avg(Interaction.polarity)).where(
+                Interaction.customer_id == customer_id
+            )
+        ).one()
+        open_id = session.scalar(
+            select(Conversation.id)
+            .where(
+                Conversation.customer_id == customer_id,
+                Conversation.status != ConversationStatus.RESOLVED,
+            )
+            .order_by(Conversation.id.desc())
+            .limit(1)
+        )
+        record(session, actor, "customer.show", customer_id=customer_id)
+        return CustomerProfile(
+            summary=CustomerSummary(
+                id=customer.id,
+                display_name=customer.display_name,
+                first_seen_channel=customer.first_seen_channel,
+                last_channel=customer.last_channel,
+                last_activity_at=customer.last_activity_at,
+                interactions=total,
+            ),
+            created_at=customer.created_at,
+            marketing_consent=customer.marketing_consent,
+            identities=identities,
+            open_conversation_id=open_id,
+            average_polarity=None if average is None else float(average),
+            recent=[
+                InteractionView(r.id, r.channel, r.direction, r.sent_at, r.body, r.polarity)
+                for r in rows
+            ],
+        )

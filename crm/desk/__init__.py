@@ -1,0 +1,1 @@
+"""The desk: conversations, routing rules, business hours, follow-ups, the desk report."""

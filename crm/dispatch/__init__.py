@@ -1,0 +1,1 @@
+"""Dispatch: claiming queued deliveries, sending them through a Channel, recording outcomes."""

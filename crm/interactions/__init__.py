@@ -1,0 +1,1 @@
+"""Interactions: ingesting inbound messages, outbound records, and engagement (who wrote back)."""

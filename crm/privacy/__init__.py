@@ -1,0 +1,1 @@
+"""Privacy: marketing consent, unsubscribe tokens, export and erasure requests."""

@@ -1,0 +1,203 @@
+"""Marketing consent: what a customer agreed to receive, on which channel, when and how.
+
+Service messages (answers to what the customer wrote, a survey about a
+conversation they opened) need no marketing consent; every campaign kind
+(loyalty, announcement, and scheduled feedback surveys) does, and checks it
+in SQL for the channel it would use, both when a run picks its recipients
+and again just before each send. An opt-out is honoured at once.
+
+The current choice per (customer, channel, purpose) lives in `consents`;
+every change is appended to `consent_events`; `customers.marketing_consent`
+is kept as a summary (granted on at least one channel).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Connection, exists, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from rapport.crm.clock import utcnow
+from rapport.crm.customers.identity import normalise_external_id
+from rapport.crm.database import Database
+from rapport.crm.errors import NotFound
+from rapport.crm.models import Consent, ConsentEvent, ConsentPurpose, Customer, Identity
+
+log = logging.getLogger(__name__)
+
+MARKETING = ConsentPurpose.MARKETING.value
+MAX_SOURCE = 40
+
+
+def set_marketing_consent(
+    db: Database, channel: str, external_id: str, *, granted: bool, source: str
+) -> int:
+    """Record the customer's choice for this channel; returns the customer id.
+
+    `source` says how it was given ("telegram:/stop", "email:unsubscribe-link",
+    "cli:ann") so the business can show where a consent came from.
+    """
+    address = normalise_external_id(channel, external_id)
+    with db.transaction() as session:
+        customer_id = session.scalar(
+            select(Identity.customer_id).where(
+                Identity.channel == channel, Identity.external_id == address
+            )
+        )
+        if customer_id is None:
+            raise NotFound(f"no customer with that {channel} identity")
+        record_consent(session.connection(), customer_id, channel, granted=granted, source=source)
+        return customer_id
+
+
+def marketing_consent(db: Database, channel: str, external_id: str) -> bool | None:
+    """The customer's current choice on this channel; None when no customer has that identity.
+
+    A dialog asks this before offering an opt-in, so a customer who already
+    agreed is not asked again.
+    """
+    address = normalise_external_id(channel, external_id)
+    c = Consent.__table__.c
+    with db.session() as session:
+        row = session.execute(
+            select(Identity.customer_id, c.granted)
+            .outerjoin(
+                Consent.__table__,
+                (c.customer_id == Identity.customer_id)
+                & (c.channel == Identity.channel)
+                & (c.purpose == MARKETING),
+            )
+            .where(Identity.channel == channel, Identity.external_id == address)
+        ).first()
+    if row is None:
+        return None
+    return bool(row.granted)
+
+
+def record_consent(
+    conn: Connection,
+    customer_id: int,
+    channel: str,
+    *,
+    granted: bool,
+    source: str,
+    at: datetime | None = None,
+) -> None:
+    """Set the current marketing choice, append it to the history, refresh the summary.
+
+    Runs inside the caller's transaction (ingest's reply words, an unsubscribe
+    link, a dialog), so the choice and its proof are stored together or not at all.
+    """
+    at = at or utcnow()
+    source = source[:MAX_SOURCE]
+    values = {
+        "customer_id": customer_id,
+        "channel": channel,
+        "purpose": MARKETING,
+        "granted": granted,
+        "source": source,
+        "updated_at": at,
+    }
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    upsert = dialect.insert(Consent.__table__).values(**values)
+    conn.execute(
+        upsert.on_conflict_do_update(
+            index_elements=["customer_id", "channel", "purpose"],
+            set_={"granted": granted, "source": source, "updated_at": upsert.excluded.updated_at},
+        )
+    )
+    conn.execute(
+        ConsentEvent.__table__.insert().values(
+            customer_id=customer_id,
+            channel=channel,
+            purpose=MARKETING,
+            granted=granted,
+            source=source,
+            at=at,
+        )
+    )
+    c = Consent.__table__.c
+    any_granted = exists().where(
+        c.customer_id == customer_id, c.purpose == MARKETING, c.granted.is_(True)
+    )
+    conn.execute(
+        update(Customer.__table__)
+        .where(Customer.__table__.c.id == customer_id)
+        .values(marketing_consent=any_granted, consent_updated_at=at, consent_source=source)
+    )
+    log.info(
+        "customer %d marketing consent %s on %s",
+        customer_id,
+        "granted" if granted else "withdrawn",
+        channel,
+    )
+
+
+def marketing_granted(
+    customer_id: ColumnElement[int], channel: ColumnElement[str]
+) -> ColumnElement[bool]:
+    """SQL: this customer has granted marketing on this channel (correlated EXISTS).
+
+    The one definition campaigns use when materialising a run and the
+    dispatcher uses just before each send.
+    """
+    c = Consent.__table__.c
+    return (
+        exists()
+        .where(
+            c.customer_id == customer_id,
+            c.channel == channel,
+            c.purpose == MARKETING,
+            c.granted.is_(True),
+        )
+        .correlate_except(Consent.__table__)
+    )
+
+
+STOP_WORDS = frozenset(
+    {
+        # English, and the carrier keywords customers know from SMS
+        "stop",
+        "stop all",
+        "stopall",
+        "unsubscribe",
+        "opt out",
+        "optout",
+        # Chinese (Hong Kong and mainland), German, French, Spanish, Italian, Portuguese
+        "退訂",
+        "退订",
+        "取消訂閱",
+        "取消订阅",
+        "abmelden",
+        "abbestellen",
+        "désabonner",
+        "se désabonner",
+        "désinscrire",
+        "baja",
+        "darse de baja",
+        "cancelar suscripción",
+        "disiscriviti",
+        "cancelar inscrição",
+        "descadastrar",
+    }
+)
+_TRIM = " \t\r\n.!。！"
+
+
+def is_stop_request(text: str) -> bool:
+    """A whole message that is only a stop word ("STOP", "Unsubscribe!", "退訂").
+
+    Only the whole message counts: "please don't stop the offers" is not an opt-out.
+    """
+    words = " ".join(text.strip(_TRIM).split()).casefold()
+    return len(words) <= 40 and words in STOP_WORDS
+
+
+def withdraw_on_request(
+    conn: Connection, requests: set[tuple[int, str]], at: datetime | None = None
+) -> None:
+    """Ingest's post-step: (customer, channel) pairs who replied a stop word withdraw there."""
+    for customer_id, channel in sorted(requests):
+        record_consent(conn, customer_id, channel, granted=False, source="reply:stop", at=at)

@@ -1,0 +1,1 @@
+"""Reports: programme figures and retention series, one SQL aggregate each."""

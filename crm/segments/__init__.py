@@ -1,0 +1,1 @@
+"""Segments: JSON rules over customer fields, compiled to SQL, and saved segments."""

@@ -1,0 +1,1 @@
+"""Sentiment: language detection, the lexicon and the scorer stored with each interaction."""

@@ -1,0 +1,1 @@
+"""Customer value: orders, loyalty points and tiers, and the recomputed value scores."""
