@@ -55,7 +55,7 @@ from telegram.ext import (
     filters,
 )
 
-from rapport.bot.staff_commands import SENDERS_KEY
+from rapport.bot.staff.kit import SENDERS_KEY
 from rapport.channels.telegram.inbound import from_callback, from_message, message_key
 from rapport.channels.telegram.outbound import TelegramChannel
 from rapport.crm.channel import Channel, DeliveryFailure

@@ -157,7 +157,7 @@ def report_desk(
 
     Example: rapport report desk --days 7
     """
-    from rapport.bot.desk_commands import REPORT_HEADER, report_rows
+    from rapport.bot.staff.desk_report import REPORT_HEADER, report_rows
     from rapport.crm.desk.report import desk_report
     from rapport.crm.desk.rules import load_rules
 

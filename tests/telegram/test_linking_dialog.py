@@ -17,7 +17,7 @@ from sqlalchemy import select
 from tg_helpers import count, interactions, replies
 
 from rapport.bot.customer_dialogs import CODE_SENT, LINK_ASKED_AT, LINK_UNAVAILABLE
-from rapport.bot.staff_commands import SENDERS_KEY
+from rapport.bot.staff.kit import SENDERS_KEY
 from rapport.channels.email.outbound import EmailSender, SmtpServer
 from rapport.channels.telegram.service import TelegramService
 from rapport.channels.telegram.testing import BotApiStandIn
