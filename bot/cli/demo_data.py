@@ -30,7 +30,7 @@ def demo_data(
 
     Example: rapport demo-data --customers 5000 --seed 7
     """
-    from rapport.bot.demo import STAGES, fill_demo
+    from rapport.bot.demo.fill import STAGES, fill_demo
 
     settings = configured_settings()
     if database.normalise_url(database_url) == database.normalise_url(settings.database_url):
