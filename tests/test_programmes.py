@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from rapport.bot.demo import fill_demo
+from rapport.bot.demo.fill import fill_demo
 from rapport.crm.campaigns.definitions import set_status, update_campaign
 from rapport.crm.campaigns.programmes import (
     get_programme,

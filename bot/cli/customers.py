@@ -1,0 +1,142 @@
+"""`rapport customers …`: look customers up, tag, merge and value them (audited reads)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from rapport.bot.cli.common import cli_actor, configured_settings, open_db, out, when
+from rapport.crm.customers.merge import merge_customers
+from rapport.crm.customers.profiles import customer_profile, list_customers
+from rapport.crm.customers.tags import add_tags, remove_tags
+from rapport.crm.errors import InvalidInput
+
+app = typer.Typer(no_args_is_help=True, help="Look customers up (audited).")
+
+
+@app.command("list")
+def customers_list(
+    search: Annotated[str | None, typer.Option(help="Part of a name or address.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+) -> None:
+    """Customers, most recently active first.
+
+    Example: rapport customers list --search ann --limit 20
+    """
+    with open_db(configured_settings().database_url) as db:
+        rows = list_customers(db, cli_actor(), search=search, limit=limit)
+        table = Table("id", "name", "first seen", "last channel", "last activity", "messages")
+        for c in rows:
+            table.add_row(
+                str(c.id),
+                c.display_name or "—",
+                c.first_seen_channel,
+                c.last_channel or "—",
+                when(c.last_activity_at),
+                str(c.interactions),
+            )
+        out.print(table)
+
+
+@app.command("show")
+def customers_show(customer_id: int) -> None:
+    """One customer's profile, identities and recent messages.
+
+    Example: rapport customers show 42
+    """
+    with open_db(configured_settings().database_url) as db:
+        p = customer_profile(db, cli_actor(), customer_id)
+        s = p.summary
+        out.print(f"[bold]#{s.id} {s.display_name or '(no name)'}[/bold]")
+        out.print(f"customer since {when(p.created_at)}, via {s.first_seen_channel}")
+        out.print(f"marketing consent: {'yes' if p.marketing_consent else 'no'}")
+        for channel, external_id in p.identities:
+            out.print(f"  {channel}: {external_id}")
+        mood = "unscored" if p.average_polarity is None else f"{p.average_polarity:+.2f}"
+        out.print(f"{s.interactions} message(s), average sentiment {mood}")
+        if p.open_conversation_id:
+            out.print(f"open conversation #{p.open_conversation_id}")
+        for r in p.recent:
+            arrow = "←" if r.direction == "in" else "→"
+            score = "" if r.polarity is None else f" ({r.polarity:+.2f})"
+            out.print(f"  {when(r.sent_at)} {arrow} {r.channel}{score}: {(r.body or '')[:120]}")
+
+
+@app.command("tag")
+def customers_tag(customer_id: int, tags: list[str]) -> None:
+    """Put tags on a customer (e.g. vip corporate).
+
+    Example: rapport customers tag 42 vip corporate
+    """
+    with open_db(configured_settings().database_url) as db:
+        now = add_tags(db, customer_id, tags)
+        out.print(f"customer {customer_id} tags: {escape(', '.join(now))}")
+
+
+@app.command("untag")
+def customers_untag(customer_id: int, tags: list[str]) -> None:
+    """Take tags off a customer.
+
+    Example: rapport customers untag 42 corporate
+    """
+    with open_db(configured_settings().database_url) as db:
+        left = remove_tags(db, customer_id, tags)
+        out.print(f"customer {customer_id} tags: {escape(', '.join(left)) or '(none)'}")
+
+
+@app.command("merge")
+def customers_merge(
+    keep_id: int,
+    absorb_id: int,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: this cannot be undone.")] = False,
+) -> None:
+    """Merge customer ABSORB_ID into KEEP_ID (one person): all history moves, ABSORB_ID goes.
+
+    Example: rapport customers merge 12 48 --yes
+    """
+    if not yes:
+        raise InvalidInput("a merge cannot be undone; run again with --yes to confirm")
+    with open_db(configured_settings().database_url) as db:
+        r = merge_customers(db, keep_id, absorb_id, cli_actor())
+        out.print(
+            f"customer {r.absorbed_id} merged into {r.kept_id}: {r.identities} address(es), "
+            f"{r.interactions} message(s), "
+            f"{r.deliveries_folded} shared campaign delivery(ies) folded"
+        )
+
+
+@app.command("values")
+def customers_values(
+    customer_id: Annotated[int | None, typer.Argument(help="Explain one customer.")] = None,
+    recompute: Annotated[
+        bool, typer.Option(help="Recompute every customer's values first.")
+    ] = False,
+) -> None:
+    """Customer value: recompute, then explain one customer or count customers per tier.
+
+    Example: rapport customers values --recompute
+    """
+    from rapport.crm.value.loyalty import expire_points, parse_tiers
+    from rapport.crm.value.scores import explain_value, recompute_values, value_tier_counts
+
+    settings = configured_settings()
+    with open_db(settings.database_url) as db:
+        if recompute:
+            expired = expire_points(db, settings.points_expire_months)
+            stats = recompute_values(db, tiers=parse_tiers(settings.loyalty_tiers))
+            out.print(
+                f"values recomputed for {stats.customers} customer(s), {stats.with_orders} with "
+                f"orders; {stats.tier_changes} loyalty tier change(s); {expired} point(s) expired"
+            )
+        if customer_id is not None:
+            customer_profile(db, cli_actor(), customer_id, recent=0)  # audited read
+            for line in explain_value(db, customer_id):
+                out.print(line)
+            return
+        table = Table("value tier", "customers", "total spend", "predicted 12 months")
+        for tier, count, spend, predicted in value_tier_counts(db):
+            table.add_row(tier, str(count), f"{spend:,.2f}", f"{predicted:,.2f}")
+        out.print(table)
