@@ -73,7 +73,7 @@ from rapport.crm.customers.linking import (
     request_link,
 )
 from rapport.crm.database import Database
-from rapport.crm.desk.conversations import send_first_answer
+from rapport.crm.desk.first_answers import send_first_answer
 from rapport.crm.desk.rules import load_rules
 from rapport.crm.errors import Conflict, InvalidMessage, NotFound, RapportError
 from rapport.crm.interactions.ingest import ingest

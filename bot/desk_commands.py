@@ -2,7 +2,7 @@
 
 The commands join the staff registry (`rapport.bot.staff_commands.COMMANDS`), so
 they share its permission checks, its refusal of non-staff and its help
-and docs. They delegate to `rapport.crm.desk.conversations`; answers go out through the
+and docs. They delegate to the `rapport.crm.desk` modules; answers go out through the
 running app's outbound channels (`SENDERS_KEY`), so a customer who wrote
 by email is answered by email, in the same thread.
 
@@ -40,25 +40,22 @@ from rapport.crm.channel import Channel
 from rapport.crm.clock import utcnow
 from rapport.crm.customers.identity import EMAIL
 from rapport.crm.database import Database
-from rapport.crm.desk.conversations import (
+from rapport.crm.desk.announcements import (
     Announcement,
-    ConversationView,
     TakeNote,
-    awaiting_first_answer,
-    conversation_thread,
-    flag_complaint,
-    list_conversations,
     mark_announced,
-    mark_forwarded,
     mark_take_noted,
-    messages_to_forward,
     pending_announcements,
-    send_first_answer,
-    send_reply,
-    send_resolution,
-    take,
     take_notes,
 )
+from rapport.crm.desk.complaints import flag_complaint
+from rapport.crm.desk.conversations import (
+    ConversationView,
+    conversation_thread,
+    list_conversations,
+    take,
+)
+from rapport.crm.desk.first_answers import awaiting_first_answer, send_first_answer
 from rapport.crm.desk.follow_ups import (
     FollowUpReminder,
     FollowUpView,
@@ -69,7 +66,10 @@ from rapport.crm.desk.follow_ups import (
     mark_reminded,
     overdue_by,
 )
+from rapport.crm.desk.forwarding import mark_forwarded, messages_to_forward
+from rapport.crm.desk.replies import send_reply
 from rapport.crm.desk.report import DeskReport, DeskRow, desk_report, due_reminders
+from rapport.crm.desk.resolution import send_resolution
 from rapport.crm.desk.rules import DeskRules, load_rules
 from rapport.crm.errors import InvalidInput, PermissionDenied, RapportError
 from rapport.crm.models import StaffMember, StaffRole

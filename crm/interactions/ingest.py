@@ -25,11 +25,10 @@ from rapport.crm.campaigns.surveys import Reply, attach_replies
 from rapport.crm.clock import utcnow
 from rapport.crm.customers.identity import clean_display_name, normalise_external_id
 from rapport.crm.database import Database
-from rapport.crm.desk.conversations import (
+from rapport.crm.desk.complaints import Said, flag_complaints_on_ingest
+from rapport.crm.desk.resolution import (
     Candidate,
-    Said,
     SurveyAnswer,
-    flag_complaints_on_ingest,
     match_survey_answers,
     store_survey_answers,
 )
@@ -165,7 +164,7 @@ def ingest_batch(
 def _store(session: Session, checked: list[_Checked], rules: DeskRules) -> list[IngestResult]:
     """Set-based storage of a validated batch: a handful of statements, not one per row.
 
-    A rating of a resolved complaint (rapport.crm.desk.conversations) joins the conversation
+    A rating of a resolved complaint (rapport.crm.desk.resolution) joins the conversation
     it rates and does not reopen it; every other customer message joins the
     customer's unresolved conversation, reopens the one resolved within the
     reopen window, or opens one, and may flag it as a complaint.
@@ -460,7 +459,7 @@ def _reopen(conn: Connection, talking: dict[int, _Checked], window: timedelta) -
     Reopening keeps the first response (it happened) and clears the resolution,
     so the resolution time is measured to the final one; `reopened_count` and
     `reopened_at` stay for the report. The conversation stays announced: the
-    desk round forwards the reopening message to its assignee (rapport.crm.desk.conversations).
+    desk round forwards the reopening message to its assignee (rapport.crm.desk.forwarding).
     """
     if not talking or window <= timedelta(0):
         return {}

@@ -136,7 +136,7 @@ class Conversation(Base):
     announced_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
     """When staff on duty were told of it; None: still to announce.
 
-    See rapport.crm.desk.conversations.
+    See rapport.crm.desk.announcements.
     """
     complaint_reason: Mapped[str | None] = mapped_column(String(60))
     """Why it is a complaint: "staff", "sentiment" or "word:<word>"."""
