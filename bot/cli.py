@@ -54,11 +54,11 @@ from rapport.crm.privacy.requests import (
     export_html,
 )
 from rapport.crm.reports.programmes import Period, campaign_ids_for_segment, programme_metrics
-from rapport.crm.segments.rules import (
+from rapport.crm.segments.rules import describe
+from rapport.crm.segments.saved import (
     count_members,
     create_segment,
     delete_segment,
-    describe,
     get_segment,
     list_segments,
     preview,

@@ -78,14 +78,9 @@ from rapport.crm.reports.programmes import (
     programme_metrics,
     segment_campaign_ids,
 )
-from rapport.crm.segments.rules import (
-    count_members,
-    describe,
-    list_segments,
-    points_of,
-    segment_rule,
-)
-from rapport.crm.segments.rules import segments_of as segments_of_customer
+from rapport.crm.segments.rules import describe
+from rapport.crm.segments.saved import count_members, list_segments, points_of, segment_rule
+from rapport.crm.segments.saved import segments_of as segments_of_customer
 from rapport.crm.settings import Settings
 from rapport.crm.staff.roles import (
     ROLE_PERMISSIONS,

@@ -26,7 +26,7 @@ from rapport.crm.campaigns.runs import start_run
 from rapport.crm.database import Database
 from rapport.crm.dispatch.dispatcher import Dispatcher, DispatchStats
 from rapport.crm.models import Delivery, DeliveryStatus
-from rapport.crm.segments.rules import create_segment
+from rapport.crm.segments.saved import create_segment
 from rapport.migrations.schema import upgrade
 from tests.conftest import PG_SKIP_REASON, postgres_admin_url
 
