@@ -20,7 +20,7 @@ from rapport.crm.database import Database
 from rapport.crm.dispatch.dispatcher import Dispatcher
 from rapport.crm.errors import Conflict, InvalidInput, NotFound, RapportError
 from rapport.crm.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, Segment
-from rapport.crm.segments.rules import create_segment
+from rapport.crm.segments.saved import create_segment
 from tests.recording import RecordingChannel
 
 NAMES = [p.name for p in list_programmes()]

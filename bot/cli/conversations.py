@@ -120,7 +120,7 @@ def conversations_reply(
 
     Example: rapport conversations reply 42 "Your parcel left today." --staff 3
     """
-    from rapport.crm.desk.conversations import send_reply
+    from rapport.crm.desk.replies import send_reply
 
     settings = configured_settings()
     with open_db(settings.database_url) as db:
@@ -140,7 +140,7 @@ def conversations_resolve(
 
     Example: rapport conversations resolve 42 --staff 3
     """
-    from rapport.crm.desk.conversations import send_resolution
+    from rapport.crm.desk.resolution import send_resolution
 
     settings = configured_settings()
     with open_db(settings.database_url) as db:
@@ -165,7 +165,7 @@ def conversations_complaint(
 
     Example: rapport conversations complaint 42 --staff 3
     """
-    from rapport.crm.desk.conversations import flag_complaint
+    from rapport.crm.desk.complaints import flag_complaint
     from rapport.crm.desk.rules import load_rules
 
     settings = configured_settings()

@@ -10,11 +10,11 @@ from rich.table import Table
 
 from rapport.bot.cli.common import cli_actor, configured_settings, open_db, out, when
 from rapport.crm.clock import utcnow
-from rapport.crm.segments.rules import (
+from rapport.crm.segments.rules import describe
+from rapport.crm.segments.saved import (
     count_members,
     create_segment,
     delete_segment,
-    describe,
     get_segment,
     list_segments,
     preview,

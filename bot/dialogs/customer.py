@@ -38,7 +38,7 @@ from rapport.channels.telegram.outbound import TelegramChannel
 from rapport.crm.clock import utcnow
 from rapport.crm.customers.identity import TELEGRAM
 from rapport.crm.customers.linking import is_code
-from rapport.crm.desk.conversations import send_first_answer
+from rapport.crm.desk.first_answers import send_first_answer
 from rapport.crm.errors import NotFound
 from rapport.crm.privacy.consent import marketing_consent, set_marketing_consent
 from rapport.crm.value.loyalty import parse_tiers, standing

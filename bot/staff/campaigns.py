@@ -22,7 +22,8 @@ from rapport.crm.campaigns.runs import run_ids, start_run, summarise
 from rapport.crm.errors import InvalidInput
 from rapport.crm.models import CampaignStatus, StaffMember
 from rapport.crm.reports.programmes import programme_metrics
-from rapport.crm.segments.rules import count_members, describe, list_segments, segment_rule
+from rapport.crm.segments.rules import describe
+from rapport.crm.segments.saved import count_members, list_segments, segment_rule
 from rapport.crm.staff.roles import Permission
 
 log = logging.getLogger(__name__)

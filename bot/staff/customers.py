@@ -9,8 +9,8 @@ from rapport.bot.report_text import when
 from rapport.bot.staff.kit import Call, Commands, StaffCommand, one_arg, say, snippet
 from rapport.crm.customers.profiles import CustomerProfile, customer_profile, list_customers
 from rapport.crm.errors import NotFound
-from rapport.crm.segments.rules import points_of
-from rapport.crm.segments.rules import segments_of as segments_of_customer
+from rapport.crm.segments.saved import points_of
+from rapport.crm.segments.saved import segments_of as segments_of_customer
 from rapport.crm.staff.roles import Permission, actor_for
 
 MAX_MATCHES = 10

@@ -37,19 +37,17 @@ from rapport.bot.staff.kit import (
 )
 from rapport.crm.clock import utcnow
 from rapport.crm.database import Database
+from rapport.crm.desk.announcements import TakeNote, mark_take_noted, take_notes
+from rapport.crm.desk.complaints import flag_complaint
 from rapport.crm.desk.conversations import (
     ConversationView,
-    TakeNote,
     conversation_thread,
-    flag_complaint,
     list_conversations,
-    mark_take_noted,
-    send_reply,
-    send_resolution,
     take,
-    take_notes,
 )
 from rapport.crm.desk.follow_ups import FollowUpView, describe_reason, list_follow_ups, mark_done
+from rapport.crm.desk.replies import send_reply
+from rapport.crm.desk.resolution import send_resolution
 from rapport.crm.desk.rules import load_rules
 from rapport.crm.errors import InvalidInput, PermissionDenied, RapportError
 from rapport.crm.models import StaffMember, StaffRole

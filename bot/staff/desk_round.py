@@ -25,15 +25,8 @@ from rapport.crm.channel import Channel
 from rapport.crm.clock import utcnow
 from rapport.crm.customers.identity import EMAIL
 from rapport.crm.database import Database
-from rapport.crm.desk.conversations import (
-    Announcement,
-    awaiting_first_answer,
-    mark_announced,
-    mark_forwarded,
-    messages_to_forward,
-    pending_announcements,
-    send_first_answer,
-)
+from rapport.crm.desk.announcements import Announcement, mark_announced, pending_announcements
+from rapport.crm.desk.first_answers import awaiting_first_answer, send_first_answer
 from rapport.crm.desk.follow_ups import (
     FollowUpReminder,
     describe_reason,
@@ -41,6 +34,7 @@ from rapport.crm.desk.follow_ups import (
     mark_reminded,
     overdue_by,
 )
+from rapport.crm.desk.forwarding import mark_forwarded, messages_to_forward
 from rapport.crm.desk.report import due_reminders
 from rapport.crm.desk.rules import DeskRules, load_rules
 from rapport.crm.models import StaffMember, StaffRole

@@ -26,7 +26,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from rapport.channels.email.parsing import parse_email
 from rapport.crm.database import Database
 from rapport.crm.errors import InvalidMessage
-from rapport.crm.interactions.ingest import DEFAULT_MAX_CHARS, ingest
+from rapport.crm.interactions.checking import DEFAULT_MAX_CHARS
+from rapport.crm.interactions.ingest import ingest
 
 log = logging.getLogger(__name__)
 

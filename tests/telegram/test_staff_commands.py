@@ -25,7 +25,7 @@ from rapport.channels.telegram.service import TelegramService
 from rapport.channels.telegram.testing import BotApiStandIn, SentMessage
 from rapport.crm.database import Database
 from rapport.crm.models import AuditEvent, CampaignRun, Interaction
-from rapport.crm.segments.rules import create_segment
+from rapport.crm.segments.saved import create_segment
 from rapport.crm.staff.audit import Actor
 from rapport.crm.staff.roles import add_staff, set_role
 from tests.programme_fixtures import seed_programme
