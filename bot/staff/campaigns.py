@@ -117,7 +117,12 @@ async def campaign_run(cmds: Commands, call: Call) -> None:
             f"campaign #{found.id} is {found.status}; /campaign_resume {found.id} first"
         )
     summary = await asyncio.to_thread(
-        start_run, cmds.db, found.id, trigger="manual", channels=_channels(cmds, call)
+        start_run,
+        cmds.db,
+        found.id,
+        trigger="manual",
+        channels=_channels(cmds, call),
+        frequency_cap=cmds.settings.frequency_cap_per_week,
     )
     log.info("staff %d ran campaign %d by hand: run %d", call.member.id, found.id, summary.run_id)
     wake = call.bot_data.get(WAKE_KEY)
