@@ -72,6 +72,9 @@ class OutboundChannels(Mapping[str, Channel]):
             found[TELEGRAM] = self.telegram.for_campaigns()
         return found
 
+    def __repr__(self) -> str:
+        return f"OutboundChannels({', '.join(self.names) or 'nothing'})"
+
     def __getitem__(self, name: str) -> Channel:
         return self._by_name[name]
 

@@ -59,13 +59,14 @@ def build_application(
     bot: Bot | None = None,
     context_types: ContextTypes[Any, Any, Any, Any] | None = None,
     bot_data: object | None = None,
-) -> Application:  # type: ignore[type-arg]
+) -> Application[Any, Any, Any, Any, Any, Any]:
     """A PTB application around `bot` (by default one built from the settings), no Updater.
 
     `context_types` and `bot_data` are what the handlers' `context` is and reads
     (the application's shared objects); PTB's defaults when not given.
     """
-    builder = ApplicationBuilder().bot(bot or build_bot(settings)).updater(None)
+    builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = ApplicationBuilder()
+    builder = builder.bot(bot or build_bot(settings)).updater(None)
     if context_types is not None:
         builder = builder.context_types(context_types)
     application = builder.build()
