@@ -59,7 +59,7 @@ from rapport.bot.staff_commands import SENDERS_KEY
 from rapport.channels.telegram.inbound import from_callback, from_message, message_key
 from rapport.channels.telegram.outbound import TelegramChannel
 from rapport.crm.channel import Channel, DeliveryFailure
-from rapport.crm.clock import utcnow
+from rapport.crm.clock import Clock, utcnow
 from rapport.crm.customers.identity import EMAIL, TELEGRAM
 from rapport.crm.customers.linking import (
     CODE_LIFETIME,
@@ -178,9 +178,11 @@ def link_mail(business: str, code: str) -> str:
 class CustomerDialogs:
     """The customer-facing handlers, bound to one database and one settings object."""
 
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, db: Database, settings: Settings, *, clock: Clock = utcnow) -> None:
         self.db = db
         self.settings = settings
+        self.clock = clock
+        """When link codes are made and checked, and automatic first answers are owed."""
         self.desk = load_rules(settings)  # a bad rules file stops the start, with its reason
 
     def handlers(self) -> list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, object]]:
@@ -465,7 +467,9 @@ class CustomerDialogs:
             await self._say(context.bot, chat_id, LINK_UNAVAILABLE)
             return ConversationHandler.END
         try:
-            request = await asyncio.to_thread(request_link, self.db, customer_id, address)
+            request = await asyncio.to_thread(
+                request_link, self.db, customer_id, address, now=self.clock()
+            )
         except InvalidMessage:
             await self._say(context.bot, chat_id, LINK_BAD_ADDRESS)
             return ConversationHandler.END
@@ -513,7 +517,9 @@ class CustomerDialogs:
 
     async def _confirm(self, bot: Bot, chat_id: int, customer_id: int, code: str) -> int:
         try:
-            outcome = await asyncio.to_thread(confirm_link, self.db, customer_id, code)
+            outcome = await asyncio.to_thread(
+                confirm_link, self.db, customer_id, code, now=self.clock()
+            )
         except Conflict:  # a campaign message to them is being sent; the code is still good
             await self._say(bot, chat_id, LINK_BUSY)
             return WAITING_FOR_CODE
@@ -582,7 +588,7 @@ class CustomerDialogs:
             self.desk,
             {TELEGRAM: TelegramChannel(context.bot)},
             result.conversation_id,
-            utcnow(),
+            self.clock(),
         )
         if not answered:  # no automatic answer configured (or owed): the plain receipt
             await self._say(context.bot, message.chat.id, ACKNOWLEDGEMENT, reply_to=message)
