@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 from rapport.crm.clock import utcnow
 from rapport.crm.customers.identity import EMAIL, normalise_email
 from rapport.crm.customers.merge import merge_in, merged_into
-from rapport.crm.database import Database
+from rapport.crm.database import Database, rowcount
 from rapport.crm.errors import InvalidInput, NotFound
 from rapport.crm.models import Customer, Identity, LinkCode
 from rapport.crm.staff.audit import Actor
@@ -219,11 +219,13 @@ def _link(session: Session, found: object, requester: int, now: datetime) -> Lin
     """Consume the code (exactly once) and merge, in the caller's transaction."""
     code_id: int = found.id  # type: ignore[attr-defined]
     target: int = found.target_customer_id  # type: ignore[attr-defined]
-    consumed = session.execute(
-        update(codes_t)
-        .where(codes_t.c.id == code_id, codes_t.c.consumed_at.is_(None))
-        .values(consumed_at=now)
-    ).rowcount
+    consumed = rowcount(
+        session.execute(
+            update(codes_t)
+            .where(codes_t.c.id == code_id, codes_t.c.consumed_at.is_(None))
+            .values(consumed_at=now)
+        )
+    )
     if consumed != 1:  # another confirmation got there first
         return LinkOutcome(LinkStatus.ALREADY_LINKED, target)
     merge_in(session, target, requester, Actor(f"customer:{requester}:link-code"), now=now)

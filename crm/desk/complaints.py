@@ -59,7 +59,7 @@ def _flag(
         .values(is_complaint=True, complaint_reason=reason[:60])
     )
     f = FollowUp.__table__.c
-    due = conn.scalar(select(f.due_at).where(f.conversation_id == conversation_id))
+    due: datetime | None = conn.scalar(select(f.due_at).where(f.conversation_id == conversation_id))
     if due is not None:
         return due
     due = rules.hours.add(now, rules.follow_up)

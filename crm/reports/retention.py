@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, select, union_all
+from sqlalchemy import ColumnElement, Subquery, and_, case, func, literal, select, union_all
 
 from rapport.crm.database import Database
 from rapport.crm.models import Customer, Direction, Interaction, Order
@@ -86,7 +86,7 @@ def _month(db: Database, column: ColumnElement) -> ColumnElement[str]:  # type: 
     return func.to_char(func.timezone("UTC", column), "YYYY-MM")
 
 
-def _activity():  # type: ignore[no-untyped-def]
+def _activity() -> Subquery:
     """(customer_id, at) of every inbound message and every order."""
     i, o = interactions_t.c, orders_t.c
     return union_all(
