@@ -36,8 +36,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Row, func, select, update
 from sqlalchemy.orm import Session
 
 from rapport.crm.clock import utcnow
@@ -215,10 +216,10 @@ def confirm_link(
     return LinkOutcome(LinkStatus.WRONG, requester, tries_left=left)
 
 
-def _link(session: Session, found: object, requester: int, now: datetime) -> LinkOutcome:
+def _link(session: Session, found: Row[Any], requester: int, now: datetime) -> LinkOutcome:
     """Consume the code (exactly once) and merge, in the caller's transaction."""
-    code_id: int = found.id  # type: ignore[attr-defined]
-    target: int = found.target_customer_id  # type: ignore[attr-defined]
+    code_id: int = found.id
+    target: int = found.target_customer_id
     consumed = rowcount(
         session.execute(
             update(codes_t)
@@ -233,12 +234,8 @@ def _link(session: Session, found: object, requester: int, now: datetime) -> Lin
     return LinkOutcome(LinkStatus.LINKED, target)
 
 
-def _is_live(row: object, now: datetime) -> bool:
-    return (
-        row.consumed_at is None  # type: ignore[attr-defined]
-        and row.expires_at > now  # type: ignore[attr-defined]
-        and row.attempts < MAX_ATTEMPTS  # type: ignore[attr-defined]
-    )
+def _is_live(row: Row[Any], now: datetime) -> bool:
+    return bool(row.consumed_at is None and row.expires_at > now and row.attempts < MAX_ATTEMPTS)
 
 
 def _live_customer(session: Session, customer_id: int) -> int:

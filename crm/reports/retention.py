@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, Subquery, and_, case, func, literal, select, union_all
 
@@ -80,7 +81,7 @@ def months_between(earlier: str, later: str) -> int:
     return (y2 - y1) * 12 + (m2 - m1)
 
 
-def _month(db: Database, column: ColumnElement) -> ColumnElement[str]:  # type: ignore[type-arg]
+def _month(db: Database, column: ColumnElement[Any]) -> ColumnElement[str]:
     if db.dialect == "sqlite":
         return func.strftime("%Y-%m", column)
     return func.to_char(func.timezone("UTC", column), "YYYY-MM")
