@@ -34,6 +34,7 @@ from rapport.channels.email import imap_service, inbound_smtp_service
 from rapport.channels.lifecycle import Disabled, Service, ServiceFactory
 from rapport.channels.registry import OutboundChannels
 from rapport.channels.telegram.service import NAME, WEBHOOK_SECRET_MISSING, TelegramService
+from rapport.crm.clock import Clock, utcnow
 from rapport.crm.customers.identity import EMAIL, TELEGRAM
 from rapport.crm.database import Database
 from rapport.crm.errors import ConfigurationError
@@ -159,19 +160,25 @@ def _assemble(
 
 
 def customer_bot(
-    settings: Settings, db: Database, shared: BotShared, **options: Any
+    settings: Settings,
+    db: Database,
+    shared: BotShared,
+    *,
+    clock: Clock = utcnow,
+    **options: Any,
 ) -> TelegramService:
     """The customer dialogs with the staff commands before them, on the shared bot.
 
     The bot is the outbound registry's, so answers and campaign sends share one
     rate limiter; every handler's context reads `shared` (rapport.bot.context).
-    `options` are the service's own (poll timeout, retry delay).
+    `clock` is the dialogs' time; `options` are the service's own (poll
+    timeout, retry delay).
     """
     if settings.telegram_webhook_url and settings.telegram_webhook_secret is None:
         raise ConfigurationError(WEBHOOK_SECRET_MISSING)
     service = TelegramService(
         settings,
-        CustomerDialogs(db, settings).handlers(),
+        CustomerDialogs(db, settings, clock=clock).handlers(),
         bot=shared.outbound.telegram_bot,
         context_types=CONTEXT_TYPES,
         bot_data=shared,

