@@ -340,3 +340,15 @@ EMOTICONS: Final[dict[str, Score]] = {
     ":|": (-0.1, 0.5),
     ">:(": (-0.8, 1.0),
 }
+
+# VADER rates these as opinions; in a shop they are how a request is worded
+# ("please help, yes the order from Monday"). Dropped from VADER's lexicon
+# only; the documented reason the VADER fallback failed on the tune rows.
+VADER_NEUTRAL: Final = frozenset({"please", "help", "yes", "want", "wants", "hope"})
+
+# VADER words whose mean rating is this close to neutral are dropped: raters
+# barely saw an opinion in them, and in a shop they are nouns ("number" +0.3).
+VADER_WEAKEST: Final = 0.5
+
+# "like" after these is a request, not liking: "I'd like to change my order".
+REQUEST_BEFORE_LIKE: Final = frozenset({"would", "i'd", "we'd", "you'd", "d", "should"})
