@@ -224,31 +224,37 @@ def evaluate_language(source: Source, rows: list[Row]) -> None:
         result(f"sentiment_{source.language}_pattern_accuracy", 100 * base_acc, "%")
 
 
-def rate(polarity: Polarity, texts: Sequence[str]) -> float:
+def rate(polarity: Polarity, texts: Sequence[str]) -> tuple[float, float]:
+    """Texts per second of wall-clock time and per second of this process's CPU time
+    (the second is what one core does when other jobs share the machine)."""
     sample = [texts[i % len(texts)] for i in range(SPEED_TEXTS)]
     for text in sample[:50]:
         polarity(text)  # load lexicons and models outside the timing
-    start = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     for text in sample:
         polarity(text)
-    return len(sample) / (time.perf_counter() - start)
+    return (
+        len(sample) / (time.perf_counter() - wall),
+        len(sample) / (time.process_time() - cpu),
+    )
 
 
 def speed(texts: Sequence[str], scorers: list[Scorer]) -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
-    rates = {s.name: rate(s.polarity, texts) for s in scorers}
+    measured = {s.name: rate(s.polarity, texts) for s in scorers}
+    rates = {name: wall for name, (wall, _) in measured.items()}
     print(
-        f"speed, one core, {SPEED_TEXTS} texts: "
-        + ", ".join(f"{n} {r:,.0f}/s" for n, r in rates.items())
+        f"speed, one core, {SPEED_TEXTS} texts, wall clock (CPU time): "
+        + ", ".join(f"{n} {w:,.0f}/s ({c:,.0f}/s)" for n, (w, c) in measured.items())
     )
-    for name, value in rates.items():
-        result(f"sentiment_{name}_rate", value, "texts/s")
+    for name, (wall, cpu) in measured.items():
+        result(f"sentiment_{name}_rate", wall, "texts/s")
+        result(f"sentiment_{name}_cpu_rate", cpu, "texts/s")
     result("sentiment_rapport_vs_textblob_rate", rates["rapport"] / rates["textblob"], "ratio")
     result("sentiment_rapport_vs_vader_rate", rates["rapport"] / rates["vader"], "ratio")
-    print(
-        f"  goal (≥ {GOAL_RATE:,} texts/s): {'met' if rates['rapport'] >= GOAL_RATE else 'NOT met'}"
-    )
+    met = "met" if rates["rapport"] >= GOAL_RATE else "NOT met"
+    print(f"  goal (≥ {GOAL_RATE:,} texts/s, wall clock): {met}")
 
 
 def main() -> None:

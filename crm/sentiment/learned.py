@@ -20,10 +20,10 @@ import json
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from itertools import pairwise
+from itertools import pairwise, repeat
 
 from rapport.crm.sentiment import lexicon as lex
-from rapport.crm.sentiment.tokens import CLAUSE_MARKS, bare_emoji, is_symbol
+from rapport.crm.sentiment.tokens import CLAUSE_MARKS, bare_emoji
 
 MODEL_FILE = "en_model.json"
 
@@ -56,21 +56,23 @@ def model() -> Model:
     )
 
 
-def features(tokens: list[str]) -> set[str]:
+def features(tokens: list[str], lowered: list[str] | None = None) -> set[str]:
     """Words (negation-marked to the end of the clause), emoji, and adjacent pairs."""
+    if lowered is None:
+        lowered = [t.lower() for t in tokens]
     marked: list[str] = []
     negated = False
-    for token in tokens:
+    negations, emoticons = lex.NEGATIONS, lex.EMOTICONS
+    for token, low in zip(tokens, lowered, strict=True):
         first = token[0]
         if first in CLAUSE_MARKS:
             negated = False
             marked.append(first)
             continue
-        if is_symbol(token):
+        if token in emoticons or not first.isalpha():  # an emoticon or emoji
             marked.append(bare_emoji(token))
             continue
-        low = token.lower()
-        if low in lex.NEGATIONS or low.endswith("n't"):
+        if low in negations or low.endswith("n't"):
             negated = True
             marked.append(low)
         else:
@@ -80,7 +82,8 @@ def features(tokens: list[str]) -> set[str]:
     return found
 
 
-def log_odds(tokens: list[str], weights: dict[str, float]) -> float:
+def log_odds(
+    tokens: list[str], weights: dict[str, float], lowered: list[str] | None = None
+) -> float:
     """Sum of the weights of the text's features: > 0 leans positive."""
-    get = weights.get
-    return sum(get(f, 0.0) for f in features(tokens))
+    return sum(map(weights.get, features(tokens, lowered), repeat(0.0)))

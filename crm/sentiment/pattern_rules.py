@@ -201,18 +201,30 @@ def _split_elisions(tokens: list[str]) -> list[str]:
     return out
 
 
-def assess(tokens: list[str], rules: Rules, *, symbols_only: bool = False) -> Score | None:
-    """(polarity, subjectivity) from the opinion words and symbols, or None if none."""
+def assess(
+    tokens: list[str],
+    rules: Rules,
+    *,
+    symbols_only: bool = False,
+    lowered: list[str] | None = None,
+) -> Score | None:
+    """(polarity, subjectivity) from the opinion words and symbols, or None if none.
+
+    `lowered` is `tokens` lower-cased, when the caller has it already."""
     if symbols_only:
         tokens = [t for t in tokens if not is_word(t)]
         if not any(is_symbol(t) for t in tokens):
             return None
+        lowered = None
     elif rules.split_elisions:
         tokens = _split_elisions(tokens)
-    words = [t for t in tokens if len(t) > 1 and is_word(t)]
+        lowered = None
+    emoticons = lex.EMOTICONS
+    words = [t for t in tokens if len(t) > 1 and t[0].isalpha() and t not in emoticons]
     shouted_text = len(words) >= 2 and all(t.isupper() for t in words)
-    lowered = [t.lower() for t in tokens]
-    phrases = rules.phrases
+    if lowered is None:
+        lowered = [t.lower() for t in tokens]
+    phrases, lexicon = rules.phrases, rules.lexicon
 
     hits: list[tuple[float, float, int]] = []  # polarity, subjectivity, clause
     clause = clause_start = 0
@@ -241,7 +253,9 @@ def assess(tokens: list[str], rules: Rules, *, symbols_only: bool = False) -> Sc
                         width = n
                         break
             if score is None:
-                score = _lookup(low, rules)
+                score = lexicon.get(low)
+                if score is None and rules.inflections:
+                    score = _lookup(low, rules)
             if score is not None:
                 polarity = _modified(score[0], lowered, clause_start, i, rules)
                 if not shouted_text and len(token) > 1 and token.isupper():

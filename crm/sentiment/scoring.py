@@ -120,10 +120,13 @@ class Evidence:
 
 def english_evidence(tokens: list[str], weights: dict[str, float] | None = None) -> Evidence:
     """What each scorer reads in the tokens (`weights` overrides the shipped ones)."""
+    lowered = [t.lower() for t in tokens]
     return Evidence(
-        pattern=pattern_rules.assess(tokens, pattern_rules.english()),
-        vader=vader.compound(tokens),
-        learned=learned.log_odds(tokens, learned.model().features if weights is None else weights),
+        pattern=pattern_rules.assess(tokens, pattern_rules.english(), lowered=lowered),
+        vader=vader.compound(tokens, lowered),
+        learned=learned.log_odds(
+            tokens, learned.model().features if weights is None else weights, lowered
+        ),
     )
 
 

@@ -63,12 +63,15 @@ def _negates(word: str, negations: frozenset[str]) -> bool:
     return word in negations or "n't" in word
 
 
-def compound(tokens: list[str]) -> float:
+def compound(tokens: list[str], lowered_tokens: list[str] | None = None) -> float:
     """VADER's compound score of the tokens (0.0 when no lexicon word is found)."""
     boosters, negations, _, cap_increase, negation_scalar = _constants()
     lexicon = valences()
-    words = [t for t in tokens if t[0] not in CLAUSE_MARKS]
-    lowered = [w.lower() for w in words]
+    if lowered_tokens is None:
+        lowered_tokens = [t.lower() for t in tokens]
+    kept = [i for i, t in enumerate(tokens) if t[0] not in CLAUSE_MARKS]
+    words = [tokens[i] for i in kept]
+    lowered = [lowered_tokens[i] for i in kept]
     capitals = sum(w.isupper() for w in words)
     cap_differential = 0 < len(words) - capitals < len(words)
     sentiments: list[float] = []
