@@ -21,8 +21,9 @@ Rules, the same for every run:
   Rapport the default thresholds in crm/settings.py.
 - Unscored (None) counts as wrong.
 
-Speed is texts/s through `assess` (language detection included) on one core,
-with plain TextBlob and VADER measured on the same texts in the same run.
+Speed is texts/s through `assess` (language detection included) in one
+thread, by wall clock and by this process's CPU time, with plain TextBlob and
+VADER measured on the same texts in the same run.
 """
 
 from __future__ import annotations
@@ -158,8 +159,6 @@ def evaluate_english(source: Source, rows: list[Row], scorers: list[Scorer], err
             line += f"   3-class {acc3:7.1%} F1 {f13:.3f}"
             result(f"sentiment_{source.name}_3class_{scorer.name}_accuracy", 100 * acc3, "%")
             result(f"sentiment_{source.name}_3class_{scorer.name}_macro_f1", f13, "f1")
-        if scorer.name == "rapport" and has_neutral:
-            _complaint_trigger(source, rows, polarities)
         if scorer.name == "vader":
             loose = scores(
                 gold, [binary_rule(lambda p: p > 0)(polarities[r.text]) for r in opinion]
@@ -171,6 +170,8 @@ def evaluate_english(source: Source, rows: list[Row], scorers: list[Scorer], err
             line += f"   unscored {unscored}"
         zeros = sum(p == 0.0 for p in polarities.values())
         print(line + f"   at 0.0: {zeros}")
+        if scorer.name == "rapport" and has_neutral:
+            _complaint_trigger(source, rows, polarities)
         if errors and scorer.name == "rapport":
             for r in rows:
                 predicted = (scorer.three if has_neutral else scorer.binary)(polarities[r.text])
@@ -240,8 +241,8 @@ def rate(polarity: Polarity, texts: Sequence[str]) -> tuple[float, float]:
 
 
 def speed(texts: Sequence[str], scorers: list[Scorer]) -> None:
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
+    """One thread, so one core at a time; CPU time says what that core did even when
+    other jobs share the machine (wall clock then counts their turns too)."""
     measured = {s.name: rate(s.polarity, texts) for s in scorers}
     rates = {name: wall for name, (wall, _) in measured.items()}
     print(

@@ -4,11 +4,14 @@ TextBlob's pattern lexicon (about 2,900 English adjectives and adverbs, scored
 by hand for product and movie reviews) is the base. It misses how customers
 write in chat and mail: it has no emoji, knows "refund" and "waiting" as
 nothing, and scores "sure" or "large" as opinions. The tables here are what
-Rapport adds or corrects; `rapport.crm.sentiment.scoring` says how they are applied.
+Rapport adds or corrects; `rapport.crm.sentiment.pattern_rules` and
+`rapport.crm.sentiment.vader` say how they are applied.
 
 Values are (polarity, subjectivity): polarity −1.0 … +1.0 as in pattern,
-subjectivity 0.0 … 1.0. Every entry was chosen on the *tuning* part of
-`benchmarks/data/customer_sentiment.csv` only (docs/sentiment.md).
+subjectivity 0.0 … 1.0. The English word, phrase and emoji tables were
+chosen on the *tuning* part of `benchmarks/data/customer_sentiment.csv`;
+the constants added with VADER and the other languages say where they came
+from (docs/sentiment.md).
 """
 
 from __future__ import annotations
