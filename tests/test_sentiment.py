@@ -7,23 +7,29 @@ test fails if either the rule breaks or the case stops proving anything.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
 
 import pytest
 
-from benchmarks.sentiment_data import project_rows
+from benchmarks.sentiment_data import DATA, project_rows
 from benchmarks.sentiment_eval import scores
 from rapport.crm.database import Database
 from rapport.crm.errors import ConfigurationError
 from rapport.crm.interactions.ingest import ingest
 from rapport.crm.messages import InboundMessage
 from rapport.crm.models import Interaction
+from rapport.crm.sentiment import learned
 from rapport.crm.sentiment.language import detect_language
 from rapport.crm.sentiment.scoring import (
+    Evidence,
     RapportAnalyser,
     _pattern,
+    combined_logit,
     default_analyser,
     is_strongly_negative,
     sentiment_label,
@@ -262,3 +268,34 @@ def test_ingest_stores_language_and_scores(
         else:
             assert row.polarity is not None and row.polarity * sign > 0.2
             assert row.subjectivity is not None and 0 < row.subjectivity <= 1
+
+
+def test_the_shipped_model_is_what_the_training_script_builds(tmp_path: Path) -> None:
+    """en_model.json is reproducible from VADER's data (skipped without the data)."""
+    if not (DATA / "vader" / "tweets_GroundTruth.txt").exists():
+        pytest.skip(f"no sentiment data in {DATA} (python -m benchmarks.sentiment_data fetch)")
+    out = tmp_path / "en_model.json"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.sentiment_train",
+            "--data",
+            str(DATA),
+            "--out",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    shipped = resources.files("rapport.crm.sentiment").joinpath("data", "en_model.json")
+    assert json.loads(out.read_text("utf-8")) == json.loads(shipped.read_text("utf-8"))
+
+
+def test_no_evidence_is_exactly_zero_and_the_combination_has_no_intercept() -> None:
+    model = learned.model()
+    silent = Evidence(pattern=None, vader=0.0, learned=model.dead_zone - 0.01)
+    assert combined_logit(silent, model) == 0.0
+    # Weak learned evidence counts once a lexicon has spoken.
+    spoken = Evidence(pattern=None, vader=0.2, learned=model.dead_zone - 0.01)
+    assert combined_logit(spoken, model) > model.vader_weight * 0.2

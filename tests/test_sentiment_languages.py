@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rapport.crm.clock import utcnow
 from rapport.crm.database import Database
@@ -214,3 +216,26 @@ def test_the_sentiment_report_counts_a_german_complaint_negative(db: Database) -
         ingest(db, _message(key, text, now))
     [point] = sentiment_by_day(db)
     assert point.scored == 1 and point.negative == 1  # the Spanish one is not counted at all
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                *"abcdefghijklmnopqrstuvwxyzäöüéèçñ ,.!?'",
+                *["good ", "gut ", "bon ", "goed ", "bueno ", "не ", "плохо ", "谢谢", "差评"],
+                *["👍", "😡", "🏠", " :) ", "🙏"],
+            ]
+        ),
+        max_size=40,
+    ).map("".join)
+)
+def test_only_scored_languages_get_a_polarity(text: str) -> None:
+    """Whatever arrives: a polarity only for en/de/fr/nl or symbols alone, else None."""
+    assessment = rapport.assess(text)
+    if assessment.language not in {None, "en", "de", "fr", "nl"}:
+        assert assessment.polarity is None and assessment.subjectivity is None
+    if assessment.polarity is not None:
+        assert -1.0 <= assessment.polarity <= 1.0
+        assert assessment.subjectivity is not None and 0.0 <= assessment.subjectivity <= 1.0
