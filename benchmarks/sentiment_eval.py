@@ -275,7 +275,8 @@ def main() -> None:
         try:
             rows = source.load()
         except FileNotFoundError as missing:
-            print(f"{source.name}: skipped, {Path(missing.filename or '').name} not found")
+            name = Path(missing.filename or "").name
+            print(f"{source.name}: skipped, {name} not found (docs/sentiment.md: Evaluation)")
             continue
         counts = {
             label: sum(r.label == label for r in rows)
