@@ -257,7 +257,7 @@ def test_factory_follows_the_port_setting(db: Database) -> None:
 async def test_rapport_run_serves_inbound_smtp(db_url: str, unused_tcp_port: int) -> None:
     settings = load_settings(database_url=db_url, inbound_smtp_port=unused_tcp_port)
     stop = asyncio.Event()
-    task = asyncio.create_task(run(settings, factories=[inbound_smtp_service], stop=stop))
+    task = asyncio.create_task(run(settings, inbound=[inbound_smtp_service], stop=stop))
     try:
         for _ in range(100):
             try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rapport.bot.services import Disabled, channel_factories, close_channels, outbound_channels
+from rapport.bot.app import INBOUND_MAIL
 from rapport.channels.email import (
     OutboundEmailService,
     imap_service,
@@ -12,22 +12,25 @@ from rapport.channels.email import (
 from rapport.channels.email.imap import ImapPoller
 from rapport.channels.email.inbound_smtp import InboundSmtpService
 from rapport.channels.email.outbound import EmailSender
+from rapport.channels.lifecycle import Disabled
+from rapport.channels.registry import OutboundChannels
 from rapport.crm.database import Database
 from rapport.crm.settings import load_settings
 
 
 def test_email_factories_are_registered() -> None:
-    factories = channel_factories()
     for factory in (inbound_smtp_service, imap_service):
-        assert factory in factories
+        assert factory in INBOUND_MAIL
 
 
 async def test_campaigns_send_email_only_when_smtp_is_configured() -> None:
-    assert "email" not in outbound_channels(load_settings())
-    configured = load_settings(smtp_host="127.0.0.1", mail_from="shop@example.com")
-    channels = outbound_channels(configured)
-    assert isinstance(channels["email"], EmailSender)
-    await close_channels(channels)
+    assert "email" not in OutboundChannels.from_settings(load_settings(telegram_token=None))
+    configured = load_settings(
+        smtp_host="127.0.0.1", mail_from="shop@example.com", telegram_token=None
+    )
+    async with OutboundChannels.from_settings(configured) as channels:
+        assert isinstance(channels["email"], EmailSender)
+        assert "email" in channels.names
 
 
 def test_defaults_start_only_the_inbound_smtp_server(db: Database) -> None:

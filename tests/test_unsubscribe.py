@@ -218,7 +218,7 @@ async def test_rapport_run_serves_the_unsubscribe_endpoint(tmp_path: Path) -> No
         web_port=port,
     )
     stop = asyncio.Event()
-    running = asyncio.create_task(run(settings, factories=[], stop=stop))
+    running = asyncio.create_task(run(settings, inbound=[], stop=stop))
     try:
         async with ClientSession() as client:
             for _ in range(100):

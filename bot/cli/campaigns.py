@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 import typer
@@ -13,7 +13,6 @@ from rich.table import Table
 
 from rapport.bot.cli.common import configured_settings, open_db, out
 from rapport.bot.dispatch_service import dispatcher_for
-from rapport.bot.services import outbound_channels
 from rapport.crm.campaigns.definitions import (
     CampaignSpec,
     InvalidCampaign,
@@ -23,7 +22,13 @@ from rapport.crm.campaigns.definitions import (
     set_status,
 )
 from rapport.crm.campaigns.runs import run_ids, start_run, still_queued, summarise
+from rapport.crm.database import Database
+from rapport.crm.dispatch.outcomes import DispatchStats
 from rapport.crm.models import Campaign, CampaignStatus
+from rapport.crm.settings import Settings
+
+if TYPE_CHECKING:  # imported when a command sends: the other commands start faster without
+    from rapport.channels.registry import OutboundChannels
 
 app = typer.Typer(no_args_is_help=True, help="Loyalty, feedback and announcements.")
 
@@ -219,21 +224,23 @@ def campaigns_run_now(
 
     Example: rapport campaigns run-now "Monthly CSAT"
     """
+    from rapport.channels.registry import OutboundChannels
+
     settings = configured_settings()
+    outbound = OutboundChannels.from_settings(settings)  # the channels `rapport run` has
     with open_db(settings.database_url) as db:
         c = get_campaign(db, campaign)
-        channels = outbound_channels(settings)
         summary = start_run(
             db,
             c.id,
             trigger="manual",
-            channels=tuple(channels),
+            channels=outbound.names,
             frequency_cap=settings.frequency_cap_per_week,
         )
         skipped = ", ".join(f"{k} {v}" for k, v in summary.skipped.items()) or "none"
         out.print(f"run {summary.run_id}: {summary.queued} queued, skipped: {skipped}")
         if send and summary.queued:
-            stats = asyncio.run(dispatcher_for(settings, db, channels).drain())
+            stats = asyncio.run(_send(settings, db, outbound))
             out.print(
                 f"sent {stats.sent}, retry later {stats.retried}, failed {stats.failed}, "
                 f"skipped {stats.skipped}"
@@ -244,3 +251,9 @@ def campaigns_run_now(
                     f"{left} still queued (customers who wrote in the last "
                     f"{settings.dispatch_quiet_seconds:g} s, or retries): `rapport run` sends them"
                 )
+
+
+async def _send(settings: Settings, db: Database, outbound: OutboundChannels) -> DispatchStats:
+    """Send what is queued now through the outbound channels, closing them after."""
+    async with outbound:
+        return await dispatcher_for(settings, db, outbound).drain()

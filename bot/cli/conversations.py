@@ -8,20 +8,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from rapport.bot.cli.common import cli_actor, configured_settings, open_db, out, when
-from rapport.bot.services import outbound_channels
-from rapport.crm.channel import Channel
 from rapport.crm.clock import utcnow
 from rapport.crm.database import Database
 from rapport.crm.errors import InvalidInput
 from rapport.crm.settings import Settings
 from rapport.crm.staff.audit import Actor
+
+if TYPE_CHECKING:  # imported when a command sends: the other commands start faster without
+    from rapport.channels.registry import OutboundChannels
 
 T = TypeVar("T")
 app = typer.Typer(
@@ -43,26 +44,12 @@ def _staff_actor(db: Database, staff_id: int | None) -> Actor:
         return actor_for(member)
 
 
-async def _with_channels(
-    settings: Settings, work: Callable[[dict[str, Channel]], Awaitable[T]]
-) -> T:
+async def _with_channels(settings: Settings, work: Callable[[OutboundChannels], Awaitable[T]]) -> T:
     """Run `work(channels)` with the configured outbound channels, closing them after."""
-    from rapport.channels.telegram.standalone import TelegramSender
+    from rapport.channels.registry import OutboundChannels
 
-    channels = outbound_channels(settings)
-    telegram = TelegramSender(settings) if settings.telegram_token else None
-    try:
-        if telegram is not None:
-            await telegram.start()
-            channels["telegram"] = telegram.channel
+    async with OutboundChannels.from_settings(settings) as channels:
         return await work(channels)
-    finally:
-        if telegram is not None:
-            await telegram.stop()
-        for channel in channels.values():
-            close = getattr(channel, "close", None)
-            if close is not None:
-                await close()
 
 
 @app.command("list")

@@ -18,8 +18,8 @@ import logging
 
 from telegram import Bot, InlineKeyboardMarkup, Message, ReplyParameters, Update
 from telegram.error import TelegramError
-from telegram.ext import ContextTypes
 
+from rapport.bot.context import RapportContext
 from rapport.channels.telegram.inbound import from_message, message_key
 from rapport.crm.clock import Clock, utcnow
 from rapport.crm.customers.identity import TELEGRAM
@@ -107,9 +107,7 @@ class DialogBase:
                 automated=True,
             )
 
-    async def _command(
-        self, update: Update, context: ContextTypes.DEFAULT_TYPE
-    ) -> IngestResult | None:
+    async def _command(self, update: Update, context: RapportContext) -> IngestResult | None:
         """Store a command as an automated message; None on a replay or bad input."""
         assert update.message is not None
         result = await self._store(

@@ -24,12 +24,12 @@ from telegram.ext import (
     BaseHandler,
     CallbackQueryHandler,
     CommandHandler,
-    ContextTypes,
     ConversationHandler,
     MessageHandler,
     filters,
 )
 
+from rapport.bot.context import RapportContext
 from rapport.bot.dialogs.linking import MASKED_CODE, LinkingDialog, link_waiting
 from rapport.bot.dialogs.texts import ACKNOWLEDGEMENT, HELP, LINK_OFFER, TEXT_ONLY, points_text
 from rapport.bot.staff.kit import answer_tap
@@ -53,7 +53,7 @@ FEEDBACK_SUBJECT = "Feedback"
 class CustomerDialogs(LinkingDialog):
     """The customer-facing handlers, bound to one database and one settings object."""
 
-    def handlers(self) -> list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, object]]:
+    def handlers(self) -> list[BaseHandler[Update, RapportContext, object]]:
         """In dispatch order: the first that matches an update handles it."""
         return [
             MessageHandler(filters.UpdateType.EDITED_MESSAGE, self.edited),
@@ -70,7 +70,7 @@ class CustomerDialogs(LinkingDialog):
             MessageHandler(filters.ALL, self.without_text),
         ]
 
-    def feedback_conversation(self) -> ConversationHandler[ContextTypes.DEFAULT_TYPE]:
+    def feedback_conversation(self) -> ConversationHandler[RapportContext]:
         """`/feedback`, then the next text message is the feedback (or /cancel)."""
         return ConversationHandler(
             entry_points=[CommandHandler("feedback", self.feedback)],
@@ -86,7 +86,7 @@ class CustomerDialogs(LinkingDialog):
             allow_reentry=True,
         )
 
-    async def start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def start(self, update: Update, context: RapportContext) -> None:
         if await self._command(update, context) is None:
             return
         chat_id = update.message.chat.id  # type: ignore[union-attr]
@@ -119,7 +119,7 @@ class CustomerDialogs(LinkingDialog):
             ),
         )
 
-    async def stop(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def stop(self, update: Update, context: RapportContext) -> None:
         if await self._command(update, context) is None:
             return
         chat_id = update.message.chat.id  # type: ignore[union-attr]
@@ -138,11 +138,11 @@ class CustomerDialogs(LinkingDialog):
             "write. Send /start if you change your mind.",
         )
 
-    async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def help(self, update: Update, context: RapportContext) -> None:
         if await self._command(update, context) is not None:
             await self._say(context.bot, update.message.chat.id, HELP)  # type: ignore[union-attr]
 
-    async def points(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def points(self, update: Update, context: RapportContext) -> None:
         result = await self._command(update, context)
         if result is None:
             return
@@ -151,7 +151,7 @@ class CustomerDialogs(LinkingDialog):
         )
         await self._say(context.bot, update.message.chat.id, points_text(now))  # type: ignore[union-attr]
 
-    async def unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def unknown_command(self, update: Update, context: RapportContext) -> None:
         """Stores nothing: an unknown command is a typo, not a message to staff."""
         message = update.effective_message
         if message is None:
@@ -160,7 +160,7 @@ class CustomerDialogs(LinkingDialog):
             context.bot, message.chat.id, "Sorry, I don't know that command.\n\n" + HELP
         )
 
-    async def feedback(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    async def feedback(self, update: Update, context: RapportContext) -> int:
         if await self._command(update, context) is None:
             return ConversationHandler.END
         await self._say(
@@ -170,7 +170,7 @@ class CustomerDialogs(LinkingDialog):
         )
         return WAITING_FOR_FEEDBACK
 
-    async def feedback_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    async def feedback_text(self, update: Update, context: RapportContext) -> int:
         message = update.message
         assert message is not None
         inbound = from_message(message)
@@ -184,12 +184,12 @@ class CustomerDialogs(LinkingDialog):
             )
         return ConversationHandler.END
 
-    async def cancel(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    async def cancel(self, update: Update, context: RapportContext) -> int:
         if update.effective_chat is not None:
             await self._say(context.bot, update.effective_chat.id, "Okay, no feedback this time.")
         return ConversationHandler.END
 
-    async def consent_choice(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def consent_choice(self, update: Update, context: RapportContext) -> None:
         """Record the opt-in choice; the consent fields keep when and how it was given."""
         query = update.callback_query
         assert query is not None and query.message is not None
@@ -218,7 +218,7 @@ class CustomerDialogs(LinkingDialog):
         except TelegramError as exc:
             log.warning("could not confirm a consent choice: %s", type(exc).__name__)
 
-    async def survey_answer(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def survey_answer(self, update: Update, context: RapportContext) -> None:
         """A tap on a survey button: stored once per question however often tapped."""
         query = update.callback_query
         assert query is not None
@@ -230,7 +230,7 @@ class CustomerDialogs(LinkingDialog):
         else:
             await answer_tap(query, "Thanks, recorded")
 
-    async def free_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def free_text(self, update: Update, context: RapportContext) -> None:
         message = update.message
         if message is None:
             return
@@ -247,7 +247,7 @@ class CustomerDialogs(LinkingDialog):
         if not answered:  # no automatic answer configured (or owed): the plain receipt
             await self._say(context.bot, message.chat.id, ACKNOWLEDGEMENT, reply_to=message)
 
-    async def edited(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def edited(self, update: Update, context: RapportContext) -> None:
         """An edit is stored as its own message (history shows both); no answer."""
         message = update.edited_message
         if message is None or (message.text or "").startswith("/"):
@@ -257,7 +257,7 @@ class CustomerDialogs(LinkingDialog):
             inbound = replace(inbound, text=MASKED_CODE)  # a corrected link code: not in clear
         await self._store(context.bot, update, inbound)
 
-    async def without_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def without_text(self, update: Update, context: RapportContext) -> None:
         message = update.message
         if message is not None:
             await self._say(context.bot, message.chat.id, TEXT_ONLY)

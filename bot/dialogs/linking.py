@@ -17,8 +17,9 @@ import time
 from dataclasses import replace
 
 from telegram import Bot, Message, Update
-from telegram.ext import CommandHandler, ContextTypes, ConversationHandler, MessageHandler, filters
+from telegram.ext import CommandHandler, ConversationHandler, MessageHandler, filters
 
+from rapport.bot.context import RapportContext
 from rapport.bot.dialogs.base import DialogBase
 from rapport.bot.dialogs.texts import (
     CODE_SENT,
@@ -31,7 +32,6 @@ from rapport.bot.dialogs.texts import (
     link_answer,
     link_mail,
 )
-from rapport.bot.staff.kit import SENDERS_KEY
 from rapport.channels.telegram.inbound import from_message
 from rapport.crm.channel import Channel, DeliveryFailure
 from rapport.crm.customers.identity import EMAIL
@@ -59,7 +59,7 @@ LINK_ASKED_AT = "rapport.link_asked_at"
 class LinkingDialog(DialogBase):
     """`/link` and the code that confirms it; a subclass answers ordinary messages."""
 
-    def link_conversation(self) -> ConversationHandler[ContextTypes.DEFAULT_TYPE]:
+    def link_conversation(self) -> ConversationHandler[RapportContext]:
         """`/link`; while a code is awaited, a 6-digit message is that code (or /cancel)."""
         return ConversationHandler(
             entry_points=[CommandHandler("link", self.link)],
@@ -74,11 +74,11 @@ class LinkingDialog(DialogBase):
             allow_reentry=True,
         )
 
-    async def free_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def free_text(self, update: Update, context: RapportContext) -> None:
         """An ordinary message: what a bare number is once no code is awaited."""
         raise NotImplementedError
 
-    async def link(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    async def link(self, update: Update, context: RapportContext) -> int:
         """`/link ADDRESS` asks for a code by email; `/link CODE` confirms one."""
         message = update.message
         assert message is not None
@@ -98,7 +98,7 @@ class LinkingDialog(DialogBase):
             return await self._confirm(context.bot, chat_id, result.customer_id, arg)
         return await self._request(context, chat_id, result.customer_id, arg)
 
-    async def link_code(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    async def link_code(self, update: Update, context: RapportContext) -> int:
         """A bare 6-digit message while a code is awaited; after the code's lifetime a bare
         number is just a message (an order number, say) and goes to staff as one."""
         message = update.message
@@ -111,7 +111,7 @@ class LinkingDialog(DialogBase):
             return WAITING_FOR_CODE
         return await self._confirm(context.bot, message.chat.id, result.customer_id, message.text)
 
-    async def cancel_link(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    async def cancel_link(self, update: Update, context: RapportContext) -> int:
         if update.effective_chat is not None:
             await self._say(context.bot, update.effective_chat.id, "Okay, no linking this time.")
         return ConversationHandler.END
@@ -127,7 +127,7 @@ class LinkingDialog(DialogBase):
         return None if result is None or result.duplicate else result
 
     async def _request(
-        self, context: ContextTypes.DEFAULT_TYPE, chat_id: int, customer_id: int, address: str
+        self, context: RapportContext, chat_id: int, customer_id: int, address: str
     ) -> int:
         sender = _email_sender(context)
         if sender is None:
@@ -199,13 +199,12 @@ class LinkingDialog(DialogBase):
         return WAITING_FOR_CODE if waiting else ConversationHandler.END
 
 
-def link_waiting(context: ContextTypes.DEFAULT_TYPE) -> bool:
+def link_waiting(context: RapportContext) -> bool:
     """This chat asked for a code recently enough that a bare 6-digit message is that code."""
     asked = (context.chat_data or {}).get(LINK_ASKED_AT)
     return asked is not None and time.monotonic() - asked <= CODE_LIFETIME.total_seconds()
 
 
-def _email_sender(context: ContextTypes.DEFAULT_TYPE) -> Channel | None:
-    """The running email channel the runner handed the bots (None: sending mail is off)."""
-    senders = context.application.bot_data.get(SENDERS_KEY) or {}
-    return senders.get(EMAIL)
+def _email_sender(context: RapportContext) -> Channel | None:
+    """The app's email channel (None: sending mail is off)."""
+    return context.outbound.get(EMAIL)

@@ -7,8 +7,6 @@ import logging
 
 from rapport.bot.report_text import num, pct, skipped, when
 from rapport.bot.staff.kit import (
-    CHANNELS_KEY,
-    WAKE_KEY,
     Call,
     Commands,
     Page,
@@ -98,17 +96,6 @@ async def campaign(cmds: Commands, call: Call) -> None:
     await say(call.bot, call.chat_id, await asyncio.to_thread(read))
 
 
-def _channels(cmds: Commands, call: Call) -> tuple[str, ...]:
-    """The channels the running app sends through (runner's word); else by settings."""
-    given = call.bot_data.get(CHANNELS_KEY)
-    if isinstance(given, tuple):
-        return given
-    found = ["telegram"]
-    if cmds.settings.smtp_host and cmds.settings.mail_from:
-        found.append("email")
-    return tuple(found)
-
-
 async def campaign_run(cmds: Commands, call: Call) -> None:
     ref = one_arg(call, "a campaign id or name")
     found = await asyncio.to_thread(get_campaign, cmds.db, ref)
@@ -117,12 +104,15 @@ async def campaign_run(cmds: Commands, call: Call) -> None:
             f"campaign #{found.id} is {found.status}; /campaign_resume {found.id} first"
         )
     summary = await asyncio.to_thread(
-        start_run, cmds.db, found.id, trigger="manual", channels=_channels(cmds, call)
+        start_run,
+        cmds.db,
+        found.id,
+        trigger="manual",
+        channels=call.outbound.names,  # the registry `rapport campaigns run-now` uses too
+        frequency_cap=cmds.settings.frequency_cap_per_week,
     )
     log.info("staff %d ran campaign %d by hand: run %d", call.member.id, found.id, summary.run_id)
-    wake = call.bot_data.get(WAKE_KEY)
-    if callable(wake):
-        wake()
+    call.wake_dispatcher()
     skipped_words = ", ".join(f"{k} {v}" for k, v in sorted(summary.skipped.items())) or "none"
     if not summary.created:
         text = f"Campaign #{found.id} already started run #{summary.run_id} this minute"

@@ -3,7 +3,7 @@
 The commands join the staff registry (rapport.bot.staff.registry.COMMANDS), so
 they share its permission checks, its refusal of non-staff and its help and
 docs. They delegate to `rapport.crm.desk.conversations`; answers go out through
-the running app's outbound channels (`SENDERS_KEY`), so a customer who wrote by
+the running app's outbound channels (`Call.outbound`), so a customer who wrote by
 email is answered by email, in the same thread.
 
 Every desk message to staff starts with "Conversation #<id>" (the desk round,
@@ -23,8 +23,9 @@ from zoneinfo import ZoneInfo
 
 from telegram import Bot, Update
 from telegram.error import BadRequest, TelegramError
-from telegram.ext import ApplicationHandlerStop, ContextTypes, MessageHandler, filters
+from telegram.ext import ApplicationHandlerStop, MessageHandler, filters
 
+from rapport.bot.context import RapportContext
 from rapport.bot.staff.desk_report import desk_report_command
 from rapport.bot.staff.kit import (
     Call,
@@ -33,7 +34,6 @@ from rapport.bot.staff.kit import (
     StaffCommand,
     paged,
     say,
-    senders,
 )
 from rapport.crm.clock import utcnow
 from rapport.crm.database import Database
@@ -124,7 +124,7 @@ async def take_command(cmds: Commands, call: Call) -> None:
 
 
 async def _reply(cmds: Commands, call: Call, conversation_id: int, text: str) -> None:
-    await send_reply(cmds.db, actor_for(call.member), senders(call.bot_data), conversation_id, text)
+    await send_reply(cmds.db, actor_for(call.member), call.outbound, conversation_id, text)
     log.info("staff %d answered conversation %d", call.member.id, conversation_id)
     await say(call.bot, call.chat_id, f"Sent to the customer of conversation #{conversation_id}.")
 
@@ -136,9 +136,7 @@ async def reply_command(cmds: Commands, call: Call) -> None:
 
 async def resolve_command(cmds: Commands, call: Call) -> None:
     conversation_id = _conversation_id(call)
-    done = await send_resolution(
-        cmds.db, actor_for(call.member), senders(call.bot_data), conversation_id
-    )
+    done = await send_resolution(cmds.db, actor_for(call.member), call.outbound, conversation_id)
     text = f"Conversation #{conversation_id} is resolved."
     if done.survey_sent:
         text += " The customer was asked how the complaint was handled (1–5)."
@@ -203,10 +201,10 @@ async def followup_done_command(cmds: Commands, call: Call) -> None:
 
 def reply_handler(
     cmds: Commands,
-) -> MessageHandler[ContextTypes.DEFAULT_TYPE, None]:
+) -> MessageHandler[RapportContext, None]:
     """A staff member's Telegram reply to an announcement is `/reply <id> <text>`."""
 
-    async def on_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def on_reply(update: Update, context: RapportContext) -> None:
         message, user = update.message, update.effective_user
         if message is None or user is None or message.reply_to_message is None:
             return
@@ -221,7 +219,7 @@ def reply_handler(
         member = await cmds.member(user.id)
         if member is None:
             return  # not staff: the customer dialogs take it as an ordinary message
-        call = Call(context.bot, message.chat.id, member, [], context.bot_data)
+        call = Call.answering(context, message.chat.id, member, [])
         try:
             authorise(member, Permission.ANSWER)
             await _reply(cmds, call, int(match.group(1)), message.text or "")
@@ -236,7 +234,7 @@ def reply_handler(
 
 def staff_chat_guard(
     cmds: Commands,
-) -> MessageHandler[ContextTypes.DEFAULT_TYPE, None] | None:
+) -> MessageHandler[RapportContext, None] | None:
     """Keep the staff group's own talk out of the customer dialogs.
 
     Without it every remark in the group would be stored as a customer
@@ -246,7 +244,7 @@ def staff_chat_guard(
     if chat_id is None:
         return None
 
-    async def ignore(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def ignore(update: Update, context: RapportContext) -> None:
         raise ApplicationHandlerStop
 
     return MessageHandler(filters.Chat(chat_id=chat_id), ignore)

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from telegram import Bot, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import TelegramError
 
-from rapport.crm.channel import Channel
+from rapport.bot.context import RapportContext
+from rapport.channels.registry import OutboundChannels
 from rapport.crm.clock import utcnow
 from rapport.crm.database import Database
 from rapport.crm.errors import InvalidInput
@@ -32,12 +33,6 @@ log = logging.getLogger(__name__)
 
 STAFF_GROUP = -1
 """PTB handler group of the staff commands: before the customer dialogs (group 0)."""
-CHANNELS_KEY = "rapport.channels"
-"""`bot_data` key: the channel names the running app can send through (set by the runner)."""
-WAKE_KEY = "rapport.wake_dispatcher"
-"""`bot_data` key: a callable that wakes the dispatcher (set by the runner)."""
-SENDERS_KEY = "rapport.senders"
-"""`bot_data` key: `dict[channel name, rapport.crm.channel.Channel]` for direct one-off sends."""
 PAGE_SIZE = 8
 DEFAULT_DAYS = 30
 MAX_DAYS = 3650
@@ -48,13 +43,26 @@ MAX_LINE = 400
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """One staff command being answered: who asked, in which chat, with which words."""
+    """One staff command being answered: who asked, in which chat, with which words.
+
+    `outbound` and `wake_dispatcher` are the running app's (rapport.bot.context):
+    runs reach the channels it sends through, and direct answers (a reply to an
+    email conversation) go out on them.
+    """
 
     bot: Bot
     chat_id: int
     member: StaffMember
     args: list[str]
-    bot_data: dict[str, object]
+    outbound: OutboundChannels
+    wake_dispatcher: Callable[[], None]
+
+    @classmethod
+    def answering(
+        cls, context: RapportContext, chat_id: int, member: StaffMember, args: list[str]
+    ) -> Call:
+        """The call for a command that arrived with this handler context."""
+        return cls(context.bot, chat_id, member, args, context.outbound, context.wake_dispatcher)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,12 +119,6 @@ def customer_id_arg(call: Call) -> int:
     if not call.args or not call.args[0].isdigit():
         raise InvalidInput("give the customer's id (see /customer)")
     return int(call.args[0])
-
-
-def senders(bot_data: Mapping[str, object]) -> Mapping[str, Channel]:
-    """The running app's outbound channels, for answers sent straight to a customer."""
-    found = bot_data.get(SENDERS_KEY)
-    return found if isinstance(found, dict) else {}
 
 
 # --- permission, text and answers ---------------------------------------------------------

@@ -26,7 +26,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from telegram import Update
 from telegram.error import TelegramError
@@ -36,10 +37,10 @@ from telegram.ext import (
     BaseHandler,
     CallbackQueryHandler,
     CommandHandler,
-    ContextTypes,
     filters,
 )
 
+from rapport.bot.context import RapportContext
 from rapport.bot.staff.campaigns import CAMPAIGN_COMMANDS, campaigns_page, segments_page
 from rapport.bot.staff.customers import CUSTOMER_COMMANDS
 from rapport.bot.staff.desk import (
@@ -80,8 +81,8 @@ class StaffCommands:
         self.db = db
         self.settings = settings
 
-    def handlers(self) -> list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, object]]:
-        found: list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, object]] = [
+    def handlers(self) -> list[BaseHandler[Update, RapportContext, Any]]:
+        found: list[BaseHandler[Update, RapportContext, Any]] = [
             CommandHandler(spec.name, self._entry(spec), filters=filters.UpdateType.MESSAGE)
             for spec in COMMANDS
         ]
@@ -101,8 +102,8 @@ class StaffCommands:
 
     def _entry(
         self, spec: StaffCommand
-    ) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]:
-        async def entry(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    ) -> Callable[[Update, RapportContext], Coroutine[Any, Any, None]]:
+        async def entry(update: Update, context: RapportContext) -> None:
             user, chat = update.effective_user, update.effective_chat
             if user is None or chat is None:
                 return
@@ -111,7 +112,7 @@ class StaffCommands:
                 # Step aside: the customer dialogs answer "unknown command" as for any typo.
                 log.info("staff command /%s from non-staff user %s", spec.name, pseudonym(user.id))
                 return
-            call = Call(context.bot, chat.id, member, list(context.args or []), context.bot_data)
+            call = Call.answering(context, chat.id, member, list(context.args or []))
             try:
                 check(member, spec.permission)
                 await spec.handler(self, call)
@@ -128,7 +129,7 @@ class StaffCommands:
 
         return entry
 
-    async def page_tap(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def page_tap(self, update: Update, context: RapportContext) -> None:
         """A tap on previous/next: re-read the list, edit the message in place."""
         query = update.callback_query
         assert query is not None

@@ -1,6 +1,6 @@
 """The email channel: outbound over SMTP, inbound by our SMTP server or IMAP.
 
-Each part is a `rapport.bot.services.Service` built by a factory from `Settings`;
+Each part is a `rapport.channels.lifecycle.Service` built by a factory from `Settings`;
 a factory that cannot build its part says why in a `Disabled`, which
 `rapport run` logs at start-up.
 """

@@ -61,7 +61,7 @@ class PollResult:
 
 
 class ImapPoller:
-    """A `rapport.bot.services.Service` that polls one folder every `interval` seconds."""
+    """A `rapport.channels.lifecycle.Service` that polls one folder every `interval` seconds."""
 
     name = "email-imap"
 

@@ -71,7 +71,7 @@ class IngestHandler:
 
 
 class InboundSmtpService:
-    """The SMTP server as a `rapport.bot.services.Service`, on the running event loop."""
+    """The SMTP server as a `rapport.channels.lifecycle.Service`, on the running event loop."""
 
     name = "email-inbound-smtp"
 

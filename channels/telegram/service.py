@@ -27,12 +27,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from telegram import Update
+from telegram import Bot, Update
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application, ApplicationBuilder, BaseHandler, ContextTypes
 
+from rapport.channels.telegram.client import build_bot
 from rapport.channels.telegram.outbound import TelegramChannel
-from rapport.channels.telegram.ratelimit import PacedRateLimiter
 from rapport.crm.database import is_outage
 from rapport.crm.errors import ConfigurationError
 from rapport.crm.settings import Settings
@@ -49,23 +49,29 @@ WEBHOOK_SECRET_MISSING = (
 )
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
-Handlers = Sequence[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, Any]]
+Handlers = Sequence[BaseHandler[Update, Any, Any]]
 
 
-def build_application(settings: Settings, handlers: Handlers) -> Application:  # type: ignore[type-arg]
-    """A PTB application against `telegram_api_url`, paced by our rate limiter, no Updater."""
-    if settings.telegram_token is None:
-        raise ConfigurationError("RAPPORT_TELEGRAM_TOKEN is not set")
-    application = (
-        ApplicationBuilder()
-        .token(settings.telegram_token.get_secret_value())
-        .base_url(settings.telegram_api_url)
-        .rate_limiter(PacedRateLimiter(settings.telegram_overall_rate, settings.telegram_chat_rate))
-        .connection_pool_size(64)
-        .pool_timeout(30)
-        .updater(None)
-        .build()
-    )
+def build_application(
+    settings: Settings,
+    handlers: Handlers,
+    *,
+    bot: Bot | None = None,
+    context_types: ContextTypes[Any, Any, Any, Any] | None = None,
+    bot_data: object | None = None,
+) -> Application[Any, Any, Any, Any, Any, Any]:
+    """A PTB application around `bot` (by default one built from the settings), no Updater.
+
+    `context_types` and `bot_data` are what the handlers' `context` is and reads
+    (the application's shared objects); PTB's defaults when not given.
+    """
+    builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = ApplicationBuilder()
+    builder = builder.bot(bot or build_bot(settings)).updater(None)
+    if context_types is not None:
+        builder = builder.context_types(context_types)
+    application = builder.build()
+    if bot_data is not None:
+        application.bot_data = bot_data
     application.add_handlers(list(handlers))
     return application
 
@@ -80,11 +86,16 @@ class TelegramService:
         settings: Settings,
         handlers: Handlers,
         *,
+        bot: Bot | None = None,
+        context_types: ContextTypes[Any, Any, Any, Any] | None = None,
+        bot_data: object | None = None,
         poll_timeout: float = POLL_TIMEOUT,
         retry_delay: float = 1.0,
     ) -> None:
         self.settings = settings
-        self.application = build_application(settings, handlers)
+        self.application = build_application(
+            settings, handlers, bot=bot, context_types=context_types, bot_data=bot_data
+        )
         self.application.add_error_handler(self._on_error)
         self.channel = TelegramChannel(self.application.bot)
         self.poll_timeout = poll_timeout

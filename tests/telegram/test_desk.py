@@ -18,11 +18,11 @@ import pytest
 from sqlalchemy import select
 from tg_helpers import bot_settings
 
-from rapport.bot.services import telegram_service
+from rapport.bot.app import customer_bot
+from rapport.bot.context import BotShared
 from rapport.bot.staff.desk_round import DeskService, announce_new
-from rapport.bot.staff.kit import SENDERS_KEY
 from rapport.channels.email.inbound_smtp import InboundSmtpService
-from rapport.channels.email.outbound import EmailSender, SmtpServer
+from rapport.channels.registry import OutboundChannels
 from rapport.channels.telegram.service import TelegramService
 from rapport.channels.telegram.testing import BotApiStandIn, SentMessage
 from rapport.crm.clock import utcnow
@@ -39,7 +39,6 @@ from rapport.crm.models import (
     StaffMember,
 )
 from rapport.crm.reports.programmes import Period
-from rapport.crm.settings import SmtpSecurity
 from rapport.crm.staff.audit import Actor
 from rapport.crm.staff.roles import actor_for, add_staff
 from tests.email_sink import Sink
@@ -58,21 +57,28 @@ async def inbound(db: Database) -> AsyncIterator[InboundSmtpService]:
 
 
 @pytest.fixture
-async def desk(
-    api: BotApiStandIn, service: TelegramService, db: Database, sink: Sink
-) -> AsyncIterator[TelegramService]:
-    """The running bot with both outbound channels handed over, as the runner does."""
+def outbound(api: BotApiStandIn, sink: Sink) -> OutboundChannels:
+    """Both outbound channels, mail to the sink, as the root builds them."""
+    return OutboundChannels.from_settings(
+        bot_settings(
+            api,
+            smtp_host="127.0.0.1",
+            smtp_port=sink.port,
+            smtp_tls="none",
+            mail_from="shop@example.com",
+        )
+    )
+
+
+@pytest.fixture
+async def desk(api: BotApiStandIn, service: TelegramService, db: Database) -> TelegramService:
+    """The running bot, with its staff, on both outbound channels (the `outbound` above)."""
     actor = Actor(label="cli:test")
     api.user(AGENT, "Ada")  # staff have opened a chat with the bot
     api.user(MANAGER, "Max")
     add_staff(db, actor, name="Agent Ada", role="agent", telegram_user_id=AGENT)
     add_staff(db, actor, name="Manager Max", role="manager", telegram_user_id=MANAGER)
-    sender = EmailSender(
-        SmtpServer("127.0.0.1", sink.port, security=SmtpSecurity.NONE), "shop@example.com"
-    )
-    service.application.bot_data[SENDERS_KEY] = {"telegram": service.channel, "email": sender}
-    yield service
-    await sender.close()
+    return service
 
 
 async def _ask(api: BotApiStandIn, chat_id: int, text: str) -> SentMessage:
@@ -400,8 +406,7 @@ async def test_faq_first_answer_on_telegram_then_agent_reopens(
         "123456:TEST-token", overall_rate=1000, overall_burst=1000, chat_rate=1000, chat_burst=1000
     ) as api:
         settings = bot_settings(api, desk_rules=_rules_file(tmp_path, "Thanks, noted."))
-        running = telegram_service(settings, db)
-        assert isinstance(running, TelegramService)
+        running = customer_bot(settings, db, BotShared(OutboundChannels.from_settings(settings)))
         await running.start()
         try:
             api.user(CUSTOMER, "Carl")
@@ -426,11 +431,11 @@ async def test_faq_first_answer_on_telegram_then_agent_reopens(
 
 async def test_email_first_answer_sent_once_in_the_thread(
     api: BotApiStandIn, desk: TelegramService, db: Database, inbound: InboundSmtpService,
-    sink: Sink, tmp_path: Path,
+    sink: Sink, tmp_path: Path, outbound: OutboundChannels,
 ) -> None:  # fmt: skip
     settings = bot_settings(api, desk_rules=_rules_file(tmp_path, "Thanks, a person will answer."))
     await send(inbound.bound_port, _mail(b"Hello", b"Is my order shipped?", b"<h1@example.org>"))
-    round_ = DeskService(desk.application.bot, db, settings, desk.application.bot_data[SENDERS_KEY])
+    round_ = DeskService(desk.application.bot, db, settings, outbound)
     assert await round_.first_answers() == 1
     assert await round_.first_answers() == 0
     [mail] = sink.received
@@ -446,8 +451,8 @@ async def test_staff_group_talk_is_not_taken_for_a_customer(db: Database) -> Non
     async with BotApiStandIn(
         "123456:TEST-token", overall_rate=1000, overall_burst=1000, chat_rate=1000, chat_burst=1000
     ) as api:
-        running = telegram_service(bot_settings(api, staff_chat_id=group), db)
-        assert isinstance(running, TelegramService)
+        settings = bot_settings(api, staff_chat_id=group)
+        running = customer_bot(settings, db, BotShared(OutboundChannels.from_settings(settings)))
         await running.start()
         try:
             api.user(group, "Desk group")

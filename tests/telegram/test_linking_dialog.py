@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
-from tg_helpers import MovableClock, count, interactions, replies
+from tg_helpers import MovableClock, bot_settings, count, interactions, replies
 
+from rapport.bot.app import customer_bot
+from rapport.bot.context import BotShared
 from rapport.bot.dialogs.linking import LINK_ASKED_AT
 from rapport.bot.dialogs.texts import CODE_SENT, LINK_UNAVAILABLE
-from rapport.bot.staff.kit import SENDERS_KEY
-from rapport.channels.email.outbound import EmailSender, SmtpServer
+from rapport.channels.registry import OutboundChannels
 from rapport.channels.telegram.service import TelegramService
 from rapport.channels.telegram.testing import BotApiStandIn
 from rapport.crm.clock import utcnow
@@ -27,7 +27,6 @@ from rapport.crm.database import Database
 from rapport.crm.interactions.ingest import ingest
 from rapport.crm.messages import InboundMessage
 from rapport.crm.models import Customer, CustomerMerge, Identity, Interaction, LinkCode, PointsEntry
-from rapport.crm.settings import SmtpSecurity
 from rapport.crm.value.loyalty import balance
 from tests.email_sink import Sink
 
@@ -36,16 +35,23 @@ ADDRESS = "ann@example.com"
 
 
 @pytest.fixture
-async def mail(service: TelegramService, sink: Sink) -> AsyncIterator[Sink]:
-    """The email channel handed to the bot as `rapport run` does (bot_data[SENDERS_KEY])."""
-    sender = EmailSender(
-        SmtpServer("127.0.0.1", sink.port, security=SmtpSecurity.NONE, timeout=5),
-        "shop@example.com",
-        from_name="Corner Shop",
+def outbound(api: BotApiStandIn, sink: Sink) -> OutboundChannels:
+    """The bot's channels with mail to the sink, as the root builds them from the settings."""
+    return OutboundChannels.from_settings(
+        bot_settings(
+            api,
+            smtp_host="127.0.0.1",
+            smtp_port=sink.port,
+            smtp_tls="none",
+            mail_from="shop@example.com",
+        )
     )
-    service.application.bot_data[SENDERS_KEY] = {"email": sender}
-    yield sink
-    await sender.close()
+
+
+@pytest.fixture
+def mail(service: TelegramService, sink: Sink) -> Sink:
+    """Where the running bot's mail arrives."""
+    return sink
 
 
 def _email_customer(db: Database, points: int = 120) -> int:
@@ -182,12 +188,19 @@ async def test_an_unknown_address_gets_the_same_answer_and_no_mail(
 
 
 async def test_without_email_sending_linking_says_it_is_unavailable(
-    api: BotApiStandIn, service: TelegramService, db: Database
+    api: BotApiStandIn, db: Database
 ) -> None:
-    _email_customer(db)
-    api.user(ANN, "Ann")
-    assert await _say(api, f"/link {ADDRESS}", 1) == LINK_UNAVAILABLE
-    assert count(db, LinkCode) == 0
+    settings = bot_settings(api)  # no SMTP: the registry has Telegram only
+    shared = BotShared(OutboundChannels.from_settings(settings))
+    service = customer_bot(settings, db, shared, poll_timeout=1, retry_delay=0.05)
+    await service.start()
+    try:
+        _email_customer(db)
+        api.user(ANN, "Ann")
+        assert await _say(api, f"/link {ADDRESS}", 1) == LINK_UNAVAILABLE
+        assert count(db, LinkCode) == 0
+    finally:
+        await service.stop()
 
 
 async def test_a_bare_number_long_after_the_request_is_an_ordinary_message(

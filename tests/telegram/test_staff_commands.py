@@ -17,10 +17,11 @@ from sqlalchemy import func, select
 from telegram.ext import CommandHandler
 from tg_helpers import bot_settings, count
 
-from rapport.bot.runner import _tell_bots
-from rapport.bot.services import telegram_service
-from rapport.bot.staff.kit import CHANNELS_KEY, SENDERS_KEY, STAFF_GROUP, WAKE_KEY
+from rapport.bot.app import customer_bot
+from rapport.bot.context import BotShared, RapportContext
+from rapport.bot.staff.kit import STAFF_GROUP
 from rapport.bot.staff.registry import COMMANDS
+from rapport.channels.registry import OutboundChannels
 from rapport.channels.telegram.service import TelegramService
 from rapport.channels.telegram.testing import BotApiStandIn, SentMessage
 from rapport.crm.database import Database
@@ -29,7 +30,6 @@ from rapport.crm.segments.saved import create_segment
 from rapport.crm.staff.audit import Actor
 from rapport.crm.staff.roles import add_staff, set_role
 from tests.programme_fixtures import seed_programme
-from tests.recording import RecordingChannel
 
 AGENT, MANAGER, ADMIN, STRANGER = 9001, 9002, 9003, 9004
 ROLES = {AGENT: "agent", MANAGER: "manager", ADMIN: "admin"}
@@ -69,13 +69,10 @@ async def _ask(api: BotApiStandIn, chat_id: int, text: str) -> SentMessage:
 
 
 async def test_every_command_for_every_role(
-    api: BotApiStandIn, service: TelegramService, db: Database
+    api: BotApiStandIn, service: TelegramService, db: Database, wakes: list[int]
 ) -> None:
     await seed_programme(db)
     await _staff(db)
-    wakes: list[str] = []
-    service.application.bot_data[CHANNELS_KEY] = ("email",)
-    service.application.bot_data[WAKE_KEY] = lambda: wakes.append("woken")
     neutral = await _ask(api, STRANGER, "/no_such_command")
     assert neutral.text.startswith(UNKNOWN)
     with db.session() as session:
@@ -113,7 +110,7 @@ async def test_every_command_for_every_role(
     with db.session() as session:
         runs = list(session.scalars(select(CampaignRun).where(CampaignRun.trigger == "manual")))
     assert len(runs) == 1 and runs[0].campaign_id == 2
-    assert wakes == ["woken", "woken"]
+    assert wakes == [1, 1]
 
 
 async def test_help_shows_only_what_the_role_allows_and_customers_keep_theirs(
@@ -234,24 +231,29 @@ async def test_long_lists_page_with_buttons(
     assert count(db, Interaction) == 0
 
 
-def test_the_factory_wires_staff_before_customers_and_the_runner_hands_over_dispatch(
+async def test_the_root_wires_staff_before_customers_and_hands_over_its_shared_objects(
     api: BotApiStandIn, db: Database
 ) -> None:
-    service = telegram_service(bot_settings(api), db)
-    assert isinstance(service, TelegramService)
+    settings = bot_settings(api, smtp_host="127.0.0.1", mail_from="shop@example.com")
+    woken: list[int] = []
+    shared = BotShared(OutboundChannels.from_settings(settings), lambda: woken.append(1))
+    service = customer_bot(settings, db, shared)
     groups = service.application.handlers
     assert sorted(groups) == [STAFF_GROUP, 0]
     staff_commands = {
         name for h in groups[STAFF_GROUP] if isinstance(h, CommandHandler) for name in h.commands
     }
     assert staff_commands == {c.name for c in COMMANDS}
-    woken: list[int] = []
-    senders = {"email": RecordingChannel("email"), "telegram": RecordingChannel("telegram")}
-    _tell_bots([service], senders, lambda: woken.append(1))
-    assert service.application.bot_data[CHANNELS_KEY] == ("email", "telegram")
-    assert service.application.bot_data[SENDERS_KEY] == senders
-    service.application.bot_data[WAKE_KEY]()
+    # One bot for answers and campaign sends: one rate limiter for both.
+    assert service.application.bot is shared.outbound.telegram_bot
+    # Every handler's context is typed and reads the objects the root built, no string keys.
+    context = service.application.context_types.context(service.application)
+    assert isinstance(context, RapportContext)
+    assert context.outbound is shared.outbound
+    assert context.outbound.names == ("email", "telegram")
+    context.wake_dispatcher()
     assert woken == [1]
+    await shared.outbound.close()
 
 
 async def test_deactivated_staff_are_strangers_again_and_the_attempt_is_logged_blind(

@@ -9,6 +9,7 @@ then starts it again.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import sqlite3
@@ -22,9 +23,8 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 from tg_helpers import TOKEN, bot_settings, count, interactions
 
-from rapport.bot.dialogs.customer import CustomerDialogs
-from rapport.bot.services import telegram_service
-from rapport.channels.telegram.service import TelegramService
+from rapport.bot.app import build_app, customer_bot
+from rapport.bot.context import BotShared
 from rapport.channels.telegram.testing import BotApiStandIn
 from rapport.crm.database import Database, normalise_url
 from rapport.crm.errors import ConfigurationError
@@ -64,6 +64,8 @@ async def start_rapport(
         "RAPPORT_TELEGRAM_TOKEN": TOKEN,
         "RAPPORT_TELEGRAM_API_URL": api.base_url,
         "RAPPORT_TELEGRAM_CHAT_RATE": "30",
+        "RAPPORT_INBOUND_SMTP_PORT": "0",  # not the bot's part, and 2525 may be someone else's
+        "RAPPORT_WEB_PORT": "0",
     }
     polls = api.calls.get("getupdates", 0)
     log = (tmp_path / "rapport.log").open("ab")
@@ -132,9 +134,7 @@ async def test_an_update_that_fails_to_store_is_held_back_and_retried(
     api.user(CAROL, "Carol")
     impatient = impatient_database(db_url)
     settings = bot_settings(api)
-    service = TelegramService(
-        settings, CustomerDialogs(impatient, settings).handlers(), poll_timeout=1, retry_delay=0.02
-    )
+    service = customer_bot(settings, impatient, BotShared(), poll_timeout=1, retry_delay=0.02)
     await service.start()
     try:
         with write_lock(db_url):
@@ -153,16 +153,24 @@ async def test_an_update_that_fails_to_store_is_held_back_and_retried(
         impatient.dispose()
 
 
-def test_factory_says_why_telegram_is_off_and_refuses_a_webhook_without_secret(
-    db: Database,
+async def test_the_root_says_why_telegram_is_off_and_refuses_a_webhook_without_secret(
+    db_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     from rapport.crm.settings import load_settings
 
-    off = telegram_service(load_settings(telegram_token=None), db)
-    assert (off.name, off.reason) == ("telegram", "RAPPORT_TELEGRAM_TOKEN is not set")  # type: ignore[union-attr]
+    caplog.set_level(logging.INFO, logger="rapport.bot.app")
+    off = build_app(load_settings(database_url=db_url, telegram_token=None, inbound_smtp_port=0))
+    await off.stop()
+    assert off.telegram is None
+    assert "telegram: off (RAPPORT_TELEGRAM_TOKEN is not set)" in caplog.text
     with pytest.raises(ConfigurationError, match="RAPPORT_TELEGRAM_WEBHOOK_SECRET"):
-        telegram_service(
-            load_settings(telegram_token=TOKEN, telegram_webhook_url="https://x.example/hook"), db
+        build_app(
+            load_settings(
+                database_url=db_url,
+                telegram_token=TOKEN,
+                telegram_webhook_url="https://x.example/hook",
+                inbound_smtp_port=0,
+            )
         )
     with pytest.raises(ConfigurationError, match="RAPPORT_TELEGRAM_WEBHOOK_SECRET"):
         load_settings(telegram_webhook_secret="has spaces")

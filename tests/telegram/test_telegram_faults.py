@@ -1,10 +1,11 @@
 """A campaign through a Bot API that answers 429, 502 and 403 at set rates.
 
-The sender is the one `rapport worker` uses (`TelegramSender`: PTB with
-Rapport's rate limiter) against the stand-in over HTTP. A 429 is obeyed
-inside the rate limiter (wait `retry_after`, try again), a 502 goes back to
-the outbox and is retried, a 403 (the customer blocked the bot) is final and
-marks the chat unreachable. Nobody gets the message twice.
+The channels are the ones `rapport worker` uses (the outbound registry's
+Telegram channel: PTB with Rapport's rate limiter, sending as campaigns do)
+against the stand-in over HTTP. A 429 is obeyed inside the rate limiter
+(wait `retry_after`, try again), a 502 goes back to the outbox and is
+retried, a 403 (the customer blocked the bot) is final and marks the chat
+unreachable. Nobody gets the message twice.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from sqlalchemy import select
 from tg_helpers import bot_settings
 
 from benchmarks.common import load_consenting_customers
-from rapport.channels.telegram.standalone import TelegramSender
+from rapport.channels.registry import OutboundChannels
 from rapport.channels.telegram.testing import BotApiStandIn
 from rapport.crm.database import Database
 from rapport.crm.dispatch.dispatcher import Dispatcher
@@ -43,13 +44,9 @@ async def test_rate_limits_and_outages_retried_blocked_chats_recorded(
         api.user(chat(i), f"Customer {i}")
         api.fail_chat(chat(i), *script(i))
     assert materialised_run(db, channel="telegram") == CHATS
-    sender = TelegramSender(bot_settings(api))
-    await sender.start()
-    try:
-        dispatcher = Dispatcher(db, {"telegram": sender.channel}, batch_size=8, base_backoff=0.01)
+    async with OutboundChannels.from_settings(bot_settings(api)) as outbound:
+        dispatcher = Dispatcher(db, outbound.for_campaigns(), batch_size=8, base_backoff=0.01)
         await dispatch_until_settled(dispatcher, db)
-    finally:
-        await sender.stop()
 
     blocked = {chat(i) for i in range(1, CHATS + 1) if i % 10 in (4, 5)}
     received = Counter(m.chat_id for m in api.sent)

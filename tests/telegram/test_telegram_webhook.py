@@ -7,8 +7,9 @@ import socket
 from aiohttp import ClientSession
 from tg_helpers import bot_settings, count, interactions
 
-from rapport.bot.dialogs.customer import CustomerDialogs
-from rapport.channels.telegram.service import SECRET_HEADER, TelegramService
+from rapport.bot.app import customer_bot
+from rapport.bot.context import BotShared
+from rapport.channels.telegram.service import SECRET_HEADER
 from rapport.channels.telegram.testing import BotApiStandIn
 from rapport.crm.database import Database
 from rapport.crm.models import Interaction
@@ -34,7 +35,7 @@ async def test_webhook_mode_receives_checks_the_secret_and_stores_once(
         telegram_webhook_secret=SECRET,
         telegram_webhook_port=port,
     )
-    service = TelegramService(settings, CustomerDialogs(db, settings).handlers())
+    service = customer_bot(settings, db, BotShared())
     await service.start()
     try:
         assert (api.webhook_url, api.webhook_secret) == (url, SECRET)

@@ -1,0 +1,188 @@
+"""The composition root: what `rapport run` and `rapport worker` run, each part built once.
+
+In the spirit of cosmicpython's `bootstrap.py`, `build_app` reads the settings
+and builds the database, the outbound channel registry
+(rapport.channels.registry), the dispatcher, the customer bot (its handlers
+get the shared objects through a typed context, rapport.bot.context), the desk
+round, the scheduler and the inbound services, and returns an `App` to start
+and stop. The root knows what each part provides because it built it; nothing
+is found by looking inside services.
+
+Start order: the outbound channels open (the bot checks its token), then the
+inbound services (the web endpoint, mail, Telegram), then the dispatcher that
+sends through the channels, the desk round beside the bot, the scheduler that
+wakes the dispatcher, and the worker pool. Stop order is the reverse and the
+channels close last, so nothing is sent through a channel already closed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rapport.bot.context import CONTEXT_TYPES, BotShared
+from rapport.bot.dialogs.customer import CustomerDialogs
+from rapport.bot.dispatch_service import DispatchService
+from rapport.bot.scheduler import Runtime, SchedulerService
+from rapport.bot.staff.desk_round import DeskService
+from rapport.bot.staff.registry import StaffCommands
+from rapport.bot.web import web_factory
+from rapport.bot.workers import WorkerPool
+from rapport.channels.email import imap_service, inbound_smtp_service
+from rapport.channels.lifecycle import Disabled, Service, ServiceFactory
+from rapport.channels.registry import OutboundChannels
+from rapport.channels.telegram.service import NAME, WEBHOOK_SECRET_MISSING, TelegramService
+from rapport.crm.clock import Clock, utcnow
+from rapport.crm.customers.identity import EMAIL, TELEGRAM
+from rapport.crm.database import Database
+from rapport.crm.errors import ConfigurationError
+from rapport.crm.settings import Settings
+from rapport.migrations.schema import open_database
+
+log = logging.getLogger(__name__)
+
+INBOUND_MAIL: tuple[ServiceFactory, ...] = (inbound_smtp_service, imap_service)
+"""The mail adapters' inbound services; each says why it stays off if it does."""
+
+
+@dataclass
+class App:
+    """A built application: start it once, stop it once (also after a failed start)."""
+
+    db: Database
+    outbound: OutboundChannels
+    dispatcher: DispatchService
+    services: tuple[Service, ...]
+    """Everything with a lifetime, in start order (the dispatcher among them)."""
+    telegram: TelegramService | None = None
+    role: str = "Rapport"
+    started: list[Service] = field(default_factory=list)
+
+    async def start(self) -> None:
+        await self.outbound.open()
+        for service in self.services:
+            await service.start()
+            self.started.append(service)
+            log.info("%s: on", service.name)
+        log.info("%s is running with %d service(s); Ctrl-C stops it", self.role, len(self.started))
+
+    async def stop(self) -> None:
+        """Stop what started, newest first; then close the channels and the database."""
+        while self.started:
+            service = self.started.pop()
+            try:
+                await service.stop()
+            except Exception:
+                log.exception("%s did not stop cleanly", service.name)
+        await self.outbound.close()
+        self.db.dispose()
+        log.info("stopped")
+
+
+def build_app(
+    settings: Settings,
+    *,
+    worker: bool = False,
+    workers: int = 0,
+    inbound: Sequence[ServiceFactory] = INBOUND_MAIL,
+) -> App:
+    """Everything these settings configure, built and wired, nothing started yet.
+
+    A worker (`worker`) runs the dispatcher and the outbound channels only: no
+    scheduler, nothing inbound. `workers` > 0 makes the app also supervise that
+    many worker processes (PostgreSQL only). `inbound` are the mail services to
+    host (the web endpoint and the bot are the app's whatever they are).
+    """
+    if workers and not settings.database_url.startswith("postgresql"):
+        raise ConfigurationError(
+            "--workers needs PostgreSQL (RAPPORT_DATABASE_URL=postgresql://…): "
+            "on SQLite the dispatcher inside `rapport run` is the only one"
+        )
+    db = open_database(settings.database_url)
+    try:
+        return _assemble(settings, db, worker=worker, workers=workers, inbound=inbound)
+    except BaseException:
+        db.dispose()
+        raise
+
+
+def _assemble(
+    settings: Settings,
+    db: Database,
+    *,
+    worker: bool,
+    workers: int,
+    inbound: Sequence[ServiceFactory],
+) -> App:
+    outbound = OutboundChannels.from_settings(settings)
+    for name in (EMAIL, TELEGRAM):
+        if name not in outbound:
+            log.info("sending by %s: off (not configured)", name)
+    dispatcher = DispatchService(
+        settings,
+        db,
+        outbound.for_campaigns(),
+        recover_all_at_start=db.dialect == "sqlite",
+        # A worker sends only on the channels it has; the app fails what none can send.
+        claim_only=frozenset(outbound.names) if worker else None,
+    )
+    if worker:
+        return App(db, outbound, dispatcher, (dispatcher,), role="worker")
+
+    services: list[Service] = []
+    for factory in (web_factory, *inbound):  # the unsubscribe endpoint is the app's
+        service = factory(settings, db)
+        if isinstance(service, Disabled):
+            log.info("%s: off (%s)", service.name, service.reason)
+        else:
+            services.append(service)
+    telegram = None
+    if outbound.telegram_bot is None:
+        log.info("%s: off (RAPPORT_TELEGRAM_TOKEN is not set)", NAME)
+    else:
+        telegram = customer_bot(settings, db, BotShared(outbound, dispatcher.wake))
+        services.append(telegram)
+    services.append(dispatcher)
+    if outbound.telegram_bot is not None:
+        services.append(DeskService(outbound.telegram_bot, db, settings, outbound))
+    runtime = Runtime(
+        db=db,
+        channels=outbound.names,
+        frequency_cap=settings.frequency_cap_per_week,
+        wake_dispatcher=dispatcher.wake,
+    )
+    services.append(SchedulerService(settings, db, runtime))
+    if workers:
+        services.append(WorkerPool(workers))
+    return App(db, outbound, dispatcher, tuple(services), telegram=telegram)
+
+
+def customer_bot(
+    settings: Settings,
+    db: Database,
+    shared: BotShared,
+    *,
+    clock: Clock = utcnow,
+    **options: Any,
+) -> TelegramService:
+    """The customer dialogs with the staff commands before them, on the shared bot.
+
+    The bot is the outbound registry's, so answers and campaign sends share one
+    rate limiter; every handler's context reads `shared` (rapport.bot.context).
+    `clock` is the dialogs' time; `options` are the service's own (poll
+    timeout, retry delay).
+    """
+    if settings.telegram_webhook_url and settings.telegram_webhook_secret is None:
+        raise ConfigurationError(WEBHOOK_SECRET_MISSING)
+    service = TelegramService(
+        settings,
+        CustomerDialogs(db, settings, clock=clock).handlers(),
+        bot=shared.outbound.telegram_bot,
+        context_types=CONTEXT_TYPES,
+        bot_data=shared,
+        **options,
+    )
+    StaffCommands(db, settings).register(service.application)  # an earlier handler group
+    return service
