@@ -2,34 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
 
 from rapport.bot.cli.common import configured_settings, open_db, out
-from rapport.bot.dispatch_service import dispatcher_for
-from rapport.bot.services import outbound_channels
-from rapport.crm.campaigns.definitions import (
-    CampaignSpec,
-    InvalidCampaign,
-    create_campaign,
-    get_campaign,
-    list_campaigns,
-    set_status,
-)
-from rapport.crm.campaigns.runs import run_ids, start_run, still_queued, summarise
-from rapport.crm.models import Campaign, CampaignStatus
+
+if TYPE_CHECKING:
+    from rapport.crm.models import Campaign
 
 app = typer.Typer(no_args_is_help=True, help="Loyalty, feedback and announcements.")
 
 
 def _parse_time(value: str | None, zone: str) -> datetime | None:
     """ISO date-time; a value without an offset is in the campaign's time zone."""
+    from rapport.crm.campaigns.definitions import InvalidCampaign
+
     if value is None:
         return None
     try:
@@ -68,6 +60,8 @@ def campaigns_create(
     --survey csat --segment recent --cron "0 9 1 * *" \\
     --template "Hi {{ first_name }}, how did we do?"
     """
+    from rapport.crm.campaigns.definitions import CampaignSpec, InvalidCampaign, create_campaign
+
     settings = configured_settings()
     zone = timezone or settings.timezone
     if (template is None) == (template_file is None):
@@ -115,6 +109,8 @@ def campaigns_list() -> None:
 
     Example: rapport campaigns list
     """
+    from rapport.crm.campaigns.definitions import list_campaigns
+
     with open_db(configured_settings().database_url) as db:
         table = Table("id", "name", "kind", "status", "schedule", "channel")
         for c in list_campaigns(db):
@@ -128,6 +124,9 @@ def campaigns_show(campaign: str) -> None:
 
     Example: rapport campaigns show "Monthly CSAT"
     """
+    from rapport.crm.campaigns.definitions import get_campaign
+    from rapport.crm.campaigns.runs import run_ids, summarise
+
     with open_db(configured_settings().database_url) as db:
         c = get_campaign(db, campaign)
         out.print(f"[bold]#{c.id} {c.name}[/bold] — {c.kind}, {c.status}, {_schedule_words(c)}")
@@ -149,6 +148,9 @@ def campaigns_pause(campaign: str) -> None:
 
     Example: rapport campaigns pause "Monthly CSAT"
     """
+    from rapport.crm.campaigns.definitions import set_status
+    from rapport.crm.models import CampaignStatus
+
     with open_db(configured_settings().database_url) as db:
         c = set_status(db, campaign, CampaignStatus.PAUSED)
         out.print(f"campaign {c.id} paused")
@@ -160,6 +162,9 @@ def campaigns_resume(campaign: str) -> None:
 
     Example: rapport campaigns resume "Monthly CSAT"
     """
+    from rapport.crm.campaigns.definitions import set_status
+    from rapport.crm.models import CampaignStatus
+
     with open_db(configured_settings().database_url) as db:
         c = set_status(db, campaign, CampaignStatus.ACTIVE)
         out.print(f"campaign {c.id} active")
@@ -185,7 +190,7 @@ def campaigns_edit(
 
     Example: rapport campaigns edit "Win-back offer" --offer-code BACK20 --cron "0 9 * * 1"
     """
-    from rapport.crm.campaigns.definitions import update_campaign
+    from rapport.crm.campaigns.definitions import InvalidCampaign, update_campaign
 
     if template is not None and template_file is not None:
         raise InvalidCampaign("give the message as --template or --template-file, not both")
@@ -219,6 +224,13 @@ def campaigns_run_now(
 
     Example: rapport campaigns run-now "Monthly CSAT"
     """
+    import asyncio
+
+    from rapport.bot.dispatch_service import dispatcher_for
+    from rapport.bot.services import outbound_channels
+    from rapport.crm.campaigns.definitions import get_campaign
+    from rapport.crm.campaigns.runs import start_run, still_queued
+
     settings = configured_settings()
     with open_db(settings.database_url) as db:
         c = get_campaign(db, campaign)

@@ -6,22 +6,22 @@ command and closed after it; the acting staff member is named with --staff.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from rapport.bot.cli.common import cli_actor, configured_settings, open_db, out, when
-from rapport.bot.services import outbound_channels
-from rapport.crm.channel import Channel
 from rapport.crm.clock import utcnow
-from rapport.crm.database import Database
 from rapport.crm.errors import InvalidInput
-from rapport.crm.settings import Settings
-from rapport.crm.staff.audit import Actor
+
+if TYPE_CHECKING:
+    from rapport.crm.channel import Channel
+    from rapport.crm.database import Database
+    from rapport.crm.settings import Settings
+    from rapport.crm.staff.audit import Actor
 
 T = TypeVar("T")
 app = typer.Typer(
@@ -47,6 +47,7 @@ async def _with_channels(
     settings: Settings, work: Callable[[dict[str, Channel]], Awaitable[T]]
 ) -> T:
     """Run `work(channels)` with the configured outbound channels, closing them after."""
+    from rapport.bot.services import outbound_channels
     from rapport.channels.telegram.standalone import TelegramSender
 
     channels = outbound_channels(settings)
@@ -120,6 +121,8 @@ def conversations_reply(
 
     Example: rapport conversations reply 42 "Your parcel left today." --staff 3
     """
+    import asyncio
+
     from rapport.crm.desk.replies import send_reply
 
     settings = configured_settings()
@@ -140,6 +143,8 @@ def conversations_resolve(
 
     Example: rapport conversations resolve 42 --staff 3
     """
+    import asyncio
+
     from rapport.crm.desk.resolution import send_resolution
 
     settings = configured_settings()
