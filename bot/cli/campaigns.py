@@ -11,9 +11,15 @@ import typer
 from rich.table import Table
 
 from rapport.bot.cli.common import configured_settings, open_db, out
+from rapport.bot.cli.progress import Bar, progress_bar
 
 if TYPE_CHECKING:
+    from rapport.crm.database import Database
+    from rapport.crm.dispatch.dispatcher import Dispatcher
+    from rapport.crm.dispatch.outcomes import DispatchStats
     from rapport.crm.models import Campaign
+
+PROGRESS_POLL_SECONDS = 0.2
 
 app = typer.Typer(no_args_is_help=True, help="Loyalty, feedback and announcements.")
 
@@ -235,17 +241,20 @@ def campaigns_run_now(
     with open_db(settings.database_url) as db:
         c = get_campaign(db, campaign)
         channels = outbound_channels(settings)
-        summary = start_run(
-            db,
-            c.id,
-            trigger="manual",
-            channels=tuple(channels),
-            frequency_cap=settings.frequency_cap_per_week,
-        )
+        with progress_bar("run-now: making deliveries"):
+            summary = start_run(
+                db,
+                c.id,
+                trigger="manual",
+                channels=tuple(channels),
+                frequency_cap=settings.frequency_cap_per_week,
+            )
         skipped = ", ".join(f"{k} {v}" for k, v in summary.skipped.items()) or "none"
         out.print(f"run {summary.run_id}: {summary.queued} queued, skipped: {skipped}")
         if send and summary.queued:
-            stats = asyncio.run(dispatcher_for(settings, db, channels).drain())
+            dispatcher = dispatcher_for(settings, db, channels)
+            with progress_bar("run-now: sending", total=summary.queued) as bar:
+                stats = asyncio.run(_drain(dispatcher, db, summary.run_id, summary.queued, bar))
             out.print(
                 f"sent {stats.sent}, retry later {stats.retried}, failed {stats.failed}, "
                 f"skipped {stats.skipped}"
@@ -256,3 +265,31 @@ def campaigns_run_now(
                     f"{left} still queued (customers who wrote in the last "
                     f"{settings.dispatch_quiet_seconds:g} s, or retries): `rapport run` sends them"
                 )
+
+
+async def _drain(
+    dispatcher: Dispatcher, db: Database, run_id: int, queued: int, bar: Bar
+) -> DispatchStats:
+    """Send what is due; on a terminal, the bar follows the run's deliveries as they settle.
+
+    The bar reads the run's count of unsettled deliveries a few times a second
+    rather than hooking into the dispatcher, so it shows what the database
+    holds, whoever sends (workers of `rapport run` too).
+    """
+    import asyncio
+
+    from rapport.crm.campaigns.runs import still_queued
+
+    if not bar.shown:
+        return await dispatcher.drain()
+
+    async def follow() -> None:
+        while True:
+            bar.update(completed=queued - still_queued(db, run_id))
+            await asyncio.sleep(PROGRESS_POLL_SECONDS)
+
+    follower = asyncio.create_task(follow())
+    try:
+        return await dispatcher.drain()
+    finally:
+        follower.cancel()

@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from rapport.bot.cli.common import cli_actor, configured_settings, open_db, out, when
+from rapport.bot.cli.progress import progress_bar
 from rapport.crm.errors import InvalidInput
 
 app = typer.Typer(no_args_is_help=True, help="Look customers up (audited).")
@@ -128,13 +129,23 @@ def customers_values(
     """
     from rapport.crm.customers.profiles import customer_profile
     from rapport.crm.value.loyalty import expire_points, parse_tiers
-    from rapport.crm.value.scores import explain_value, recompute_values, value_tier_counts
+    from rapport.crm.value.scores import (
+        RECOMPUTE_STAGES,
+        explain_value,
+        recompute_values,
+        value_tier_counts,
+    )
 
     settings = configured_settings()
     with open_db(settings.database_url) as db:
         if recompute:
-            expired = expire_points(db, settings.points_expire_months)
-            stats = recompute_values(db, tiers=parse_tiers(settings.loyalty_tiers))
+            with progress_bar("values: expiring points", total=1 + RECOMPUTE_STAGES) as bar:
+                expired = expire_points(db, settings.points_expire_months)
+                stats = recompute_values(
+                    db,
+                    tiers=parse_tiers(settings.loyalty_tiers),
+                    progress=lambda stage: bar.advance(description=f"values: {stage}"),
+                )
             out.print(
                 f"values recomputed for {stats.customers} customer(s), {stats.with_orders} with "
                 f"orders; {stats.tier_changes} loyalty tier change(s); {expired} point(s) expired"
