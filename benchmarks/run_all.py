@@ -58,6 +58,7 @@ def benches(postgres: str | None, soak: bool = False) -> list[Bench]:
             (),
             ("--customers", "5000", "--interactions", "50000"),
         ),
+        Bench("CLI start", "benchmarks.cli_start", (), ("--runs", "5")),
     ]
     if postgres:
         pg = ("--database-url", postgres)

@@ -8,7 +8,6 @@ import typer
 from rich.table import Table
 
 from rapport.bot.cli.common import cli_actor, configured_settings, open_db, out, when
-from rapport.crm.staff.roles import audit_trail
 
 app = typer.Typer(no_args_is_help=True, help="Who read or changed personal data.")
 
@@ -22,6 +21,8 @@ def audit_list(
 
     Example: rapport audit list --customer 42 --limit 20
     """
+    from rapport.crm.staff.roles import audit_trail
+
     with open_db(configured_settings().database_url) as db:
         table = Table("when", "who", "what", "customer", "detail")
         for e in audit_trail(db, cli_actor(), limit=limit, customer_id=customer):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -12,29 +11,24 @@ import typer
 from rich.table import Table
 
 from rapport.bot.cli.common import configured_settings, open_db, out
-from rapport.bot.dispatch_service import dispatcher_for
-from rapport.crm.campaigns.definitions import (
-    CampaignSpec,
-    InvalidCampaign,
-    create_campaign,
-    get_campaign,
-    list_campaigns,
-    set_status,
-)
-from rapport.crm.campaigns.runs import run_ids, start_run, still_queued, summarise
-from rapport.crm.database import Database
-from rapport.crm.dispatch.outcomes import DispatchStats
-from rapport.crm.models import Campaign, CampaignStatus
-from rapport.crm.settings import Settings
+from rapport.bot.cli.progress import Bar, progress_bar
 
-if TYPE_CHECKING:  # imported when a command sends: the other commands start faster without
+if TYPE_CHECKING:
     from rapport.channels.registry import OutboundChannels
+    from rapport.crm.database import Database
+    from rapport.crm.dispatch.outcomes import DispatchStats
+    from rapport.crm.models import Campaign
+    from rapport.crm.settings import Settings
+
+PROGRESS_POLL_SECONDS = 0.2
 
 app = typer.Typer(no_args_is_help=True, help="Loyalty, feedback and announcements.")
 
 
 def _parse_time(value: str | None, zone: str) -> datetime | None:
     """ISO date-time; a value without an offset is in the campaign's time zone."""
+    from rapport.crm.campaigns.definitions import InvalidCampaign
+
     if value is None:
         return None
     try:
@@ -73,6 +67,8 @@ def campaigns_create(
     --survey csat --segment recent --cron "0 9 1 * *" \\
     --template "Hi {{ first_name }}, how did we do?"
     """
+    from rapport.crm.campaigns.definitions import CampaignSpec, InvalidCampaign, create_campaign
+
     settings = configured_settings()
     zone = timezone or settings.timezone
     if (template is None) == (template_file is None):
@@ -120,6 +116,8 @@ def campaigns_list() -> None:
 
     Example: rapport campaigns list
     """
+    from rapport.crm.campaigns.definitions import list_campaigns
+
     with open_db(configured_settings().database_url) as db:
         table = Table("id", "name", "kind", "status", "schedule", "channel")
         for c in list_campaigns(db):
@@ -133,6 +131,9 @@ def campaigns_show(campaign: str) -> None:
 
     Example: rapport campaigns show "Monthly CSAT"
     """
+    from rapport.crm.campaigns.definitions import get_campaign
+    from rapport.crm.campaigns.runs import run_ids, summarise
+
     with open_db(configured_settings().database_url) as db:
         c = get_campaign(db, campaign)
         out.print(f"[bold]#{c.id} {c.name}[/bold] — {c.kind}, {c.status}, {_schedule_words(c)}")
@@ -154,6 +155,9 @@ def campaigns_pause(campaign: str) -> None:
 
     Example: rapport campaigns pause "Monthly CSAT"
     """
+    from rapport.crm.campaigns.definitions import set_status
+    from rapport.crm.models import CampaignStatus
+
     with open_db(configured_settings().database_url) as db:
         c = set_status(db, campaign, CampaignStatus.PAUSED)
         out.print(f"campaign {c.id} paused")
@@ -165,6 +169,9 @@ def campaigns_resume(campaign: str) -> None:
 
     Example: rapport campaigns resume "Monthly CSAT"
     """
+    from rapport.crm.campaigns.definitions import set_status
+    from rapport.crm.models import CampaignStatus
+
     with open_db(configured_settings().database_url) as db:
         c = set_status(db, campaign, CampaignStatus.ACTIVE)
         out.print(f"campaign {c.id} active")
@@ -190,7 +197,7 @@ def campaigns_edit(
 
     Example: rapport campaigns edit "Win-back offer" --offer-code BACK20 --cron "0 9 * * 1"
     """
-    from rapport.crm.campaigns.definitions import update_campaign
+    from rapport.crm.campaigns.definitions import InvalidCampaign, update_campaign
 
     if template is not None and template_file is not None:
         raise InvalidCampaign("give the message as --template or --template-file, not both")
@@ -224,23 +231,31 @@ def campaigns_run_now(
 
     Example: rapport campaigns run-now "Monthly CSAT"
     """
+    import asyncio
+
     from rapport.channels.registry import OutboundChannels
+    from rapport.crm.campaigns.definitions import get_campaign
+    from rapport.crm.campaigns.runs import start_run, still_queued
 
     settings = configured_settings()
     outbound = OutboundChannels.from_settings(settings)  # the channels `rapport run` has
     with open_db(settings.database_url) as db:
         c = get_campaign(db, campaign)
-        summary = start_run(
-            db,
-            c.id,
-            trigger="manual",
-            channels=outbound.names,
-            frequency_cap=settings.frequency_cap_per_week,
-        )
+        with progress_bar("run-now: making deliveries"):
+            summary = start_run(
+                db,
+                c.id,
+                trigger="manual",
+                channels=outbound.names,
+                frequency_cap=settings.frequency_cap_per_week,
+            )
         skipped = ", ".join(f"{k} {v}" for k, v in summary.skipped.items()) or "none"
         out.print(f"run {summary.run_id}: {summary.queued} queued, skipped: {skipped}")
         if send and summary.queued:
-            stats = asyncio.run(_send(settings, db, outbound))
+            with progress_bar("run-now: sending", total=summary.queued) as bar:
+                stats = asyncio.run(
+                    _send(settings, db, outbound, summary.run_id, summary.queued, bar)
+                )
             out.print(
                 f"sent {stats.sent}, retry later {stats.retried}, failed {stats.failed}, "
                 f"skipped {stats.skipped}"
@@ -253,7 +268,38 @@ def campaigns_run_now(
                 )
 
 
-async def _send(settings: Settings, db: Database, outbound: OutboundChannels) -> DispatchStats:
-    """Send what is queued now through the outbound channels, closing them after."""
+async def _send(
+    settings: Settings,
+    db: Database,
+    outbound: OutboundChannels,
+    run_id: int,
+    queued: int,
+    bar: Bar,
+) -> DispatchStats:
+    """Send what is queued now through the outbound channels, closing them after.
+
+    On a terminal, the bar follows the run's deliveries as they settle: it reads
+    the run's count of unsettled deliveries a few times a second rather than
+    hooking into the dispatcher, so it shows what the database holds, whoever
+    sends (workers of `rapport run` too).
+    """
+    import asyncio
+
+    from rapport.bot.dispatch_service import dispatcher_for
+    from rapport.crm.campaigns.runs import still_queued
+
     async with outbound:
-        return await dispatcher_for(settings, db, outbound).drain()
+        dispatcher = dispatcher_for(settings, db, outbound)
+        if not bar.shown:
+            return await dispatcher.drain()
+
+        async def follow() -> None:
+            while True:
+                bar.update(completed=queued - still_queued(db, run_id))
+                await asyncio.sleep(PROGRESS_POLL_SECONDS)
+
+        follower = asyncio.create_task(follow())
+        try:
+            return await dispatcher.drain()
+        finally:
+            follower.cancel()

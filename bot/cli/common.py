@@ -3,6 +3,10 @@
 `open_db` is the one way a command reaches the database: it opens (and by
 default upgrades) it once for the command and disposes of the engine on the way
 out, so no command leaves connections behind.
+
+Nothing heavy is imported at the top of the CLI's modules: `rapport --help`
+loads every noun module, so SQLAlchemy, Alembic, pydantic settings and the
+core come in only when a command runs (tests/test_cli_start.py holds the list).
 """
 
 from __future__ import annotations
@@ -11,20 +15,24 @@ import getpass
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from rapport.bot import logs
-from rapport.crm.database import Database
-from rapport.crm.settings import Settings, load_settings
-from rapport.crm.staff.audit import Actor
-from rapport.migrations import schema
+
+if TYPE_CHECKING:
+    from rapport.crm.database import Database
+    from rapport.crm.settings import Settings
+    from rapport.crm.staff.audit import Actor
 
 out = Console()
 
 
 def configured_settings() -> Settings:
     """The settings from the environment and .env, with logging set to their level."""
+    from rapport.crm.settings import load_settings
+
     settings = load_settings()
     logs.configure(settings.log_level)
     return settings
@@ -33,6 +41,9 @@ def configured_settings() -> Settings:
 @contextmanager
 def open_db(url: str, *, migrate: bool = True) -> Iterator[Database]:
     """The database at `url` for one command (upgraded to head unless `migrate` is off)."""
+    from rapport.crm.database import Database
+    from rapport.migrations import schema
+
     db = schema.open_database(url) if migrate else Database(url)
     try:
         yield db
@@ -42,6 +53,8 @@ def open_db(url: str, *, migrate: bool = True) -> Iterator[Database]:
 
 def cli_actor() -> Actor:
     """The operator at the terminal, as the audit trail names them."""
+    from rapport.crm.staff.audit import Actor
+
     return Actor(label=f"cli:{getpass.getuser()}")
 
 

@@ -6,7 +6,6 @@ command and closed after it; the acting staff member is named with --staff.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -16,10 +15,12 @@ from rich.table import Table
 
 from rapport.bot.cli.common import cli_actor, configured_settings, open_db, out, when
 from rapport.crm.clock import utcnow
-from rapport.crm.database import Database
 from rapport.crm.errors import InvalidInput
-from rapport.crm.settings import Settings
-from rapport.crm.staff.audit import Actor
+
+if TYPE_CHECKING:
+    from rapport.crm.database import Database
+    from rapport.crm.settings import Settings
+    from rapport.crm.staff.audit import Actor
 
 if TYPE_CHECKING:  # imported when a command sends: the other commands start faster without
     from rapport.channels.registry import OutboundChannels
@@ -107,6 +108,8 @@ def conversations_reply(
 
     Example: rapport conversations reply 42 "Your parcel left today." --staff 3
     """
+    import asyncio
+
     from rapport.crm.desk.replies import send_reply
 
     settings = configured_settings()
@@ -127,6 +130,8 @@ def conversations_resolve(
 
     Example: rapport conversations resolve 42 --staff 3
     """
+    import asyncio
+
     from rapport.crm.desk.resolution import send_resolution
 
     settings = configured_settings()

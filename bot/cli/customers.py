@@ -9,9 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from rapport.bot.cli.common import cli_actor, configured_settings, open_db, out, when
-from rapport.crm.customers.merge import merge_customers
-from rapport.crm.customers.profiles import customer_profile, list_customers
-from rapport.crm.customers.tags import add_tags, remove_tags
+from rapport.bot.cli.progress import progress_bar
 from rapport.crm.errors import InvalidInput
 
 app = typer.Typer(no_args_is_help=True, help="Look customers up (audited).")
@@ -26,6 +24,8 @@ def customers_list(
 
     Example: rapport customers list --search ann --limit 20
     """
+    from rapport.crm.customers.profiles import list_customers
+
     with open_db(configured_settings().database_url) as db:
         rows = list_customers(db, cli_actor(), search=search, limit=limit)
         table = Table("id", "name", "first seen", "last channel", "last activity", "messages")
@@ -47,6 +47,8 @@ def customers_show(customer_id: int) -> None:
 
     Example: rapport customers show 42
     """
+    from rapport.crm.customers.profiles import customer_profile
+
     with open_db(configured_settings().database_url) as db:
         p = customer_profile(db, cli_actor(), customer_id)
         s = p.summary
@@ -71,6 +73,8 @@ def customers_tag(customer_id: int, tags: list[str]) -> None:
 
     Example: rapport customers tag 42 vip corporate
     """
+    from rapport.crm.customers.tags import add_tags
+
     with open_db(configured_settings().database_url) as db:
         now = add_tags(db, customer_id, tags)
         out.print(f"customer {customer_id} tags: {escape(', '.join(now))}")
@@ -82,6 +86,8 @@ def customers_untag(customer_id: int, tags: list[str]) -> None:
 
     Example: rapport customers untag 42 corporate
     """
+    from rapport.crm.customers.tags import remove_tags
+
     with open_db(configured_settings().database_url) as db:
         left = remove_tags(db, customer_id, tags)
         out.print(f"customer {customer_id} tags: {escape(', '.join(left)) or '(none)'}")
@@ -97,6 +103,8 @@ def customers_merge(
 
     Example: rapport customers merge 12 48 --yes
     """
+    from rapport.crm.customers.merge import merge_customers
+
     if not yes:
         raise InvalidInput("a merge cannot be undone; run again with --yes to confirm")
     with open_db(configured_settings().database_url) as db:
@@ -119,14 +127,25 @@ def customers_values(
 
     Example: rapport customers values --recompute
     """
+    from rapport.crm.customers.profiles import customer_profile
     from rapport.crm.value.loyalty import expire_points, parse_tiers
-    from rapport.crm.value.scores import explain_value, recompute_values, value_tier_counts
+    from rapport.crm.value.scores import (
+        RECOMPUTE_STAGES,
+        explain_value,
+        recompute_values,
+        value_tier_counts,
+    )
 
     settings = configured_settings()
     with open_db(settings.database_url) as db:
         if recompute:
-            expired = expire_points(db, settings.points_expire_months)
-            stats = recompute_values(db, tiers=parse_tiers(settings.loyalty_tiers))
+            with progress_bar("values: expiring points", total=1 + RECOMPUTE_STAGES) as bar:
+                expired = expire_points(db, settings.points_expire_months)
+                stats = recompute_values(
+                    db,
+                    tiers=parse_tiers(settings.loyalty_tiers),
+                    progress=lambda stage: bar.advance(description=f"values: {stage}"),
+                )
             out.print(
                 f"values recomputed for {stats.customers} customer(s), {stats.with_orders} with "
                 f"orders; {stats.tier_changes} loyalty tier change(s); {expired} point(s) expired"

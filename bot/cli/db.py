@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from rapport.bot.cli.common import configured_settings, open_db, out
-from rapport.migrations import schema
 
 app = typer.Typer(no_args_is_help=True, help="Database schema (Alembic).")
 
@@ -18,6 +17,8 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
 
     Example: rapport db upgrade
     """
+    from rapport.migrations import schema
+
     with open_db(configured_settings().database_url, migrate=False) as db:
         schema.upgrade(db, revision)
         out.print(f"database at revision {schema.current_revision(db)}")
@@ -29,6 +30,8 @@ def db_downgrade(revision: str) -> None:
 
     Example: rapport db downgrade 0003
     """
+    from rapport.migrations import schema
+
     with open_db(configured_settings().database_url, migrate=False) as db:
         schema.downgrade(db, revision)
         out.print(f"database at revision {schema.current_revision(db)}")
@@ -40,5 +43,7 @@ def db_current() -> None:
 
     Example: rapport db current
     """
+    from rapport.migrations import schema
+
     with open_db(configured_settings().database_url, migrate=False) as db:
         out.print(f"current {schema.current_revision(db)}; head {schema.head_revision()}")

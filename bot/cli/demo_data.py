@@ -6,11 +6,10 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from rapport.bot.cli.common import configured_settings, open_db, out
-from rapport.crm import database
+from rapport.bot.cli.progress import progress_bar
 
 DEMO_URL = "sqlite:///rapport-demo.db"
 
@@ -31,18 +30,17 @@ def demo_data(
     Example: rapport demo-data --customers 5000 --seed 7
     """
     from rapport.bot.demo.fill import STAGES, fill_demo
+    from rapport.crm import database
 
     settings = configured_settings()
     if database.normalise_url(database_url) == database.normalise_url(settings.database_url):
         out.print("note: this is your configured RAPPORT_DATABASE_URL; only an empty or demo "
                   "database is accepted")  # fmt: skip
     with open_db(database_url) as db:
-        columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=out, transient=True) as progress:
-            task = progress.add_task("demo data: drawing customers", total=STAGES)
+        with progress_bar("demo data: drawing customers", total=STAGES) as bar:
 
             def step(stage: str, n: int) -> None:
-                progress.update(task, advance=n, description=f"demo data: {stage}")
+                bar.advance(n, description=f"demo data: {stage}")
 
             stats = fill_demo(
                 db,

@@ -9,8 +9,6 @@ import typer
 
 from rapport.bot.cli.common import configured_settings, open_db, out
 from rapport.crm.clock import utcnow
-from rapport.crm.interactions.ingest import ingest as ingest_message
-from rapport.crm.messages import InboundMessage
 
 
 def ingest(
@@ -24,6 +22,9 @@ def ingest(
 
     Example: rapport ingest --channel email --from ann@example.com --name Ann --text "Thanks!"
     """
+    from rapport.crm.interactions.ingest import ingest as ingest_message
+    from rapport.crm.messages import InboundMessage
+
     with open_db(configured_settings().database_url) as db:
         result = ingest_message(
             db,

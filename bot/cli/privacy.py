@@ -11,12 +11,6 @@ import typer
 
 from rapport.bot.cli.common import cli_actor, configured_settings, open_db, out
 from rapport.crm.errors import InvalidInput
-from rapport.crm.privacy.requests import (
-    enforce_retention,
-    erase_customer,
-    export_customer,
-    export_html,
-)
 
 app = typer.Typer(no_args_is_help=True, help="Privacy requests and retention (audited).")
 
@@ -41,6 +35,8 @@ def privacy_export(
 
     Example: rapport privacy export 42 --out ann.json --html ann.html
     """
+    from rapport.crm.privacy.requests import export_customer, export_html
+
     with open_db(configured_settings().database_url) as db:
         data = export_customer(db, cli_actor(), customer_id)
         text = json.dumps(data, ensure_ascii=False, indent=2)
@@ -64,6 +60,8 @@ def privacy_erase(
 
     Example: rapport privacy erase 42 --yes
     """
+    from rapport.crm.privacy.requests import erase_customer
+
     if not yes:
         raise InvalidInput("erasing cannot be undone; run again with --yes to confirm")
     with open_db(configured_settings().database_url) as db:
@@ -80,6 +78,8 @@ def privacy_retention() -> None:
 
     Example: rapport privacy retention
     """
+    from rapport.crm.privacy.requests import enforce_retention
+
     settings = configured_settings()
     with open_db(settings.database_url) as db:
         result = enforce_retention(db, months=settings.retention_months)

@@ -10,10 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from rapport.bot.cli.common import cli_actor, configured_settings, open_db, out
-from rapport.bot.report_text import comparison_rows, pct
-from rapport.crm.campaigns.definitions import get_campaign
 from rapport.crm.clock import utcnow
-from rapport.crm.reports.programmes import Period, campaign_ids_for_segment, programme_metrics
 
 app = typer.Typer(no_args_is_help=True, help="Programme reports.")
 
@@ -28,6 +25,10 @@ def report_programmes(
 
     Example: rapport report programmes --segment recent --days 90
     """
+    from rapport.bot.report_text import comparison_rows
+    from rapport.crm.campaigns.definitions import get_campaign
+    from rapport.crm.reports.programmes import Period, campaign_ids_for_segment, programme_metrics
+
     with open_db(configured_settings().database_url) as db:
         ids = None
         if campaign is not None:
@@ -57,6 +58,7 @@ def report_export(
     Example: rapport report export campaigns --days 30 --out campaigns.csv
     """
     from rapport.bot.exports import export_report
+    from rapport.crm.reports.programmes import Period
 
     with open_db(configured_settings().database_url) as db:
         made = export_report(db, cli_actor(), report, Period.last_days(days, utcnow()), days)
@@ -76,6 +78,7 @@ def report_chart(
     Example: rapport report chart satisfaction --days 90 --out csat.png
     """
     from rapport.bot.charts import draw_report
+    from rapport.crm.reports.programmes import Period
 
     with open_db(configured_settings().database_url) as db:
         png = draw_report(db, chart, Period.last_days(days, utcnow()), f"last {days} days")
@@ -126,6 +129,7 @@ def report_retention(
 
     Example: rapport report retention --months 12 --dormancy-days 90
     """
+    from rapport.bot.report_text import pct
     from rapport.crm.reports.retention import (
         add_months,
         churn_and_reactivation,
@@ -160,6 +164,7 @@ def report_desk(
     from rapport.bot.staff.desk_report import REPORT_HEADER, report_rows
     from rapport.crm.desk.report import desk_report
     from rapport.crm.desk.rules import load_rules
+    from rapport.crm.reports.programmes import Period
 
     settings = configured_settings()
     with open_db(settings.database_url) as db:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 import typer
@@ -22,6 +21,8 @@ def run(
 
     Example: rapport run --workers 4   (PostgreSQL; plain `rapport run` on SQLite)
     """
+    import asyncio
+
     from rapport.bot.runner import run as run_app
 
     asyncio.run(run_app(configured_settings(), workers=workers))
@@ -34,6 +35,8 @@ def worker(
 
     Example: rapport worker   (several, sharing one PostgreSQL database)
     """
+    import asyncio
+
     from rapport.bot.runner import run as run_app
 
     asyncio.run(run_app(configured_settings(), worker=True, parent_fd=parent_fd))

@@ -10,16 +10,6 @@ from rich.table import Table
 
 from rapport.bot.cli.common import cli_actor, configured_settings, open_db, out, when
 from rapport.crm.clock import utcnow
-from rapport.crm.segments.rules import describe
-from rapport.crm.segments.saved import (
-    count_members,
-    create_segment,
-    delete_segment,
-    get_segment,
-    list_segments,
-    preview,
-    segment_rule,
-)
 
 app = typer.Typer(no_args_is_help=True, help="Saved customer segments (named rules).")
 
@@ -35,6 +25,9 @@ def segments_create(
     Example: rapport segments create recent \\
     --rule '{"field": "last_activity_days", "op": "<=", "value": 90}'
     """
+    from rapport.crm.segments.rules import describe
+    from rapport.crm.segments.saved import create_segment, segment_rule
+
     with open_db(configured_settings().database_url) as db:
         segment = create_segment(db, name, rule, description)
         words = describe(segment_rule(segment))
@@ -47,6 +40,9 @@ def segments_list() -> None:
 
     Example: rapport segments list
     """
+    from rapport.crm.segments.rules import describe
+    from rapport.crm.segments.saved import count_members, list_segments, segment_rule
+
     with open_db(configured_settings().database_url) as db:
         now = utcnow()
         table = Table("id", "name", "rule", "customers")
@@ -66,6 +62,9 @@ def segments_show(name: str) -> None:
 
     Example: rapport segments show recent
     """
+    from rapport.crm.segments.rules import describe
+    from rapport.crm.segments.saved import count_members, get_segment, segment_rule
+
     with open_db(configured_settings().database_url) as db:
         segment = get_segment(db, name)
         out.print(f"[bold]segment {segment.id} {escape(segment.name)}[/bold]")
@@ -86,6 +85,8 @@ def segments_preview(
 
     Example: rapport segments preview recent --sample 5
     """
+    from rapport.crm.segments.saved import preview
+
     with open_db(configured_settings().database_url) as db:
         found = preview(db, cli_actor(), name, sample=sample)
         out.print(f"{found.count} customer(s) match")
@@ -108,6 +109,8 @@ def segments_delete(name: str) -> None:
 
     Example: rapport segments delete recent
     """
+    from rapport.crm.segments.saved import delete_segment, get_segment
+
     with open_db(configured_settings().database_url) as db:
         segment = get_segment(db, name)
         delete_segment(db, segment.id)

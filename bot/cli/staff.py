@@ -8,7 +8,6 @@ import typer
 from rich.table import Table
 
 from rapport.bot.cli.common import cli_actor, configured_settings, open_db, out
-from rapport.crm.staff.roles import add_staff, list_staff, set_role
 
 app = typer.Typer(no_args_is_help=True, help="Staff and roles (the CLI acts as admin).")
 
@@ -24,6 +23,8 @@ def staff_add(
 
     Example: rapport staff add --name Ada --role admin --telegram-id 123456789
     """
+    from rapport.crm.staff.roles import add_staff
+
     with open_db(configured_settings().database_url) as db:
         member = add_staff(
             db, cli_actor(), name=name, role=role, telegram_user_id=telegram_id, email=email
@@ -37,6 +38,8 @@ def staff_list() -> None:
 
     Example: rapport staff list
     """
+    from rapport.crm.staff.roles import list_staff
+
     with open_db(configured_settings().database_url) as db:
         table = Table("id", "name", "role", "telegram id", "email", "active")
         for m in list_staff(db):
@@ -57,6 +60,8 @@ def staff_role(staff_id: int, role: str) -> None:
 
     Example: rapport staff role 3 manager
     """
+    from rapport.crm.staff.roles import set_role
+
     with open_db(configured_settings().database_url) as db:
         member = set_role(db, cli_actor(), staff_id, role)
         out.print(f"staff {member.id} is now {member.role}")
@@ -68,6 +73,8 @@ def staff_remove(staff_id: int) -> None:
 
     Example: rapport staff remove 3
     """
+    from rapport.crm.staff.roles import set_role
+
     with open_db(configured_settings().database_url) as db:
         member = set_role(db, cli_actor(), staff_id, None, active=False)
         out.print(f"staff {member.id} deactivated")

@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import Progress
 from rich.table import Table
 
 from rapport.bot.cli.common import configured_settings, open_db, out
+from rapport.bot.cli.progress import progress_bar
 
 import_app = typer.Typer(no_args_is_help=True, help="Bring data in from the business's systems.")
 points_app = typer.Typer(no_args_is_help=True, help="The loyalty points ledger.")
@@ -32,8 +32,9 @@ def import_orders_cmd(
 
     settings = configured_settings()
     with open_db(settings.database_url) as db:
-        with Progress(console=out, transient=True) as progress:
-            task = progress.add_task("importing orders", total=count_rows(file))
+        with progress_bar("importing orders") as bar:
+            if bar.shown:
+                bar.update(total=count_rows(file))
             report = import_orders_file(
                 db,
                 file,
@@ -41,7 +42,7 @@ def import_orders_cmd(
                 points_per_currency_unit=settings.points_per_currency_unit,
                 zone=settings.zone,
                 source=f"csv:{file.name}"[:40],
-                progress=lambda n: progress.advance(task, n),
+                progress=bar.advance,
             )
         out.print(
             f"{report.imported} imported, {report.duplicates} already there, "

@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 import statistics
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -308,23 +308,36 @@ def _rewrite(session: Session, rows: list[tuple[Any, ...]]) -> None:
     )
 
 
+RECOMPUTE_STAGES = 4
+"""How many times `recompute_values` reports progress (once as each stage starts)."""
+
+
 def recompute_values(
-    db: Database, now: datetime | None = None, *, tiers: tuple[Tier, ...] = DEFAULT_TIERS
+    db: Database,
+    now: datetime | None = None,
+    *,
+    tiers: tuple[Tier, ...] = DEFAULT_TIERS,
+    progress: Callable[[str], None] | None = None,
 ) -> RecomputeStats:
     """Recompute every customer's values in one transaction; see the module text for the model.
 
     The aggregates are SQL (one GROUP BY per source); the quintile ranks and
     the per-customer arithmetic run here over the grouped rows as plain
     tuples, and the table is rewritten through the driver (`_rewrite`).
+    `progress(stage)` is called as each of the `RECOMPUTE_STAGES` stages starts.
     """
     now = now or utcnow()
+    step = progress or (lambda _stage: None)
     with db.transaction() as session:
+        step("order totals and RFM ranks")
         orders = _order_stats(session, now)
         buyers = _buyer_columns(orders, now)
+        step("engagement and points")
         engaged = _engagement_stats(session, now)
         earned = _points_earned(session, now)
         previous = _previous_tiers(session)
         stamp = _driver_time(session, now)
+        step("scoring customers")
         active = select(customers_t.c.id).where(customers_t.c.erased_at.is_(None))
         rows = []
         changes = 0
@@ -335,6 +348,7 @@ def recompute_values(
             changes += changed
             score = engagement(*engaged.get(cid, (0, None)))
             rows.append((cid, *buyers.get(cid, NO_ORDERS), score, *tier, stamp))
+        step("writing values")
         _rewrite(session, rows)
     return RecomputeStats(len(rows), len(orders), changes)
 
