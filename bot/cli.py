@@ -478,14 +478,22 @@ def _schedule_words(campaign: Campaign) -> str:
 
 @campaigns_app.command("list")
 def campaigns_list() -> None:
-    """Every campaign with its schedule and status.
+    """Every campaign with its schedule, status and next run (in RAPPORT_TIMEZONE).
 
     Example: rapport campaigns list
     """
-    db = schema.open_database(_settings().database_url)
-    table = Table("id", "name", "kind", "status", "schedule", "channel")
+    from rapport.bot.schedule_text import next_run
+
+    settings = _settings()
+    db = schema.open_database(settings.database_url)
+    now = utcnow()
+    table = Table("id", "name", "kind", "status", "schedule", f"next run ({settings.timezone})",
+                  "channel")  # fmt: skip
     for c in list_campaigns(db):
-        table.add_row(str(c.id), c.name, c.kind, c.status, _schedule_words(c), c.channel)
+        table.add_row(
+            str(c.id), c.name, c.kind, c.status, _schedule_words(c),
+            next_run(c, settings.zone, now), c.channel,
+        )  # fmt: skip
     out.print(table)
 
 
@@ -581,22 +589,50 @@ def campaigns_edit(
 def campaigns_run_now(
     campaign: str,
     send: Annotated[bool, typer.Option(help="Also send now (else `rapport run` sends).")] = True,
+    again: Annotated[
+        bool, typer.Option("--again", help="Run again though this minute's slot already ran.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only say what would be queued; write nothing.")
+    ] = False,
 ) -> None:
     """Fire a campaign at once: make its deliveries and send them.
 
-    Example: rapport campaigns run-now "Monthly CSAT"
+    A slot (this minute) runs once: asked again it says so; --again runs it
+    once more on purpose. --dry-run counts who would be queued or skipped.
+
+    Example: rapport campaigns run-now "Monthly CSAT" --dry-run
     """
+    from rapport.crm.campaigns.runs import dry_run as count_run
+
     settings = _settings()
     db = schema.open_database(settings.database_url)
     c = get_campaign(db, campaign)
     channels = outbound_channels(settings)
+    if dry_run:
+        summary = count_run(
+            db, c.id, channels=tuple(channels), frequency_cap=settings.frequency_cap_per_week
+        )
+        skipped = ", ".join(f"{k} {v}" for k, v in summary.skipped.items()) or "none"
+        out.print(f"dry run: {summary.queued} would be queued, skipped: {skipped}; nothing written")
+        return
     summary = start_run(
         db,
         c.id,
         trigger="manual",
         channels=tuple(channels),
         frequency_cap=settings.frequency_cap_per_week,
+        again=again,
     )
+    if not summary.created:
+        at = summary.scheduled_for.astimezone(settings.zone) if summary.scheduled_for else None
+        out.print(
+            f"campaign {c.id} already ran in this minute's slot"
+            f"{f' ({at:%H:%M %Z})' if at else ''}: run {summary.run_id}, "
+            f"{summary.queued} queued; nothing new. To run it again on purpose: "
+            f"rapport campaigns run-now {escape(repr(c.name))} --again"
+        )
+        return
     skipped = ", ".join(f"{k} {v}" for k, v in summary.skipped.items()) or "none"
     out.print(f"run {summary.run_id}: {summary.queued} queued, skipped: {skipped}")
     if send and summary.queued:

@@ -197,6 +197,11 @@ def set_status(db: Database, ref: str | int, status: CampaignStatus) -> Campaign
         assert campaign is not None
         if campaign.status == CampaignStatus.ENDED:
             raise InvalidCampaign(f"campaign {campaign.name!r} has ended")
+        if campaign.status == CampaignStatus.COMPLETED and status != CampaignStatus.COMPLETED:
+            raise InvalidCampaign(
+                f"campaign {campaign.name!r} was a one-off and has run; "
+                "`rapport campaigns run-now` sends it again by hand"
+            )
         campaign.status = status
         return campaign
 

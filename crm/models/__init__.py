@@ -113,6 +113,11 @@ class Identity(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     unreachable_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     unreachable_reason: Mapped[str | None] = mapped_column(String(200))
+    soft_bounces: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Transient bounces (4.x.x) in a row; reset when the customer writes from this address.
+
+    See rapport.crm.interactions.bounces.
+    """
 
     customer: Mapped[Customer] = relationship(back_populates="identities")
 
@@ -241,6 +246,8 @@ class CampaignStatus(StrEnum):
     ACTIVE = "active"
     PAUSED = "paused"
     ENDED = "ended"
+    COMPLETED = "completed"
+    """A one-off campaign whose scheduled run was made: it never fires again."""
 
 
 class SurveyKind(StrEnum):
@@ -311,14 +318,18 @@ class Campaign(Base):
 
 
 class CampaignRun(Base):
-    """One firing of a campaign; (campaign, scheduled_for) is unique so a slot fires once."""
+    """One firing of a campaign; (campaign, scheduled_for, repeat) is unique so a slot fires once.
+
+    `repeat` is 0 for the slot's run; only a deliberate `run-now --again` makes 1, 2, …
+    """
 
     __tablename__ = "campaign_runs"
-    __table_args__ = (UniqueConstraint("campaign_id", "scheduled_for"),)
+    __table_args__ = (UniqueConstraint("campaign_id", "scheduled_for", "repeat"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
     scheduled_for: Mapped[datetime] = mapped_column(UtcDateTime)
+    repeat: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     started_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     materialised_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
@@ -354,6 +365,11 @@ class Delivery(Base):
     """The customer's first message within the engagement window after sending.
 
     See rapport.crm.interactions.engagement.
+    """
+    bounced_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    """When a delivery-status report said this mail bounced.
+
+    See rapport.crm.interactions.bounces.
     """
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
@@ -427,6 +443,9 @@ class ConsentEvent(Base):
     granted: Mapped[bool] = mapped_column(Boolean)
     source: Mapped[str] = mapped_column(String(40))
     at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    evidence: Mapped[str | None] = mapped_column(Text)
+    """JSON: how it was given in detail (the request's address and browser, the import file
+    and line, the staff member and their note); see rapport.crm.privacy.consent."""
 
 
 class UnsubscribeUse(Base):
@@ -578,3 +597,7 @@ class AnnouncementMessage(Base):
     chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     message_id: Mapped[int] = mapped_column(BigInteger)
     noted_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_members.id"))
+
+
+# Tables of email outreach (double opt-in, bounce and complaint reports, signing keys).
+from rapport.crm.models.outreach import AppSecret, MailReport, OptInRequest  # noqa: E402, F401
