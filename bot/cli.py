@@ -636,11 +636,14 @@ def campaigns_run_now(
     skipped = ", ".join(f"{k} {v}" for k, v in summary.skipped.items()) or "none"
     out.print(f"run {summary.run_id}: {summary.queued} queued, skipped: {skipped}")
     if send and summary.queued:
-        stats = asyncio.run(dispatcher_for(settings, db, channels).drain())
+        dispatcher = dispatcher_for(settings, db, channels)
+        stats = asyncio.run(dispatcher.drain())
         out.print(
             f"sent {stats.sent}, retry later {stats.retried}, failed {stats.failed}, "
             f"skipped {stats.skipped}"
         )
+        for channel, held in dispatcher.held().items():
+            out.print(f"{held} {channel} delivery(ies) held, not sent: {dispatcher.hold[channel]}")
         left = still_queued(db, summary.run_id)
         if left:
             out.print(

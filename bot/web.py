@@ -17,7 +17,9 @@ from aiohttp import web
 
 from rapport.channels.lifecycle import Disabled
 from rapport.crm.database import Database
+from rapport.crm.privacy.keys import local_url_warning
 from rapport.crm.privacy.unsubscribe import (
+    TEST_TOKEN,
     Grant,
     TokenExpired,
     TokenRefused,
@@ -63,6 +65,12 @@ def _refusal(exc: TokenRefused) -> web.Response:
     return _page("Link not valid", f"{exc}.{hint}", status=status)
 
 
+def _test_page() -> web.Response:
+    return _page(
+        "Test message", "This link came in a test send: it unsubscribes nobody and changed nothing."
+    )
+
+
 def _where(grant: Grant) -> str:
     return _CHANNEL_WORDS.get(grant.channel, f"on {grant.channel}")
 
@@ -102,6 +110,8 @@ class WebService:
             self._runner = None
 
     async def _confirm(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] == TEST_TOKEN:
+            return _test_page()
         try:
             grant = await asyncio.to_thread(self.links.check, self.db, request.match_info["token"])
         except TokenRefused as exc:
@@ -119,6 +129,8 @@ class WebService:
         form = await request.post()
         if form.get(ONE_CLICK[0]) != ONE_CLICK[1]:
             return _page("Bad request", "Expected List-Unsubscribe=One-Click.", status=400)
+        if request.match_info["token"] == TEST_TOKEN:
+            return _test_page()
         try:
             grant = await asyncio.to_thread(self.links.redeem, self.db, request.match_info["token"])
         except TokenRefused as exc:
@@ -132,10 +144,12 @@ class WebService:
 
 
 def web_factory(settings: Settings, db: Database) -> WebService | Disabled:
-    """The `rapport run` service factory: off when the port is 0 or links cannot be made."""
+    """The `rapport run` service factory: on unless RAPPORT_WEB_PORT is 0."""
     if settings.web_port == 0:
         return Disabled("web", "RAPPORT_WEB_PORT is 0")
-    links, reason = links_from_settings(settings)
-    if links is None:
-        return Disabled("web", f"nothing to serve: {reason}")
+    links, reason = links_from_settings(settings, db)
+    assert links is not None, reason  # with the port set, links point here at least
+    warning = local_url_warning(settings)
+    if warning:
+        log.warning("%s", warning)
     return WebService(db, links, settings.web_host, settings.web_port)

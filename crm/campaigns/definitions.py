@@ -121,7 +121,7 @@ def create_campaign(db: Database, spec: CampaignSpec) -> Campaign:
             ends_at=spec.ends_at,
             channel=spec.channel,
             fallback=spec.fallback,
-            subject=spec.subject,
+            subject=(spec.subject or "").strip() or spec.name.strip()[:200],
             template=spec.template,
             survey_kind=spec.survey_kind,
             points=spec.points,

@@ -55,8 +55,8 @@ from sqlalchemy import (
     update,
 )
 
-from rapport.crm.campaigns.definitions import SURVEY_SCALES
-from rapport.crm.campaigns.templates import TemplateProblem, render
+from rapport.crm.campaigns.compose import campaign_message
+from rapport.crm.campaigns.templates import TemplateProblem
 from rapport.crm.channel import Channel, PermanentFailure, RecipientGone, TransientFailure
 from rapport.crm.clock import as_utc, utcnow
 from rapport.crm.database import Database, is_outage
@@ -259,8 +259,15 @@ class Dispatcher:
         clock: Callable[[], datetime] = utcnow,
         claim_only: frozenset[str] | None = None,
         quiet_seconds: float = 0.0,
+        unsubscribe_url: Callable[[int, int], str] | None = None,
+        hold: Mapping[str, str] | None = None,
     ) -> None:
         self.db = db
+        self.unsubscribe_url = unsubscribe_url
+        """(delivery id, customer id) → the message's one-click opt-out link."""
+        self.hold = dict(hold or {})
+        """Channels whose deliveries stay queued, untouched, and why: campaign mail without
+        a working unsubscribe link is held, never sent bare (rapport.bot.dispatch_service)."""
         self.quiet_seconds = quiet_seconds
         """The quiet window (module docstring). 0 here, so a dispatcher built directly (tests,
         benchmarks) sends at once; `dispatcher_for` passes RAPPORT_DISPATCH_QUIET_SECONDS."""
@@ -341,6 +348,7 @@ class Dispatcher:
                     d.next_attempt_at <= now,
                     exists().where(camp.id == d.campaign_id, camp.status == "active"),
                     *self._own_channels(d),
+                    *self._not_held(d),
                     *self._quiet(d, now),
                 )
                 .order_by(d.next_attempt_at, d.id)
@@ -398,6 +406,29 @@ class Dispatcher:
         return [
             exists().where(ident.id == d.identity_id, ident.channel.in_(sorted(self.claim_only)))
         ]
+
+    def _not_held(self, d: Any) -> list[Any]:
+        """The claim's condition leaving held channels' deliveries in the queue."""
+        if not self.hold:
+            return []
+        ident = Identity.__table__.c
+        return [~exists().where(ident.id == d.identity_id, ident.channel.in_(sorted(self.hold)))]
+
+    def held(self) -> dict[str, int]:
+        """Queued deliveries per held channel (for run-now and start-up to say so)."""
+        if not self.hold:
+            return {}
+        d = Delivery.__table__.c
+        ident = Identity.__table__.c
+        with self.db.session() as session:
+            rows = session.execute(
+                select(ident.channel, func.count())
+                .select_from(Delivery.__table__)
+                .join(Identity.__table__, ident.id == d.identity_id)
+                .where(d.status == DeliveryStatus.QUEUED.value, ident.channel.in_(self.hold))
+                .group_by(ident.channel)
+            ).all()
+        return {channel: n for channel, n in rows}
 
     def _quiet(self, d: Any, now: datetime) -> list[Any]:
         """The claim's quiet-window condition: the customer has not written lately.
@@ -465,35 +496,19 @@ class Dispatcher:
         return {cid: int(total or 0) for cid, total in rows}
 
     def _job(self, row: Any, campaign: Campaign, balance: int, now: datetime) -> Job:
-        name = row.display_name or ""
-        awarded = campaign.points or 0
-        expires = (
-            (now + timedelta(days=campaign.offer_valid_days)).date().isoformat()
-            if campaign.offer_valid_days
-            else ""
-        )
-        context = {
-            "name": name or "there",
-            "first_name": name.split(" ")[0] if name else "there",
-            "business": self.business_name,
-            "campaign": campaign.name,
-            "points": balance + awarded,
-            "points_awarded": awarded,
-            "offer_code": campaign.offer_code or "",
-            "offer_expires": expires,
-            "tier": "",
-        }
         problem = None
         message = None
         try:
-            text = render(campaign.template, context)
-            choices: tuple[tuple[str, str], ...] = ()
-            if campaign.survey_kind:
-                low, high = SURVEY_SCALES[campaign.survey_kind]
-                choices = tuple((str(n), str(n)) for n in range(low, high + 1))
-            headers = self.extra_headers(row.id, row.customer_id) if self.extra_headers else {}
-            message = OutboundMessage(
-                text=text, subject=campaign.subject, choices=choices, headers=headers
+            message = campaign_message(
+                campaign,
+                name=row.display_name,
+                balance=balance,
+                business=self.business_name,
+                now=now,
+                unsubscribe_url=(
+                    self.unsubscribe_url(row.id, row.customer_id) if self.unsubscribe_url else None
+                ),
+                headers=self.extra_headers(row.id, row.customer_id) if self.extra_headers else {},
             )
         except TemplateProblem as exc:
             problem = str(exc)
