@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from rapport.bot import cli_firstrun, logs
+from rapport.bot import cli_firstrun, cli_outreach, logs
 from rapport.bot.dispatch_service import dispatcher_for
 from rapport.bot.report_text import comparison_rows
 from rapport.bot.report_text import pct as _pct
@@ -93,6 +93,12 @@ app.add_typer(points_app, name="points")
 app.add_typer(cli_firstrun.programmes_app, name="programmes")
 app.command("init")(cli_firstrun.init)
 app.command("demo-data")(cli_firstrun.demo_data)
+app.add_typer(cli_outreach.consent_app, name="consent")
+app.add_typer(cli_outreach.mail_app, name="mail")
+customers_app.command("import")(cli_outreach.customers_import)
+customers_app.command("invite")(cli_outreach.customers_invite)
+campaigns_app.command("preview")(cli_outreach.campaigns_preview)
+campaigns_app.command("test")(cli_outreach.campaigns_test)
 
 out = Console()
 
@@ -185,12 +191,13 @@ def customers_list(
     """
     db = schema.open_database(_settings().database_url)
     rows = list_customers(db, _cli_actor(), search=search, limit=limit)
-    table = Table("id", "name", "first seen", "last channel", "last activity", "messages")
+    table = Table("id", "name", "contact", "consent", "last channel", "last activity", "messages")
     for c in rows:
         table.add_row(
             str(c.id),
-            c.display_name or "—",
-            c.first_seen_channel,
+            escape(c.display_name or "—"),
+            escape(c.contact or "—"),
+            ", ".join(c.consent) or "none",
             c.last_channel or "—",
             _when(c.last_activity_at),
             str(c.interactions),
