@@ -151,6 +151,10 @@ async def run(
         )
         await start(dispatcher)
         _tell_bots(started, channels, dispatcher.wake)
+        for service in started:  # the web server mails opt-in confirmations
+            use_channels = getattr(service, "use_channels", None)
+            if callable(use_channels):
+                use_channels(channels)
         if not worker:
             desk = _desk_service(started, settings, db, channels)
             if desk is not None:

@@ -103,11 +103,14 @@ def start_run(
     """
     now = now or utcnow()
     slot = (scheduled_for or now).replace(second=0, microsecond=0)
+    named = slot
     try:
         with db.transaction() as session:
             repeat = _next_repeat(session, campaign_id, slot) if again else 0
+            if repeat:
+                named = max(now, slot + timedelta(microseconds=1))
             run_id = _make_run(
-                session, db.dialect, campaign_id, slot, repeat, trigger, channels,
+                session, db.dialect, campaign_id, named, repeat, trigger, channels,
                 frequency_cap, now, completes=completes,
             )  # fmt: skip
     except IntegrityError:
@@ -198,9 +201,12 @@ def _make_run(
 
 
 def _next_repeat(session: Session, campaign_id: int, slot: datetime) -> int:
+    """0 for a slot without a run; else one more than its runs so far (`run-now --again`)."""
     latest = session.scalar(
         select(func.max(CampaignRun.repeat)).where(
-            CampaignRun.campaign_id == campaign_id, CampaignRun.scheduled_for == slot
+            CampaignRun.campaign_id == campaign_id,
+            CampaignRun.scheduled_for >= slot,
+            CampaignRun.scheduled_for < slot + timedelta(minutes=1),
         )
     )
     return 0 if latest is None else latest + 1
@@ -222,10 +228,9 @@ def slot_run(db: Database, campaign_id: int, slot: datetime) -> RunSummary | Non
 def _run_for_slot(db: Database, campaign_id: int, slot: datetime) -> int | None:
     with db.session() as session:
         return session.scalar(
-            select(CampaignRun.id)
-            .where(CampaignRun.campaign_id == campaign_id, CampaignRun.scheduled_for == slot)
-            .order_by(CampaignRun.repeat)
-            .limit(1)
+            select(CampaignRun.id).where(
+                CampaignRun.campaign_id == campaign_id, CampaignRun.scheduled_for == slot
+            )
         )
 
 

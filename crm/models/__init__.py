@@ -318,13 +318,15 @@ class Campaign(Base):
 
 
 class CampaignRun(Base):
-    """One firing of a campaign; (campaign, scheduled_for, repeat) is unique so a slot fires once.
+    """One firing of a campaign; (campaign, scheduled_for) is unique so a slot fires once.
 
-    `repeat` is 0 for the slot's run; only a deliberate `run-now --again` makes 1, 2, …
+    A slot is its planned minute and its run is repeat 0; a deliberate `run-now
+    --again` is repeat 1, 2, …, named by the instant it was asked for (seconds
+    and all), so it never takes a slot's place.
     """
 
     __tablename__ = "campaign_runs"
-    __table_args__ = (UniqueConstraint("campaign_id", "scheduled_for", "repeat"),)
+    __table_args__ = (UniqueConstraint("campaign_id", "scheduled_for"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))

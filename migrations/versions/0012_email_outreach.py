@@ -1,7 +1,8 @@
 """Email outreach: exactly-once runs, consent evidence, double opt-in, bounces, signing key.
 
-- `campaign_runs.repeat`: a slot's run is repeat 0; only a deliberate
-  `run-now --again` makes another, so (campaign, slot, repeat) is the key.
+- `campaign_runs.repeat`: a slot's run is repeat 0; a deliberate
+  `run-now --again` is repeat 1, 2, … (named by the instant it was asked for,
+  so (campaign, scheduled_for) stays the unique key).
 - `consent_events.evidence`: how a consent was given, in detail (JSON).
 - `opt_in_requests`: double opt-in confirmations sent and confirmed.
 - `mail_reports`, `identities.soft_bounces`, `deliveries.bounced_at`:
@@ -32,11 +33,6 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 def upgrade() -> None:
     with op.batch_alter_table("campaign_runs", schema=None) as batch_op:
         batch_op.add_column(sa.Column("repeat", sa.Integer(), server_default="0", nullable=False))
-        batch_op.drop_constraint("uq_campaign_runs_campaign_id_scheduled_for", type_="unique")
-        batch_op.create_unique_constraint(
-            "uq_campaign_runs_campaign_id_scheduled_for_repeat",
-            ["campaign_id", "scheduled_for", "repeat"],
-        )
     with op.batch_alter_table("consent_events", schema=None) as batch_op:
         batch_op.add_column(sa.Column("evidence", sa.Text(), nullable=True))
     with op.batch_alter_table("identities", schema=None) as batch_op:
@@ -110,21 +106,20 @@ def upgrade() -> None:
     )
 
 
+def _drop_column(table: str, column: str) -> None:
+    """In place on SQLite too (3.35+): a batch copy of a table others point to fails there
+    with data in it."""
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute(f'ALTER TABLE "{table}" DROP COLUMN "{column}"')
+    else:
+        op.drop_column(table, column)
+
+
 def downgrade() -> None:
     op.drop_table("app_secrets")
     op.drop_table("mail_reports")
     op.drop_table("opt_in_requests")
-    with op.batch_alter_table("deliveries", schema=None) as batch_op:
-        batch_op.drop_column("bounced_at")
-    with op.batch_alter_table("identities", schema=None) as batch_op:
-        batch_op.drop_column("soft_bounces")
-    with op.batch_alter_table("consent_events", schema=None) as batch_op:
-        batch_op.drop_column("evidence")
-    with op.batch_alter_table("campaign_runs", schema=None) as batch_op:
-        batch_op.drop_constraint(
-            "uq_campaign_runs_campaign_id_scheduled_for_repeat", type_="unique"
-        )
-        batch_op.create_unique_constraint(
-            "uq_campaign_runs_campaign_id_scheduled_for", ["campaign_id", "scheduled_for"]
-        )
-        batch_op.drop_column("repeat")
+    _drop_column("deliveries", "bounced_at")
+    _drop_column("identities", "soft_bounces")
+    _drop_column("consent_events", "evidence")
+    _drop_column("campaign_runs", "repeat")
