@@ -26,7 +26,7 @@ from rapport.crm.campaigns.runs import start_run
 from rapport.crm.dispatch.dispatcher import Dispatcher
 from rapport.crm.messages import OutboundMessage, Receipt
 from rapport.crm.models import CampaignRun, Consent, Customer, Delivery, Identity, UtcDateTime
-from rapport.crm.segments.rules import create_segment
+from rapport.crm.segments.saved import create_segment
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
 

@@ -2,7 +2,7 @@
 
 Run: python -m benchmarks.demo_data [--customers 10000] [--database-url postgresql://…]
 
-Fills a fresh database with `rapport.bot.demo.fill_demo` and reports the wall time of
+Fills a fresh database with `rapport.bot.demo.fill.fill_demo` and reports the wall time of
 each stage (drawing the rows in Python, the bulk inserts, the two value
 recomputes) and the total, with rows written per second.
 """
@@ -14,7 +14,7 @@ import time
 from datetime import UTC, datetime
 
 from benchmarks.common import fresh_database, machine, result
-from rapport.bot.demo import count_rows, fill_demo
+from rapport.bot.demo.fill import count_rows, fill_demo
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

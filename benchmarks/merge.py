@@ -24,7 +24,7 @@ from rapport.crm.campaigns.definitions import CampaignSpec, create_campaign
 from rapport.crm.customers.merge import merge_customers
 from rapport.crm.database import Database
 from rapport.crm.models import CampaignRun, Customer, Delivery, Identity, Interaction, PointsEntry
-from rapport.crm.segments.rules import create_segment
+from rapport.crm.segments.saved import create_segment
 from rapport.crm.staff.audit import Actor
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

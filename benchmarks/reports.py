@@ -51,7 +51,7 @@ from rapport.crm.reports.programmes import (
     satisfaction_by_day,
     sentiment_by_day,
 )
-from rapport.crm.segments.rules import create_segment
+from rapport.crm.segments.saved import create_segment
 
 NOW = utcnow().replace(microsecond=0)
 BATCH = 10_000

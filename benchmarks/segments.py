@@ -25,7 +25,8 @@ from sqlalchemy import func, insert, select
 from benchmarks.common import fresh_database, machine, result
 from rapport.crm.database import Database
 from rapport.crm.models import Customer, CustomerTag, Identity, Interaction, PointsEntry
-from rapport.crm.segments.rules import describe, parse_rule, rule_condition
+from rapport.crm.segments.compilation import rule_condition
+from rapport.crm.segments.rules import describe, parse_rule
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
 

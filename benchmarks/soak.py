@@ -48,7 +48,7 @@ from rapport.channels.telegram.testing import BotApiStandIn
 from rapport.crm.campaigns.definitions import CampaignSpec, create_campaign
 from rapport.crm.database import Database
 from rapport.crm.models import CampaignRun, Delivery, DeliveryStatus, Direction, Interaction
-from rapport.crm.segments.rules import create_segment
+from rapport.crm.segments.saved import create_segment
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "123456:SOAK-token"

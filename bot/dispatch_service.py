@@ -9,7 +9,8 @@ from collections.abc import Mapping
 
 from rapport.crm.channel import Channel
 from rapport.crm.database import Database, is_outage
-from rapport.crm.dispatch.dispatcher import Dispatcher, DispatchStats
+from rapport.crm.dispatch.dispatcher import Dispatcher
+from rapport.crm.dispatch.outcomes import DispatchStats
 from rapport.crm.privacy.unsubscribe import links_from_settings
 from rapport.crm.settings import Settings
 

@@ -64,7 +64,7 @@ def _tell_bots(started: Sequence[Service], channels: dict[str, Channel], wake: A
     another channel than the one it runs on (an email code from a Telegram dialog,
     a staff reply to an email conversation); campaigns always go through the outbox.
     """
-    from rapport.bot.staff_commands import CHANNELS_KEY, SENDERS_KEY, WAKE_KEY
+    from rapport.bot.staff.kit import CHANNELS_KEY, SENDERS_KEY, WAKE_KEY
 
     for service in started:
         application = getattr(service, "application", None)
@@ -79,7 +79,7 @@ def _desk_service(
     started: Sequence[Service], settings: Settings, db: Database, channels: dict[str, Channel]
 ) -> Service | None:
     """The conversations desk (announcements, reminders, email first answers), beside the bot."""
-    from rapport.bot.desk_commands import DeskService
+    from rapport.bot.staff.desk_round import DeskService
 
     for service in started:
         application = getattr(service, "application", None)

@@ -55,8 +55,8 @@ async def close_channels(channels: dict[str, Channel]) -> None:
 
 def telegram_service(settings: Settings, db: Database) -> TelegramService | Disabled:
     """The factory `rapport run` calls: the customer bot with staff commands, or why it is off."""
-    from rapport.bot.customer_dialogs import CustomerDialogs
-    from rapport.bot.staff_commands import StaffCommands
+    from rapport.bot.dialogs.customer import CustomerDialogs
+    from rapport.bot.staff.registry import StaffCommands
     from rapport.channels.telegram.service import NAME, WEBHOOK_SECRET_MISSING, TelegramService
 
     if settings.telegram_token is None:

@@ -12,7 +12,7 @@ from rapport.crm.interactions.ingest import ingest
 from rapport.crm.messages import InboundMessage
 from rapport.crm.models import Campaign, Customer, Identity
 from rapport.crm.privacy.consent import set_marketing_consent
-from rapport.crm.segments.rules import create_segment
+from rapport.crm.segments.saved import create_segment
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 _counter = iter(range(1, 10**9))

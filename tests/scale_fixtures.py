@@ -24,9 +24,10 @@ from sqlalchemy.engine import make_url
 from rapport.crm.campaigns.definitions import CampaignSpec, create_campaign
 from rapport.crm.campaigns.runs import start_run
 from rapport.crm.database import Database
-from rapport.crm.dispatch.dispatcher import Dispatcher, DispatchStats
+from rapport.crm.dispatch.dispatcher import Dispatcher
+from rapport.crm.dispatch.outcomes import DispatchStats
 from rapport.crm.models import Delivery, DeliveryStatus
-from rapport.crm.segments.rules import create_segment
+from rapport.crm.segments.saved import create_segment
 from rapport.migrations.schema import upgrade
 from tests.conftest import PG_SKIP_REASON, postgres_admin_url
 

@@ -18,7 +18,8 @@ from rapport.crm.models import (
     Interaction,
     PointsEntry,
 )
-from rapport.crm.segments.rules import Rule, rule_condition
+from rapport.crm.segments.compilation import rule_condition
+from rapport.crm.segments.rules import Rule
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from rapport.crm.campaigns.runs import start_run
 from rapport.crm.database import Database
-from rapport.crm.dispatch.dispatcher import OUTCOME_UNKNOWN
+from rapport.crm.dispatch.claims import OUTCOME_UNKNOWN
 from rapport.crm.models import Delivery, DeliveryStatus
 from tests.campaign_fixtures import T0, campaign, customer, everyone
 from tests.recording import sink_lines

@@ -12,7 +12,8 @@ from rapport.crm.campaigns.runs import start_run
 from rapport.crm.campaigns.templates import TemplateProblem
 from rapport.crm.channel import PermanentFailure, RecipientGone, TransientFailure
 from rapport.crm.database import Database
-from rapport.crm.dispatch.dispatcher import OUTCOME_UNKNOWN, Dispatcher
+from rapport.crm.dispatch.claims import OUTCOME_UNKNOWN
+from rapport.crm.dispatch.dispatcher import Dispatcher
 from rapport.crm.errors import NotFound
 from rapport.crm.interactions.ingest import ingest
 from rapport.crm.messages import InboundMessage

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from rapport.bot.demo import DEMO_TAG, count_rows, fill_demo, is_demo
+from rapport.bot.demo.fill import count_rows, fill_demo
+from rapport.bot.demo.guard import DEMO_TAG, is_demo
 from rapport.crm.database import Database
 from rapport.crm.errors import Conflict, InvalidInput
 from rapport.crm.models import Customer, CustomerTag, CustomerValue, Interaction, Order

@@ -18,14 +18,10 @@ from rapport.crm.clock import utcnow
 from rapport.crm.customers.tags import add_tags
 from rapport.crm.database import Database
 from rapport.crm.desk.business_hours import BusinessHours, parse_days, parse_time
-from rapport.crm.desk.conversations import (
-    flag_complaint,
-    prepare_reply,
-    record_reply,
-    record_survey_sent,
-    resolve,
-)
+from rapport.crm.desk.complaints import flag_complaint
+from rapport.crm.desk.replies import prepare_reply, record_reply
 from rapport.crm.desk.report import desk_report, due_reminders, percentile
+from rapport.crm.desk.resolution import record_survey_sent, resolve
 from rapport.crm.desk.rules import DEFAULT_RULES, load_rules, parse_rules
 from rapport.crm.errors import ConfigurationError, InvalidInput
 from rapport.crm.interactions.ingest import ingest
@@ -143,7 +139,7 @@ def test_report_per_agent_and_segment_with_breaches(
     _answer(db, ada, corp, "2026-11-23 09:20")  # 50 business minutes: kept
     slow = _write(db, "ind", "2026-11-20 10:00")  # individual: 240 min
     _answer(db, bob, slow, "2026-11-20 15:00")  # 300 minutes: breached
-    monkeypatch.setattr("rapport.crm.desk.conversations.utcnow", lambda: local("2026-11-23 12:00"))
+    monkeypatch.setattr("rapport.crm.desk.resolution.utcnow", lambda: local("2026-11-23 12:00"))
     resolve(db, bob, slow)  # 7 h Friday + 3 h Monday = 600 min, within 1440
     _write(db, "late", "2026-11-23 09:00")  # unanswered
 
@@ -275,7 +271,7 @@ def test_a_bare_rating_reopens_nothing(db: Database) -> None:
 
 
 def _resolve(db: Database, actor: Actor, conversation_id: int, at: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr("rapport.crm.desk.conversations.utcnow", lambda: local(at))
+    monkeypatch.setattr("rapport.crm.desk.resolution.utcnow", lambda: local(at))
     resolve(db, actor, conversation_id)
 
 

@@ -2,7 +2,7 @@
 
 A promotion should not land in a live exchange, and on Telegram a campaign
 message from one process within a second of another process's reply to the
-same chat draws a 429 (crm/dispatch/dispatcher.py). Held deliveries stay queued and
+same chat draws a 429 (crm/dispatch/claims.py). Held deliveries stay queued and
 untouched, are sent once the window has passed, and are never held longer
 than `QUIET_HOLD_FACTOR` windows. The clock is frozen through the
 dispatcher's `clock`; `last_activity_at` is the message's sent time.
@@ -17,7 +17,9 @@ from sqlalchemy import select
 from rapport.bot.dispatch_service import HELD_MARGIN_SECONDS, IDLE_POLL_SECONDS, DispatchService
 from rapport.crm.campaigns.runs import start_run
 from rapport.crm.database import Database
-from rapport.crm.dispatch.dispatcher import QUIET_HOLD_FACTOR, Dispatcher, DispatchStats
+from rapport.crm.dispatch.claims import QUIET_HOLD_FACTOR
+from rapport.crm.dispatch.dispatcher import Dispatcher
+from rapport.crm.dispatch.outcomes import DispatchStats
 from rapport.crm.interactions.ingest import ingest
 from rapport.crm.messages import InboundMessage
 from rapport.crm.models import Delivery, DeliveryStatus

@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 
 from rapport.crm.campaigns.runs import start_run
 from rapport.crm.database import Database
-from rapport.crm.dispatch.dispatcher import Dispatcher, Outcome
+from rapport.crm.dispatch.dispatcher import Dispatcher
+from rapport.crm.dispatch.outcomes import Outcome
 from rapport.crm.models import Delivery, DeliveryStatus, Direction, Interaction, PointsEntry
 from tests.campaign_fixtures import campaign, customer, everyone
 from tests.recording import RecordingChannel

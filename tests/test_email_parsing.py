@@ -18,7 +18,7 @@ from rapport.channels.email.parsing import (
     strip_quotes_and_signature,
 )
 from rapport.crm.errors import InvalidMessage
-from rapport.crm.interactions.ingest import check
+from rapport.crm.interactions.checking import check
 from rapport.crm.messages import InboundMessage
 
 CORPUS = Path(__file__).parent / "email_corpus"

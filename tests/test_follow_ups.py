@@ -14,7 +14,8 @@ from sqlalchemy import select
 
 from rapport.crm.customers.tags import add_tags
 from rapport.crm.database import Database
-from rapport.crm.desk.conversations import flag_complaint, resolve, take
+from rapport.crm.desk.complaints import flag_complaint
+from rapport.crm.desk.conversations import take
 from rapport.crm.desk.follow_ups import (
     due_follow_ups,
     first_name,
@@ -24,6 +25,7 @@ from rapport.crm.desk.follow_ups import (
     overdue_by,
 )
 from rapport.crm.desk.report import desk_report
+from rapport.crm.desk.resolution import resolve
 from rapport.crm.errors import InvalidInput, NotFound
 from rapport.crm.interactions.ingest import ingest
 from rapport.crm.messages import InboundMessage
@@ -58,13 +60,13 @@ def _write_as(db: Database, address: str, sender: str, at: str) -> int:
 def _flag_at(
     db: Database, monkeypatch: pytest.MonkeyPatch, conversation_id: int, at: str
 ) -> datetime:
-    monkeypatch.setattr("rapport.crm.desk.conversations.utcnow", lambda: local(at))
+    monkeypatch.setattr("rapport.crm.desk.complaints.utcnow", lambda: local(at))
     return flag_complaint(db, CLI, conversation_id, RULES)
 
 
 def _at(monkeypatch: pytest.MonkeyPatch, at: str) -> None:
     """Freeze the clock of resolving and of marking done."""
-    monkeypatch.setattr("rapport.crm.desk.conversations.utcnow", lambda: local(at))
+    monkeypatch.setattr("rapport.crm.desk.resolution.utcnow", lambda: local(at))
     monkeypatch.setattr("rapport.crm.desk.follow_ups.utcnow", lambda: local(at))
 
 

@@ -15,7 +15,7 @@ from rapport.crm.database import Database
 from rapport.crm.errors import InvalidInput
 from rapport.crm.models import CustomerValue, Delivery, DeliveryStatus, PointsEntry
 from rapport.crm.privacy.consent import set_marketing_consent
-from rapport.crm.segments.rules import create_segment
+from rapport.crm.segments.saved import create_segment
 from rapport.crm.value.loyalty import (
     InsufficientPoints,
     balance,

@@ -17,13 +17,9 @@ from rapport.crm.customers.merge import merge_customers
 from rapport.crm.customers.profiles import customer_profile
 from rapport.crm.customers.tags import add_tags
 from rapport.crm.database import Database
-from rapport.crm.desk.conversations import (
-    flag_complaint,
-    mark_announced,
-    pending_announcements,
-    record_survey_sent,
-    resolve,
-)
+from rapport.crm.desk.announcements import mark_announced, pending_announcements
+from rapport.crm.desk.complaints import flag_complaint
+from rapport.crm.desk.resolution import record_survey_sent, resolve
 from rapport.crm.desk.rules import DEFAULT_RULES, parse_rules
 from rapport.crm.dispatch.dispatcher import Dispatcher
 from rapport.crm.errors import NotFound

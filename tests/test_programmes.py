@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from rapport.bot.demo import fill_demo
+from rapport.bot.demo.fill import fill_demo
 from rapport.crm.campaigns.definitions import set_status, update_campaign
 from rapport.crm.campaigns.programmes import (
     get_programme,
@@ -20,7 +20,7 @@ from rapport.crm.database import Database
 from rapport.crm.dispatch.dispatcher import Dispatcher
 from rapport.crm.errors import Conflict, InvalidInput, NotFound, RapportError
 from rapport.crm.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, Segment
-from rapport.crm.segments.rules import create_segment
+from rapport.crm.segments.saved import create_segment
 from tests.recording import RecordingChannel
 
 NAMES = [p.name for p in list_programmes()]

@@ -36,7 +36,7 @@ from rapport.crm.reports.programmes import (
     metrics_per_segment,
     programme_metrics,
 )
-from rapport.crm.segments.rules import create_segment
+from rapport.crm.segments.saved import create_segment
 from rapport.migrations.schema import upgrade
 from tests.campaign_fixtures import T0, customer
 

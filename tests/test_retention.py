@@ -21,7 +21,7 @@ from rapport.crm.reports.retention import (
     churn_and_reactivation,
     retention_cohorts,
 )
-from rapport.crm.segments.rules import create_segment
+from rapport.crm.segments.saved import create_segment
 from rapport.crm.value.orders import record_order
 from tests.campaign_fixtures import customer, erase
 

@@ -12,21 +12,15 @@ from sqlalchemy import func, insert, literal, select
 from rapport.crm.database import Database
 from rapport.crm.errors import Conflict, InvalidInput, InvalidRule, NotFound
 from rapport.crm.models import AuditEvent, Campaign, CustomerTag, Segment
-from rapport.crm.segments.rules import (
-    AllOf,
-    Condition,
-    Not,
+from rapport.crm.segments.compilation import member_ids, rule_condition
+from rapport.crm.segments.rules import AllOf, Condition, Not, describe, parse_rule, rule_to_json
+from rapport.crm.segments.saved import (
     count_members,
     create_segment,
     delete_segment,
-    describe,
     get_segment,
     list_segments,
-    member_ids,
-    parse_rule,
     preview,
-    rule_condition,
-    rule_to_json,
 )
 from rapport.crm.staff.audit import Actor
 

@@ -19,15 +19,8 @@ from sqlalchemy import case, select
 from rapport.crm.customers.identity import CHANNELS
 from rapport.crm.database import Database
 from rapport.crm.models import Customer
-from rapport.crm.segments.rules import (
-    AllOf,
-    AnyOf,
-    Condition,
-    Not,
-    Rule,
-    parse_rule,
-    rule_condition,
-)
+from rapport.crm.segments.compilation import rule_condition
+from rapport.crm.segments.rules import AllOf, AnyOf, Condition, Not, Rule, parse_rule
 
 TAGS = ["vip", "new", "corporate"]
 POLARITIES = [-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0]

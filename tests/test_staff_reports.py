@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 from rapport.bot import charts
 from rapport.bot.cli import app
 from rapport.bot.exports import export_report
-from rapport.bot.staff_commands import COMMANDS, commands_markdown
+from rapport.bot.staff.catalogue import commands_markdown
+from rapport.bot.staff.registry import COMMANDS
 from rapport.crm.clock import utcnow
 from rapport.crm.database import Database
 from rapport.crm.errors import InvalidInput, NotFound
@@ -210,7 +211,7 @@ def metrics_per_campaign_named(db: Database) -> list:
 def test_staff_command_doc_matches_the_registry() -> None:
     assert DOC.read_text(encoding="utf-8") == commands_markdown(), (
         "docs/staff-commands.md is stale: "
-        "python -m rapport.bot.staff_commands > docs/staff-commands.md"
+        "python -m rapport.bot.staff.catalogue > docs/staff-commands.md"
     )
     assert all(f"/{c.name}" in DOC.read_text(encoding="utf-8") for c in COMMANDS)
 

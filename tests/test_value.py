@@ -21,7 +21,8 @@ from sqlalchemy import func, select
 from rapport.crm.database import Database
 from rapport.crm.errors import InvalidRule
 from rapport.crm.models import CustomerValue, Order
-from rapport.crm.segments.rules import member_ids, parse_rule
+from rapport.crm.segments.compilation import member_ids
+from rapport.crm.segments.rules import parse_rule
 from rapport.crm.value.loyalty import parse_tiers
 from rapport.crm.value.scores import (
     engagement,

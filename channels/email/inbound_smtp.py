@@ -20,7 +20,7 @@ from rapport.channels.email.receiving import Stored, store_mail
 from rapport.crm.database import Database
 from rapport.crm.errors import ConfigurationError, InvalidMessage
 from rapport.crm.interactions.bounces import DEFAULT_SOFT_BOUNCE_LIMIT
-from rapport.crm.interactions.ingest import DEFAULT_MAX_CHARS
+from rapport.crm.interactions.checking import DEFAULT_MAX_CHARS
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,8 @@ from rapport.crm.interactions.bounces import (
     record_report,
     sender_known,
 )
-from rapport.crm.interactions.ingest import DEFAULT_MAX_CHARS, ingest
+from rapport.crm.interactions.checking import DEFAULT_MAX_CHARS
+from rapport.crm.interactions.ingest import ingest
 from rapport.crm.privacy.opt_in import confirm_by_reply
 
 

@@ -31,7 +31,8 @@ from rapport.crm.campaigns.definitions import (
 from rapport.crm.database import Database
 from rapport.crm.errors import Conflict, InvalidInput, NotFound
 from rapport.crm.models import Campaign, CampaignStatus, Segment
-from rapport.crm.segments.rules import create_segment, parse_rule
+from rapport.crm.segments.rules import parse_rule
+from rapport.crm.segments.saved import create_segment
 
 CAMPAIGN_OVERRIDES = frozenset(
     {

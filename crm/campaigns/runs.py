@@ -47,7 +47,8 @@ from rapport.crm.models import (
     UtcDateTime,
 )
 from rapport.crm.privacy.consent import marketing_granted
-from rapport.crm.segments.rules import parse_rule, rule_condition
+from rapport.crm.segments.compilation import rule_condition
+from rapport.crm.segments.rules import parse_rule
 
 log = logging.getLogger(__name__)
 

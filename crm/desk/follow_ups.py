@@ -1,10 +1,11 @@
 """A complaint's follow-up task: listed, reminded once when it falls due, marked done.
 
-`rapport.crm.desk.conversations` creates the task when a conversation is flagged as a
-complaint (due `follow_up_hours` of business time later) and closes it when
-the conversation is resolved. Here staff see the open tasks, overdue first,
-and may mark one done without resolving the conversation (the customer was
-called back, the conversation stays open for their answer).
+`rapport.crm.desk.complaints` creates the task when a conversation is flagged as a
+complaint (due `follow_up_hours` of business time later) and
+`rapport.crm.desk.resolution` closes it when the conversation is resolved.
+Here staff see the open tasks, overdue first, and may mark one done without
+resolving the conversation (the customer was called back, the conversation
+stays open for their answer).
 
 The desk round reminds of a task that fell due undone, once. It marks the
 reminder *after* a staff chat took it (`mark_reminded`), not before: a crash

@@ -13,7 +13,7 @@ from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rapport.crm.clock import utcnow
-from rapport.crm.models import Base, BigId, UtcDateTime
+from rapport.crm.models.base import Base, BigId, UtcDateTime
 
 
 class OptInRequest(Base):

@@ -27,7 +27,8 @@ from sqlalchemy import ColumnElement, and_, case, func, literal, select, union_a
 
 from rapport.crm.database import Database
 from rapport.crm.models import Customer, Direction, Interaction, Order
-from rapport.crm.segments.rules import get_segment, rule_condition, segment_rule
+from rapport.crm.segments.compilation import rule_condition
+from rapport.crm.segments.saved import get_segment, segment_rule
 
 DORMANCY_DAYS = 90
 

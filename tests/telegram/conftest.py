@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator
 import pytest
 from tg_helpers import TOKEN, bot_settings
 
-from rapport.bot.customer_dialogs import CustomerDialogs
-from rapport.bot.staff_commands import StaffCommands
+from rapport.bot.dialogs.customer import CustomerDialogs
+from rapport.bot.staff.registry import StaffCommands
 from rapport.channels.telegram.service import TelegramService
 from rapport.channels.telegram.testing import BotApiStandIn
 from rapport.crm.database import Database

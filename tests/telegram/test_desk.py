@@ -18,9 +18,9 @@ import pytest
 from sqlalchemy import select
 from tg_helpers import bot_settings
 
-from rapport.bot.desk_commands import DeskService, announce_new
 from rapport.bot.services import telegram_service
-from rapport.bot.staff_commands import SENDERS_KEY
+from rapport.bot.staff.desk_round import DeskService, announce_new
+from rapport.bot.staff.kit import SENDERS_KEY
 from rapport.channels.email.inbound_smtp import InboundSmtpService
 from rapport.channels.email.outbound import EmailSender, SmtpServer
 from rapport.channels.telegram.service import TelegramService

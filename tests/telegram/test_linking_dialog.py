@@ -16,8 +16,9 @@ import pytest
 from sqlalchemy import select
 from tg_helpers import count, interactions, replies
 
-from rapport.bot.customer_dialogs import CODE_SENT, LINK_ASKED_AT, LINK_UNAVAILABLE
-from rapport.bot.staff_commands import SENDERS_KEY
+from rapport.bot.dialogs.linking import LINK_ASKED_AT
+from rapport.bot.dialogs.texts import CODE_SENT, LINK_UNAVAILABLE
+from rapport.bot.staff.kit import SENDERS_KEY
 from rapport.channels.email.outbound import EmailSender, SmtpServer
 from rapport.channels.telegram.service import TelegramService
 from rapport.channels.telegram.testing import BotApiStandIn

@@ -19,12 +19,13 @@ from tg_helpers import bot_settings, count
 
 from rapport.bot.runner import _tell_bots
 from rapport.bot.services import telegram_service
-from rapport.bot.staff_commands import CHANNELS_KEY, COMMANDS, SENDERS_KEY, STAFF_GROUP, WAKE_KEY
+from rapport.bot.staff.kit import CHANNELS_KEY, SENDERS_KEY, STAFF_GROUP, WAKE_KEY
+from rapport.bot.staff.registry import COMMANDS
 from rapport.channels.telegram.service import TelegramService
 from rapport.channels.telegram.testing import BotApiStandIn, SentMessage
 from rapport.crm.database import Database
 from rapport.crm.models import AuditEvent, CampaignRun, Interaction
-from rapport.crm.segments.rules import create_segment
+from rapport.crm.segments.saved import create_segment
 from rapport.crm.staff.audit import Actor
 from rapport.crm.staff.roles import add_staff, set_role
 from tests.programme_fixtures import seed_programme
@@ -259,7 +260,7 @@ async def test_deactivated_staff_are_strangers_again_and_the_attempt_is_logged_b
     await _staff(db)
     assert "Audit trail" in (await _ask(api, ADMIN, "/audit")).text
     set_role(db, Actor(label="cli:test"), 3, None, active=False)
-    with caplog.at_level(logging.INFO, logger="rapport.bot.staff_commands"):
+    with caplog.at_level(logging.INFO, logger="rapport.bot.staff.registry"):
         assert (await _ask(api, ADMIN, "/audit secret words")).text.startswith(UNKNOWN)
     [attempt] = [r.getMessage() for r in caplog.records if "non-staff" in r.getMessage()]
     assert attempt.startswith("staff command /audit from non-staff user ")

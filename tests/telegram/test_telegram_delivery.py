@@ -22,7 +22,7 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 from tg_helpers import TOKEN, bot_settings, count, interactions
 
-from rapport.bot.customer_dialogs import CustomerDialogs
+from rapport.bot.dialogs.customer import CustomerDialogs
 from rapport.bot.services import telegram_service
 from rapport.channels.telegram.service import TelegramService
 from rapport.channels.telegram.testing import BotApiStandIn

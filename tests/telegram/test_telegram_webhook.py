@@ -7,7 +7,7 @@ import socket
 from aiohttp import ClientSession
 from tg_helpers import bot_settings, count, interactions
 
-from rapport.bot.customer_dialogs import CustomerDialogs
+from rapport.bot.dialogs.customer import CustomerDialogs
 from rapport.channels.telegram.service import SECRET_HEADER, TelegramService
 from rapport.channels.telegram.testing import BotApiStandIn
 from rapport.crm.database import Database

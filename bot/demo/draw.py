@@ -1,150 +1,42 @@
-"""Demo data: a separate database of realistic synthetic customers to try reports on.
-
-What it holds: customers on email, Telegram or both, with per-channel consent;
-orders over about 18 months with each buyer's own rhythm (some lapse, so churn
-risk means something) and the loyalty points they earned; conversations with
-plausible messages and their real sentiment scores, some flagged as
-complaints; a year of monthly CSAT, quarterly NPS, a VIP survey and a
-promotion, with deliveries and survey answers (satisfaction rising slowly over
-the year, so the charts have a trend to show); and the customer values
-computed from all that.
-
-How it is kept apart from real data (no schema change needed):
-
-- The database carries a marker: an audit event with action `demo.marker`.
-  `fill_demo` refuses any database that holds customers, segments, campaigns,
-  staff or orders without that marker, so it never mixes into a real one;
-  a demo-marked database is emptied and refilled.
-- Every demo customer carries the tag `demo`, addresses are in the reserved
-  `example.com` domain and Telegram chat ids start at 9,000,000,000 (no real
-  user has one), and the demo campaigns are ended, so a `rapport run` pointed
-  at the demo database by mistake fires and sends nothing of it.
+"""Drawing the demo data in memory: customers, orders, conversations, campaign history.
 
 Everything is drawn from one `random.Random(seed)` and placed relative to
-`now`, so the same seed and `now` give the same database; rows go in with
-multi-row inserts per table (no ORM objects), so 10,000 customers take seconds.
+`now`, so the same seed and `now` give the same rows. Ids are chosen here
+(`_Ids`), so rows can refer to each other before anything is inserted.
+Addresses are in the reserved `example.com` domain and Telegram chat ids start
+at 9,000,000,000 (no real user has one), and the demo campaigns are ended, so a
+`rapport run` pointed at the demo database by mistake fires and sends nothing.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text
-
-from rapport.crm.clock import utcnow
-from rapport.crm.database import Database
-from rapport.crm.errors import Conflict, InvalidInput
-from rapport.crm.interactions.engagement import recompute_wrote_back
-from rapport.crm.models import (
-    AuditEvent,
-    Base,
-    Campaign,
-    CampaignRun,
-    CampaignStatus,
-    Consent,
-    Conversation,
-    ConversationStatus,
-    Customer,
-    CustomerTag,
-    Delivery,
-    DeliveryStatus,
-    Identity,
-    Interaction,
-    Order,
-    PointsEntry,
-    Segment,
-    StaffMember,
-    SurveyResponse,
+from rapport.bot.demo.guard import DEMO_TAG
+from rapport.bot.demo.phrases import (
+    COMPLAINTS,
+    FIRST,
+    FOLLOW_UPS,
+    LAST,
+    PRAISE,
+    QUESTIONS,
+    REPLIES,
+    SURVEY_COMMENTS,
 )
+from rapport.crm.models import CampaignStatus, ConversationStatus, DeliveryStatus
 from rapport.crm.sentiment.scoring import default_analyser
-from rapport.crm.value.loyalty import parse_tiers, points_for
-from rapport.crm.value.scores import recompute_values
+from rapport.crm.value.loyalty import points_for
 
-DEMO_MARKER = "demo.marker"
-DEMO_TAG = "demo"
 TELEGRAM_BASE = 9_000_000_000
-MAX_CUSTOMERS = 1_000_000
-CHUNK = 2_000
 HISTORY_DAYS = 540
-
-Progress = Callable[[str, int], None]
-"""(stage description, steps done in it) — the CLI draws a progress bar from it."""
-STAGES = 7
-"""How many times `fill_demo` reports progress (one per stage)."""
-
-FIRST = (
-    "Ann Ben Chloe David Emma Felix Grace Hugo Iris Jack Kate Leo Mia Noah Olivia Peter "
-    "Quinn Rosa Sam Tara Uma Victor Wendy Xavier Yara Zoe Ming Wing Ka Siu Mei Hoi Yan Chun "
-    "Priya Arjun Fatima Omar Lucia Mateo Sofia Lukas Anna Jonas Elif Kenji Yuki Hana"
-).split()
-LAST = (
-    "Smith Chan Wong Lee Cheung Lau Ng Ho Yip Brown Taylor Wilson Martin Garcia Müller "
-    "Schmidt Rossi Dubois Silva Kim Park Tanaka Sato Khan Patel Singh Cohen Novak Jensen "
-    "Larsen Costa Ortiz Fischer Weber Leung Tsang Kwok Fung"
-).split()
-
-QUESTIONS = (
-    "Hi, is the blue jacket back in stock in size M?",
-    "Do you deliver to Kowloon on Saturdays?",
-    "Can I change the delivery address for my order?",
-    "What are your opening hours over the holiday?",
-    "Is there a discount for ordering ten or more?",
-    "Could you send me the invoice for last month's order?",
-    "How do I use my loyalty points?",
-    "Do you have a gift wrapping option?",
-)
-PRAISE = (
-    "Thank you so much, great service as always!",
-    "The parcel arrived early and everything is perfect. Love it!",
-    "Brilliant, thanks for the quick help 🙂",
-    "Really happy with the quality, will order again.",
-    "Thanks, that was very helpful.",
-    "Excellent, exactly what I needed. Thank you!",
-)
-COMPLAINTS = (
-    "My order arrived broken and nobody answered my email. Very disappointed.",
-    "This is the second time the delivery is late. Terrible service.",
-    "I was charged twice for the same order, please fix this now.",
-    "The product stopped working after two days, awful quality.",
-    "Still waiting for my refund after three weeks. Unacceptable.",
-)
-FOLLOW_UPS = (
-    "OK, thanks for letting me know.",
-    "Fine, I will wait for the replacement then.",
-    "Thank you, that solves it.",
-    "Got it, appreciate the update.",
-)
-REPLIES = (
-    "Thanks for your message! We are looking into it and will get back to you today.",
-    "Sorry about that, we have sent a replacement with express delivery.",
-    "Yes, it is in stock: I have put one aside for you.",
-    "You are welcome, have a lovely day!",
-)
-SURVEY_COMMENTS = {
-    "good": ("Quick and friendly, thanks", "Always a pleasure", "Great products"),
-    "bad": ("Delivery took too long", "Hard to reach anyone by phone", "Prices went up"),
-}
-
-
-@dataclass(frozen=True, slots=True)
-class DemoStats:
-    customers: int
-    identities: int
-    orders: int
-    conversations: int
-    interactions: int
-    campaigns: int
-    deliveries: int
-    survey_answers: int
 
 
 @dataclass
-class _Rows:
+class Rows:
     """The rows of each table, built in memory before one bulk insert per table."""
 
     customers: list[dict[str, Any]] = field(default_factory=list)
@@ -175,48 +67,6 @@ class _Person:
     vip: bool = False
 
 
-# --- guarding real data ------------------------------------------------------------------
-
-
-def is_demo(db: Database) -> bool:
-    """Does the database carry the demo marker?"""
-    with db.session() as session:
-        found = session.scalar(
-            select(AuditEvent.id).where(AuditEvent.action == DEMO_MARKER).limit(1)
-        )
-    return found is not None
-
-
-def holds_data(db: Database) -> bool:
-    """Anything a business would have put there: customers, segments, campaigns, staff, orders."""
-    with db.session() as session:
-        return any(
-            session.scalar(select(model.id).limit(1)) is not None
-            for model in (Customer, Segment, Campaign, StaffMember, Order)
-        )
-
-
-def check_target(db: Database) -> bool:
-    """Raise Conflict for a database with real data; True when it holds demo data to replace."""
-    demo = is_demo(db)
-    if holds_data(db) and not demo:
-        raise Conflict(
-            "that database holds data that is not demo data; demo data goes only into an "
-            "empty or demo database (default sqlite:///rapport-demo.db)"
-        )
-    return demo
-
-
-def _wipe(db: Database) -> None:
-    """Empty every table of a demo database (children first)."""
-    with db.transaction() as session:
-        for table in reversed(Base.metadata.sorted_tables):
-            session.execute(delete(table))
-
-
-# --- drawing the data --------------------------------------------------------------------
-
-
 class _Ids:
     """Sequential ids per table, so rows can refer to each other before they are inserted."""
 
@@ -242,13 +92,15 @@ class _Sentiment:
         return self._cache[body]
 
 
-class _Builder:
+class Builder:
+    """Draws every demo table's rows into `rows`, stage by stage, from one random source."""
+
     def __init__(self, rng: random.Random, now: datetime, currency: str, per_unit: float):
         self.rng = rng
         self.now = now
         self.currency = currency
         self.per_unit = per_unit
-        self.rows = _Rows()
+        self.rows = Rows()
         self.ids = _Ids()
         self.sentiment = _Sentiment()
         self.people: list[_Person] = []
@@ -552,121 +404,3 @@ class _Builder:
                  "consent_updated_at": p.created if p.consent else None,
                  "consent_source": "demo" if p.consent else None, "erased_at": None}
             )  # fmt: skip
-
-
-# --- writing ---------------------------------------------------------------------------
-
-_TABLES: tuple[tuple[str, Any], ...] = (
-    ("customers", Customer),
-    ("tags", CustomerTag),
-    ("identities", Identity),
-    ("consents", Consent),
-    ("orders", Order),
-    ("points", PointsEntry),
-    ("conversations", Conversation),
-    ("interactions", Interaction),
-    ("segments", Segment),
-    ("campaigns", Campaign),
-    ("runs", CampaignRun),
-    ("deliveries", Delivery),
-    ("responses", SurveyResponse),
-)
-
-
-def _chunks(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    for start in range(0, len(rows), CHUNK):
-        yield rows[start : start + CHUNK]
-
-
-def _bump_sequences(db: Database) -> None:
-    """PostgreSQL: move each id sequence past the ids we chose, so later inserts do not clash."""
-    if db.dialect != "postgresql":
-        return
-    with db.transaction() as session:
-        for _, model in _TABLES:
-            table = model.__table__
-            if "id" not in table.c or not table.c.id.autoincrement:
-                continue
-            session.execute(
-                text(
-                    f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
-                    f"COALESCE((SELECT MAX(id) FROM {table.name}), 0) + 1, false)"
-                )
-            )
-
-
-def fill_demo(
-    db: Database,
-    customers: int,
-    *,
-    seed: int = 1,
-    now: datetime | None = None,
-    currency: str = "EUR",
-    points_per_currency_unit: float = 1.0,
-    loyalty_tiers: str = "silver:500,gold:2000",
-    progress: Progress | None = None,
-) -> DemoStats:
-    """Fill an empty or demo database (already migrated) with `customers` demo customers.
-
-    Refuses (Conflict) a database holding real data; replaces earlier demo data.
-    """
-    if not 1 <= customers <= MAX_CUSTOMERS:
-        raise InvalidInput(f"the number of customers must be from 1 to {MAX_CUSTOMERS:,}")
-    step = progress or (lambda _stage, _n: None)
-    now = now or utcnow()
-    if check_target(db):
-        _wipe(db)
-    builder = _Builder(random.Random(seed), now, currency, points_per_currency_unit)
-    builder.customers(customers)
-    builder.orders()
-    step("customers and orders", 1)
-    builder.conversations()
-    builder.desk_today()
-    step("conversations", 1)
-    builder.campaigns()
-    builder.finish_customers()
-    step("campaign history", 1)
-    rows = builder.rows
-    with db.transaction() as session:
-        for attribute, model in _TABLES:
-            for chunk in _chunks(getattr(rows, attribute)):
-                session.execute(insert(model.__table__), chunk)
-            if attribute in ("interactions", "deliveries", "responses"):
-                step(f"writing {attribute}", 1)
-        session.add(
-            AuditEvent(
-                at=now,
-                actor="cli:demo-data",
-                action=DEMO_MARKER,
-                detail=f"demo data: {customers} customers, seed {seed}",
-            )
-        )
-        # The rows skipped ingest, which records who wrote back after a campaign message:
-        # derive it from the stored messages, or participation would equal response.
-        recompute_wrote_back(session.connection())
-    _bump_sequences(db)
-    tiers = parse_tiers(loyalty_tiers)
-    # Yesterday's recompute and today's, as the daily job would have left them, so
-    # "moved up a tier today" picks the customers who crossed a threshold since.
-    recompute_values(db, now - timedelta(days=1), tiers=tiers)
-    recompute_values(db, now, tiers=tiers)
-    step("customer values", 1)
-    return DemoStats(
-        customers=len(rows.customers),
-        identities=len(rows.identities),
-        orders=len(rows.orders),
-        conversations=len(rows.conversations),
-        interactions=len(rows.interactions),
-        campaigns=len(rows.campaigns),
-        deliveries=len(rows.deliveries),
-        survey_answers=len(rows.responses),
-    )
-
-
-def count_rows(db: Database) -> dict[str, int]:
-    """Rows per demo table, for the CLI's summary and the tests."""
-    with db.session() as session:
-        return {
-            name: session.scalar(select(func.count()).select_from(model.__table__)) or 0
-            for name, model in _TABLES
-        }

@@ -1,0 +1,339 @@
+"""`rapport campaigns …`: define, schedule, pause, edit and fire campaigns."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from rapport.bot.cli.common import acting, configured_settings, open_db, out
+from rapport.bot.dispatch_service import dispatcher_for
+from rapport.bot.services import outbound_channels
+from rapport.crm.campaigns.definitions import (
+    CampaignSpec,
+    InvalidCampaign,
+    create_campaign,
+    get_campaign,
+    list_campaigns,
+    set_status,
+)
+from rapport.crm.campaigns.runs import RunSummary, run_ids, start_run, still_queued, summarise
+from rapport.crm.campaigns.runs import dry_run as dry_run_counts
+from rapport.crm.clock import utcnow
+from rapport.crm.errors import InvalidInput
+from rapport.crm.models import Campaign, CampaignStatus
+from rapport.crm.staff.roles import Permission
+
+app = typer.Typer(no_args_is_help=True, help="Loyalty, feedback and announcements.")
+
+
+def _parse_time(value: str | None, zone: str) -> datetime | None:
+    """ISO date-time; a value without an offset is in the campaign's time zone."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidCampaign(f"bad date-time {value!r}: use ISO form, 2026-12-01T09:00") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(zone))
+
+
+@app.command("create")
+def campaigns_create(
+    name: str,
+    kind: Annotated[str, typer.Option(help="loyalty, feedback or announcement")],
+    segment: Annotated[str, typer.Option(help="Name of the segment to reach.")],
+    template: Annotated[str | None, typer.Option(help="Message (Jinja2, sandboxed).")] = None,
+    template_file: Annotated[
+        Path | None, typer.Option(help="Read the message from a file.")
+    ] = None,
+    cron: Annotated[str | None, typer.Option(help="Five-field crontab, e.g. '0 10 * * 1'.")] = None,
+    at: Annotated[str | None, typer.Option(help="One-off time, ISO (campaign zone).")] = None,
+    timezone: Annotated[str | None, typer.Option(help="Default: RAPPORT_TIMEZONE.")] = None,
+    channel: Annotated[str, typer.Option(help="last_active, email or telegram")] = "last_active",
+    fallback: Annotated[bool, typer.Option(help="Use another channel if needed.")] = True,
+    subject: Annotated[str | None, typer.Option(help="Email subject.")] = None,
+    survey: Annotated[str | None, typer.Option(help="csat or nps (feedback)")] = None,
+    points: Annotated[int | None, typer.Option(help="Points to award (loyalty).")] = None,
+    offer_code: Annotated[str | None, typer.Option(help="Offer code (loyalty).")] = None,
+    offer_days: Annotated[int | None, typer.Option(help="Days the offer is valid.")] = None,
+    starts: Annotated[str | None, typer.Option(help="Start of the campaign window.")] = None,
+    ends: Annotated[str | None, typer.Option(help="End of the campaign window.")] = None,
+    cost: Annotated[float | None, typer.Option(help="Total cost, for reports.")] = None,
+) -> None:
+    """Create a campaign for a segment; it runs on its schedule from `rapport run`.
+
+    Example: rapport campaigns create "Monthly CSAT" --kind feedback \\
+    --survey csat --segment recent --cron "0 9 1 * *" \\
+    --template "Hi {{ first_name }}, how did we do?"
+    """
+    settings = configured_settings()
+    zone = timezone or settings.timezone
+    if (template is None) == (template_file is None):
+        raise InvalidCampaign("give the message as --template or --template-file")
+    body = template if template is not None else template_file.read_text("utf-8")  # type: ignore[union-attr]
+    with open_db(settings.database_url) as db:
+        campaign = create_campaign(
+            db,
+            CampaignSpec(
+                name=name,
+                kind=kind,
+                segment=segment,
+                template=body,
+                schedule_cron=cron,
+                run_at=_parse_time(at, zone),
+                timezone=zone,
+                channel=channel,
+                fallback=fallback,
+                subject=subject,
+                survey_kind=survey,
+                points=points,
+                offer_code=offer_code,
+                offer_valid_days=offer_days,
+                starts_at=_parse_time(starts, zone),
+                ends_at=_parse_time(ends, zone),
+                cost=cost,
+            ),
+        )
+        out.print(f"campaign {campaign.id} {campaign.name!r} created ({_schedule_words(campaign)})")
+
+
+def _schedule_words(campaign: Campaign) -> str:
+    if campaign.schedule_cron:
+        return f"cron '{campaign.schedule_cron}' {campaign.timezone}"
+    if campaign.run_at:
+        return (
+            f"once at {campaign.run_at.astimezone(ZoneInfo(campaign.timezone)):%Y-%m-%d %H:%M %Z}"
+        )
+    return "run by hand"
+
+
+@app.command("list")
+def campaigns_list() -> None:
+    """Every campaign with its schedule, status and next run (in RAPPORT_TIMEZONE).
+
+    Example: rapport campaigns list
+    """
+    from rapport.bot.schedule_text import next_run
+
+    settings = configured_settings()
+    now = utcnow()
+    with open_db(settings.database_url) as db:
+        table = Table("id", "name", "kind", "status", "schedule",
+                      f"next run ({settings.timezone})", "channel")  # fmt: skip
+        for c in list_campaigns(db):
+            table.add_row(
+                str(c.id), escape(c.name), c.kind, c.status, _schedule_words(c),
+                next_run(c, settings.zone, now), c.channel,
+            )  # fmt: skip
+        out.print(table)
+
+
+@app.command("show")
+def campaigns_show(campaign: str) -> None:
+    """A campaign's definition and the numbers of its runs.
+
+    Example: rapport campaigns show "Monthly CSAT"
+    """
+    with open_db(configured_settings().database_url) as db:
+        c = get_campaign(db, campaign)
+        out.print(f"[bold]#{c.id} {c.name}[/bold] — {c.kind}, {c.status}, {_schedule_words(c)}")
+        out.print(f"channel {c.channel}{' with fallback' if c.fallback else ''}")
+        if c.survey_kind:
+            out.print(f"survey: {c.survey_kind}")
+        if c.points or c.offer_code:
+            out.print(f"action: {c.points or 0} points, offer {c.offer_code or '—'}")
+        out.print(f"template: {c.template}")
+        for run_id in run_ids(db, c.id):
+            s = summarise(db, run_id)
+            skipped = ", ".join(f"{k} {v}" for k, v in s.skipped.items()) or "none"
+            out.print(f"  run {run_id}: {s.queued} to send, skipped: {skipped}")
+
+
+@app.command("pause")
+def campaigns_pause(campaign: str) -> None:
+    """Stop firing and sending; queued messages wait until resumed.
+
+    Example: rapport campaigns pause "Monthly CSAT"
+    """
+    with open_db(configured_settings().database_url) as db:
+        c = set_status(db, campaign, CampaignStatus.PAUSED)
+        out.print(f"campaign {c.id} paused")
+
+
+@app.command("resume")
+def campaigns_resume(campaign: str) -> None:
+    """Fire on schedule and send again.
+
+    Example: rapport campaigns resume "Monthly CSAT"
+    """
+    with open_db(configured_settings().database_url) as db:
+        c = set_status(db, campaign, CampaignStatus.ACTIVE)
+        out.print(f"campaign {c.id} active")
+
+
+@app.command("edit")
+def campaigns_edit(
+    campaign: str,
+    template: Annotated[str | None, typer.Option(help="New message (Jinja2).")] = None,
+    template_file: Annotated[
+        Path | None, typer.Option(help="Read the new message from a file.")
+    ] = None,
+    subject: Annotated[str | None, typer.Option(help="Email subject.")] = None,
+    cron: Annotated[str | None, typer.Option(help="Five-field crontab.")] = None,
+    timezone: Annotated[str | None, typer.Option(help="IANA time zone.")] = None,
+    channel: Annotated[str | None, typer.Option(help="last_active, email or telegram")] = None,
+    points: Annotated[int | None, typer.Option(help="Points to award (loyalty).")] = None,
+    offer_code: Annotated[str | None, typer.Option(help="Offer code (loyalty).")] = None,
+    offer_days: Annotated[int | None, typer.Option(help="Days the offer is valid.")] = None,
+    cost: Annotated[float | None, typer.Option(help="Total cost, for reports.")] = None,
+) -> None:
+    """Change a campaign's message, schedule, channel or offer (e.g. an installed programme).
+
+    Example: rapport campaigns edit "Win-back offer" --offer-code BACK20 --cron "0 9 * * 1"
+    """
+    from rapport.crm.campaigns.definitions import update_campaign
+
+    if template is not None and template_file is not None:
+        raise InvalidCampaign("give the message as --template or --template-file, not both")
+    if template_file is not None:
+        template = template_file.read_text("utf-8")
+    changes = {
+        "template": template,
+        "subject": subject,
+        "schedule_cron": cron,
+        "timezone": timezone,
+        "channel": channel,
+        "points": points,
+        "offer_code": offer_code,
+        "offer_valid_days": offer_days,
+        "cost": cost,
+    }
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if not changes:
+        raise InvalidCampaign("nothing to change: give at least one option (see --help)")
+    with open_db(configured_settings().database_url) as db:
+        c = update_campaign(db, campaign, **changes)
+        out.print(f"campaign {c.id} updated: {', '.join(sorted(changes))}")
+
+
+@app.command("run-now")
+def campaigns_run_now(
+    campaign: str,
+    send: Annotated[bool, typer.Option(help="Also send now (else `rapport run` sends).")] = True,
+    again: Annotated[
+        bool, typer.Option("--again", help="Run again though this minute's slot already ran.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only say what would be queued; write nothing.")
+    ] = False,
+) -> None:
+    """Fire a campaign at once: make its deliveries and send them.
+
+    A slot (this minute) runs once: asked again it says so; --again runs it
+    once more on purpose. --dry-run counts who would be queued or skipped.
+
+    Example: rapport campaigns run-now "Monthly CSAT" --dry-run
+    """
+    settings = configured_settings()
+    with open_db(settings.database_url) as db:
+        c = get_campaign(db, campaign)
+        channels = outbound_channels(settings)
+        if dry_run:
+            summary = dry_run_counts(
+                db, c.id, channels=tuple(channels), frequency_cap=settings.frequency_cap_per_week
+            )
+            skipped = ", ".join(f"{k} {v}" for k, v in summary.skipped.items()) or "none"
+            out.print(
+                f"dry run: {summary.queued} would be queued, skipped: {skipped}; nothing written"
+            )
+            return
+        summary = start_run(
+            db,
+            c.id,
+            trigger="manual",
+            channels=tuple(channels),
+            frequency_cap=settings.frequency_cap_per_week,
+            again=again,
+        )
+        if not summary.created:
+            _already_ran(c, summary, settings.zone)
+            return
+        skipped = ", ".join(f"{k} {v}" for k, v in summary.skipped.items()) or "none"
+        out.print(f"run {summary.run_id}: {summary.queued} queued, skipped: {skipped}")
+        if send and summary.queued:
+            dispatcher = dispatcher_for(settings, db, channels)
+            stats = asyncio.run(dispatcher.drain())
+            out.print(
+                f"sent {stats.sent}, retry later {stats.retried}, failed {stats.failed}, "
+                f"skipped {stats.skipped}"
+            )
+            for channel, held in dispatcher.held().items():
+                out.print(
+                    f"{held} {channel} delivery(ies) held, not sent: {dispatcher.hold[channel]}"
+                )
+            left = still_queued(db, summary.run_id)
+            if left:
+                out.print(
+                    f"{left} still queued (customers who wrote in the last "
+                    f"{settings.dispatch_quiet_seconds:g} s, or retries): `rapport run` sends them"
+                )
+
+
+def _already_ran(campaign: Campaign, summary: RunSummary, zone: ZoneInfo) -> None:
+    at = summary.scheduled_for.astimezone(zone) if summary.scheduled_for else None
+    out.print(
+        f"campaign {campaign.id} already ran in this minute's slot"
+        f"{f' ({at:%H:%M %Z})' if at else ''}: run {summary.run_id}, {summary.queued} queued; "
+        "nothing new. To run it again on purpose: "
+        f"rapport campaigns run-now {escape(repr(campaign.name))} --again"
+    )
+
+
+@app.command("preview")
+def campaigns_preview(
+    campaign: str,
+    customer: Annotated[int | None, typer.Option(help="Customer id (default: a sample).")] = None,
+) -> None:
+    """Print a campaign's message exactly as one customer would get it (audited).
+
+    Example: rapport campaigns preview "Monthly CSAT" --customer 42
+    """
+    from rapport.bot.campaign_preview import preview_text
+
+    settings = configured_settings()
+    with open_db(settings.database_url) as db:
+        actor = acting(db, None, Permission.RUN_CAMPAIGNS)
+        print(preview_text(db, settings, actor, campaign, customer))
+
+
+@app.command("test")
+def campaigns_test(
+    campaign: str,
+    email: Annotated[str | None, typer.Option(help="Send the test to this address.")] = None,
+    telegram_id: Annotated[int | None, typer.Option(help="…or to this Telegram chat.")] = None,
+) -> None:
+    """Send one real test message through the channel; it never counts anywhere.
+
+    A test is marked "[TEST]", goes to the address given (not into a customer's
+    history, the reports or the frequency cap) and its unsubscribe link changes nothing.
+
+    Example: rapport campaigns test "Monthly CSAT" --email me@shop.example
+    """
+    from rapport.bot.campaign_preview import send_test
+
+    if (email is None) == (telegram_id is None):
+        raise InvalidInput("give one of --email ADDRESS or --telegram-id CHAT_ID")
+    channel, address = ("email", email) if email is not None else ("telegram", str(telegram_id))
+    assert address is not None
+    settings = configured_settings()
+    with open_db(settings.database_url) as db:
+        actor = acting(db, None, Permission.RUN_CAMPAIGNS)
+        said = asyncio.run(send_test(db, settings, actor, campaign, channel, address))
+    out.print(escape(said))

@@ -1,0 +1,244 @@
+"""`rapport customers …`: look customers up, tag, merge and value them (audited reads)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from rapport.bot.cli.common import (
+    StaffOption,
+    acting,
+    cli_actor,
+    configured_settings,
+    open_db,
+    out,
+    when,
+)
+from rapport.crm.customers.merge import merge_customers
+from rapport.crm.customers.profiles import customer_profile, list_customers
+from rapport.crm.customers.tags import add_tags, remove_tags
+from rapport.crm.errors import InvalidInput
+from rapport.crm.staff.roles import Permission
+
+app = typer.Typer(no_args_is_help=True, help="Look customers up (audited).")
+
+
+@app.command("list")
+def customers_list(
+    search: Annotated[str | None, typer.Option(help="Part of a name or address.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+) -> None:
+    """Customers, most recently active first.
+
+    Example: rapport customers list --search ann --limit 20
+    """
+    with open_db(configured_settings().database_url) as db:
+        rows = list_customers(db, cli_actor(), search=search, limit=limit)
+        table = Table(
+            "id", "name", "contact", "consent", "last channel", "last activity", "messages"
+        )
+        for c in rows:
+            table.add_row(
+                str(c.id),
+                escape(c.display_name or "—"),
+                escape(c.contact or "—"),
+                ", ".join(c.consent) or "none",
+                c.last_channel or "—",
+                when(c.last_activity_at),
+                str(c.interactions),
+            )
+        out.print(table)
+
+
+@app.command("show")
+def customers_show(customer_id: int) -> None:
+    """One customer's profile, identities and recent messages.
+
+    Example: rapport customers show 42
+    """
+    with open_db(configured_settings().database_url) as db:
+        p = customer_profile(db, cli_actor(), customer_id)
+        s = p.summary
+        out.print(f"[bold]#{s.id} {s.display_name or '(no name)'}[/bold]")
+        out.print(f"customer since {when(p.created_at)}, via {s.first_seen_channel}")
+        out.print(f"marketing consent: {'yes' if p.marketing_consent else 'no'}")
+        for channel, external_id in p.identities:
+            out.print(f"  {channel}: {external_id}")
+        mood = "unscored" if p.average_polarity is None else f"{p.average_polarity:+.2f}"
+        out.print(f"{s.interactions} message(s), average sentiment {mood}")
+        if p.open_conversation_id:
+            out.print(f"open conversation #{p.open_conversation_id}")
+        for r in p.recent:
+            arrow = "←" if r.direction == "in" else "→"
+            score = "" if r.polarity is None else f" ({r.polarity:+.2f})"
+            out.print(f"  {when(r.sent_at)} {arrow} {r.channel}{score}: {(r.body or '')[:120]}")
+
+
+@app.command("tag")
+def customers_tag(customer_id: int, tags: list[str]) -> None:
+    """Put tags on a customer (e.g. vip corporate).
+
+    Example: rapport customers tag 42 vip corporate
+    """
+    with open_db(configured_settings().database_url) as db:
+        now = add_tags(db, customer_id, tags)
+        out.print(f"customer {customer_id} tags: {escape(', '.join(now))}")
+
+
+@app.command("untag")
+def customers_untag(customer_id: int, tags: list[str]) -> None:
+    """Take tags off a customer.
+
+    Example: rapport customers untag 42 corporate
+    """
+    with open_db(configured_settings().database_url) as db:
+        left = remove_tags(db, customer_id, tags)
+        out.print(f"customer {customer_id} tags: {escape(', '.join(left)) or '(none)'}")
+
+
+@app.command("merge")
+def customers_merge(
+    keep_id: int,
+    absorb_id: int,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: this cannot be undone.")] = False,
+) -> None:
+    """Merge customer ABSORB_ID into KEEP_ID (one person): all history moves, ABSORB_ID goes.
+
+    Example: rapport customers merge 12 48 --yes
+    """
+    if not yes:
+        raise InvalidInput("a merge cannot be undone; run again with --yes to confirm")
+    with open_db(configured_settings().database_url) as db:
+        r = merge_customers(db, keep_id, absorb_id, cli_actor())
+        out.print(
+            f"customer {r.absorbed_id} merged into {r.kept_id}: {r.identities} address(es), "
+            f"{r.interactions} message(s), "
+            f"{r.deliveries_folded} shared campaign delivery(ies) folded"
+        )
+
+
+@app.command("values")
+def customers_values(
+    customer_id: Annotated[int | None, typer.Argument(help="Explain one customer.")] = None,
+    recompute: Annotated[
+        bool, typer.Option(help="Recompute every customer's values first.")
+    ] = False,
+) -> None:
+    """Customer value: recompute, then explain one customer or count customers per tier.
+
+    Example: rapport customers values --recompute
+    """
+    from rapport.crm.value.loyalty import expire_points, parse_tiers
+    from rapport.crm.value.scores import explain_value, recompute_values, value_tier_counts
+
+    settings = configured_settings()
+    with open_db(settings.database_url) as db:
+        if recompute:
+            expired = expire_points(db, settings.points_expire_months)
+            stats = recompute_values(db, tiers=parse_tiers(settings.loyalty_tiers))
+            out.print(
+                f"values recomputed for {stats.customers} customer(s), {stats.with_orders} with "
+                f"orders; {stats.tier_changes} loyalty tier change(s); {expired} point(s) expired"
+            )
+        if customer_id is not None:
+            customer_profile(db, cli_actor(), customer_id, recent=0)  # audited read
+            for line in explain_value(db, customer_id):
+                out.print(line)
+            return
+        table = Table("value tier", "customers", "total spend", "predicted 12 months")
+        for tier, count, spend, predicted in value_tier_counts(db):
+            table.add_row(tier, str(count), f"{spend:,.2f}", f"{predicted:,.2f}")
+        out.print(table)
+
+
+SHOWN_ERRORS = 50
+
+
+@app.command("import")
+def customers_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    staff: StaffOption = None,
+) -> None:
+    """Import customers from CSV: email, name, telegram_id, tags, consent, consent_source,
+    consent_at (docs/privacy.md). All rows or none; re-running is safe.
+
+    Example: rapport customers import customers.csv
+    """
+    from rich.progress import Progress
+
+    from rapport.crm.customers.importing import import_customers_file
+    from rapport.crm.value.orders import count_rows
+
+    settings = configured_settings()
+    total = count_rows(file)
+    with open_db(settings.database_url) as db, Progress(console=out, transient=True) as progress:
+        actor = acting(db, staff, Permission.MANAGE_CONSENT)
+        checking = progress.add_task("checking rows", total=total)
+        writing = progress.add_task("writing", total=total, visible=False)
+
+        def wrote(n: int) -> None:
+            progress.update(writing, visible=True, advance=n)
+
+        report = import_customers_file(
+            db,
+            file,
+            actor,
+            zone=settings.zone,
+            checked=lambda n: progress.advance(checking, n),
+            written=wrote,
+        )
+    if report.errors:
+        out.print(f"{len(report.errors)} bad row(s) in {escape(file.name)}; nothing was imported:")
+        table = Table("line", "problem")
+        for error in report.errors[:SHOWN_ERRORS]:
+            table.add_row(str(error.line), escape(error.reason))
+        out.print(table)
+        if len(report.errors) > SHOWN_ERRORS:
+            out.print(f"… and {len(report.errors) - SHOWN_ERRORS} more")
+        out.print("fix them and run the import again")
+        raise typer.Exit(1)
+    out.print(
+        f"{report.rows} row(s): {report.created} new customer(s), {report.updated} updated, "
+        f"{report.unchanged} unchanged; {report.consents} email consent(s) recorded"
+    )
+    if report.kept_withdrawn:
+        lines = ", ".join(str(n) for n in report.kept_withdrawn[:20])
+        out.print(
+            f"{len(report.kept_withdrawn)} consent(s) not recorded: the customer withdrew after "
+            f"that date (line(s) {lines})"
+        )
+
+
+@app.command("invite")
+def customers_invite(
+    email: str,
+    name: Annotated[str | None, typer.Option(help="Their name, for the greeting.")] = None,
+    staff: StaffOption = None,
+) -> None:
+    """Send a double opt-in mail: consent is recorded only when they confirm (link or YES).
+
+    Example: rapport customers invite ann@example.com --name "Ann Lee"
+    """
+    from rapport.bot.opt_in_mail import send_invitation
+    from rapport.bot.services import close_channels, outbound_channels
+
+    settings = configured_settings()
+    channels = outbound_channels(settings)
+    sender = channels.get("email")
+    if sender is None:
+        raise InvalidInput("sending mail is off: set RAPPORT_SMTP_HOST and RAPPORT_MAIL_FROM")
+    with open_db(settings.database_url) as db:
+        actor = acting(db, staff, Permission.MANAGE_CONSENT)
+
+        async def send() -> str:
+            try:
+                return await send_invitation(db, settings, sender, email, name, actor.label)
+            finally:
+                await close_channels(channels)
+
+        out.print(escape(asyncio.run(send())))

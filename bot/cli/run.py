@@ -1,0 +1,39 @@
+"""`rapport run` and `rapport worker`: the long-running processes."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+
+from rapport.bot.cli.common import configured_settings
+
+
+def run(
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers", min=0, help="Also start and supervise N `rapport worker`s (PostgreSQL)."
+        ),
+    ] = 0,
+) -> None:
+    """Start Rapport: database, scheduler and every configured channel.
+
+    Example: rapport run --workers 4   (PostgreSQL; plain `rapport run` on SQLite)
+    """
+    from rapport.bot.runner import run as run_app
+
+    asyncio.run(run_app(configured_settings(), workers=workers))
+
+
+def worker(
+    parent_fd: Annotated[int | None, typer.Option("--parent-fd", hidden=True)] = None,
+) -> None:
+    """Run a dispatcher only: sends queued campaign messages (several may share PostgreSQL).
+
+    Example: rapport worker   (several, sharing one PostgreSQL database)
+    """
+    from rapport.bot.runner import run as run_app
+
+    asyncio.run(run_app(configured_settings(), worker=True, parent_fd=parent_fd))

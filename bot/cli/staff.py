@@ -1,0 +1,73 @@
+"""`rapport staff …`: staff members and their roles (the CLI acts as admin)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from rapport.bot.cli.common import cli_actor, configured_settings, open_db, out
+from rapport.crm.staff.roles import add_staff, list_staff, set_role
+
+app = typer.Typer(no_args_is_help=True, help="Staff and roles (the CLI acts as admin).")
+
+
+@app.command("add")
+def staff_add(
+    name: Annotated[str, typer.Option(help="Name shown in the audit trail.")],
+    role: Annotated[str, typer.Option(help="agent, manager or admin")],
+    telegram_id: Annotated[int | None, typer.Option(help="Telegram user id.")] = None,
+    email: Annotated[str | None, typer.Option(help="Email address.")] = None,
+) -> None:
+    """Register a staff member (the first admin is made this way).
+
+    Example: rapport staff add --name Ada --role admin --telegram-id 123456789
+    """
+    with open_db(configured_settings().database_url) as db:
+        member = add_staff(
+            db, cli_actor(), name=name, role=role, telegram_user_id=telegram_id, email=email
+        )
+        out.print(f"staff {member.id} {member.name} added as {member.role}")
+
+
+@app.command("list")
+def staff_list() -> None:
+    """Every staff member with role and status.
+
+    Example: rapport staff list
+    """
+    with open_db(configured_settings().database_url) as db:
+        table = Table("id", "name", "role", "telegram id", "email", "active")
+        for m in list_staff(db):
+            table.add_row(
+                str(m.id),
+                m.name,
+                m.role,
+                str(m.telegram_user_id or "—"),
+                m.email or "—",
+                "yes" if m.active else "no",
+            )
+        out.print(table)
+
+
+@app.command("role")
+def staff_role(staff_id: int, role: str) -> None:
+    """Change a staff member's role.
+
+    Example: rapport staff role 3 manager
+    """
+    with open_db(configured_settings().database_url) as db:
+        member = set_role(db, cli_actor(), staff_id, role)
+        out.print(f"staff {member.id} is now {member.role}")
+
+
+@app.command("remove")
+def staff_remove(staff_id: int) -> None:
+    """Deactivate a staff member (kept for the audit trail).
+
+    Example: rapport staff remove 3
+    """
+    with open_db(configured_settings().database_url) as db:
+        member = set_role(db, cli_actor(), staff_id, None, active=False)
+        out.print(f"staff {member.id} deactivated")

@@ -1,0 +1,89 @@
+"""Forwarding a customer's later messages to the staff who work the conversation.
+
+Once a conversation was announced, each new customer message goes to its
+assignee (or the staff on duty), including the message that reopened a
+resolved conversation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+
+from rapport.crm.database import Database
+from rapport.crm.desk.conversations import UNRESOLVED
+from rapport.crm.models import Conversation, Customer, Direction, Interaction, StaffMember
+from rapport.crm.staff.audit import Actor, record
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """A customer's later message in an announced conversation, for the staff who work it."""
+
+    conversation_id: int
+    customer_id: int
+    customer_name: str | None
+    staff_telegram_id: int | None
+    """The assigned staff member's chat; None: the staff on duty."""
+    interaction_id: int
+    body: str | None
+    reopened: bool = False
+    """This message reopened the resolved conversation: staff see it again, and why."""
+
+
+def messages_to_forward(db: Database, *, limit: int = 50) -> list[Forward]:
+    """Customer messages newer than what staff were shown, oldest first."""
+    i = Interaction.__table__.c
+    c = Conversation.__table__.c
+    with db.session() as session:
+        rows = session.execute(
+            select(
+                c.id,
+                c.customer_id,
+                Customer.display_name,
+                StaffMember.telegram_user_id,
+                i.id,
+                i.body,
+                # ingest stores the reopening message's time as reopened_at
+                c.reopened_at.is_not(None) & (c.reopened_at == i.sent_at),
+            )
+            .join(Conversation.__table__, c.id == i.conversation_id)
+            .join(Customer, Customer.id == c.customer_id)
+            .outerjoin(StaffMember, StaffMember.id == c.assigned_staff_id)
+            .where(
+                c.announced_at.is_not(None),
+                c.status.in_(UNRESOLVED),
+                i.direction == Direction.IN.value,
+                i.automated.is_(False),
+                i.id > func.coalesce(c.forwarded_through, 0),
+            )
+            .order_by(i.id)
+            .limit(limit)
+        ).all()
+    return [Forward(*row[:-1], reopened=bool(row[-1])) for row in rows]
+
+
+def mark_forwarded(db: Database, actor: Actor, forwards: Sequence[Forward]) -> None:
+    """Staff were shown these messages: move each conversation's mark on, audited."""
+    if not forwards:
+        return
+    c = Conversation.__table__.c
+    with db.transaction() as session:
+        for f in forwards:
+            session.execute(
+                update(Conversation.__table__)
+                .where(
+                    c.id == f.conversation_id,
+                    func.coalesce(c.forwarded_through, 0) < f.interaction_id,
+                )
+                .values(forwarded_through=f.interaction_id)
+            )
+            record(
+                session,
+                actor,
+                "conversation.forward",
+                customer_id=f.customer_id,
+                detail=f"conversation {f.conversation_id}",
+            )

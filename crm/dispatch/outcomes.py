@@ -1,0 +1,201 @@
+"""What happened to each send, recorded: sent (with its history and points) or failed.
+
+"Sent" is recorded only over a delivery not yet sent and a failure only over
+one this worker still holds, so recording an outcome is safe to repeat when a
+commit may have happened unseen (`Dispatcher._record`). A transient failure
+goes back to the queue with exponential back-off until `max_attempts`; a
+recipient who is gone marks their address unreachable.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, insert, update
+
+from rapport.crm.dispatch.jobs import Job
+from rapport.crm.messages import Receipt
+from rapport.crm.models import (
+    Delivery,
+    DeliveryStatus,
+    Direction,
+    Identity,
+    Interaction,
+    PointsEntry,
+    UtcDateTime,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one send: a receipt, or a failure and what to do about it."""
+
+    receipt: Receipt | None = None
+    kind: str = ""
+    error: str = ""
+    retry: bool = False
+    retry_after: float | None = None
+    gone: bool = False
+
+    @classmethod
+    def failed(
+        cls,
+        kind: str,
+        error: Exception | str,
+        *,
+        retry: bool = False,
+        retry_after: float | None = None,
+        gone: bool = False,
+    ) -> Outcome:
+        text = str(error) or type(error).__name__
+        return cls(kind=kind, error=text, retry=retry, retry_after=retry_after, gone=gone)
+
+
+@dataclass
+class DispatchStats:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    skipped: int = 0
+    held: int = 0
+    """Claimed, then given back to the queue by the quiet window (not handled: sent later)."""
+    by_error: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def handled(self) -> int:
+        return self.sent + self.retried + self.failed + self.skipped
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often a failed delivery is tried again, and how long apart."""
+
+    max_attempts: int
+    base_backoff: float
+
+    def will_retry(self, job: Job, outcome: Outcome) -> bool:
+        return outcome.retry and job.attempts < self.max_attempts
+
+    def backoff(self, attempts: int) -> float:
+        """Exponential with jitter: 30 s, 60 s, 120 s … capped at an hour."""
+        return min(3600.0, self.base_backoff * 2 ** (attempts - 1)) * random.uniform(0.8, 1.2)
+
+
+_d = Delivery.__table__.c
+_MARK_SENT = (
+    update(Delivery.__table__)
+    .where(_d.id == bindparam("did"), _d.status != DeliveryStatus.SENT.value)
+    .values(
+        status=DeliveryStatus.SENT.value,
+        sent_at=bindparam("sent_at", type_=UtcDateTime()),
+        message_key=bindparam("key"),
+        last_error=None,
+    )
+)
+"""Built once; the dispatcher runs it for every message."""
+
+
+def record_outcome(
+    conn: Connection,
+    job: Job,
+    outcome: Outcome,
+    *,
+    worker_id: str,
+    policy: RetryPolicy,
+    clock: Callable[[], datetime],
+) -> None:
+    """Record one send's outcome in the caller's transaction."""
+    if outcome.receipt is not None:
+        _record_sent(conn, job, outcome.receipt, clock)
+    else:
+        _record_failure(conn, job, outcome, worker_id, policy, clock)
+
+
+def _record_sent(
+    conn: Connection, job: Job, receipt: Receipt, clock: Callable[[], datetime]
+) -> None:
+    assert job.message is not None
+    recorded = conn.execute(
+        _MARK_SENT,
+        {"did": job.delivery_id, "sent_at": receipt.sent_at, "key": receipt.message_key},
+    ).rowcount
+    if not recorded:  # a repeated step whose first try did commit
+        return
+    conn.execute(
+        insert(Interaction.__table__),
+        {
+            "customer_id": job.customer_id,
+            "channel": job.channel,
+            "direction": Direction.OUT.value,
+            "body": job.message.text,
+            "subject": job.message.subject,
+            "automated": True,
+            "message_key": receipt.message_key,
+            "sent_at": receipt.sent_at,
+            "recorded_at": clock(),
+        },
+    )
+    if job.points:
+        conn.execute(
+            insert(PointsEntry.__table__),
+            {
+                "customer_id": job.customer_id,
+                "delta": job.points,
+                "reason": f"campaign {job.campaign_id}",
+                "delivery_id": job.delivery_id,
+                "created_at": clock(),
+            },
+        )
+
+
+def _record_failure(
+    conn: Connection,
+    job: Job,
+    outcome: Outcome,
+    worker_id: str,
+    policy: RetryPolicy,
+    clock: Callable[[], datetime],
+) -> None:
+    now = clock()
+    values: dict[str, Any] = {"last_error": outcome.error[:300], "claimed_by": None}
+    if policy.will_retry(job, outcome):
+        delay = (
+            outcome.retry_after if outcome.retry_after is not None else policy.backoff(job.attempts)
+        )
+        values.update(
+            status=DeliveryStatus.QUEUED.value, next_attempt_at=now + timedelta(seconds=delay)
+        )
+    else:
+        values.update(status=DeliveryStatus.FAILED.value)
+    d = Delivery.__table__.c
+    recorded = conn.execute(
+        update(Delivery.__table__)
+        .where(
+            d.id == job.delivery_id,
+            d.claimed_by == worker_id,  # cleared by the first try of a repeated step
+            d.status.in_([DeliveryStatus.CLAIMED.value, DeliveryStatus.SENDING.value]),
+        )
+        .values(**values)
+    ).rowcount
+    if recorded and outcome.gone and job.identity_id is not None:
+        conn.execute(
+            update(Identity.__table__)
+            .where(and_(Identity.id == job.identity_id, Identity.unreachable_at.is_(None)))
+            .values(unreachable_at=now, unreachable_reason=outcome.error[:200])
+        )
+
+
+def tally(stats: DispatchStats, job: Job, outcome: Outcome, policy: RetryPolicy) -> None:
+    """Count one outcome in the run's statistics."""
+    if outcome.receipt is not None:
+        stats.sent += 1
+        return
+    stats.by_error[outcome.kind] = stats.by_error.get(outcome.kind, 0) + 1
+    if policy.will_retry(job, outcome):
+        stats.retried += 1
+    else:
+        stats.failed += 1
