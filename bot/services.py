@@ -6,13 +6,16 @@ picks them and wires the bot's dialogs and staff commands into Telegram.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from rapport.channels.lifecycle import Disabled, ServiceFactory
 from rapport.crm.channel import Channel
 from rapport.crm.database import Database
 from rapport.crm.errors import ConfigurationError
 from rapport.crm.settings import Settings
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from rapport.channels.telegram.service import TelegramService
@@ -44,6 +47,26 @@ def outbound_channels(settings: Settings) -> dict[str, Channel]:
     if settings.smtp_host and settings.mail_from:
         channels["email"] = EmailSender.from_settings(settings, connections=OUTBOUND_CONNECTIONS)
     return channels
+
+
+async def with_channels(
+    settings: Settings, work: Callable[[dict[str, Channel]], Awaitable[T]]
+) -> T:
+    """Run `work(channels)` with the configured outbound channels (Telegram too), closing
+    them after: for one-off sends from the command line."""
+    from rapport.channels.telegram.standalone import TelegramSender
+
+    channels = outbound_channels(settings)
+    telegram = TelegramSender(settings) if settings.telegram_token else None
+    try:
+        if telegram is not None:
+            await telegram.start()
+            channels["telegram"] = telegram.channel
+        return await work(channels)
+    finally:
+        if telegram is not None:
+            await telegram.stop()
+        await close_channels(channels)
 
 
 async def close_channels(channels: dict[str, Channel]) -> None:

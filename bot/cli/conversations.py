@@ -7,23 +7,19 @@ command and closed after it; the acting staff member is named with --staff.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from rapport.bot.cli.common import cli_actor, configured_settings, open_db, out, when
-from rapport.bot.services import outbound_channels
-from rapport.crm.channel import Channel
+from rapport.bot.services import with_channels
 from rapport.crm.clock import utcnow
 from rapport.crm.database import Database
 from rapport.crm.errors import InvalidInput
-from rapport.crm.settings import Settings
 from rapport.crm.staff.audit import Actor
 
-T = TypeVar("T")
 app = typer.Typer(
     no_args_is_help=True, help="The conversations desk: take, answer, resolve (audited)."
 )
@@ -41,28 +37,6 @@ def _staff_actor(db: Database, staff_id: int | None) -> Actor:
         if member is None or not member.active:
             raise InvalidInput(f"no active staff member {staff_id} (see rapport staff list)")
         return actor_for(member)
-
-
-async def _with_channels(
-    settings: Settings, work: Callable[[dict[str, Channel]], Awaitable[T]]
-) -> T:
-    """Run `work(channels)` with the configured outbound channels, closing them after."""
-    from rapport.channels.telegram.standalone import TelegramSender
-
-    channels = outbound_channels(settings)
-    telegram = TelegramSender(settings) if settings.telegram_token else None
-    try:
-        if telegram is not None:
-            await telegram.start()
-            channels["telegram"] = telegram.channel
-        return await work(channels)
-    finally:
-        if telegram is not None:
-            await telegram.stop()
-        for channel in channels.values():
-            close = getattr(channel, "close", None)
-            if close is not None:
-                await close()
 
 
 @app.command("list")
@@ -126,7 +100,7 @@ def conversations_reply(
     with open_db(settings.database_url) as db:
         actor = _staff_actor(db, staff)
         asyncio.run(
-            _with_channels(settings, lambda ch: send_reply(db, actor, ch, conversation, text))
+            with_channels(settings, lambda ch: send_reply(db, actor, ch, conversation, text))
         )
         out.print(f"sent to the customer of conversation {conversation}")
 
@@ -146,7 +120,7 @@ def conversations_resolve(
     with open_db(settings.database_url) as db:
         actor = _staff_actor(db, staff)
         done = asyncio.run(
-            _with_channels(settings, lambda ch: send_resolution(db, actor, ch, conversation))
+            with_channels(settings, lambda ch: send_resolution(db, actor, ch, conversation))
         )
         message = f"conversation {conversation} resolved"
         if done.survey_sent:
