@@ -104,12 +104,10 @@ def start_run(
     """
     now = now or utcnow()
     slot = (scheduled_for or now).replace(second=0, microsecond=0)
-    named = slot
     try:
         with db.transaction() as session:
             repeat = _next_repeat(session, campaign_id, slot) if again else 0
-            if repeat:
-                named = max(now, slot + timedelta(microseconds=1))
+            named = _named(slot, repeat, now)
             run_id = _make_run(
                 session, db.dialect, campaign_id, named, repeat, trigger, channels,
                 frequency_cap, now, completes=completes,
@@ -152,7 +150,8 @@ def dry_run(
         try:
             repeat = _next_repeat(session, campaign_id, slot)
             run_id = _make_run(
-                session, db.dialect, campaign_id, slot, repeat, "dry-run", channels,
+                session, db.dialect, campaign_id, _named(slot, repeat, now), repeat, "dry-run",
+                channels,
                 frequency_cap, now,
             )  # fmt: skip
             queued, skipped = _counts(session, run_id)
@@ -199,6 +198,11 @@ def _make_run(
     if completes:
         campaign.status = CampaignStatus.COMPLETED
     return run.id
+
+
+def _named(slot: datetime, repeat: int, now: datetime) -> datetime:
+    """What a run is named by: its slot, or for a repeat the instant it was asked for."""
+    return slot if repeat == 0 else max(now, slot + timedelta(microseconds=1))
 
 
 def _next_repeat(session: Session, campaign_id: int, slot: datetime) -> int:
