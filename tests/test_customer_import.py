@@ -146,3 +146,15 @@ def test_the_command_line_reports_rows_and_refuses_unknown_columns(tmp_path: Pat
     assert result.exit_code == 1
     assert "1 bad row(s) in bad.csv; nothing was imported" in result.output
     assert "consent without a consent_source" in result.output
+
+
+def test_imported_rows_read_like_any_other(db: Database) -> None:
+    """Rows written in bulk compare and segment like rows written one by one."""
+    from rapport.crm.segments.saved import count_members, create_segment
+
+    _import(db, GOOD)
+    customer(db, "zed@example.org", at=NOW)  # one written through ingest
+    create_segment(db, "new", {"field": "first_seen_days", "op": "<", "value": 1})
+    create_segment(db, "consenting", {"field": "marketing_consent", "op": "==", "value": True})
+    assert count_members(db, "new", NOW + timedelta(hours=1)) == 4
+    assert count_members(db, "consenting", NOW) == 2  # Ann, and zed (consent=True fixture)

@@ -20,6 +20,7 @@ the customer's, or `rapport consent withdraw`).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -28,9 +29,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import IntegrityError
 
+from rapport.crm.bulk import insert_rows, stored, take_ids, update_rows
 from rapport.crm.clock import utcnow
 from rapport.crm.customers.identity import EMAIL, TELEGRAM
 from rapport.crm.customers.import_rows import CustomerRow, RowError, read_rows
@@ -42,7 +44,7 @@ from rapport.crm.staff.audit import Actor, record
 
 log = logging.getLogger(__name__)
 
-LOOKUP_CHUNK = 500
+LOOKUP_CHUNK = 2_000
 WRITE_CHUNK = 5_000
 
 
@@ -229,9 +231,10 @@ def _write(
     fresh = [row for row, owner in zip(rows, owners, strict=True) if owner is None]
     new_ids = _insert_customers(conn, fresh, now, written)
     customer_of = dict(zip((r.line for r in fresh), new_ids, strict=True))
-    identities: list[dict[str, Any]] = []
-    names: list[dict[str, Any]] = []
-    tags: list[dict[str, Any]] = []
+    stamp = stored(conn, Identity.__table__, "created_at", now)
+    identities: list[tuple[Any, ...]] = []
+    names: list[tuple[str, int]] = []
+    tags: list[tuple[int, str]] = []
     grants: list[Grant] = []
     for row, owner in zip(rows, owners, strict=True):
         cid = owner if owner is not None else customer_of[row.line]
@@ -241,18 +244,15 @@ def _write(
             (TELEGRAM, row.telegram_id, known.by_telegram),
         ):
             if address and address not in index:
-                identities.append(
-                    {"customer_id": cid, "channel": channel, "external_id": address,
-                     "display_name": row.name, "created_at": now}
-                )  # fmt: skip
+                identities.append((cid, channel, address, row.name, stamp))
                 changed = True
         if owner is not None and row.name and cid not in known.named:
-            names.append({"cid": cid, "name": row.name})
+            names.append((row.name, cid))
             known.named.add(cid)
             changed = True
         for name in row.tags:
             if (cid, name) not in known.tags:
-                tags.append({"customer_id": cid, "tag": name})
+                tags.append((cid, name))
                 known.tags.add((cid, name))
                 changed = changed or owner is not None
         if row.consent and cid not in known.granted:
@@ -270,20 +270,13 @@ def _write(
             report.updated += 1
         else:
             report.unchanged += 1
-    for chunk in _chunks(identities, WRITE_CHUNK):
-        conn.execute(insert(Identity.__table__), list(chunk))
-    if names:
-        c = Customer.__table__.c
-        conn.execute(
-            update(Customer.__table__)
-            .where(c.id == bindparam("cid"), c.display_name.is_(None))
-            .values(display_name=bindparam("name")),
-            names,
-        )
-    for chunk in _chunks(tags, WRITE_CHUNK):
-        conn.execute(insert(CustomerTag.__table__), list(chunk))
-    for chunk in _chunks(grants, WRITE_CHUNK):
-        grant_many(conn, chunk)
+    insert_rows(
+        conn, Identity.__table__,
+        ("customer_id", "channel", "external_id", "display_name", "created_at"), identities,
+    )  # fmt: skip
+    update_rows(conn, Customer.__table__, ("display_name",), "id", names)
+    insert_rows(conn, CustomerTag.__table__, ("customer_id", "tag"), tags)
+    grant_many(conn, grants)
     report.consents = len(grants)
     if written is not None and len(rows) > len(fresh):
         written(len(rows) - len(fresh))
@@ -296,13 +289,15 @@ def _grant(cid: int, row: CustomerRow, at: datetime, file_name: str, actor: Acto
         channel=EMAIL,
         source=f"import:{row.consent_source}",
         at=at,
-        evidence={
-            "source": row.consent_source,
-            "consent_at": row.consent_at.isoformat() if row.consent_at else None,
-            "file": file_name,
-            "line": row.line,
-            "imported_by": actor.label,
-        },
+        evidence=json.dumps(
+            {
+                "source": row.consent_source,
+                "consent_at": row.consent_at.isoformat() if row.consent_at else None,
+                "file": file_name,
+                "line": row.line,
+                "imported_by": actor.label,
+            }
+        ),
     )
 
 
@@ -313,22 +308,17 @@ def _insert_customers(
     written: Callable[[int], None] | None,
 ) -> list[int]:
     table = Customer.__table__
-    ids: list[int] = []
-    for chunk in _chunks(rows, WRITE_CHUNK):
-        ids.extend(
-            conn.execute(
-                insert(table).returning(table.c.id, sort_by_parameter_order=True),
-                [
-                    {
-                        "display_name": r.name,
-                        "first_seen_channel": EMAIL if r.email else TELEGRAM,
-                        "created_at": now,
-                        "marketing_consent": False,
-                    }
-                    for r in chunk
-                ],
-            ).scalars()
-        )
+    ids = take_ids(conn, table, len(rows))
+    stamp = stored(conn, table, "created_at", now)
+    no = stored(conn, table, "marketing_consent", False)
+    columns = ("id", "display_name", "first_seen_channel", "created_at", "marketing_consent")
+    for start in range(0, len(rows), WRITE_CHUNK):
+        chunk = rows[start : start + WRITE_CHUNK]
+        insert_rows(
+            conn, table, columns,
+            ((cid, r.name, EMAIL if r.email else TELEGRAM, stamp, no)
+             for cid, r in zip(ids[start:], chunk, strict=False)),
+        )  # fmt: skip
         if written is not None:
             written(len(chunk))
     return ids

@@ -19,9 +19,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Connection, bindparam, exists, select, update
+from sqlalchemy import ColumnElement, Connection, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from rapport.crm.bulk import converter, insert_rows, stored, update_rows
 from rapport.crm.clock import utcnow
 from rapport.crm.customers.identity import normalise_external_id
 from rapport.crm.database import Database
@@ -32,7 +33,6 @@ from rapport.crm.models import (
     ConsentPurpose,
     Customer,
     Identity,
-    UtcDateTime,
 )
 from rapport.crm.staff.audit import Actor, record
 
@@ -159,7 +159,8 @@ class Grant:
     channel: str
     source: str
     at: datetime
-    evidence: Mapping[str, object]
+    evidence: str
+    """JSON, as `record_consent` stores its `evidence` (serialised early: imports hold many)."""
 
 
 def grant_many(conn: Connection, grants: Sequence[Grant]) -> None:
@@ -170,55 +171,28 @@ def grant_many(conn: Connection, grants: Sequence[Grant]) -> None:
     """
     if not grants:
         return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    upsert = dialect.insert(Consent.__table__)
-    conn.execute(
-        upsert.on_conflict_do_update(
-            index_elements=["customer_id", "channel", "purpose"],
-            set_={
-                "granted": True,
-                "source": upsert.excluded.source,
-                "updated_at": upsert.excluded.updated_at,
-            },
+    consents = Consent.__table__
+    events = ConsentEvent.__table__
+    customers = Customer.__table__
+    yes = stored(conn, consents, "granted", True)
+    when = converter(conn, consents, "updated_at")
+    rows = [(g.customer_id, g.channel, g.source[:MAX_SOURCE], when(g.at)) for g in grants]
+    insert_rows(
+        conn, consents, ("customer_id", "channel", "purpose", "granted", "source", "updated_at"),
+        ((cid, channel, MARKETING, yes, source, at) for cid, channel, source, at in rows),
+        upsert=(("customer_id", "channel", "purpose"), ("granted", "source", "updated_at")),
+    )  # fmt: skip
+    insert_rows(
+        conn, events, ("customer_id", "channel", "purpose", "granted", "source", "at", "evidence"),
+        (
+            (cid, channel, MARKETING, yes, source, at, g.evidence)
+            for (cid, channel, source, at), g in zip(rows, grants, strict=True)
         ),
-        [
-            {
-                "customer_id": g.customer_id,
-                "channel": g.channel,
-                "purpose": MARKETING,
-                "granted": True,
-                "source": g.source[:MAX_SOURCE],
-                "updated_at": g.at,
-            }
-            for g in grants
-        ],
-    )
-    conn.execute(
-        ConsentEvent.__table__.insert(),
-        [
-            {
-                "customer_id": g.customer_id,
-                "channel": g.channel,
-                "purpose": MARKETING,
-                "granted": True,
-                "source": g.source[:MAX_SOURCE],
-                "at": g.at,
-                "evidence": json.dumps(g.evidence, default=str),
-            }
-            for g in grants
-        ],
-    )
-    cust = Customer.__table__.c
-    conn.execute(
-        update(Customer.__table__)
-        .where(cust.id == bindparam("cid"))
-        .values(
-            marketing_consent=True,
-            consent_updated_at=bindparam("at", type_=UtcDateTime()),
-            consent_source=bindparam("src"),
-        ),
-        [{"cid": g.customer_id, "at": g.at, "src": g.source[:MAX_SOURCE]} for g in grants],
-    )
+    )  # fmt: skip
+    update_rows(
+        conn, customers, ("marketing_consent", "consent_updated_at", "consent_source"), "id",
+        ((yes, at, source, cid) for cid, _channel, source, at in rows),
+    )  # fmt: skip
     log.info("marketing consent granted for %d customer(s)", len(grants))
 
 
