@@ -4,8 +4,10 @@ A 100,000-row customer import spends more time in SQLAlchemy turning each
 row's dict into parameters (and each timestamp into SQLite's text, one by
 one) than in the database. Here the statement is built once, constant values
 (the import's timestamp) are converted once, and the rows go to the driver
-as plain tuples. Ids for new rows are taken in advance, so no per-row
-RETURNING is needed (SQLite would run one statement per row for it).
+as plain tuples: SQLite's executemany, PostgreSQL's COPY (into the table, or
+into a temporary table an INSERT … ON CONFLICT or UPDATE … FROM then reads).
+Ids for new rows are taken in advance, so no per-row RETURNING is needed
+(SQLite would run one statement per row for it).
 """
 
 from __future__ import annotations
@@ -67,6 +69,13 @@ def update_rows(
     rows: Iterable[Sequence[Any]],
 ) -> int:
     """UPDATE `columns` of the row with each key: tuples of (*values, key)."""
+    if conn.dialect.name == "postgresql":
+        staged = _stage(conn, table, (*columns, key), rows)
+        sets = ", ".join(f'"{c}" = s."{c}"' for c in columns)
+        conn.exec_driver_sql(
+            f'UPDATE "{table.name}" AS t SET {sets} FROM {staged} AS s WHERE t."{key}" = s."{key}"'
+        )
+        return _drop(conn, staged)
     mark = _MARKS[conn.dialect.paramstyle]
     sets = ", ".join(f'"{c}" = {mark}' for c in columns)
     return _many(conn, f'UPDATE "{table.name}" SET {sets} WHERE "{key}" = {mark}', rows)
@@ -84,6 +93,41 @@ def _many(conn: Connection, sql: str, rows: Iterable[Sequence[Any]]) -> int:
     if batch:
         conn.exec_driver_sql(sql, batch)
         count += len(batch)
+    return count
+
+
+def _copy(
+    conn: Connection, name: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> int:
+    """PostgreSQL's COPY, in the caller's transaction: tens of times faster than INSERTs."""
+    names = ", ".join(f'"{c}"' for c in columns)
+    count = 0
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor, cursor.copy(f'COPY "{name}" ({names}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row(row)
+            count += 1
+    return count
+
+
+_staged = iter(range(1, 1 << 62))
+
+
+def _stage(conn: Connection, table: Table, columns: Sequence[str], rows: Iterable[Any]) -> str:
+    """A temporary table with these columns of `table` (types only), filled by COPY."""
+    name = f"_bulk_{table.name}_{next(_staged)}"
+    names = ", ".join(f'"{c}"' for c in columns)
+    conn.exec_driver_sql(
+        f'CREATE TEMPORARY TABLE "{name}" ON COMMIT DROP AS '
+        f'SELECT {names} FROM "{table.name}" WITH NO DATA'
+    )
+    _copy(conn, name, columns, rows)
+    return f'"{name}"'
+
+
+def _drop(conn: Connection, staged: str) -> int:
+    count = int(conn.exec_driver_sql(f"SELECT count(*) FROM {staged}").scalar() or 0)
+    conn.exec_driver_sql(f"DROP TABLE {staged}")
     return count
 
 
