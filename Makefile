@@ -6,7 +6,6 @@ PYTHON ?= $(if $(wildcard .venv/bin/python),.venv/bin/python,python3)
 POSTGRES_URL ?= $(or $(RAPPORT_TEST_POSTGRES_URL),postgresql://postgres@127.0.0.1:5432/test)
 PYTEST = $(PYTHON) -m pytest -q -p no:cacheprovider
 # mypy finds modules by folder; `rapport` is the repository root under another name.
-MYPY_ROOT = build/mypy
 
 .PHONY: help install lint format types tests tests-sqlite tests-postgres wheel-check
 
@@ -25,10 +24,9 @@ format:  ## rewrite the code in the project's format, fixing what ruff can
 	$(PYTHON) -m ruff check --fix .
 	$(PYTHON) -m ruff format .
 
-types:  ## mypy over the four packages
-	@mkdir -p $(MYPY_ROOT) && ln -sfn ../.. $(MYPY_ROOT)/rapport
-	MYPYPATH=$(MYPY_ROOT) $(PYTHON) -m mypy \
-		-p rapport.crm -p rapport.channels -p rapport.bot -p rapport.migrations
+types:  ## mypy: strict on the core, then the adapters (the same script CI runs)
+	PYTHON=$(PYTHON) .ci/typecheck -p rapport.crm -p rapport.migrations
+	PYTHON=$(PYTHON) .ci/typecheck -p rapport.channels -p rapport.bot
 
 tests-sqlite:  ## the suite without its PostgreSQL cases
 	env -u RAPPORT_TEST_POSTGRES_URL $(PYTEST) -m 'not postgres'

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
@@ -254,14 +255,14 @@ class Settings(BaseSettings):
         return ZoneInfo(self.timezone)
 
 
-def load_settings(settings_class: type[Settings] | None = None, **overrides: object) -> Settings:
+def load_settings(settings_class: type[Settings] | None = None, **overrides: Any) -> Settings:
     """Read the settings, turning pydantic's report into one clear line per bad value.
 
     `settings_class` lets a caller read from other sources (`rapport init` checks
     only the answers it was given, not the environment).
     """
     try:
-        return (settings_class or Settings)(**overrides)  # type: ignore[arg-type]
+        return (settings_class or Settings)(**overrides)
     except ValidationError as exc:
         problems = "; ".join(
             f"RAPPORT_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"

@@ -129,9 +129,7 @@ def _answer(db: Database, actor: Actor, conversation_id: int, at: str) -> None:
     record_reply(db, actor, out, "Our answer", receipt)
 
 
-def test_report_per_agent_and_segment_with_breaches(
-    db: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_report_per_agent_and_segment_with_breaches(db: Database) -> None:
     ada = actor_for(add_staff(db, Actor("cli:test"), name="Ada", role="agent", email="ada@shop.hk"))
     bob = actor_for(add_staff(db, Actor("cli:test"), name="Bob", role="agent", email="bob@shop.hk"))
     corp = _write(db, "corp", "2026-11-20 16:30")  # corporate: 60 min to answer
@@ -139,8 +137,8 @@ def test_report_per_agent_and_segment_with_breaches(
     _answer(db, ada, corp, "2026-11-23 09:20")  # 50 business minutes: kept
     slow = _write(db, "ind", "2026-11-20 10:00")  # individual: 240 min
     _answer(db, bob, slow, "2026-11-20 15:00")  # 300 minutes: breached
-    monkeypatch.setattr("rapport.crm.desk.resolution.utcnow", lambda: local("2026-11-23 12:00"))
-    resolve(db, bob, slow)  # 7 h Friday + 3 h Monday = 600 min, within 1440
+    # 7 h Friday + 3 h Monday = 600 min, within 1440
+    resolve(db, bob, slow, now=local("2026-11-23 12:00"))
     _write(db, "late", "2026-11-23 09:00")  # unanswered
 
     now = local("2026-11-23 14:00")  # 300 business minutes after `waiting` opened
@@ -270,9 +268,8 @@ def test_a_bare_rating_reopens_nothing(db: Database) -> None:
 # --- reopening after resolution ------------------------------------------------------------------
 
 
-def _resolve(db: Database, actor: Actor, conversation_id: int, at: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr("rapport.crm.desk.resolution.utcnow", lambda: local(at))
-    resolve(db, actor, conversation_id)
+def _resolve(db: Database, actor: Actor, conversation_id: int, at: str) -> None:
+    resolve(db, actor, conversation_id, now=local(at))
 
 
 def _get(db: Database, conversation_id: int) -> Conversation:
@@ -292,11 +289,11 @@ def test_reopen_rule_is_read_and_checked() -> None:
         parse_rules({"reopen_days": "7"}, BERLIN)
 
 
-def test_window_zero_never_reopens(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_window_zero_never_reopens(db: Database) -> None:
     never = parse_rules({"reopen_days": 0}, BERLIN)
     ada = actor_for(add_staff(db, Actor("cli:test"), name="Ada", role="agent", email="ada@shop.hk"))
     first = _write(db, "ann", "2026-11-16 10:00")
-    _resolve(db, ada, first, "2026-11-16 11:00", monkeypatch)
+    _resolve(db, ada, first, "2026-11-16 11:00")
     second = ingest(
         db,
         InboundMessage(
@@ -308,7 +305,7 @@ def test_window_zero_never_reopens(db: Database, monkeypatch: pytest.MonkeyPatch
     assert _get(db, first).status == "resolved" and _get(db, first).reopened_count == 0
 
 
-def test_report_with_a_reopen_hand_checked(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_report_with_a_reopen_hand_checked(db: Database) -> None:
     """Everyone else's policy: first response 240, resolution 1440 business minutes.
 
     A (Ada): Mon 16 10:00, answered 10:30, resolved 11:00, reopened Thu 19 10:00,
@@ -323,13 +320,13 @@ def test_report_with_a_reopen_hand_checked(db: Database, monkeypatch: pytest.Mon
     bob = actor_for(add_staff(db, Actor("cli:test"), name="Bob", role="agent", email="bob@shop.hk"))
     a = _write(db, "ann", "2026-11-16 10:00")
     _answer(db, ada, a, "2026-11-16 10:30")
-    _resolve(db, ada, a, "2026-11-16 11:00", monkeypatch)
+    _resolve(db, ada, a, "2026-11-16 11:00")
     b = _write(db, "ben", "2026-11-16 10:00")
     _answer(db, bob, b, "2026-11-16 11:00")
-    _resolve(db, bob, b, "2026-11-16 12:00", monkeypatch)
+    _resolve(db, bob, b, "2026-11-16 12:00")
     c = _write(db, "cat", "2026-11-16 09:00")
     _answer(db, bob, c, "2026-11-16 09:10")
-    _resolve(db, bob, c, "2026-11-16 09:20", monkeypatch)
+    _resolve(db, bob, c, "2026-11-16 09:20")
 
     assert _write(db, "ann", "2026-11-19 10:00", "Still broken, sorry") == a
     reopened = _get(db, a)
@@ -343,7 +340,7 @@ def test_report_with_a_reopen_hand_checked(db: Database, monkeypatch: pytest.Mon
     assert due_reminders(db, RULES, local("2026-11-19 10:06")) == []
     _answer(db, ada, a, "2026-11-19 10:15")
     assert _get(db, a).first_response_at == local("2026-11-16 10:30")
-    _resolve(db, ada, a, "2026-11-19 12:00", monkeypatch)
+    _resolve(db, ada, a, "2026-11-19 12:00")
     assert _get(db, a).resolved_at == local("2026-11-19 12:00")
     assert _get(db, a).reopened_count == 1
 

@@ -57,26 +57,17 @@ def _write_as(db: Database, address: str, sender: str, at: str) -> int:
     return result.conversation_id
 
 
-def _flag_at(
-    db: Database, monkeypatch: pytest.MonkeyPatch, conversation_id: int, at: str
-) -> datetime:
-    monkeypatch.setattr("rapport.crm.desk.complaints.utcnow", lambda: local(at))
-    return flag_complaint(db, CLI, conversation_id, RULES)
-
-
-def _at(monkeypatch: pytest.MonkeyPatch, at: str) -> None:
-    """Freeze the clock of resolving and of marking done."""
-    monkeypatch.setattr("rapport.crm.desk.resolution.utcnow", lambda: local(at))
-    monkeypatch.setattr("rapport.crm.desk.follow_ups.utcnow", lambda: local(at))
+def _flag_at(db: Database, conversation_id: int, at: str) -> datetime:
+    return flag_complaint(db, CLI, conversation_id, RULES, now=local(at))
 
 
 def test_follow_up_is_due_in_business_hours_and_reminded_once(
-    db: Database, monkeypatch: pytest.MonkeyPatch
+    db: Database,
 ) -> None:
     ada = add_staff(db, CLI, name="Ada", role="agent", telegram_user_id=7)
     zoe = _write_as(db, "zoe@example.org", "Zoe Maria Smith", "2026-11-20 16:00")
     # Friday 16:30 + 24 business hours: 0.5 Fri + 8 Mon + 8 Tue + 7.5 Wed → Wednesday 16:30.
-    due = _flag_at(db, monkeypatch, zoe, "2026-11-20 16:30")
+    due = _flag_at(db, zoe, "2026-11-20 16:30")
     assert due == local("2026-11-25 16:30")
 
     assert due_follow_ups(db, local("2026-11-25 16:29")) == []  # a minute early
@@ -103,18 +94,17 @@ def test_follow_up_is_due_in_business_hours_and_reminded_once(
 
 
 def test_done_follow_up_is_never_reminded_and_listing_puts_overdue_first(
-    db: Database, monkeypatch: pytest.MonkeyPatch
+    db: Database,
 ) -> None:
     early = _write(db, "ann", "2026-11-23 09:00")
     late = _write(db, "ben", "2026-11-23 09:00")
     done = _write(db, "cy", "2026-11-23 09:00")
     plain = _write(db, "dan", "2026-11-23 09:00")  # no complaint, no task
-    _flag_at(db, monkeypatch, late, "2026-11-23 12:00")  # due Thursday 12:00
-    _flag_at(db, monkeypatch, early, "2026-11-23 10:00")  # due Thursday 10:00
-    _flag_at(db, monkeypatch, done, "2026-11-23 09:00")  # due Wednesday 17:00
+    _flag_at(db, late, "2026-11-23 12:00")  # due Thursday 12:00
+    _flag_at(db, early, "2026-11-23 10:00")  # due Thursday 10:00
+    _flag_at(db, done, "2026-11-23 09:00")  # due Wednesday 17:00
 
-    _at(monkeypatch, "2026-11-24 10:00")
-    view = mark_done(db, CLI, done)
+    view = mark_done(db, CLI, done, now=local("2026-11-24 10:00"))
     assert view.done_at == local("2026-11-24 10:00") and view.status == "open"
     with pytest.raises(InvalidInput, match="already done"):
         mark_done(db, CLI, done)
@@ -143,7 +133,7 @@ def test_first_name_only() -> None:
 
 
 def test_report_counts_follow_ups_overdue_and_done_late_hand_checked(
-    db: Database, monkeypatch: pytest.MonkeyPatch
+    db: Database,
 ) -> None:
     ada = actor_for(add_staff(db, CLI, name="Ada", role="agent", email="ada@shop.hk"))
     bob = actor_for(add_staff(db, CLI, name="Bob", role="agent", email="bob@shop.hk"))
@@ -152,25 +142,23 @@ def test_report_counts_follow_ups_overdue_and_done_late_hand_checked(
     a = _write(db, "corp", "2026-11-23 09:00")
     add_tags(db, _customer_of(db, a), ["corporate"])
     take(db, ada, a)
-    _flag_at(db, monkeypatch, a, "2026-11-23 09:00")
+    _flag_at(db, a, "2026-11-23 09:00")
     # B: Bob's, due Wednesday 17:00, resolved Thursday 10:00: done late.
     b = _write(db, "bea", "2026-11-23 09:00")
     take(db, bob, b)
-    _flag_at(db, monkeypatch, b, "2026-11-23 09:00")
+    _flag_at(db, b, "2026-11-23 09:00")
     # C: Bob's, due Wednesday 17:00, marked done Tuesday: on time.
     c = _write(db, "cal", "2026-11-23 09:00")
     take(db, bob, c)
-    _flag_at(db, monkeypatch, c, "2026-11-23 09:00")
+    _flag_at(db, c, "2026-11-23 09:00")
     # D: Bob's, flagged Wednesday 12:00 → due Monday 30 Nov 12:00: open, not yet due.
     d = _write(db, "dee", "2026-11-23 09:00")
     take(db, bob, d)
-    _flag_at(db, monkeypatch, d, "2026-11-25 12:00")
+    _flag_at(db, d, "2026-11-25 12:00")
     # E: no complaint at all.
     _write(db, "eve", "2026-11-23 09:00")
-    _at(monkeypatch, "2026-11-24 10:00")
-    mark_done(db, bob, c)
-    _at(monkeypatch, "2026-11-26 10:00")
-    resolve(db, bob, b)
+    mark_done(db, bob, c, now=local("2026-11-24 10:00"))
+    resolve(db, bob, b, now=local("2026-11-26 10:00"))
 
     now = local("2026-11-26 12:00")
     report = desk_report(db, RULES, Period(local("2026-11-01 00:00"), now), now)

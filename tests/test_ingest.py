@@ -120,9 +120,9 @@ def test_english_text_is_scored(db: Database) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["你好，我想查询我的订单", "Le service était vraiment excellent", "12345 678"],
+    ["你好，我想查询我的订单", "El servicio fue excelente", "12345 678"],
 )
-def test_text_textblob_cannot_judge_is_stored_unscored(db: Database, text: str) -> None:
+def test_text_in_a_language_without_a_scorer_is_stored_unscored(db: Database, text: str) -> None:
     result = ingest(db, msg("u", text))
     with db.session() as s:
         row = s.get(Interaction, result.interaction_id)

@@ -16,11 +16,16 @@ from rapport.crm.database import Database
 
 
 def end_lock_sessions(db: Database) -> int:
-    """What a server restart does to the lock: its session is gone."""
+    """What a server restart does to the lock: its session is gone.
+
+    The timeout makes the server wait until the backend has really exited (and
+    its locks are released); without it the next acquire races the exit, which
+    a loaded machine loses.
+    """
     with db.engine.connect() as conn:
         ended = conn.execute(
             text(
-                "SELECT pg_terminate_backend(l.pid) FROM pg_locks l "
+                "SELECT pg_terminate_backend(l.pid, 10000) FROM pg_locks l "
                 "WHERE l.locktype = 'advisory' AND l.database = "
                 "(SELECT oid FROM pg_database WHERE datname = current_database())"
             )

@@ -7,22 +7,29 @@ test fails if either the rule breaks or the case stops proving anything.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
 
 import pytest
 
-from benchmarks.sentiment_eval import band, load, scores
+from benchmarks.sentiment_data import DATA, project_rows
+from benchmarks.sentiment_eval import scores
 from rapport.crm.database import Database
 from rapport.crm.errors import ConfigurationError
 from rapport.crm.interactions.ingest import ingest
 from rapport.crm.messages import InboundMessage
 from rapport.crm.models import Interaction
+from rapport.crm.sentiment import learned
 from rapport.crm.sentiment.language import detect_language
 from rapport.crm.sentiment.scoring import (
+    Evidence,
     RapportAnalyser,
     _pattern,
+    combined_logit,
     default_analyser,
     is_strongly_negative,
     sentiment_label,
@@ -61,7 +68,7 @@ def polarity(text: str) -> float:
         ("I don't recommend this shop", "negative"),
         ("Never had a problem with you", "positive"),
         # customer-service phrases
-        ("Still waiting for my refund", "negative"),
+        ("Still waiting for a reply", "negative"),
         ("No reply to my emails", "negative"),
         ("Can't fault the service", "positive"),
         ("You lost my parcel", "negative"),
@@ -118,13 +125,14 @@ def test_plain_requests_are_neutral(text: str) -> None:
     [
         ("谢谢你们的服务，很好", "zh"),
         ("你好，我想查询我的订单", "zh"),
-        ("Le service était vraiment excellent", "fr"),
-        ("Das war nicht so gut", "de"),
         ("no me gusta nada", "es"),
+        ("Il servizio è stato pessimo", "it"),
         ("Спасибо, всё отлично", "ru"),
     ],
 )
-def test_other_languages_are_recorded_and_left_unscored(text: str, language: str) -> None:
+def test_languages_without_a_scorer_are_recorded_and_left_unscored(
+    text: str, language: str
+) -> None:
     assessment = rapport.assess(text)
     assert assessment.language == language
     assert assessment.polarity is None and assessment.subjectivity is None
@@ -206,11 +214,11 @@ def test_a_complaint_is_strongly_negative_and_a_grumble_is_not() -> None:
 
 
 def test_held_out_accuracy_beats_plain_textblob_by_eight_points() -> None:
-    """The issue's target, on the test rows of the data set (not used for tuning)."""
-    rows = load("test")
+    """On the project's test rows (never used for a choice), three classes."""
+    rows = project_rows("test")
     gold = [r.label for r in rows]
-    ours = [sentiment_label(rapport.assess(r.text).polarity, SETTINGS) or "neutral" for r in rows]
-    theirs = [band(0.0)(_pattern()(r.text)[0]) for r in rows]
+    ours = [sentiment_label(rapport.assess(r.text).polarity, SETTINGS) for r in rows]
+    theirs = [sentiment_label(_pattern()(r.text)[0], SETTINGS) for r in rows]
     assert scores(gold, ours)[0] >= scores(gold, theirs)[0] + 0.08
 
 
@@ -260,3 +268,34 @@ def test_ingest_stores_language_and_scores(
         else:
             assert row.polarity is not None and row.polarity * sign > 0.2
             assert row.subjectivity is not None and 0 < row.subjectivity <= 1
+
+
+def test_the_shipped_model_is_what_the_training_script_builds(tmp_path: Path) -> None:
+    """en_model.json is reproducible from VADER's data (skipped without the data)."""
+    if not (DATA / "vader" / "tweets_GroundTruth.txt").exists():
+        pytest.skip(f"no sentiment data in {DATA} (python -m benchmarks.sentiment_data fetch)")
+    out = tmp_path / "en_model.json"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.sentiment_train",
+            "--data",
+            str(DATA),
+            "--out",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    shipped = resources.files("rapport.crm.sentiment").joinpath("data", "en_model.json")
+    assert json.loads(out.read_text("utf-8")) == json.loads(shipped.read_text("utf-8"))
+
+
+def test_no_evidence_is_exactly_zero_and_the_combination_has_no_intercept() -> None:
+    model = learned.model()
+    silent = Evidence(pattern=None, vader=0.0, learned=model.dead_zone - 0.01)
+    assert combined_logit(silent, model) == 0.0
+    # Weak learned evidence counts once a lexicon has spoken.
+    spoken = Evidence(pattern=None, vader=0.2, learned=model.dead_zone - 0.01)
+    assert combined_logit(spoken, model) > model.vader_weight * 0.2

@@ -21,6 +21,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from rapport.channels.telegram.inbound import from_message, message_key
+from rapport.crm.clock import Clock, utcnow
 from rapport.crm.customers.identity import TELEGRAM
 from rapport.crm.database import Database
 from rapport.crm.desk.rules import load_rules
@@ -36,9 +37,11 @@ log = logging.getLogger(__name__)
 class DialogBase:
     """Bound to one database and one settings object; stores before it answers."""
 
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, db: Database, settings: Settings, *, clock: Clock = utcnow) -> None:
         self.db = db
         self.settings = settings
+        self.clock = clock
+        """When link codes are made and checked, and automatic first answers are owed."""
         self.desk = load_rules(settings)  # a bad rules file stops the start, with its reason
 
     async def _store(

@@ -35,7 +35,6 @@ from rapport.bot.dialogs.texts import ACKNOWLEDGEMENT, HELP, LINK_OFFER, TEXT_ON
 from rapport.bot.staff.kit import answer_tap
 from rapport.channels.telegram.inbound import from_callback, from_message
 from rapport.channels.telegram.outbound import TelegramChannel
-from rapport.crm.clock import utcnow
 from rapport.crm.customers.identity import TELEGRAM
 from rapport.crm.customers.linking import is_code
 from rapport.crm.desk.first_answers import send_first_answer
@@ -243,7 +242,7 @@ class CustomerDialogs(LinkingDialog):
             self.desk,
             {TELEGRAM: TelegramChannel(context.bot)},
             result.conversation_id,
-            utcnow(),
+            self.clock(),
         )
         if not answered:  # no automatic answer configured (or owed): the plain receipt
             await self._say(context.bot, message.chat.id, ACKNOWLEDGEMENT, reply_to=message)

@@ -134,7 +134,9 @@ class LinkingDialog(DialogBase):
             await self._say(context.bot, chat_id, LINK_UNAVAILABLE)
             return ConversationHandler.END
         try:
-            request = await asyncio.to_thread(request_link, self.db, customer_id, address)
+            request = await asyncio.to_thread(
+                request_link, self.db, customer_id, address, now=self.clock()
+            )
         except InvalidMessage:
             await self._say(context.bot, chat_id, LINK_BAD_ADDRESS)
             return ConversationHandler.END
@@ -182,7 +184,9 @@ class LinkingDialog(DialogBase):
 
     async def _confirm(self, bot: Bot, chat_id: int, customer_id: int, code: str) -> int:
         try:
-            outcome = await asyncio.to_thread(confirm_link, self.db, customer_id, code)
+            outcome = await asyncio.to_thread(
+                confirm_link, self.db, customer_id, code, now=self.clock()
+            )
         except Conflict:  # a campaign message to them is being sent; the code is still good
             await self._say(bot, chat_id, LINK_BUSY)
             return WAITING_FOR_CODE

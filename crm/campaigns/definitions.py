@@ -165,7 +165,7 @@ def update_campaign(db: Database, ref: str | int, **changes: object) -> Campaign
             f: getattr(campaign, f) for f in CampaignSpec.__dataclass_fields__ if f != "segment"
         }
         current.update(name=campaign.name, segment=segment.name, **changes)
-        spec = CampaignSpec(**current)  # type: ignore[arg-type]
+        spec = CampaignSpec(**current)
         _check(spec)
         for name, value in changes.items():
             setattr(campaign, name, value)

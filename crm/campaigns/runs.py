@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    ColumnElement,
     Insert,
     and_,
     case,
@@ -292,7 +293,11 @@ def _counts(session: Session, run_id: int) -> tuple[int, dict[str, int]]:
         .where(Delivery.run_id == run_id)
         .group_by(Delivery.status, Delivery.skip_reason)
     ).all()
-    skipped = {reason: n for status, reason, n in rows if status == DeliveryStatus.SKIPPED}
+    skipped = {
+        reason: n
+        for status, reason, n in rows
+        if status == DeliveryStatus.SKIPPED and reason is not None  # a skip has a reason
+    }
     queued = sum(n for status, _, n in rows if status != DeliveryStatus.SKIPPED)
     return queued, skipped
 
@@ -332,7 +337,7 @@ def _materialise(
     # planner knows (a PostgreSQL planner without fresh statistics turned the
     # correlated form into a nested scan of identities per customer).
     preferred = c.last_channel if campaign.channel == LAST_ACTIVE else literal(campaign.channel)
-    usable = [ident.unreachable_at.is_(None)]
+    usable: list[ColumnElement[bool]] = [ident.unreachable_at.is_(None)]
     if channels is not None:
         usable.append(ident.channel.in_(channels) if channels else false())
     granted = marketing_granted(ident.customer_id, ident.channel)

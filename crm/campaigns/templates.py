@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from jinja2 import StrictUndefined, Template, TemplateError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import SandboxedEnvironment
 
 from rapport.crm.errors import RapportError
 
@@ -58,7 +59,7 @@ _env = _BoundedSandbox(undefined=StrictUndefined, autoescape=False)
 
 
 @lru_cache(maxsize=256)
-def _compiled(source: str):  # type: ignore[no-untyped-def]
+def _compiled(source: str) -> Template:
     return _env.from_string(source)
 
 

@@ -215,8 +215,9 @@ def read_rows(
         except InvalidInput as exc:
             errors.append(RowError(line, str(exc)))
             continue
-        keys = [k for k in (("email", row.email), ("telegram", row.telegram_id)) if k[1]]
-        earlier = {by_address[k] for k in keys if k in by_address}  # type: ignore[index]
+        keys = [(kind, value) for kind, value in (("email", row.email),
+                ("telegram", row.telegram_id)) if value]  # fmt: skip
+        earlier = {by_address[k] for k in keys if k in by_address}
         if len(earlier) > 1:
             errors.append(RowError(line, "its email and telegram_id are on different rows"))
             continue
@@ -229,10 +230,10 @@ def read_rows(
                 continue
             rows[index] = _combined(first, row)
             for key in keys:
-                by_address[key] = index  # type: ignore[index]
+                by_address[key] = index
             continue
         for key in keys:
-            by_address[key] = len(rows)  # type: ignore[index]
+            by_address[key] = len(rows)
         rows.append(row)
     return rows, errors
 

@@ -36,14 +36,15 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Row, func, select, update
 from sqlalchemy.orm import Session
 
 from rapport.crm.clock import utcnow
 from rapport.crm.customers.identity import EMAIL, normalise_email
 from rapport.crm.customers.merge import merge_in, merged_into
-from rapport.crm.database import Database
+from rapport.crm.database import Database, rowcount
 from rapport.crm.errors import InvalidInput, NotFound
 from rapport.crm.models import Customer, Identity, LinkCode
 from rapport.crm.staff.audit import Actor
@@ -215,15 +216,17 @@ def confirm_link(
     return LinkOutcome(LinkStatus.WRONG, requester, tries_left=left)
 
 
-def _link(session: Session, found: object, requester: int, now: datetime) -> LinkOutcome:
+def _link(session: Session, found: Row[Any], requester: int, now: datetime) -> LinkOutcome:
     """Consume the code (exactly once) and merge, in the caller's transaction."""
-    code_id: int = found.id  # type: ignore[attr-defined]
-    target: int = found.target_customer_id  # type: ignore[attr-defined]
-    consumed = session.execute(
-        update(codes_t)
-        .where(codes_t.c.id == code_id, codes_t.c.consumed_at.is_(None))
-        .values(consumed_at=now)
-    ).rowcount
+    code_id: int = found.id
+    target: int = found.target_customer_id
+    consumed = rowcount(
+        session.execute(
+            update(codes_t)
+            .where(codes_t.c.id == code_id, codes_t.c.consumed_at.is_(None))
+            .values(consumed_at=now)
+        )
+    )
     if consumed != 1:  # another confirmation got there first
         return LinkOutcome(LinkStatus.ALREADY_LINKED, target)
     merge_in(session, target, requester, Actor(f"customer:{requester}:link-code"), now=now)
@@ -231,12 +234,8 @@ def _link(session: Session, found: object, requester: int, now: datetime) -> Lin
     return LinkOutcome(LinkStatus.LINKED, target)
 
 
-def _is_live(row: object, now: datetime) -> bool:
-    return (
-        row.consumed_at is None  # type: ignore[attr-defined]
-        and row.expires_at > now  # type: ignore[attr-defined]
-        and row.attempts < MAX_ATTEMPTS  # type: ignore[attr-defined]
-    )
+def _is_live(row: Row[Any], now: datetime) -> bool:
+    return bool(row.consumed_at is None and row.expires_at > now and row.attempts < MAX_ATTEMPTS)
 
 
 def _live_customer(session: Session, customer_id: int) -> int:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 
 from rapport.crm.customers.identity import EMAIL
 from rapport.crm.customers.merge import merged_into
@@ -57,7 +58,9 @@ class CustomerProfile:
     recent: list[InteractionView]
 
 
-def customer_summaries(db: Database, where: list, limit: int) -> list[CustomerSummary]:  # type: ignore[type-arg]
+def customer_summaries(
+    db: Database, where: Sequence[ColumnElement[bool]], limit: int
+) -> list[CustomerSummary]:
     """Customers matching `where`, most recently active first; shared by lookups and previews."""
     counts = (
         select(Interaction.customer_id, func.count().label("n"))

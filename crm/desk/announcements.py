@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 
 from rapport.crm.clock import utcnow
 from rapport.crm.database import Database
@@ -152,7 +152,7 @@ def take_notes(
     """
     a = AnnouncementMessage.__table__.c
     c = Conversation.__table__.c
-    where = [
+    where: list[ColumnElement[bool]] = [
         c.assigned_staff_id.is_not(None),
         (a.noted_staff_id.is_(None)) | (a.noted_staff_id != c.assigned_staff_id),
     ]

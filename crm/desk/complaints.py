@@ -22,12 +22,22 @@ from rapport.crm.staff.audit import Actor, record
 
 
 def flag_complaint(
-    db: Database, actor: Actor, conversation_id: int, rules: DeskRules, *, reason: str = "staff"
+    db: Database,
+    actor: Actor,
+    conversation_id: int,
+    rules: DeskRules,
+    *,
+    reason: str = "staff",
+    now: datetime | None = None,
 ) -> datetime:
-    """Mark a complaint and create its follow-up task; returns the follow-up's due time."""
+    """Mark a complaint and create its follow-up task; returns the follow-up's due time.
+
+    `now` (default: the clock) is when it was flagged: the follow-up falls due
+    `follow_up_hours` of business time after it.
+    """
     with db.transaction() as session:
         conversation = lock_conversation(session, conversation_id)
-        due = _flag(session.connection(), conversation_id, reason, rules, utcnow())
+        due = _flag(session.connection(), conversation_id, reason, rules, now or utcnow())
         record(
             session,
             actor,
@@ -49,7 +59,7 @@ def _flag(
         .values(is_complaint=True, complaint_reason=reason[:60])
     )
     f = FollowUp.__table__.c
-    due = conn.scalar(select(f.due_at).where(f.conversation_id == conversation_id))
+    due: datetime | None = conn.scalar(select(f.due_at).where(f.conversation_id == conversation_id))
     if due is not None:
         return due
     due = rules.hours.add(now, rules.follow_up)

@@ -17,10 +17,11 @@ in the same transaction.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from rapport.crm.database import Database
@@ -62,7 +63,9 @@ class ConversationView:
 # --- reading -----------------------------------------------------------------------------
 
 
-def conversation_views(session: Session, where: list) -> list[ConversationView]:  # type: ignore[type-arg]
+def conversation_views(
+    session: Session, where: Sequence[ColumnElement[bool]]
+) -> list[ConversationView]:
     rows = session.execute(
         select(Conversation, Customer.display_name, StaffMember.name, FollowUp.due_at)
         .join(Customer, Customer.id == Conversation.customer_id)

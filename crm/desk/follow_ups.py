@@ -133,8 +133,13 @@ def list_follow_ups(
         return views
 
 
-def mark_done(db: Database, actor: Actor, conversation_id: int) -> FollowUpView:
-    """Close a conversation's follow-up without resolving the conversation (audited)."""
+def mark_done(
+    db: Database, actor: Actor, conversation_id: int, *, now: datetime | None = None
+) -> FollowUpView:
+    """Close a conversation's follow-up without resolving the conversation (audited).
+
+    `now` (default: the clock) is when it was done.
+    """
     with db.transaction() as session:
         conversation = session.get(Conversation, conversation_id)
         if conversation is None:
@@ -149,7 +154,7 @@ def mark_done(db: Database, actor: Actor, conversation_id: int) -> FollowUpView:
                 f"the follow-up of conversation #{conversation_id} is already done "
                 f"({task.done_at:%Y-%m-%d %H:%M} UTC)"
             )
-        task.done_at = utcnow()
+        task.done_at = now or utcnow()
         record(
             session,
             actor,

@@ -62,7 +62,10 @@ def messages_to_forward(db: Database, *, limit: int = 50) -> list[Forward]:
             .order_by(i.id)
             .limit(limit)
         ).all()
-    return [Forward(*row[:-1], reopened=bool(row[-1])) for row in rows]
+    return [
+        Forward(row[0], row[1], row[2], row[3], row[4], row[5], reopened=bool(row[6]))
+        for row in rows
+    ]
 
 
 def mark_forwarded(db: Database, actor: Actor, forwards: Sequence[Forward]) -> None:

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from rapport.crm.database import Database
 from rapport.crm.desk.rules import EVERYONE, DeskRules, Policy
@@ -191,11 +192,11 @@ def timings(db: Database, rules: DeskRules, period: Period, now: datetime) -> li
     return found
 
 
-def _tags(session: object, customer_ids: set[int]) -> dict[int, set[str]]:
+def _tags(session: Session, customer_ids: set[int]) -> dict[int, set[str]]:
     if not customer_ids:
         return {}
     found: dict[int, set[str]] = {}
-    rows = session.execute(  # type: ignore[attr-defined]
+    rows = session.execute(
         select(CustomerTag.customer_id, CustomerTag.tag).where(
             CustomerTag.customer_id.in_(customer_ids)
         )

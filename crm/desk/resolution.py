@@ -42,13 +42,18 @@ class Resolution:
     survey_error: str | None
 
 
-def resolve(db: Database, actor: Actor, conversation_id: int) -> Outgoing | None:
-    """Close the conversation and its follow-up; returns where to ask for CSAT, if owed."""
+def resolve(
+    db: Database, actor: Actor, conversation_id: int, *, now: datetime | None = None
+) -> Outgoing | None:
+    """Close the conversation and its follow-up; returns where to ask for CSAT, if owed.
+
+    `now` (default: the clock) is the resolution time the desk report measures to.
+    """
     with db.transaction() as session:
         conversation = lock_conversation(session, conversation_id)
         if conversation.status == ConversationStatus.RESOLVED:
             raise InvalidInput(f"conversation #{conversation_id} is already resolved")
-        now = utcnow()
+        now = now or utcnow()
         conversation.status = ConversationStatus.RESOLVED
         conversation.resolved_at = now
         if conversation.assigned_staff_id is None:

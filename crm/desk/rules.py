@@ -121,7 +121,8 @@ class DeskRules:
 
     def complaint_word_in(self, text: str) -> str | None:
         """The first configured complaint word the text contains as a word, if any."""
-        for word in re.findall(r"\w+", text.casefold()):
+        words: list[str] = re.findall(r"\w+", text.casefold())
+        for word in words:
             if word in self.complaint_words:
                 return word
         return None

@@ -30,14 +30,15 @@ hot path, run for every batch of every worker.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, exists, func, select, update
+from sqlalchemy import exists, func, select, update
 
 from rapport.crm.clock import as_utc
-from rapport.crm.database import Database
+from rapport.crm.database import Database, rowcount
 from rapport.crm.models import Campaign, Customer, Delivery, DeliveryStatus, Identity, PointsEntry
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,8 @@ class Recovery:
 class Claimed:
     """One claimed batch: its delivery rows, their campaigns and their customers' points."""
 
-    rows: list[Row[Any]]
+    rows: Sequence[Any]
+    """The claimed deliveries' rows (`build_job` reads them by column name)."""
     campaigns: dict[int, Campaign]
     balances: dict[int, int]
 
@@ -66,16 +68,20 @@ def recover(db: Database, cutoff: datetime) -> Recovery:
     """Settle deliveries left behind by dispatchers that died, untouched since `cutoff`."""
     d = Delivery.__table__.c
     with db.transaction() as session:
-        requeued = session.execute(
-            update(Delivery.__table__)
-            .where(d.status == DeliveryStatus.CLAIMED.value, d.claimed_at <= cutoff)
-            .values(status=DeliveryStatus.QUEUED.value, claimed_by=None, claimed_at=None)
-        ).rowcount
-        unknown = session.execute(
-            update(Delivery.__table__)
-            .where(d.status == DeliveryStatus.SENDING.value, d.claimed_at <= cutoff)
-            .values(status=DeliveryStatus.FAILED.value, last_error=OUTCOME_UNKNOWN)
-        ).rowcount
+        requeued = rowcount(
+            session.execute(
+                update(Delivery.__table__)
+                .where(d.status == DeliveryStatus.CLAIMED.value, d.claimed_at <= cutoff)
+                .values(status=DeliveryStatus.QUEUED.value, claimed_by=None, claimed_at=None)
+            )
+        )
+        unknown = rowcount(
+            session.execute(
+                update(Delivery.__table__)
+                .where(d.status == DeliveryStatus.SENDING.value, d.claimed_at <= cutoff)
+                .values(status=DeliveryStatus.FAILED.value, last_error=OUTCOME_UNKNOWN)
+            )
+        )
     if requeued or unknown:
         log.warning("recovered deliveries: %d requeued, %d outcome unknown", requeued, unknown)
     return Recovery(requeued=requeued, unknown=unknown)
@@ -90,16 +96,18 @@ def release_claims(db: Database, worker_id: str) -> int:
     """
     d = Delivery.__table__.c
     with db.transaction() as session:
-        released = session.execute(
-            update(Delivery.__table__)
-            .where(d.status == DeliveryStatus.CLAIMED.value, d.claimed_by == worker_id)
-            .values(
-                status=DeliveryStatus.QUEUED.value,
-                claimed_by=None,
-                claimed_at=None,
-                attempts=d.attempts - 1,  # claimed, never tried
+        released = rowcount(
+            session.execute(
+                update(Delivery.__table__)
+                .where(d.status == DeliveryStatus.CLAIMED.value, d.claimed_by == worker_id)
+                .values(
+                    status=DeliveryStatus.QUEUED.value,
+                    claimed_by=None,
+                    claimed_at=None,
+                    attempts=d.attempts - 1,  # claimed, never tried
+                )
             )
-        ).rowcount
+        )
     if released:
         log.warning("released %d claimed deliveries after a failed pass", released)
     return released
@@ -171,7 +179,7 @@ def claim_due(
         ).all()
         balances = _balances(session, {r.customer_id for r in rows})
         campaigns = _load_campaigns(session, {r.campaign_id for r in rows})
-    return Claimed(list(rows), campaigns, balances)
+    return Claimed(rows, campaigns, balances)
 
 
 def _own_channels(d: Any, claim_only: frozenset[str] | None) -> list[Any]:

@@ -82,7 +82,7 @@ class RetryPolicy:
 
     def backoff(self, attempts: int) -> float:
         """Exponential with jitter: 30 s, 60 s, 120 s … capped at an hour."""
-        return min(3600.0, self.base_backoff * 2 ** (attempts - 1)) * random.uniform(0.8, 1.2)
+        return min(3600.0, self.base_backoff * 2.0 ** (attempts - 1)) * random.uniform(0.8, 1.2)
 
 
 _d = Delivery.__table__.c

@@ -322,7 +322,8 @@ def list_reports(
 ) -> Sequence[ReportView]:
     """The newest reports, for staff; audited (recipients are personal data)."""
     m = MailReportRow.__table__.c
-    query = select(m).order_by(m.received_at.desc(), m.id.desc()).limit(limit)
+    query = select(MailReportRow.__table__).order_by(m.received_at.desc(), m.id.desc())
+    query = query.limit(limit)
     if unmatched_only:
         query = query.where(m.customer_id.is_(None))
     with db.transaction() as session:

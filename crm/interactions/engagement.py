@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -115,7 +116,7 @@ def recompute_wrote_back(conn: Connection) -> None:
     )
 
 
-def _window_end(dialect: str) -> ColumnElement[object]:
+def _window_end(dialect: str) -> ColumnElement[Any]:
     """`deliveries.sent_at` + the window, comparable with `interactions.sent_at` here."""
     d = Delivery.__table__.c
     if dialect == "sqlite":

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from rapport.crm.clock import utcnow
 from rapport.crm.customers.merge import merged_into
@@ -133,19 +134,19 @@ class UnsubscribeLinks:
         return Grant(delivery_id, customer_id, channel, already_used=False)
 
 
-def _channel_of(session: object, delivery_id: int, customer_id: int) -> tuple[str, int]:
+def _channel_of(session: Session, delivery_id: int, customer_id: int) -> tuple[str, int]:
     """The channel the delivery went to and whose it is now; refuses a token naming another
     customer. A token issued before its customer was merged into the delivery's
     owner still works: an opt-out link must not die with a merge."""
-    row = session.execute(  # type: ignore[attr-defined]
+    row = session.execute(
         select(Delivery.customer_id, Identity.channel)
         .join(Identity, Identity.id == Delivery.identity_id)
         .where(Delivery.id == delivery_id)
     ).first()
-    owner = None if row is None else int(row.customer_id)
-    if owner is None or (
-        owner != customer_id and merged_into(session, customer_id) != owner  # type: ignore[arg-type]
-    ):
+    if row is None:
+        raise TokenRefused("this unsubscribe link is not valid")
+    owner = int(row.customer_id)
+    if owner != customer_id and merged_into(session, customer_id) != owner:
         raise TokenRefused("this unsubscribe link is not valid")
     return str(row.channel), owner
 

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, select, union_all
+from sqlalchemy import ColumnElement, Subquery, and_, case, func, literal, select, union_all
 
 from rapport.crm.database import Database
 from rapport.crm.models import Customer, Direction, Interaction, Order
@@ -80,13 +81,13 @@ def months_between(earlier: str, later: str) -> int:
     return (y2 - y1) * 12 + (m2 - m1)
 
 
-def _month(db: Database, column: ColumnElement) -> ColumnElement[str]:  # type: ignore[type-arg]
+def _month(db: Database, column: ColumnElement[Any]) -> ColumnElement[str]:
     if db.dialect == "sqlite":
         return func.strftime("%Y-%m", column)
     return func.to_char(func.timezone("UTC", column), "YYYY-MM")
 
 
-def _activity():  # type: ignore[no-untyped-def]
+def _activity() -> Subquery:
     """(customer_id, at) of every inbound message and every order."""
     i, o = interactions_t.c, orders_t.c
     return union_all(

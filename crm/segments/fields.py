@@ -59,7 +59,7 @@ class Field:
     """The condition as a phrase that follows "customers …"."""
 
 
-COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+COMPARE: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
     "<": operator.lt,
     "<=": operator.le,
     ">": operator.gt,

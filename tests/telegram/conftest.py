@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from tg_helpers import TOKEN, bot_settings
+from tg_helpers import TOKEN, MovableClock, bot_settings
 
 from rapport.bot.dialogs.customer import CustomerDialogs
 from rapport.bot.staff.registry import StaffCommands
@@ -30,11 +30,18 @@ async def api() -> AsyncIterator[BotApiStandIn]:
 
 
 @pytest.fixture
-async def service(api: BotApiStandIn, db: Database) -> AsyncIterator[TelegramService]:
+def clock() -> MovableClock:
+    """The customer dialogs' clock: real time until a test moves it on."""
+    return MovableClock()
+
+
+@pytest.fixture
+async def service(
+    api: BotApiStandIn, db: Database, clock: MovableClock
+) -> AsyncIterator[TelegramService]:
     settings = bot_settings(api)
-    running = TelegramService(
-        settings, CustomerDialogs(db, settings).handlers(), poll_timeout=1, retry_delay=0.05
-    )
+    dialogs = CustomerDialogs(db, settings, clock=clock)
+    running = TelegramService(settings, dialogs.handlers(), poll_timeout=1, retry_delay=0.05)
     StaffCommands(db, settings).register(running.application)
     await running.start()
     yield running

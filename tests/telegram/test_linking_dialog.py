@@ -14,7 +14,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
-from tg_helpers import count, interactions, replies
+from tg_helpers import MovableClock, count, interactions, replies
 
 from rapport.bot.dialogs.linking import LINK_ASKED_AT
 from rapport.bot.dialogs.texts import CODE_SENT, LINK_UNAVAILABLE
@@ -156,14 +156,13 @@ async def test_an_expired_code_is_refused(
     service: TelegramService,
     mail: Sink,
     db: Database,
-    monkeypatch: pytest.MonkeyPatch,
+    clock: MovableClock,
 ) -> None:
     _email_customer(db)
     api.user(ANN, "Ann")
     await _say(api, f"/link {ADDRESS}", 1)
     await api.wait_for(lambda: len(mail.received) == 1)
-    later = utcnow() + timedelta(minutes=16)
-    monkeypatch.setattr("rapport.crm.customers.linking.utcnow", lambda: later)
+    clock.advance(timedelta(minutes=16))
     assert "has expired" in await _say(api, f"/link {_code_from(mail)}", 2)
     assert count(db, Customer) == 2 and count(db, CustomerMerge) == 0
 

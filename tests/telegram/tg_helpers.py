@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 
 from rapport.channels.telegram.testing import BotApiStandIn
+from rapport.crm.clock import utcnow
 from rapport.crm.database import Database
 from rapport.crm.models import Customer, Interaction
 from rapport.crm.settings import Settings, load_settings
 
 TOKEN = "123456:TEST-token"
+
+
+class MovableClock:
+    """Real time plus an offset a test moves forward: a `Clock` for the running bot."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return utcnow() + self.offset
+
+    def advance(self, by: timedelta) -> None:
+        self.offset += by
 
 
 def bot_settings(api: BotApiStandIn, **overrides: Any) -> Settings:
