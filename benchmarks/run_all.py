@@ -45,6 +45,7 @@ def benches(postgres: str | None, soak: bool = False) -> list[Bench]:
         Bench("Telegram send", "benchmarks.telegram_send", (), ("--count", "150")),
         Bench("Sentiment", "benchmarks.sentiment_eval"),
         Bench("Demo data (SQLite)", "benchmarks.demo_data", (), ("--customers", "2000")),
+        Bench("Customer import (SQLite)", "benchmarks.customer_import", (), ("--rows", "10000")),
         Bench("Desk report (SQLite)", "benchmarks.desk", (), ("--conversations", "3000")),
         Bench(
             "Customer value (SQLite)",
@@ -66,6 +67,12 @@ def benches(postgres: str | None, soak: bool = False) -> list[Bench]:
             Bench("Ingest (PostgreSQL)", "benchmarks.ingest", pg, (*pg, "--count", "3000")),
             Bench(
                 "Campaign run (PostgreSQL)", "benchmarks.campaign", pg, (*pg, "--customers", "5000")
+            ),
+            Bench(
+                "Customer import (PostgreSQL)",
+                "benchmarks.customer_import",
+                pg,
+                (*pg, "--rows", "10000"),
             ),
             Bench(
                 "Customer value (PostgreSQL)",

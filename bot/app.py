@@ -28,7 +28,7 @@ from rapport.bot.dispatch_service import DispatchService
 from rapport.bot.scheduler import Runtime, SchedulerService
 from rapport.bot.staff.desk_round import DeskService
 from rapport.bot.staff.registry import StaffCommands
-from rapport.bot.web import web_factory
+from rapport.bot.web import WebService, web_factory
 from rapport.bot.workers import WorkerPool
 from rapport.channels.email import imap_service, inbound_smtp_service
 from rapport.channels.lifecycle import Disabled, Service, ServiceFactory
@@ -136,8 +136,10 @@ def _assemble(
         service = factory(settings, db)
         if isinstance(service, Disabled):
             log.info("%s: off (%s)", service.name, service.reason)
-        else:
-            services.append(service)
+            continue
+        if isinstance(service, WebService):  # the subscribe page mails its confirmations
+            service.use_channels(outbound.for_campaigns())
+        services.append(service)
     telegram = None
     if outbound.telegram_bot is None:
         log.info("%s: off (RAPPORT_TELEGRAM_TOKEN is not set)", NAME)

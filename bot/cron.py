@@ -51,3 +51,28 @@ def cron_trigger(expression: str, timezone: str) -> CronTrigger:
         day_of_week=crontab.day_of_week,
         timezone=ZoneInfo(timezone),
     )
+
+
+def latest_fire_time(
+    expression: str, timezone: str, now: datetime, window: timedelta
+) -> datetime | None:
+    """The schedule's last planned time at or before `now`, looking back `window` at most.
+
+    A firing is identified by this planned time, not by when the scheduler got
+    round to it: a late or repeated firing then names the same slot, and the
+    database's unique key on (campaign, slot) makes it run once.
+    """
+    trigger = cron_trigger(expression, timezone)
+    found: datetime | None = None
+    previous: datetime | None = None
+    probe = now - window
+    while True:
+        planned = trigger.get_next_fire_time(previous, probe)
+        if planned is None or planned > now:
+            return found
+        found, previous, probe = planned, planned, planned + timedelta(seconds=1)
+
+
+def next_fire_time(expression: str, timezone: str, now: datetime) -> datetime | None:
+    """The schedule's next planned time after `now` (for `campaigns list`)."""
+    return cron_trigger(expression, timezone).get_next_fire_time(None, now + timedelta(seconds=1))

@@ -11,7 +11,7 @@ from rapport.crm.channel import Channel
 from rapport.crm.database import Database, is_outage
 from rapport.crm.dispatch.dispatcher import Dispatcher
 from rapport.crm.dispatch.outcomes import DispatchStats
-from rapport.crm.privacy.unsubscribe import header_hook
+from rapport.crm.privacy.unsubscribe import links_from_settings
 from rapport.crm.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,14 +29,24 @@ def dispatcher_for(
     *,
     claim_only: frozenset[str] | None = None,
 ) -> Dispatcher:
-    """A dispatcher configured from the settings, for `rapport run`, workers and run-now."""
+    """A dispatcher configured from the settings, for `rapport run`, workers and run-now.
+
+    Campaign mail carries its unsubscribe link; where no link can be made,
+    email deliveries are held in the queue with the reason (`Dispatcher.hold`)
+    rather than sent without one.
+    """
+    links, reason = links_from_settings(settings, db)
+    hold = {} if links is not None else {"email": f"no working unsubscribe link: {reason}"}
+    if hold:
+        log.error("campaign mail is held, not sent: %s", hold["email"])
     return Dispatcher(
         db,
         channels,
         batch_size=settings.dispatch_batch_size,
         max_attempts=settings.dispatch_max_attempts,
         business_name=settings.business_name,
-        extra_headers=header_hook(settings),
+        unsubscribe_url=links.url if links is not None else None,
+        hold=hold,
         claim_only=claim_only,
         quiet_seconds=settings.dispatch_quiet_seconds,
     )

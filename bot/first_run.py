@@ -61,6 +61,7 @@ class Answers:
     imap_port: int = 993
     imap_username: str | None = None
     imap_password: str | None = None
+    public_url: str | None = None
 
     def env(self) -> dict[str, str]:
         """The settings to write, by Settings field name; unused parts are left out."""
@@ -70,6 +71,7 @@ class Answers:
             "database_url": self.database_url,
             "telegram_token": self.telegram_token,
             "telegram_api_url": self.telegram_api_url,
+            "public_url": self.public_url,
         }
         if self.smtp_host:
             values.update(

@@ -29,6 +29,7 @@ def comparison_rows(now: ProgrammeMetrics, before: ProgrammeMetrics) -> list[tup
         ("targeted", str(now.targeted), str(before.targeted)),
         ("delivered", str(now.delivered), str(before.delivered)),
         ("failed", str(now.failed), str(before.failed)),
+        ("bounce rate", pct(now.bounce_rate), pct(before.bounce_rate)),
         ("pending", str(now.pending), str(before.pending)),
         ("skipped", skipped(now), skipped(before)),
         ("response rate", pct(now.response_rate), pct(before.response_rate)),

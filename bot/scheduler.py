@@ -32,13 +32,13 @@ from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from rapport.bot.cron import cron_trigger
-from rapport.crm.campaigns.definitions import get_campaign, is_live, list_campaigns
-from rapport.crm.campaigns.runs import local_slot_taken, start_run
+from rapport.bot.cron import cron_trigger, latest_fire_time
+from rapport.crm.campaigns.definitions import get_campaign, is_live, list_campaigns, set_status
+from rapport.crm.campaigns.runs import local_slot_taken, slot_run, start_run
 from rapport.crm.clock import utcnow
 from rapport.crm.database import Database, is_outage
 from rapport.crm.errors import RapportError
-from rapport.crm.models import CampaignStatus
+from rapport.crm.models import Campaign, CampaignStatus
 from rapport.crm.privacy.requests import enforce_retention
 from rapport.crm.settings import Settings
 from rapport.crm.value.loyalty import expire_points, parse_tiers
@@ -71,7 +71,13 @@ _runtime: Runtime | None = None
 
 
 def fire_campaign(campaign_id: int, now: datetime | None = None) -> None:
-    """A scheduled firing: make the run for this minute, then wake the dispatcher."""
+    """A scheduled firing: make the run for its planned slot, then wake the dispatcher.
+
+    The slot is the time the schedule planned (a one-off's `run_at`, the
+    cron's latest time), not the time the job happened to fire, so a late
+    firing after downtime, a job re-added by a sync, or a second scheduler all
+    name the same slot, and the database lets the slot have one run.
+    """
     runtime = _runtime
     if runtime is None:
         log.warning("campaign %d fired with no running application; ignored", campaign_id)
@@ -81,17 +87,38 @@ def fire_campaign(campaign_id: int, now: datetime | None = None) -> None:
     if not is_live(campaign, now):
         log.info("campaign %d is not live; firing ignored", campaign_id)
         return
-    if local_slot_taken(runtime.db, campaign_id, campaign.timezone, now):
+    one_off = _is_one_off(campaign)
+    slot = planned_slot(campaign, now)
+    if local_slot_taken(runtime.db, campaign_id, campaign.timezone, slot):
         log.info("campaign %d already ran at this local time (clocks went back)", campaign_id)
         return
-    start_run(
+    summary = start_run(
         runtime.db,
         campaign_id,
+        scheduled_for=slot,
         channels=runtime.channels,
         frequency_cap=runtime.frequency_cap,
         now=now,
+        completes=one_off,
     )
-    runtime.wake_dispatcher()
+    if summary.created:
+        runtime.wake_dispatcher()
+
+
+def _is_one_off(campaign: Campaign) -> bool:
+    return campaign.schedule_cron is None and campaign.run_at is not None
+
+
+def planned_slot(campaign: Campaign, now: datetime) -> datetime:
+    """The slot a firing at `now` belongs to (see `fire_campaign`)."""
+    if campaign.schedule_cron:
+        window = timedelta(seconds=MISFIRE_GRACE_SECONDS + 60)
+        planned = latest_fire_time(campaign.schedule_cron, campaign.timezone, now, window)
+        if planned is not None:
+            return planned
+    elif campaign.run_at is not None:
+        return campaign.run_at
+    return now
 
 
 def sync_jobs(scheduler: AsyncIOScheduler, db: Database) -> None:
@@ -109,6 +136,10 @@ def sync_jobs(scheduler: AsyncIOScheduler, db: Database) -> None:
         elif campaign.run_at is not None and campaign.run_at > now - timedelta(
             seconds=MISFIRE_GRACE_SECONDS
         ):
+            if slot_run(db, campaign.id, campaign.run_at) is not None:
+                # It ran; marking it completed failed or predates this version.
+                set_status(db, campaign.id, CampaignStatus.COMPLETED)
+                continue
             trigger = DateTrigger(run_date=campaign.run_at)
             signature = f"date {campaign.run_at.isoformat()}"
         else:

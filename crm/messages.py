@@ -67,6 +67,10 @@ class OutboundMessage:
     """Buttons as (label, data) pairs, e.g. a CSAT scale; channels without
     buttons render them as a numbered list to answer by text."""
     headers: dict[str, str] = field(default_factory=dict)
+    unsubscribe_url: str | None = None
+    """The one-click opt-out link of this message (email shows it and sends List-Unsubscribe)."""
+    marketing: bool = False
+    """A campaign message: email refuses to send one without an unsubscribe link."""
 
 
 @dataclass(frozen=True, slots=True)

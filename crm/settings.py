@@ -142,13 +142,30 @@ class Settings(BaseSettings):
 
     secret_key: SecretStr | None = Field(
         None,
-        description="Signs unsubscribe links (16+ characters); without it mail has no link.",
+        description="Signs unsubscribe and confirmation links (16+ characters); unset: a key "
+        "generated once and kept in the database.",
     )
     public_url: str | None = Field(
-        None, description="Public base URL of Rapport's web endpoint, e.g. https://crm.shop.hk."
+        None,
+        description="Public base URL of Rapport's web endpoint, e.g. https://crm.shop.hk; "
+        "unset: the web server's local address (start-up warns: set it for real customers).",
     )
     unsubscribe_link_days: int = Field(
         365, ge=1, le=3650, description="Days an unsubscribe link keeps working."
+    )
+    opt_in_link_hours: int = Field(
+        72,
+        ge=1,
+        le=720,
+        description="Hours a double opt-in confirmation link (rapport customers invite, "
+        "/subscribe) keeps working.",
+    )
+    soft_bounce_limit: int = Field(
+        3,
+        ge=1,
+        le=100,
+        description="Temporary bounces (4.x.x) in a row after which an email address counts "
+        "as unreachable; a permanent one (5.x.x) does at once.",
     )
     web_host: str = Field("127.0.0.1", description="Address the web endpoint (unsubscribe) binds.")
     web_port: int = Field(8080, ge=0, le=65535, description="Web endpoint port; 0 turns it off.")

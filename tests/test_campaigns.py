@@ -275,7 +275,9 @@ async def test_survey_answer_by_reply_counts_once(db: Database) -> None:
     channel = RecordingChannel()
     await Dispatcher(db, {"email": channel}).drain()
     [(_, message, key)] = channel.sent
-    assert [label for label, _ in message.choices] == ["1", "2", "3", "4", "5"]
+    assert [data for _, data in message.choices] == ["1", "2", "3", "4", "5"]
+    assert message.choices[0][0] == "1 = very dissatisfied"  # the scale says what it means
+    assert message.choices[-1][0] == "5 = very satisfied"
 
     answer_at = T0 + timedelta(hours=2)
     ingest(

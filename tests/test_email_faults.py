@@ -67,7 +67,12 @@ async def test_transient_retried_permanent_recorded_nothing_doubled(db: Database
             connections=2,
         )
         dispatcher = Dispatcher(
-            db, {"email": sender}, batch_size=16, max_attempts=MAX_ATTEMPTS, base_backoff=0.01
+            db,
+            {"email": sender},
+            batch_size=16,
+            max_attempts=MAX_ATTEMPTS,
+            base_backoff=0.01,
+            unsubscribe_url=lambda d, c: f"https://crm.example.hk/u/{d}",
         )
         try:
             stats = await dispatch_until_settled(dispatcher, db)

@@ -19,7 +19,7 @@ from rapport.channels.email.inbound_smtp import InboundSmtpService
 from rapport.channels.lifecycle import Disabled
 from rapport.crm.database import Database
 from rapport.crm.errors import ConfigurationError
-from rapport.crm.models import Conversation, Identity, Interaction
+from rapport.crm.models import Conversation, Customer, Identity, Interaction, MailReport
 from rapport.crm.settings import load_settings
 
 CORPUS = Path(__file__).parent / "email_corpus"
@@ -99,22 +99,31 @@ async def test_replayed_mail_is_accepted_and_stored_once(
     assert len(rows(db)) == 1
 
 
-async def test_bounce_is_stored_as_automated_without_a_conversation(
+async def test_a_bounce_is_a_mail_report_never_a_customer(
     db: Database, server: InboundSmtpService
 ) -> None:
     await send(server.bound_port, (CORPUS / "dsn_bounce.eml").read_bytes(), mail_from="")
-    (row,) = rows(db)
-    assert row.automated
-    assert row.conversation_id is None
-    assert count(db, Conversation) == 0
+    assert rows(db) == [] and count(db, Customer) == 0 and count(db, Conversation) == 0
+    with db.session() as session:
+        (report,) = session.scalars(select(MailReport)).all()
+    assert (report.kind, report.recipient, report.status) == ("bounce", "gone@example.net", "5.1.1")
+    assert report.customer_id is None and report.outcome == "unmatched"
 
 
-async def test_null_envelope_sender_alone_marks_automated(
+async def test_null_envelope_sender_marks_automated_and_makes_no_stranger_a_customer(
     db: Database, server: InboundSmtpService
 ) -> None:
-    await send(server.bound_port, MAIL, mail_from="")
-    (row,) = rows(db)
-    assert row.automated
+    await send(server.bound_port, MAIL)  # Zoë writes: a customer
+    again = MAIL.replace(b"parcel-1", b"parcel-2")
+    await send(server.bound_port, again, mail_from="")
+    first, second = rows(db)
+    assert not first.automated and second.automated and second.customer_id == first.customer_id
+    stranger = MAIL.replace(b"Zoe@Example.ORG", b"nobody@example.net").replace(b"parcel-1", b"x-3")
+    await send(server.bound_port, stranger, mail_from="")
+    assert len(rows(db)) == 2 and count(db, Customer) == 1
+    with db.session() as session:
+        (report,) = session.scalars(select(MailReport)).all()
+    assert (report.kind, report.customer_id, report.outcome) == ("auto_reply", None, "unmatched")
 
 
 @pytest.mark.parametrize(
@@ -214,12 +223,15 @@ async def test_corpus_arrives_whole(db: Database, server: InboundSmtpService) ->
             continue
         await send(server.bound_port, path.read_bytes())
         sent += 1
-    assert len(rows(db)) == sent
-    automated = {r.message_key for r in rows(db) if r.automated}
-    assert automated == {
-        "<bounce-1@mx.example.net>",
-        "<ooo-1@example.org>",
-        "<xauto-1@example.org>",
+    # The bounce and the two auto-replies (from addresses no customer has) are mail reports.
+    assert len(rows(db)) == sent - 3
+    assert not any(r.automated for r in rows(db))
+    with db.session() as session:
+        reports = {r.message_key: r.kind for r in session.scalars(select(MailReport))}
+    assert reports == {
+        "<bounce-1@mx.example.net>": "bounce",
+        "<ooo-1@example.org>": "auto_reply",
+        "<xauto-1@example.org>": "auto_reply",
     }
 
 

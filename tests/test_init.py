@@ -84,6 +84,7 @@ def flags(tmp_path: Path, sink: Sink, api: BotApiStandIn, **changes: str) -> lis
         "--smtp-username": "shop",
         "--smtp-password": "pw",
         "--mail-from": "hello@shop.example",
+        "--public-url": "https://crm.shop.example",
         **changes,
     }
     return [part for pair in values.items() for part in pair]
@@ -103,6 +104,7 @@ async def test_non_interactive_init_checks_everything_and_writes_env(
     assert settings.telegram_token is not None
     assert settings.telegram_token.get_secret_value() == TOKEN
     assert settings.smtp_port == sink.port and settings.mail_from == "hello@shop.example"
+    assert settings.public_url == "https://crm.shop.example"  # where links in mail point
     assert settings.secret_key is not None and len(settings.secret_key.get_secret_value()) >= 32
     assert api.calls.get("getme") == 1
     db = Database(settings.database_url)

@@ -23,6 +23,7 @@ from rapport.crm.desk.resolution import record_survey_sent, resolve
 from rapport.crm.desk.rules import DEFAULT_RULES, parse_rules
 from rapport.crm.dispatch.dispatcher import Dispatcher
 from rapport.crm.errors import NotFound
+from rapport.crm.interactions.bounces import BOUNCE, Failure, MailReport, record_report
 from rapport.crm.interactions.ingest import ingest
 from rapport.crm.messages import InboundMessage, Receipt
 from rapport.crm.models import (
@@ -33,6 +34,7 @@ from rapport.crm.models import (
     Customer,
     Interaction,
 )
+from rapport.crm.privacy.opt_in import OptInLinks, request_opt_in
 from rapport.crm.privacy.requests import (
     enforce_retention,
     erase_customer,
@@ -54,6 +56,8 @@ ADMIN = Actor("cli:test-admin")
 DESK = parse_rules(DEFAULT_RULES, ZoneInfo("UTC"))
 SECRET_WORDS = (
     "Ann Lee",
+    "203.0.113.9",
+    "Ann's phone",
     "ann@example.com",
     "my order 8841 never came",
     "Order issue",
@@ -122,6 +126,17 @@ async def _full_history(db: Database) -> tuple[int, int]:
         twin = Customer(first_seen_channel="email", created_at=T0)
         s.add(twin)
     merge_customers(db, ann, twin.id, ADMIN)
+    # Ann confirmed a double opt-in from a browser, and one of her mails bounced once.
+    opt_in = OptInLinks("a-secret-long-enough", "https://x.hk", timedelta(days=3))
+    ticket = request_opt_in(
+        db, "ann@example.com", "Ann Lee", requested_by="web:/subscribe",
+        lifetime=timedelta(days=3), meta={"remote": "203.0.113.9"},
+    )  # fmt: skip
+    assert ticket.request_id is not None
+    token = opt_in.url(ticket.request_id).rsplit("/", 1)[1]
+    opt_in.confirm(db, token, {"remote": "203.0.113.9", "user_agent": "Ann's phone"})
+    bounce = Failure("ann@example.com", "delayed", "4.2.2")
+    record_report(db, MailReport(BOUNCE, "<dsn-ann@mx>", T0 + timedelta(hours=4), (bounce,)))
     return ann, bob
 
 

@@ -51,7 +51,9 @@ async def test_email_csat_answer_reaches_the_report(
         from_name="Corner Shop",
     )
     try:
-        stats = await Dispatcher(db, {"email": sender}).drain()
+        stats = await Dispatcher(
+            db, {"email": sender}, unsubscribe_url=lambda d, c: f"https://crm.example.hk/u/{d}"
+        ).drain()
     finally:
         await sender.close()
     assert stats.sent == 1
@@ -59,7 +61,11 @@ async def test_email_csat_answer_reaches_the_report(
     question = mail.message
     assert question["To"] == "zoe@example.org" and question["Subject"] == "How did we do?"
     body = question.get_body(("plain",)).get_content()
-    assert "Reply with the number" in body and "\r\n5\r\n" in body  # the scale, by text
+    assert "Reply with the number" in body  # the scale, by text, saying what it means
+    assert "\r\n1 = very dissatisfied\r\n" in body and "\r\n5 = very satisfied\r\n" in body
+    assert question["List-Unsubscribe"].startswith("<https://crm.example.hk/u/")
+    assert question["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "unsubscribe here:\r\nhttps://crm.example.hk/u/" in body  # and the visible link
 
     reply = (
         b"From: Zoe <zoe@example.org>\r\nTo: shop@example.com\r\nSubject: Re: How did we do?\r\n"

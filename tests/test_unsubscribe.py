@@ -32,7 +32,7 @@ from rapport.crm.privacy.unsubscribe import (
     TokenExpired,
     TokenRefused,
     UnsubscribeLinks,
-    header_hook,
+    links_from_settings,
 )
 from rapport.crm.settings import load_settings
 from tests.campaign_fixtures import T0, campaign, everyone
@@ -179,15 +179,23 @@ async def test_expired_link_is_refused(
 
 
 def test_settings_decide_links_and_the_web_service(db: Database) -> None:
-    assert header_hook(load_settings(_env_file=None)) is None
-    plain = load_settings(_env_file=None, web_port=0, secret_key=SECRET, public_url="https://x.hk")
-    assert isinstance(web_factory(plain, db), Disabled)
-    no_key = load_settings(_env_file=None, public_url="https://x.hk")
-    off = web_factory(no_key, db)
-    assert isinstance(off, Disabled) and "RAPPORT_SECRET_KEY" in off.reason
+    """Links work out of the box: a generated key and the local web server's address."""
+    default = load_settings(_env_file=None)
+    links, _ = links_from_settings(default, db)
+    assert links is not None and links.url(5, 7).startswith("http://127.0.0.1:8080/u/")
+    again, _ = links_from_settings(default, db)  # another process: the same stored key
+    assert again is not None and again.read(links.token(5, 7)) == (5, 7)
+    assert isinstance(web_factory(default, db), WebService)
+
+    off = load_settings(_env_file=None, web_port=0)
+    none, reason = links_from_settings(off, db)
+    assert none is None and "RAPPORT_PUBLIC_URL" in reason
+    assert isinstance(web_factory(off, db), Disabled)
+
     full = load_settings(_env_file=None, secret_key=SECRET, public_url="https://x.hk/")
-    hook = header_hook(full)
-    assert hook is not None and hook(5, 7)["List-Unsubscribe"].startswith("<https://x.hk/u/")
+    configured, _ = links_from_settings(full, db)
+    assert configured is not None and configured.url(5, 7).startswith("https://x.hk/u/")
+    assert configured.read(_links().token(5, 7)) == (5, 7)  # the configured key signs
     assert isinstance(web_factory(full, db), WebService)
 
 

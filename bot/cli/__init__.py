@@ -15,12 +15,14 @@ import typer
 from rapport.bot.cli import (
     audit,
     campaigns,
+    consent,
     conversations,
     customers,
     db,
     demo_data,
     ingest,
     init,
+    mail,
     privacy,
     programmes,
     reports,
@@ -49,6 +51,8 @@ app.add_typer(value.import_app, name="import")
 app.add_typer(value.points_app, name="points")
 app.add_typer(programmes.app, name="programmes")
 app.add_typer(conversations.app, name="conversations")
+app.add_typer(consent.app, name="consent")
+app.add_typer(mail.app, name="mail")
 
 
 def main() -> None:

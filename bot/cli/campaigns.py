@@ -8,13 +8,17 @@ from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from rapport.bot.cli.common import configured_settings, open_db, out
+from rapport.bot.cli.common import acting, configured_settings, open_db, out
 from rapport.bot.cli.progress import Bar, progress_bar
+from rapport.crm.clock import utcnow
+from rapport.crm.errors import InvalidInput
 
 if TYPE_CHECKING:
     from rapport.channels.registry import OutboundChannels
+    from rapport.crm.campaigns.runs import RunSummary
     from rapport.crm.database import Database
     from rapport.crm.dispatch.outcomes import DispatchStats
     from rapport.crm.models import Campaign
@@ -112,16 +116,23 @@ def _schedule_words(campaign: Campaign) -> str:
 
 @app.command("list")
 def campaigns_list() -> None:
-    """Every campaign with its schedule and status.
+    """Every campaign with its schedule, status and next run (in RAPPORT_TIMEZONE).
 
     Example: rapport campaigns list
     """
+    from rapport.bot.schedule_text import next_run
     from rapport.crm.campaigns.definitions import list_campaigns
 
-    with open_db(configured_settings().database_url) as db:
-        table = Table("id", "name", "kind", "status", "schedule", "channel")
+    settings = configured_settings()
+    now = utcnow()
+    with open_db(settings.database_url) as db:
+        table = Table("id", "name", "kind", "status", "schedule",
+                      f"next run ({settings.timezone})", "channel")  # fmt: skip
         for c in list_campaigns(db):
-            table.add_row(str(c.id), c.name, c.kind, c.status, _schedule_words(c), c.channel)
+            table.add_row(
+                str(c.id), escape(c.name), c.kind, c.status, _schedule_words(c),
+                next_run(c, settings.zone, now), c.channel,
+            )  # fmt: skip
         out.print(table)
 
 
@@ -226,21 +237,40 @@ def campaigns_edit(
 def campaigns_run_now(
     campaign: str,
     send: Annotated[bool, typer.Option(help="Also send now (else `rapport run` sends).")] = True,
+    again: Annotated[
+        bool, typer.Option("--again", help="Run again though this minute's slot already ran.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only say what would be queued; write nothing.")
+    ] = False,
 ) -> None:
     """Fire a campaign at once: make its deliveries and send them.
 
-    Example: rapport campaigns run-now "Monthly CSAT"
+    A slot (this minute) runs once: asked again it says so; --again runs it
+    once more on purpose. --dry-run counts who would be queued or skipped.
+
+    Example: rapport campaigns run-now "Monthly CSAT" --dry-run
     """
     import asyncio
 
     from rapport.channels.registry import OutboundChannels
     from rapport.crm.campaigns.definitions import get_campaign
+    from rapport.crm.campaigns.runs import dry_run as dry_run_counts
     from rapport.crm.campaigns.runs import start_run, still_queued
 
     settings = configured_settings()
     outbound = OutboundChannels.from_settings(settings)  # the channels `rapport run` has
     with open_db(settings.database_url) as db:
         c = get_campaign(db, campaign)
+        if dry_run:
+            summary = dry_run_counts(
+                db, c.id, channels=outbound.names, frequency_cap=settings.frequency_cap_per_week
+            )
+            skipped = ", ".join(f"{k} {v}" for k, v in summary.skipped.items()) or "none"
+            out.print(
+                f"dry run: {summary.queued} would be queued, skipped: {skipped}; nothing written"
+            )
+            return
         with progress_bar("run-now: making deliveries"):
             summary = start_run(
                 db,
@@ -248,18 +278,24 @@ def campaigns_run_now(
                 trigger="manual",
                 channels=outbound.names,
                 frequency_cap=settings.frequency_cap_per_week,
+                again=again,
             )
+        if not summary.created:
+            _already_ran(c, summary, settings.zone)
+            return
         skipped = ", ".join(f"{k} {v}" for k, v in summary.skipped.items()) or "none"
         out.print(f"run {summary.run_id}: {summary.queued} queued, skipped: {skipped}")
         if send and summary.queued:
             with progress_bar("run-now: sending", total=summary.queued) as bar:
-                stats = asyncio.run(
+                stats, held = asyncio.run(
                     _send(settings, db, outbound, summary.run_id, summary.queued, bar)
                 )
             out.print(
                 f"sent {stats.sent}, retry later {stats.retried}, failed {stats.failed}, "
                 f"skipped {stats.skipped}"
             )
+            for channel, (count, reason) in held.items():
+                out.print(f"{count} {channel} delivery(ies) held, not sent: {reason}")
             left = still_queued(db, summary.run_id)
             if left:
                 out.print(
@@ -275,8 +311,11 @@ async def _send(
     run_id: int,
     queued: int,
     bar: Bar,
-) -> DispatchStats:
+) -> tuple[DispatchStats, dict[str, tuple[int, str]]]:
     """Send what is queued now through the outbound channels, closing them after.
+
+    Returns the dispatch figures and, per channel, how many deliveries were held
+    unsent and why (e.g. mail that could carry no working unsubscribe link).
 
     On a terminal, the bar follows the run's deliveries as they settle: it reads
     the run's count of unsettled deliveries a few times a second rather than
@@ -290,16 +329,74 @@ async def _send(
 
     async with outbound:
         dispatcher = dispatcher_for(settings, db, outbound)
-        if not bar.shown:
-            return await dispatcher.drain()
 
         async def follow() -> None:
             while True:
                 bar.update(completed=queued - still_queued(db, run_id))
                 await asyncio.sleep(PROGRESS_POLL_SECONDS)
 
-        follower = asyncio.create_task(follow())
+        follower = asyncio.create_task(follow()) if bar.shown else None
         try:
-            return await dispatcher.drain()
+            stats = await dispatcher.drain()
         finally:
-            follower.cancel()
+            if follower is not None:
+                follower.cancel()
+        held = {ch: (n, dispatcher.hold[ch]) for ch, n in dispatcher.held().items()}
+        return stats, held
+
+
+def _already_ran(campaign: Campaign, summary: RunSummary, zone: ZoneInfo) -> None:
+    at = summary.scheduled_for.astimezone(zone) if summary.scheduled_for else None
+    out.print(
+        f"campaign {campaign.id} already ran in this minute's slot"
+        f"{f' ({at:%H:%M %Z})' if at else ''}: run {summary.run_id}, {summary.queued} queued; "
+        "nothing new. To run it again on purpose: "
+        f"rapport campaigns run-now {escape(repr(campaign.name))} --again"
+    )
+
+
+@app.command("preview")
+def campaigns_preview(
+    campaign: str,
+    customer: Annotated[int | None, typer.Option(help="Customer id (default: a sample).")] = None,
+) -> None:
+    """Print a campaign's message exactly as one customer would get it (audited).
+
+    Example: rapport campaigns preview "Monthly CSAT" --customer 42
+    """
+    from rapport.bot.campaign_preview import preview_text
+    from rapport.crm.staff.roles import Permission
+
+    settings = configured_settings()
+    with open_db(settings.database_url) as db:
+        actor = acting(db, None, Permission.RUN_CAMPAIGNS)
+        print(preview_text(db, settings, actor, campaign, customer))
+
+
+@app.command("test")
+def campaigns_test(
+    campaign: str,
+    email: Annotated[str | None, typer.Option(help="Send the test to this address.")] = None,
+    telegram_id: Annotated[int | None, typer.Option(help="…or to this Telegram chat.")] = None,
+) -> None:
+    """Send one real test message through the channel; it never counts anywhere.
+
+    A test is marked "[TEST]", goes to the address given (not into a customer's
+    history, the reports or the frequency cap) and its unsubscribe link changes nothing.
+
+    Example: rapport campaigns test "Monthly CSAT" --email me@shop.example
+    """
+    import asyncio
+
+    from rapport.bot.campaign_preview import send_test
+    from rapport.crm.staff.roles import Permission
+
+    if (email is None) == (telegram_id is None):
+        raise InvalidInput("give one of --email ADDRESS or --telegram-id CHAT_ID")
+    channel, address = ("email", email) if email is not None else ("telegram", str(telegram_id))
+    assert address is not None
+    settings = configured_settings()
+    with open_db(settings.database_url) as db:
+        actor = acting(db, None, Permission.RUN_CAMPAIGNS)
+        said = asyncio.run(send_test(db, settings, actor, campaign, channel, address))
+    out.print(escape(said))

@@ -15,16 +15,19 @@ import getpass
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
+import typer
 from rich.console import Console
 
 from rapport.bot import logs
+from rapport.crm.errors import InvalidInput
 
 if TYPE_CHECKING:
     from rapport.crm.database import Database
     from rapport.crm.settings import Settings
     from rapport.crm.staff.audit import Actor
+    from rapport.crm.staff.roles import Permission
 
 out = Console()
 
@@ -56,6 +59,25 @@ def cli_actor() -> Actor:
     from rapport.crm.staff.audit import Actor
 
     return Actor(label=f"cli:{getpass.getuser()}")
+
+
+StaffOption = Annotated[
+    int | None, typer.Option("--staff", help="Staff id acting (default: the CLI, as admin).")
+]
+
+
+def acting(db: Database, staff_id: int | None, permission: Permission) -> Actor:
+    """The staff member acting (their role checked by `authorise`), or the CLI operator."""
+    from rapport.crm.models import StaffMember
+    from rapport.crm.staff.roles import actor_for, authorise
+
+    if staff_id is None:
+        return cli_actor()
+    with db.session() as session:
+        member = session.get(StaffMember, staff_id)
+    if member is None or not member.active:
+        raise InvalidInput(f"no active staff member {staff_id} (see rapport staff list)")
+    return actor_for(authorise(member, permission))
 
 
 def when(value: datetime | None) -> str:

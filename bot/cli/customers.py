@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from rapport.bot.cli.common import cli_actor, configured_settings, open_db, out, when
+from rapport.bot.cli.common import (
+    StaffOption,
+    acting,
+    cli_actor,
+    configured_settings,
+    open_db,
+    out,
+    when,
+)
 from rapport.bot.cli.progress import progress_bar
 from rapport.crm.errors import InvalidInput
+from rapport.crm.staff.roles import Permission
 
 app = typer.Typer(no_args_is_help=True, help="Look customers up (audited).")
 
@@ -28,12 +39,15 @@ def customers_list(
 
     with open_db(configured_settings().database_url) as db:
         rows = list_customers(db, cli_actor(), search=search, limit=limit)
-        table = Table("id", "name", "first seen", "last channel", "last activity", "messages")
+        table = Table(
+            "id", "name", "contact", "consent", "last channel", "last activity", "messages"
+        )
         for c in rows:
             table.add_row(
                 str(c.id),
-                c.display_name or "—",
-                c.first_seen_channel,
+                escape(c.display_name or "—"),
+                escape(c.contact or "—"),
+                ", ".join(c.consent) or "none",
                 c.last_channel or "—",
                 when(c.last_activity_at),
                 str(c.interactions),
@@ -159,3 +173,91 @@ def customers_values(
         for tier, count, spend, predicted in value_tier_counts(db):
             table.add_row(tier, str(count), f"{spend:,.2f}", f"{predicted:,.2f}")
         out.print(table)
+
+
+SHOWN_ERRORS = 50
+
+
+@app.command("import")
+def customers_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    staff: StaffOption = None,
+) -> None:
+    """Import customers from CSV: email, name, telegram_id, tags, consent, consent_source,
+    consent_at (docs/privacy.md). All rows or none; re-running is safe.
+
+    Example: rapport customers import customers.csv
+    """
+    from rich.progress import Progress
+
+    from rapport.crm.customers.importing import import_customers_file
+    from rapport.crm.value.orders import count_rows
+
+    settings = configured_settings()
+    total = count_rows(file)
+    with open_db(settings.database_url) as db, Progress(console=out, transient=True) as progress:
+        actor = acting(db, staff, Permission.MANAGE_CONSENT)
+        checking = progress.add_task("checking rows", total=total)
+        writing = progress.add_task("writing", total=total, visible=False)
+
+        def wrote(n: int) -> None:
+            progress.update(writing, visible=True, advance=n)
+
+        report = import_customers_file(
+            db,
+            file,
+            actor,
+            zone=settings.zone,
+            checked=lambda n: progress.advance(checking, n),
+            written=wrote,
+        )
+    if report.errors:
+        out.print(f"{len(report.errors)} bad row(s) in {escape(file.name)}; nothing was imported:")
+        table = Table("line", "problem")
+        for error in report.errors[:SHOWN_ERRORS]:
+            table.add_row(str(error.line), escape(error.reason))
+        out.print(table)
+        if len(report.errors) > SHOWN_ERRORS:
+            out.print(f"… and {len(report.errors) - SHOWN_ERRORS} more")
+        out.print("fix them and run the import again")
+        raise typer.Exit(1)
+    out.print(
+        f"{report.rows} row(s): {report.created} new customer(s), {report.updated} updated, "
+        f"{report.unchanged} unchanged; {report.consents} email consent(s) recorded"
+    )
+    if report.kept_withdrawn:
+        lines = ", ".join(str(n) for n in report.kept_withdrawn[:20])
+        out.print(
+            f"{len(report.kept_withdrawn)} consent(s) not recorded: the customer withdrew after "
+            f"that date (line(s) {lines})"
+        )
+
+
+@app.command("invite")
+def customers_invite(
+    email: str,
+    name: Annotated[str | None, typer.Option(help="Their name, for the greeting.")] = None,
+    staff: StaffOption = None,
+) -> None:
+    """Send a double opt-in mail: consent is recorded only when they confirm (link or YES).
+
+    Example: rapport customers invite ann@example.com --name "Ann Lee"
+    """
+    from rapport.bot.opt_in_mail import send_invitation
+    from rapport.bot.services import close_channels, outbound_channels
+
+    settings = configured_settings()
+    channels = outbound_channels(settings)
+    sender = channels.get("email")
+    if sender is None:
+        raise InvalidInput("sending mail is off: set RAPPORT_SMTP_HOST and RAPPORT_MAIL_FROM")
+    with open_db(settings.database_url) as db:
+        actor = acting(db, staff, Permission.MANAGE_CONSENT)
+
+        async def send() -> str:
+            try:
+                return await send_invitation(db, settings, sender, email, name, actor.label)
+            finally:
+                await close_channels(channels)
+
+        out.print(escape(asyncio.run(send())))

@@ -33,6 +33,10 @@ def init(
     imap_port: Annotated[int, typer.Option(help="IMAP port.")] = 993,
     imap_username: Annotated[str | None, typer.Option(help="IMAP user name.")] = None,
     imap_password: Annotated[str | None, typer.Option(help="IMAP password.")] = None,
+    public_url: Annotated[
+        str | None,
+        typer.Option(help="https:// address customers reach Rapport's web server at (links)."),
+    ] = None,
     env_file: Annotated[Path, typer.Option(help="Where to write the settings.")] = Path(".env"),
     force: Annotated[bool, typer.Option(help="Replace an existing settings file.")] = False,
     non_interactive: Annotated[
@@ -70,6 +74,11 @@ def init(
             if smtp_username and not smtp_password:
                 smtp_password = _optional("SMTP password", secret=True)
             mail_from = mail_from or typer.prompt("From address")
+            if public_url is None:
+                public_url = _optional(
+                    "Public https:// address of Rapport's web server, for the unsubscribe "
+                    "and confirmation links in mail (blank: this machine only, for trying)"
+                )
         if imap_host is None:
             imap_host = _optional("IMAP host for replies (blank: none)")
         if imap_host:
@@ -96,6 +105,7 @@ def init(
         imap_port=imap_port,
         imap_username=imap_username or None,
         imap_password=imap_password or None,
+        public_url=public_url or None,
     )
     initialise(answers, env_file, force=force, report=lambda line: out.print(f"✓ {line}"))
     out.print("next: `rapport programmes list`, then `rapport run`")

@@ -45,6 +45,7 @@ def inbound_smtp_service(settings: Settings, db: Database) -> Service | Disabled
         settings.inbound_smtp_host,
         settings.inbound_smtp_port,
         max_chars=settings.max_message_chars,
+        soft_bounce_limit=settings.soft_bounce_limit,
     )
 
 
@@ -62,7 +63,12 @@ def imap_service(settings: Settings, db: Database) -> Service | Disabled:
         password=settings.imap_password.get_secret_value(),
         folder=settings.imap_folder,
     )
-    return ImapPoller(db, account, max_chars=settings.max_message_chars)
+    return ImapPoller(
+        db,
+        account,
+        max_chars=settings.max_message_chars,
+        soft_bounce_limit=settings.soft_bounce_limit,
+    )
 
 
 def outbound_service(settings: Settings, db: Database) -> Service | Disabled:

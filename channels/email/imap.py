@@ -23,11 +23,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from rapport.channels.email.parsing import parse_email
+from rapport.channels.email.receiving import store_mail
 from rapport.crm.database import Database
 from rapport.crm.errors import InvalidMessage
+from rapport.crm.interactions.bounces import DEFAULT_SOFT_BOUNCE_LIMIT
 from rapport.crm.interactions.checking import DEFAULT_MAX_CHARS
-from rapport.crm.interactions.ingest import ingest
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +72,13 @@ class ImapPoller:
         *,
         interval: float = DEFAULT_INTERVAL,
         max_chars: int = DEFAULT_MAX_CHARS,
+        soft_bounce_limit: int = DEFAULT_SOFT_BOUNCE_LIMIT,
     ) -> None:
         self.db = db
         self.account = account
         self.interval = interval
         self.max_chars = max_chars
+        self.soft_bounce_limit = soft_bounce_limit
         self._stopping = threading.Event()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -94,8 +96,12 @@ class ImapPoller:
                 if raw is None:  # expunged by someone else meanwhile
                     continue
                 try:
-                    message = parse_email(raw)
-                    result = ingest(self.db, message, max_chars=self.max_chars)
+                    result = store_mail(
+                        self.db,
+                        raw,
+                        max_chars=self.max_chars,
+                        soft_bounce_limit=self.soft_bounce_limit,
+                    )
                 except InvalidMessage as exc:
                     log.info("IMAP mail uid %s refused as invalid", uid.decode())
                     log.debug("IMAP mail uid %s refused: %s", uid.decode(), exc)

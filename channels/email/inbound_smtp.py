@@ -16,12 +16,11 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy.exc import SQLAlchemyError
 
-from rapport.channels.email.parsing import parse_email
+from rapport.channels.email.receiving import Stored, store_mail
 from rapport.crm.database import Database
 from rapport.crm.errors import ConfigurationError, InvalidMessage
+from rapport.crm.interactions.bounces import DEFAULT_SOFT_BOUNCE_LIMIT
 from rapport.crm.interactions.checking import DEFAULT_MAX_CHARS
-from rapport.crm.interactions.ingest import ingest
-from rapport.crm.messages import IngestResult
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +33,16 @@ SERVER_NAME = "rapport"
 class IngestHandler:
     """aiosmtpd handler: parse and ingest in a worker thread, then answer."""
 
-    def __init__(self, db: Database, *, max_chars: int = DEFAULT_MAX_CHARS) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        max_chars: int = DEFAULT_MAX_CHARS,
+        soft_bounce_limit: int = DEFAULT_SOFT_BOUNCE_LIMIT,
+    ) -> None:
         self.db = db
         self.max_chars = max_chars
+        self.soft_bounce_limit = soft_bounce_limit
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or envelope.content or b""
@@ -62,12 +68,17 @@ class IngestHandler:
             log.exception("inbound mail not stored: unexpected error")
             return "451 4.3.0 Temporary failure, try again later"
         if result.duplicate:
-            log.info("inbound mail was a replay of interaction %d", result.interaction_id)
+            log.info("inbound mail was a replay (%s)", result.kind)
         return "250 2.0.0 Message accepted"
 
-    def _store(self, raw: bytes, envelope_sender: str | None) -> IngestResult:
-        message = parse_email(raw, envelope_sender=envelope_sender)
-        return ingest(self.db, message, max_chars=self.max_chars)
+    def _store(self, raw: bytes, envelope_sender: str | None) -> Stored:
+        return store_mail(
+            self.db,
+            raw,
+            envelope_sender=envelope_sender,
+            max_chars=self.max_chars,
+            soft_bounce_limit=self.soft_bounce_limit,
+        )
 
 
 class InboundSmtpService:
@@ -84,8 +95,9 @@ class InboundSmtpService:
         max_bytes: int = DEFAULT_MAX_BYTES,
         max_chars: int = DEFAULT_MAX_CHARS,
         timeout: float = 300,
+        soft_bounce_limit: int = DEFAULT_SOFT_BOUNCE_LIMIT,
     ) -> None:
-        self.handler = IngestHandler(db, max_chars=max_chars)
+        self.handler = IngestHandler(db, max_chars=max_chars, soft_bounce_limit=soft_bounce_limit)
         self.host = host
         self.port = port
         self.max_bytes = max_bytes

@@ -51,6 +51,12 @@ _RESERVED = frozenset(
 
 BODY_CACHE_SIZE = 64
 ONE_CLICK = "List-Unsubscribe=One-Click"
+UNSUBSCRIBE_SLOT = "@@RAPPORT-UNSUBSCRIBE-LINK@@"
+"""Stands in the cached body for each recipient's own link (see `_with_link`)."""
+UNSUBSCRIBE_WORDS = "To stop these messages, unsubscribe here:"
+_QP_CHUNK = 60
+_NOT_IN_LINK = frozenset(" <>\"&'\\")
+"""Characters a link must not hold: it goes into a header, plain text and an HTML attribute."""
 
 
 class MailRenderer:
@@ -88,7 +94,21 @@ class MailRenderer:
             ) from None
 
     def _render(self, to_address: str, message: OutboundMessage) -> tuple[str, bytes]:
-        extra = _extra_headers(message.headers)
+        headers = dict(message.headers)
+        link = message.unsubscribe_url
+        if link is not None:
+            if (
+                _has_line_break(link)
+                or not link.lower().startswith(("https://", "http://"))
+                or any(c in link for c in _NOT_IN_LINK)
+            ):
+                raise PermanentFailure("the unsubscribe link is not a plain http(s) URL")
+            headers.setdefault("List-Unsubscribe", f"<{link}>")
+        elif message.marketing:
+            # Rapport never sends campaign mail a customer cannot opt out of; the
+            # dispatcher holds such deliveries before they get here.
+            raise PermanentFailure("campaign mail without an unsubscribe link is never sent")
+        extra = _extra_headers(headers)
         message_id = self.new_message_id()
         lines = [self._from_line, _fold("To", to_address)]
         if message.subject:
@@ -102,7 +122,10 @@ class MailRenderer:
             lines.append(_fold("In-Reply-To", parent))
             lines.append(_fold("References", parent))
         lines.extend(extra)
-        lines.append(self._body(message))
+        body = self._body(message)
+        if link is not None:
+            body = _with_link(body, link)
+        lines.append(body)
         return message_id, b"".join(lines)
 
     def _date(self) -> bytes:
@@ -114,7 +137,7 @@ class MailRenderer:
         return self._date_line
 
     def _body(self, message: OutboundMessage) -> bytes:
-        key = (message.text, message.html, message.choices)
+        key = (message.text, message.html, message.choices, message.unsubscribe_url is not None)
         cached = self._bodies.get(key)
         if cached is not None:
             self._bodies.move_to_end(key)
@@ -133,10 +156,40 @@ def render_body(message: OutboundMessage) -> bytes:
     not offer 8BITMIME.
     """
     body = EmailMessage(policy=_POLICY)
-    body.set_content(_with_choices_text(message), cte="quoted-printable")
+    text = _with_choices_text(message)
+    if message.unsubscribe_url is not None:
+        text = f"{text.rstrip()}\n\n--\n{UNSUBSCRIBE_WORDS}\n{UNSUBSCRIBE_SLOT}\n"
+    body.set_content(text, cte="quoted-printable")
     if message.html is not None:
-        body.add_alternative(_with_choices_html(message), subtype="html", cte="quoted-printable")
+        markup = _with_choices_html(message)
+        if message.unsubscribe_url is not None:
+            markup += (
+                f'\n<p style="font-size:small">{UNSUBSCRIBE_WORDS}\n'
+                f'<a href="{UNSUBSCRIBE_SLOT}">\nunsubscribe</a></p>\n'
+            )
+        body.add_alternative(markup, subtype="html", cte="quoted-printable")
     return body.as_bytes(policy=_POLICY)
+
+
+def _with_link(body: bytes, url: str) -> bytes:
+    """The cached body with this recipient's link in the slot(s), quoted-printable.
+
+    The slot sits alone on a short line, so the encoder never folds it; the
+    link is encoded here and folded with soft line breaks, keeping lines
+    under 76 characters however long the link is.
+    """
+    encoded = "".join(
+        c if c.isascii() and c.isprintable() and c != "=" and c != " " else f"={ord(c):02X}"
+        for c in url
+    )
+    chunks: list[str] = []
+    while encoded:
+        cut = _QP_CHUNK
+        if "=" in encoded[cut - 2 : cut]:  # never split an =XX escape
+            cut = encoded.rindex("=", 0, cut)
+        chunks.append(encoded[:cut])
+        encoded = encoded[cut:]
+    return body.replace(UNSUBSCRIBE_SLOT.encode("ascii"), "=\r\n".join(chunks).encode("ascii"))
 
 
 def choice_lines(choices: tuple[tuple[str, str], ...]) -> list[str]:
@@ -194,7 +247,8 @@ def _extra_headers(headers: dict[str, str]) -> list[bytes]:
             raise PermanentFailure(f"the {name} header contains a line break")
         if name.lower() == "list-unsubscribe":
             value = _unsubscribe_value(value)
-            if "<https://" in value.lower() and "list-unsubscribe-post" not in names:
+            web = "<https://" in value.lower() or "<http://" in value.lower()
+            if web and "list-unsubscribe-post" not in names:
                 lines.append(_fold("List-Unsubscribe-Post", ONE_CLICK))
         lines.append(_fold(name, value))
     return lines

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 MAX_TEXT = 4096
 BUTTONS_PER_ROW = 6
+SHORT_LABEL = 3
+"""Labels up to this long ("10", "Yes") share a row; longer ones get their own."""
 
 
 def html_escape(value: str) -> str:
@@ -73,16 +75,34 @@ def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
 
 
 def keyboard(choices: Sequence[tuple[str, str]]) -> InlineKeyboardMarkup | None:
-    """Inline buttons for a survey: up to 6 in one row (CSAT 1–5), else rows of equal size.
+    """Inline buttons for a survey, in the scale's order.
 
-    NPS 0–10 thus becomes two rows (6 + 5), each still wide enough to tap.
+    A labelled button ("1 = very dissatisfied") gets a row of its own, so the
+    words fit on a phone; runs of bare numbers share rows of up to 6, of
+    equal size. CSAT 1–5 with its words is thus five rows; NPS 0–10 is
+    "0 = not at all likely", 1–9 in two rows, then "10 = extremely likely".
     """
     if not choices:
         return None
-    buttons = [InlineKeyboardButton(label, callback_data=data) for label, data in choices]
-    rows = -(-len(buttons) // BUTTONS_PER_ROW)
-    width = -(-len(buttons) // rows)
-    return InlineKeyboardMarkup([buttons[i : i + width] for i in range(0, len(buttons), width)])
+    rows: list[list[InlineKeyboardButton]] = []
+    run: list[InlineKeyboardButton] = []
+
+    def close_run() -> None:
+        if run:
+            count = -(-len(run) // BUTTONS_PER_ROW)
+            width = -(-len(run) // count)
+            rows.extend(run[i : i + width] for i in range(0, len(run), width))
+            run.clear()
+
+    for label, data in choices:
+        button = InlineKeyboardButton(label, callback_data=data)
+        if len(label) > SHORT_LABEL:
+            close_run()
+            rows.append([button])
+        else:
+            run.append(button)
+    close_run()
+    return InlineKeyboardMarkup(rows)
 
 
 def map_error(exc: TelegramError) -> Exception:

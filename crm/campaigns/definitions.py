@@ -121,7 +121,7 @@ def create_campaign(db: Database, spec: CampaignSpec) -> Campaign:
             ends_at=spec.ends_at,
             channel=spec.channel,
             fallback=spec.fallback,
-            subject=spec.subject,
+            subject=(spec.subject or "").strip() or spec.name.strip()[:200],
             template=spec.template,
             survey_kind=spec.survey_kind,
             points=spec.points,
@@ -197,6 +197,11 @@ def set_status(db: Database, ref: str | int, status: CampaignStatus) -> Campaign
         assert campaign is not None
         if campaign.status == CampaignStatus.ENDED:
             raise InvalidCampaign(f"campaign {campaign.name!r} has ended")
+        if campaign.status == CampaignStatus.COMPLETED and status != CampaignStatus.COMPLETED:
+            raise InvalidCampaign(
+                f"campaign {campaign.name!r} was a one-off and has run; "
+                "`rapport campaigns run-now` sends it again by hand"
+            )
         campaign.status = status
         return campaign
 

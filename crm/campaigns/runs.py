@@ -30,6 +30,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from rapport.crm.campaigns.definitions import LAST_ACTIVE
 from rapport.crm.clock import utcnow
@@ -38,6 +39,7 @@ from rapport.crm.errors import NotFound
 from rapport.crm.models import (
     Campaign,
     CampaignRun,
+    CampaignStatus,
     Customer,
     Delivery,
     DeliveryStatus,
@@ -74,6 +76,8 @@ class RunSummary:
     created: bool
     queued: int
     skipped: dict[str, int]
+    scheduled_for: datetime | None = None
+    repeat: int = 0
 
 
 def start_run(
@@ -85,39 +89,36 @@ def start_run(
     channels: tuple[str, ...] | None = None,
     frequency_cap: int = DEFAULT_FREQUENCY_CAP,
     now: datetime | None = None,
+    again: bool = False,
+    completes: bool = False,
 ) -> RunSummary:
     """Create the run for this slot with all its deliveries, or find the existing one.
 
     `scheduled_for` names the slot (default: now, to the minute); `channels`
     are the channels that can send right now (None: all), so nobody is queued
-    on a channel this installation does not have.
+    on a channel this installation does not have. A slot has one run, whoever
+    asks and however often (the database's unique key decides a race); only
+    `again` (a person running it again on purpose) adds another for the same
+    slot. `completes`: this is a one-off campaign's scheduled run, after which
+    the campaign is `completed` and never fires again (set in the same
+    transaction as the run, so there is no moment where it ran but looks due).
     """
     now = now or utcnow()
     slot = (scheduled_for or now).replace(second=0, microsecond=0)
     try:
         with db.transaction() as session:
-            campaign = session.get(Campaign, campaign_id)
-            if campaign is None:
-                raise NotFound(f"no campaign {campaign_id}")
-            segment = session.get(Segment, campaign.segment_id)
-            assert segment is not None
-            if db.dialect == "postgresql":
-                # Fresh statistics keep the planner on hash joins right after a bulk
-                # import (stale ones made it loop per customer: minutes, not seconds).
-                session.execute(text("ANALYZE customers, identities, deliveries"))
-            run = CampaignRun(
-                campaign_id=campaign_id, scheduled_for=slot, started_at=now, trigger=trigger
-            )
-            session.add(run)
-            session.flush()
-            statement = _materialise(campaign, segment, run.id, channels, frequency_cap, now)
-            session.execute(statement)
-            run.materialised_at = utcnow()
-            run_id = run.id
+            repeat = _next_repeat(session, campaign_id, slot) if again else 0
+            named = _named(slot, repeat, now)
+            run_id = _make_run(
+                session, db.dialect, campaign_id, named, repeat, trigger, channels,
+                frequency_cap, now, completes=completes,
+            )  # fmt: skip
     except IntegrityError:
         existing = _run_for_slot(db, campaign_id, slot)
         if existing is None:  # the conflict was not the (campaign, slot) key
             raise
+        if completes:
+            _complete(db, campaign_id)
         log.info("campaign %d slot %s already has run %d", campaign_id, slot, existing)
         return summarise(db, existing, created=False)
     summary = summarise(db, run_id, created=True)
@@ -129,6 +130,105 @@ def start_run(
         summary.skipped or "none",
     )
     return summary
+
+
+def dry_run(
+    db: Database,
+    campaign_id: int,
+    *,
+    channels: tuple[str, ...] | None = None,
+    frequency_cap: int = DEFAULT_FREQUENCY_CAP,
+    now: datetime | None = None,
+) -> RunSummary:
+    """What a run now would queue and skip, and why; nothing is written.
+
+    The very statement a real run executes, inside a transaction that is
+    rolled back, so the answer cannot drift from what a run would do.
+    """
+    now = now or utcnow()
+    slot = now.replace(second=0, microsecond=0)
+    with db.session() as session:
+        try:
+            repeat = _next_repeat(session, campaign_id, slot)
+            run_id = _make_run(
+                session, db.dialect, campaign_id, _named(slot, repeat, now), repeat, "dry-run",
+                channels,
+                frequency_cap, now,
+            )  # fmt: skip
+            queued, skipped = _counts(session, run_id)
+        finally:
+            session.rollback()
+    return RunSummary(run_id=0, created=False, queued=queued, skipped=skipped, scheduled_for=slot)
+
+
+def _make_run(
+    session: Session,
+    dialect: str,
+    campaign_id: int,
+    slot: datetime,
+    repeat: int,
+    trigger: str,
+    channels: tuple[str, ...] | None,
+    frequency_cap: int,
+    now: datetime,
+    *,
+    completes: bool = False,
+) -> int:
+    """Insert the run and its deliveries in the caller's transaction; the run's id."""
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise NotFound(f"no campaign {campaign_id}")
+    segment = session.get(Segment, campaign.segment_id)
+    assert segment is not None
+    if dialect == "postgresql":
+        # Fresh statistics keep the planner on hash joins right after a bulk
+        # import (stale ones made it loop per customer: minutes, not seconds).
+        session.execute(text("ANALYZE customers, identities, deliveries"))
+    run = CampaignRun(
+        campaign_id=campaign_id,
+        scheduled_for=slot,
+        repeat=repeat,
+        started_at=now,
+        trigger=trigger,
+    )
+    session.add(run)
+    session.flush()
+    statement = _materialise(campaign, segment, run.id, channels, frequency_cap, now)
+    session.execute(statement)
+    run.materialised_at = utcnow()
+    if completes:
+        campaign.status = CampaignStatus.COMPLETED
+    return run.id
+
+
+def _named(slot: datetime, repeat: int, now: datetime) -> datetime:
+    """What a run is named by: its slot, or for a repeat the instant it was asked for."""
+    return slot if repeat == 0 else max(now, slot + timedelta(microseconds=1))
+
+
+def _next_repeat(session: Session, campaign_id: int, slot: datetime) -> int:
+    """0 for a slot without a run; else one more than its runs so far (`run-now --again`)."""
+    latest = session.scalar(
+        select(func.max(CampaignRun.repeat)).where(
+            CampaignRun.campaign_id == campaign_id,
+            CampaignRun.scheduled_for >= slot,
+            CampaignRun.scheduled_for < slot + timedelta(minutes=1),
+        )
+    )
+    return 0 if latest is None else latest + 1
+
+
+def _complete(db: Database, campaign_id: int) -> None:
+    with db.transaction() as session:
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is not None and campaign.status == CampaignStatus.ACTIVE:
+            campaign.status = CampaignStatus.COMPLETED
+
+
+def slot_run(db: Database, campaign_id: int, slot: datetime) -> RunSummary | None:
+    """The run already made for this minute's slot, if any (the first one)."""
+    existing = _run_for_slot(db, campaign_id, slot.replace(second=0, microsecond=0))
+    return None if existing is None else summarise(db, existing)
 
 
 def _run_for_slot(db: Database, campaign_id: int, slot: datetime) -> int | None:
@@ -174,18 +274,32 @@ def run_ids(db: Database, campaign_id: int) -> list[int]:
 
 def summarise(db: Database, run_id: int, *, created: bool = False) -> RunSummary:
     with db.session() as session:
-        rows = session.execute(
-            select(Delivery.status, Delivery.skip_reason, func.count())
-            .where(Delivery.run_id == run_id)
-            .group_by(Delivery.status, Delivery.skip_reason)
-        ).all()
+        queued, skipped = _counts(session, run_id)
+        run = session.get(CampaignRun, run_id)
+        slot, repeat = (run.scheduled_for, run.repeat) if run is not None else (None, 0)
+    return RunSummary(
+        run_id=run_id,
+        created=created,
+        queued=queued,
+        skipped=skipped,
+        scheduled_for=slot,
+        repeat=repeat,
+    )
+
+
+def _counts(session: Session, run_id: int) -> tuple[int, dict[str, int]]:
+    rows = session.execute(
+        select(Delivery.status, Delivery.skip_reason, func.count())
+        .where(Delivery.run_id == run_id)
+        .group_by(Delivery.status, Delivery.skip_reason)
+    ).all()
     skipped = {
         reason: n
         for status, reason, n in rows
         if status == DeliveryStatus.SKIPPED and reason is not None  # a skip has a reason
     }
     queued = sum(n for status, _, n in rows if status != DeliveryStatus.SKIPPED)
-    return RunSummary(run_id=run_id, created=created, queued=queued, skipped=skipped)
+    return queued, skipped
 
 
 def still_queued(db: Database, run_id: int) -> int:

@@ -23,6 +23,32 @@ from rapport.crm.models import Campaign, Delivery, DeliveryStatus, SurveyRespons
 ANSWER_WINDOW = timedelta(days=14)
 """How long after a survey a bare number still counts as its answer."""
 
+SCALE_WORDS: dict[str, dict[int, str]] = {
+    "csat": {
+        1: "very dissatisfied",
+        2: "dissatisfied",
+        3: "neutral",
+        4: "satisfied",
+        5: "very satisfied",
+    },
+    "nps": {0: "not at all likely", 10: "extremely likely"},
+}
+"""What the numbers mean, shown beside them (the standard CSAT and NPS wordings)."""
+
+
+def survey_choices(kind: str) -> tuple[tuple[str, str], ...]:
+    """The scale as (label, data) choices: "1 = very dissatisfied" … "5 = very satisfied".
+
+    The data stays the bare number (a tapped button's answer); email lists the
+    labels, and the reply "4" still means 4.
+    """
+    low, high = SURVEY_SCALES[kind]
+    words = SCALE_WORDS.get(kind, {})
+    return tuple(
+        (f"{n} = {words[n]}" if n in words else str(n), str(n)) for n in range(low, high + 1)
+    )
+
+
 _SCORE = re.compile(r"\s*(\d{1,2})(?:\s*/\s*(?:5|10))?(?=$|[\s\-–—:,.!)])[\s\-–—:,.!)]*(.*)", re.S)
 
 

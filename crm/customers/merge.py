@@ -75,6 +75,8 @@ from rapport.crm.models import (
     Identity,
     Interaction,
     LinkCode,
+    MailReport,
+    OptInRequest,
     Order,
     PointsEntry,
     SurveyResponse,
@@ -97,6 +99,8 @@ MOVED: tuple[Column[Any], ...] = (
     LinkCode.__table__.c.customer_id,
     LinkCode.__table__.c.target_customer_id,
     CustomerMerge.__table__.c.kept_id,
+    MailReport.__table__.c.customer_id,
+    OptInRequest.__table__.c.customer_id,
 )
 """Columns whose rows simply change hands: the absorbed id becomes the kept one."""
 
@@ -115,6 +119,7 @@ DELIVERY_REFERENCES: frozenset[tuple[str, str]] = frozenset(
         ("survey_responses", "delivery_id"),
         ("points_entries", "delivery_id"),
         ("unsubscribe_uses", "delivery_id"),
+        ("mail_reports", "delivery_id"),
     }
 )
 """Every (table, column) referring to deliveries.id: moved when a sibling delivery is dropped."""
@@ -283,6 +288,9 @@ def _move_delivery_dependants(conn: Connection, winner: int, loser: int) -> None
         conn.execute(delete(u).where(u.c.delivery_id == loser))
     else:
         conn.execute(update(u).where(u.c.delivery_id == loser).values(delivery_id=winner))
+
+    m = MailReport.__table__
+    conn.execute(update(m).where(m.c.delivery_id == loser).values(delivery_id=winner))
 
     d = Delivery.__table__
     responded = conn.scalar(select(func.min(d.c.responded_at)).where(d.c.id.in_((winner, loser))))

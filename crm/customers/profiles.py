@@ -8,10 +8,18 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, func, or_, select
 
+from rapport.crm.customers.identity import EMAIL
 from rapport.crm.customers.merge import merged_into
 from rapport.crm.database import Database
 from rapport.crm.errors import NotFound
-from rapport.crm.models import Conversation, ConversationStatus, Customer, Identity, Interaction
+from rapport.crm.models import (
+    Consent,
+    Conversation,
+    ConversationStatus,
+    Customer,
+    Identity,
+    Interaction,
+)
 from rapport.crm.staff.audit import Actor, record
 
 
@@ -23,6 +31,10 @@ class CustomerSummary:
     last_channel: str | None
     last_activity_at: datetime | None
     interactions: int
+    contact: str | None = None
+    """Their main address: the email, else the Telegram chat, so staff see whom they look at."""
+    consent: tuple[str, ...] = ()
+    """Channels they agreed to marketing on."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +75,23 @@ def customer_summaries(
         .limit(limit)
     )
     with db.session() as session:
+        found = list(session.execute(query))
+        ids = [c.id for c, _ in found]
+        contacts: dict[int, str] = {}
+        for cid, channel, external in session.execute(
+            select(Identity.customer_id, Identity.channel, Identity.external_id)
+            .where(Identity.customer_id.in_(ids))
+            .order_by(Identity.customer_id, Identity.channel, Identity.id)
+        ):
+            # ordered by channel name: "email" comes first, the address staff know best
+            contacts.setdefault(cid, external if channel == EMAIL else f"{channel}:{external}")
+        consents: dict[int, list[str]] = {}
+        for cid, channel in session.execute(
+            select(Consent.customer_id, Consent.channel)
+            .where(Consent.customer_id.in_(ids), Consent.granted.is_(True))
+            .order_by(Consent.channel)
+        ):
+            consents.setdefault(cid, []).append(channel)
         return [
             CustomerSummary(
                 id=c.id,
@@ -71,8 +100,10 @@ def customer_summaries(
                 last_channel=c.last_channel,
                 last_activity_at=c.last_activity_at,
                 interactions=n,
+                contact=contacts.get(c.id),
+                consent=tuple(consents.get(c.id, ())),
             )
-            for c, n in session.execute(query)
+            for c, n in found
         ]
 
 

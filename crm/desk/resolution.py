@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, select, update
 
-from rapport.crm.campaigns.surveys import parse_answer
+from rapport.crm.campaigns.surveys import parse_answer, survey_choices
 from rapport.crm.channel import Channel, DeliveryFailure
 from rapport.crm.clock import utcnow
 from rapport.crm.database import Database
@@ -28,9 +28,9 @@ from rapport.crm.staff.audit import Actor, record
 CSAT_SCALE = (1, 5)
 CSAT_QUESTION = (
     "We have closed your request. How well did we handle it? "
-    "Answer with a number from 1 (poorly) to 5 (very well)."
+    "Answer with a number from 1 (very dissatisfied) to 5 (very satisfied)."
 )
-CSAT_CHOICES = tuple((str(n), str(n)) for n in range(CSAT_SCALE[0], CSAT_SCALE[1] + 1))
+CSAT_CHOICES = survey_choices("csat")
 ANSWER_WINDOW = timedelta(days=14)
 """How long after the question a bare number still counts as its answer."""
 

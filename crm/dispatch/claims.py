@@ -121,6 +121,7 @@ def claim_due(
     batch_size: int,
     claim_only: frozenset[str] | None,
     quiet_seconds: float,
+    held: frozenset[str] = frozenset(),
 ) -> Claimed:
     """Claim up to `batch_size` due deliveries of live campaigns for this worker."""
     d = Delivery.__table__.c
@@ -133,6 +134,7 @@ def claim_due(
                 d.next_attempt_at <= now,
                 exists().where(camp.id == d.campaign_id, camp.status == "active"),
                 *_own_channels(d, claim_only),
+                *_not_held(d, held),
                 *_quiet(d, now, quiet_seconds),
             )
             .order_by(d.next_attempt_at, d.id)
@@ -186,6 +188,31 @@ def _own_channels(d: Any, claim_only: frozenset[str] | None) -> list[Any]:
         return []
     ident = Identity.__table__.c
     return [exists().where(ident.id == d.identity_id, ident.channel.in_(sorted(claim_only)))]
+
+
+def _not_held(d: Any, held: frozenset[str]) -> list[Any]:
+    """The claim's condition leaving deliveries on held channels in the queue, untouched."""
+    if not held:
+        return []
+    ident = Identity.__table__.c
+    return [~exists().where(ident.id == d.identity_id, ident.channel.in_(sorted(held)))]
+
+
+def held_per_channel(db: Database, held: frozenset[str]) -> dict[str, int]:
+    """Queued deliveries per held channel (for run-now and start-up to say so)."""
+    if not held:
+        return {}
+    d = Delivery.__table__.c
+    ident = Identity.__table__.c
+    with db.session() as session:
+        rows = session.execute(
+            select(ident.channel, func.count())
+            .select_from(Delivery.__table__)
+            .join(Identity.__table__, ident.id == d.identity_id)
+            .where(d.status == DeliveryStatus.QUEUED.value, ident.channel.in_(sorted(held)))
+            .group_by(ident.channel)
+        ).all()
+    return {channel: n for channel, n in rows}
 
 
 def _quiet(d: Any, now: datetime, quiet_seconds: float) -> list[Any]:

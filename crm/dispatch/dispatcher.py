@@ -149,8 +149,15 @@ class Dispatcher:
         clock: Callable[[], datetime] = utcnow,
         claim_only: frozenset[str] | None = None,
         quiet_seconds: float = 0.0,
+        unsubscribe_url: Callable[[int, int], str] | None = None,
+        hold: Mapping[str, str] | None = None,
     ) -> None:
         self.db = db
+        self.unsubscribe_url = unsubscribe_url
+        """(delivery id, customer id) → the message's one-click opt-out link."""
+        self.hold = dict(hold or {})
+        """Channels whose deliveries stay queued, untouched, and why: campaign mail without
+        a working unsubscribe link is held, never sent bare (rapport.bot.dispatch_service)."""
         self.quiet_seconds = quiet_seconds
         """The quiet window (`rapport.crm.dispatch.claims`). 0 here, so a dispatcher built
         directly (tests, benchmarks) sends at once; `dispatcher_for` passes
@@ -197,6 +204,7 @@ class Dispatcher:
             batch_size=self.batch_size,
             claim_only=self.claim_only,
             quiet_seconds=self.quiet_seconds,
+            held=frozenset(self.hold),
         )
         return [
             build_job(
@@ -206,9 +214,14 @@ class Dispatcher:
                 now,
                 business_name=self.business_name,
                 extra_headers=self.extra_headers,
+                unsubscribe_url=self.unsubscribe_url,
             )
             for r in claimed.rows
         ]
+
+    def held(self) -> dict[str, int]:
+        """Queued deliveries per held channel (`hold`)."""
+        return claims.held_per_channel(self.db, frozenset(self.hold))
 
     def held_until(self) -> datetime | None:
         """When the first delivery now held back by the quiet window is released, if any."""

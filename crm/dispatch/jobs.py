@@ -1,19 +1,20 @@
 """A claimed delivery as a job: the address and the message rendered for its customer.
 
 The template is rendered at claim time with the customer's name and points
-balance; a template that cannot be rendered becomes the job's `problem`, and
-the dispatcher records it as a failure instead of sending.
+balance, and the delivery's own unsubscribe link; a template that cannot be
+rendered becomes the job's `problem`, and the dispatcher records it as a
+failure instead of sending.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from rapport.crm.campaigns.definitions import SURVEY_SCALES
-from rapport.crm.campaigns.templates import TemplateProblem, render
+from rapport.crm.campaigns.compose import campaign_message
+from rapport.crm.campaigns.templates import TemplateProblem
 from rapport.crm.messages import OutboundMessage
 from rapport.crm.models import Campaign
 
@@ -42,37 +43,23 @@ def build_job(
     *,
     business_name: str,
     extra_headers: Callable[[int, int], dict[str, str]] | None,
+    unsubscribe_url: Callable[[int, int], str] | None = None,
 ) -> Job:
-    """The job for one claimed delivery row (`rapport.crm.dispatch.claims.claim_due`)."""
-    name = row.display_name or ""
-    awarded = campaign.points or 0
-    expires = (
-        (now + timedelta(days=campaign.offer_valid_days)).date().isoformat()
-        if campaign.offer_valid_days
-        else ""
-    )
-    context = {
-        "name": name or "there",
-        "first_name": name.split(" ")[0] if name else "there",
-        "business": business_name,
-        "campaign": campaign.name,
-        "points": balance + awarded,
-        "points_awarded": awarded,
-        "offer_code": campaign.offer_code or "",
-        "offer_expires": expires,
-        "tier": "",
-    }
+    """The job for one claimed delivery row (`rapport.crm.dispatch.claims.claim_due`).
+
+    The message is `rapport.crm.campaigns.compose`'s, the one preview and test sends show.
+    """
     problem = None
     message = None
     try:
-        text = render(campaign.template, context)
-        choices: tuple[tuple[str, str], ...] = ()
-        if campaign.survey_kind:
-            low, high = SURVEY_SCALES[campaign.survey_kind]
-            choices = tuple((str(n), str(n)) for n in range(low, high + 1))
-        headers = extra_headers(row.id, row.customer_id) if extra_headers else {}
-        message = OutboundMessage(
-            text=text, subject=campaign.subject, choices=choices, headers=headers
+        message = campaign_message(
+            campaign,
+            name=row.display_name,
+            balance=balance,
+            business=business_name,
+            now=now,
+            unsubscribe_url=unsubscribe_url(row.id, row.customer_id) if unsubscribe_url else None,
+            headers=extra_headers(row.id, row.customer_id) if extra_headers else {},
         )
     except TemplateProblem as exc:
         problem = str(exc)

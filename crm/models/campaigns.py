@@ -22,6 +22,8 @@ class CampaignStatus(StrEnum):
     ACTIVE = "active"
     PAUSED = "paused"
     ENDED = "ended"
+    COMPLETED = "completed"
+    """A one-off campaign whose scheduled run was made: it never fires again."""
 
 
 class SurveyKind(StrEnum):
@@ -70,7 +72,12 @@ class Campaign(Base):
 
 
 class CampaignRun(Base):
-    """One firing of a campaign; (campaign, scheduled_for) is unique so a slot fires once."""
+    """One firing of a campaign; (campaign, scheduled_for) is unique so a slot fires once.
+
+    A slot is its planned minute and its run is repeat 0; a deliberate `run-now
+    --again` is repeat 1, 2, …, named by the instant it was asked for (seconds
+    and all), so it never takes a slot's place.
+    """
 
     __tablename__ = "campaign_runs"
     __table_args__ = (UniqueConstraint("campaign_id", "scheduled_for"),)
@@ -78,6 +85,7 @@ class CampaignRun(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
     scheduled_for: Mapped[datetime] = mapped_column(UtcDateTime)
+    repeat: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     started_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     materialised_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
@@ -113,6 +121,11 @@ class Delivery(Base):
     """The customer's first message within the engagement window after sending.
 
     See rapport.crm.interactions.engagement.
+    """
+    bounced_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    """When a delivery-status report said this mail bounced.
+
+    See rapport.crm.interactions.bounces.
     """
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 

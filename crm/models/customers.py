@@ -44,6 +44,11 @@ class Identity(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     unreachable_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     unreachable_reason: Mapped[str | None] = mapped_column(String(200))
+    soft_bounces: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Transient bounces (4.x.x) in a row; reset when the customer writes from this address.
+
+    See rapport.crm.interactions.bounces.
+    """
 
     customer: Mapped[Customer] = relationship(back_populates="identities")
 

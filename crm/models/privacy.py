@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, ForeignKey, String
+from sqlalchemy import Boolean, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rapport.crm.clock import utcnow
@@ -48,6 +48,9 @@ class ConsentEvent(Base):
     granted: Mapped[bool] = mapped_column(Boolean)
     source: Mapped[str] = mapped_column(String(40))
     at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    evidence: Mapped[str | None] = mapped_column(Text)
+    """JSON: how it was given in detail (the request's address and browser, the import file
+    and line, the staff member and their note); see rapport.crm.privacy.consent."""
 
 
 class UnsubscribeUse(Base):

@@ -13,17 +13,28 @@ is kept as a summary (granted on at least one channel).
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, Connection, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from rapport.crm.bulk import converter, insert_rows, stored, update_rows
 from rapport.crm.clock import utcnow
 from rapport.crm.customers.identity import normalise_external_id
 from rapport.crm.database import Database
-from rapport.crm.errors import NotFound
-from rapport.crm.models import Consent, ConsentEvent, ConsentPurpose, Customer, Identity
+from rapport.crm.errors import InvalidInput, NotFound
+from rapport.crm.models import (
+    Consent,
+    ConsentEvent,
+    ConsentPurpose,
+    Customer,
+    Identity,
+)
+from rapport.crm.staff.audit import Actor, record
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +95,15 @@ def record_consent(
     granted: bool,
     source: str,
     at: datetime | None = None,
+    evidence: Mapping[str, object] | None = None,
 ) -> None:
     """Set the current marketing choice, append it to the history, refresh the summary.
 
     Runs inside the caller's transaction (ingest's reply words, an unsubscribe
     link, a dialog), so the choice and its proof are stored together or not at all.
+    `evidence` is the detail behind `source` (the confirming request's address
+    and browser, the import file and line, the staff member's note), kept as
+    JSON with the event.
     """
     at = at or utcnow()
     source = source[:MAX_SOURCE]
@@ -116,6 +131,7 @@ def record_consent(
             granted=granted,
             source=source,
             at=at,
+            evidence=None if evidence is None else json.dumps(evidence, default=str),
         )
     )
     c = Consent.__table__.c
@@ -133,6 +149,99 @@ def record_consent(
         "granted" if granted else "withdrawn",
         channel,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """One consent given, for `grant_many`."""
+
+    customer_id: int
+    channel: str
+    source: str
+    at: datetime
+    evidence: str
+    """JSON, as `record_consent` stores its `evidence` (serialised early: imports hold many)."""
+
+
+def grant_many(conn: Connection, grants: Sequence[Grant]) -> None:
+    """`record_consent(granted=True)` for many customers in a few statements (an import).
+
+    The same rows as one call per grant would write: the current choice, its
+    event with the evidence, and the customer's summary (a grant makes it true).
+    """
+    if not grants:
+        return
+    consents = Consent.__table__
+    events = ConsentEvent.__table__
+    customers = Customer.__table__
+    yes = stored(conn, consents, "granted", True)
+    when = converter(conn, consents, "updated_at")
+    rows = [(g.customer_id, g.channel, g.source[:MAX_SOURCE], when(g.at)) for g in grants]
+    insert_rows(
+        conn, consents, ("customer_id", "channel", "purpose", "granted", "source", "updated_at"),
+        ((cid, channel, MARKETING, yes, source, at) for cid, channel, source, at in rows),
+        upsert=(("customer_id", "channel", "purpose"), ("granted", "source", "updated_at")),
+    )  # fmt: skip
+    insert_rows(
+        conn, events, ("customer_id", "channel", "purpose", "granted", "source", "at", "evidence"),
+        (
+            (cid, channel, MARKETING, yes, source, at, g.evidence)
+            for (cid, channel, source, at), g in zip(rows, grants, strict=True)
+        ),
+    )  # fmt: skip
+    update_rows(
+        conn, customers, ("marketing_consent", "consent_updated_at", "consent_source"), "id",
+        ((yes, at, source, cid) for cid, _channel, source, at in rows),
+    )  # fmt: skip
+    log.info("marketing consent granted for %d customer(s)", len(grants))
+
+
+def staff_consent(
+    db: Database,
+    actor: Actor,
+    customer_id: int,
+    channel: str,
+    *,
+    granted: bool,
+    source: str,
+    at: datetime | None = None,
+) -> None:
+    """Consent staff collected elsewhere (on paper, at the till), or a withdrawal they took.
+
+    The caller checked the role (Permission.MANAGE_CONSENT). `source` says
+    where it was given and is required: consent without its origin proves
+    nothing. Audited; the customer needs an address on the channel.
+    """
+    note = " ".join(source.split())
+    if len(note) < 3:
+        raise InvalidInput('say where the consent was given: --source "signed form, 2026-11-20"')
+    with db.transaction() as session:
+        customer = session.get(Customer, customer_id)
+        if customer is None or customer.erased_at is not None:
+            raise NotFound(f"no customer with id {customer_id}")
+        has_address = session.scalar(
+            select(Identity.id).where(
+                Identity.customer_id == customer_id, Identity.channel == channel
+            )
+        )
+        if has_address is None:
+            raise InvalidInput(f"customer {customer_id} has no {channel} address to consent on")
+        record_consent(
+            session.connection(),
+            customer_id,
+            channel,
+            granted=granted,
+            source=f"staff:{note}",
+            at=at,
+            evidence={"recorded_by": actor.label, "source": note},
+        )
+        record(
+            session,
+            actor,
+            "consent.grant" if granted else "consent.withdraw",
+            customer_id=customer_id,
+            detail=f"{channel}: {note}"[:500],
+        )
 
 
 def marketing_granted(

@@ -28,20 +28,24 @@ from datetime import date, datetime
 from typing import Any
 
 from jinja2 import Environment
-from sqlalchemy import Column, Table, delete, or_, select, update
+from sqlalchemy import Column, Connection, Table, delete, or_, select, update
 
 from rapport.crm.clock import utcnow
+from rapport.crm.customers.identity import EMAIL
 from rapport.crm.database import Database
 from rapport.crm.errors import NotFound
 from rapport.crm.models import (
     Base,
     Consent,
+    ConsentEvent,
     ConversationSurvey,
     Customer,
     CustomerTag,
     Delivery,
     Identity,
     Interaction,
+    MailReport,
+    OptInRequest,
     SurveyResponse,
 )
 from rapport.crm.privacy.consent import MARKETING
@@ -176,6 +180,14 @@ def erase_customer(
             raise NotFound(f"no customer with id {customer_id}")
         ident = Identity.__table__.c
         identity_ids = list(conn.scalars(select(ident.id).where(ident.customer_id == customer_id)))
+        addresses = list(
+            conn.scalars(
+                select(ident.external_id).where(
+                    ident.customer_id == customer_id, ident.channel == EMAIL
+                )
+            )
+        )
+        _erase_outreach(conn, customer_id, addresses)
         for identity_id in identity_ids:
             # random, not a hash: an address's hash can be matched by hashing guesses
             conn.execute(
@@ -234,6 +246,26 @@ def erase_customer(
         record(session, actor, "privacy.erase", customer_id=customer_id)
     log.info("customer %d erased by %s", customer_id, actor.label)
     return Erasure(customer_id, len(identity_ids), messages, comments, tags)
+
+
+def _erase_outreach(conn: Connection, customer_id: int, addresses: list[str]) -> None:
+    """Opt-in requests (the address, the browser that confirmed), bounce reports' recipients
+    and consent evidence (addresses, notes) of the person; the rows stay, as proof and totals."""
+    o = OptInRequest.__table__.c
+    mine = or_(o.customer_id == customer_id, o.email.in_(addresses))
+    conn.execute(
+        update(OptInRequest.__table__)
+        .where(mine)
+        .values(email=f"{ERASED_PREFIX}{secrets.token_hex(16)}", name=None, request_meta=None)
+    )
+    m = MailReport.__table__.c
+    conn.execute(
+        update(MailReport.__table__).where(m.customer_id == customer_id).values(recipient=None)
+    )
+    e = ConsentEvent.__table__.c
+    conn.execute(
+        update(ConsentEvent.__table__).where(e.customer_id == customer_id).values(evidence=None)
+    )
 
 
 def retention_cutoff(now: datetime, months: int) -> datetime:

@@ -1,8 +1,9 @@
 """One-click unsubscribe links: signed, bound to one delivery, usable once, expiring.
 
 Every campaign message carries a link whose token is the delivery id and the
-customer id, signed with `RAPPORT_SECRET_KEY` (itsdangerous, HMAC-SHA1 over a
-salted key, with the signing time). The delivery fixes the channel — it was
+customer id, signed with `RAPPORT_SECRET_KEY` or the generated key
+(rapport.crm.privacy.keys; itsdangerous, HMAC-SHA1 over a salted key, with
+the signing time). The delivery fixes the channel — it was
 sent to exactly one identity — so a token withdraws marketing consent for that
 customer on that channel and nothing else. A token is refused when its
 signature does not verify (forged or altered), when it is older than the
@@ -17,7 +18,6 @@ links; the change happens on POST (RFC 8058 one-click, or the page's button).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -32,12 +32,15 @@ from rapport.crm.database import Database
 from rapport.crm.errors import RapportError
 from rapport.crm.models import Delivery, Identity, UnsubscribeUse
 from rapport.crm.privacy.consent import record_consent
+from rapport.crm.privacy.keys import public_base_url, signing_key
 from rapport.crm.settings import Settings
 
 log = logging.getLogger(__name__)
 
 SALT = "rapport.unsubscribe.v1"
 PATH = "/u/"
+TEST_TOKEN = "test"
+"""The token of a test send's link (`rapport campaigns test`): the page says it was a test."""
 
 
 class TokenRefused(RapportError):
@@ -73,8 +76,12 @@ class UnsubscribeLinks:
         return f"{self.base}{PATH}{self.token(delivery_id, customer_id)}"
 
     def headers(self, delivery_id: int, customer_id: int) -> dict[str, str]:
-        """The dispatcher's `extra_headers` hook: List-Unsubscribe for mail (RFC 2369/8058)."""
+        """List-Unsubscribe for mail (RFC 2369/8058), for callers that set headers themselves."""
         return {"List-Unsubscribe": f"<{self.url(delivery_id, customer_id)}>"}
+
+    def test_url(self) -> str:
+        """The link a test send carries: it looks like the real one and changes nothing."""
+        return f"{self.base}{PATH}{TEST_TOKEN}"
 
     def read(self, token: str, now: datetime | None = None) -> tuple[int, int]:
         """(delivery id, customer id) from a token whose signature and age are good."""
@@ -144,26 +151,17 @@ def _channel_of(session: Session, delivery_id: int, customer_id: int) -> tuple[s
     return str(row.channel), owner
 
 
-def links_from_settings(settings: Settings) -> tuple[UnsubscribeLinks | None, str]:
-    """The links this installation can make, or None and the reason in words."""
-    if settings.secret_key is None:
-        return None, "RAPPORT_SECRET_KEY is not set"
-    if not settings.public_url:
-        return None, "RAPPORT_PUBLIC_URL is not set"
+def links_from_settings(settings: Settings, db: Database) -> tuple[UnsubscribeLinks | None, str]:
+    """The links this installation can make, or None and the reason in words.
+
+    The key and the base URL have working defaults (rapport.crm.privacy.keys);
+    only with the web server off and no RAPPORT_PUBLIC_URL is there nowhere
+    for a link to point.
+    """
+    base = public_base_url(settings)
+    if base is None:
+        return None, "RAPPORT_PUBLIC_URL is not set and the web server is off (RAPPORT_WEB_PORT=0)"
     links = UnsubscribeLinks(
-        settings.secret_key.get_secret_value(),
-        settings.public_url,
-        timedelta(days=settings.unsubscribe_link_days),
+        signing_key(db, settings), base, timedelta(days=settings.unsubscribe_link_days)
     )
     return links, "on"
-
-
-def header_hook(settings: Settings) -> Callable[[int, int], dict[str, str]] | None:
-    """The dispatcher's `extra_headers`, or None (and a log line saying why) without links."""
-    links, reason = links_from_settings(settings)
-    if links is None:
-        log.info("unsubscribe links in campaign mail: off (%s)", reason)
-        return None
-    if not (settings.public_url or "").lower().startswith("https://"):
-        log.warning("RAPPORT_PUBLIC_URL is not https: mail clients will not offer one-click")
-    return links.headers

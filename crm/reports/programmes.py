@@ -62,6 +62,13 @@ class ProgrammeMetrics:
     csat_satisfied_pct: float | None
     nps: float | None
     cost: float | None
+    bounced: int = 0
+    """Mails handed over that came back as bounces (counted in `failed` too)."""
+
+    @property
+    def bounce_rate(self) -> float | None:
+        """Bounced ÷ mails handed over (delivered + bounced)."""
+        return _ratio(self.bounced, self.delivered + self.bounced)
 
     @property
     def response_rate(self) -> float | None:
@@ -83,6 +90,7 @@ class ProgrammeMetrics:
         row: dict[str, object] = {f.name: getattr(self, f.name) for f in fields(self)}
         row["skipped"] = sum(self.skipped.values())
         row.update(
+            bounce_rate=self.bounce_rate,
             response_rate=self.response_rate,
             participation_rate=self.participation_rate,
             cost_per_participant=self.cost_per_participant,
@@ -110,6 +118,7 @@ class _Tally:
     targeted: int = 0
     delivered: int = 0
     failed: int = 0
+    bounced: int = 0
     pending: int = 0
     responded: int = 0
     engaged: int = 0
@@ -148,6 +157,7 @@ class _Tally:
             if not self.nps_answers
             else round(100 * (self.promoters - self.detractors) / self.nps_answers, 1),
             cost=cost,
+            bounced=self.bounced,
         )
 
 
@@ -194,6 +204,7 @@ def _count_deliveries(
             func.count(),
             _count_if(_SENT),
             _count_if(d.status == DeliveryStatus.FAILED.value),
+            _count_if(d.bounced_at.is_not(None)),
             _count_if(d.status.in_(_PENDING)),
             _count_if(and_(_SENT, answered)),
             _count_if(and_(_SENT, or_(answered, d.wrote_back_at.is_not(None)))),
@@ -207,6 +218,7 @@ def _count_deliveries(
             tally.targeted,
             tally.delivered,
             tally.failed,
+            tally.bounced,
             tally.pending,
             tally.responded,
             tally.engaged,

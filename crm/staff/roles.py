@@ -25,13 +25,14 @@ class Permission(StrEnum):
     ANSWER = "answer conversations"
     RUN_CAMPAIGNS = "run campaigns"
     VIEW_REPORTS = "view reports"
+    MANAGE_CONSENT = "record consent given or withdrawn"
     MANAGE_STAFF = "manage staff"
     PRIVACY = "handle privacy requests"
     VIEW_AUDIT = "read the audit trail"
 
 
 _AGENT = frozenset({Permission.VIEW_CUSTOMERS, Permission.ANSWER})
-_MANAGER = _AGENT | {Permission.RUN_CAMPAIGNS, Permission.VIEW_REPORTS}
+_MANAGER = _AGENT | {Permission.RUN_CAMPAIGNS, Permission.VIEW_REPORTS, Permission.MANAGE_CONSENT}
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     StaffRole.AGENT: _AGENT,
     StaffRole.MANAGER: frozenset(_MANAGER),

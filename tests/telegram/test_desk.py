@@ -167,7 +167,8 @@ async def test_email_complaint_from_message_to_reply_to_resolution_and_csat(
     assert _all(db, FollowUp)[0].done_at is not None
     question = sink.received[-1].message
     assert question["In-Reply-To"] == first.decode()  # still the same thread
-    assert "1 (poorly) to 5 (very well)" in question.get_body(("plain",)).get_content()
+    body = question.get_body(("plain",)).get_content()
+    assert "1 (very dissatisfied) to 5 (very satisfied)" in body and "4 = satisfied" in body
 
     # The customer rates it by replying to the question; the rating is recorded once.
     await send(
@@ -243,7 +244,8 @@ async def test_telegram_conversation_answered_by_command_and_rated_by_button(
     assert "→ Yes, send it to us here." in thread.text
     await _ask(api, AGENT, f"/resolve {conversation.id}")
     question = api.sent_to(CUSTOMER)[-1]
-    assert [label for row in question.buttons for label, _ in row] == ["1", "2", "3", "4", "5"]
+    assert [data for row in question.buttons for _, data in row] == ["1", "2", "3", "4", "5"]
+    assert question.buttons[0] == [("1 = very dissatisfied", "1")]
 
     await api.tap(question, "4")
     await api.tap(question, "1")  # a second tap is a replay of the same answer

@@ -33,7 +33,14 @@ async def test_button_answer_reaches_the_report_once(
 
     assert stats.sent == 1
     question = api.sent_to(501)[before]
-    assert [label for label, _ in question.buttons[0]] == ["1", "2", "3", "4", "5"]
+    # one labelled button per row, so the words fit: "1 = very dissatisfied" … "5 = very satisfied"
+    assert [row for row in question.buttons] == [
+        [("1 = very dissatisfied", "1")],
+        [("2 = dissatisfied", "2")],
+        [("3 = neutral", "3")],
+        [("4 = satisfied", "4")],
+        [("5 = very satisfied", "5")],
+    ]
     await api.tap(question, "4")
     await api.tap(question, "2")  # a second tap on the same survey
     await api.wait_for(lambda: not api.pending)

@@ -12,10 +12,11 @@ from hypothesis import strategies as st
 from telegram.ext import ExtBot
 from tg_helpers import TOKEN, count, interactions
 
-from rapport.channels.telegram.outbound import TelegramChannel, html_escape, split_text
+from rapport.channels.telegram.outbound import TelegramChannel, html_escape, keyboard, split_text
 from rapport.channels.telegram.ratelimit import BULK, PacedRateLimiter, Pacer
 from rapport.channels.telegram.service import TelegramService
 from rapport.channels.telegram.testing import BotApiStandIn
+from rapport.crm.campaigns.surveys import survey_choices
 from rapport.crm.channel import Channel, PermanentFailure, RecipientGone, TransientFailure
 from rapport.crm.database import Database
 from rapport.crm.messages import OutboundMessage
@@ -265,3 +266,22 @@ async def test_a_chat_is_paced_from_when_its_campaign_message_really_went() -> N
     await asyncio.gather(campaign, *busy)
     assert went["campaign"] > went["reply 4"]  # it gave way to the replies waiting
     assert went["reply"] - went["campaign"] >= 1 / 5 - 0.01
+
+
+def test_labelled_scales_get_rows_that_fit_their_words() -> None:
+    """CSAT: a row per labelled answer; NPS: the labelled ends alone, 1-9 in two rows."""
+    csat = keyboard(survey_choices("csat"))
+    assert csat is not None
+    assert [[b.text for b in row] for row in csat.inline_keyboard] == [
+        ["1 = very dissatisfied"], ["2 = dissatisfied"], ["3 = neutral"], ["4 = satisfied"],
+        ["5 = very satisfied"],
+    ]  # fmt: skip
+    nps = keyboard(survey_choices("nps"))
+    assert nps is not None
+    assert [[b.text for b in row] for row in nps.inline_keyboard] == [
+        ["0 = not at all likely"], ["1", "2", "3", "4", "5"], ["6", "7", "8", "9"],
+        ["10 = extremely likely"],
+    ]  # fmt: skip
+    assert [b.callback_data for row in nps.inline_keyboard for b in row] == [
+        str(n) for n in range(11)
+    ]
