@@ -244,20 +244,18 @@ def customers_invite(
     Example: rapport customers invite ann@example.com --name "Ann Lee"
     """
     from rapport.bot.opt_in_mail import send_invitation
-    from rapport.bot.services import close_channels, outbound_channels
+    from rapport.channels.registry import OutboundChannels
 
     settings = configured_settings()
-    channels = outbound_channels(settings)
-    sender = channels.get("email")
+    outbound = OutboundChannels.from_settings(settings)
+    sender = outbound.email
     if sender is None:
         raise InvalidInput("sending mail is off: set RAPPORT_SMTP_HOST and RAPPORT_MAIL_FROM")
     with open_db(settings.database_url) as db:
         actor = acting(db, staff, Permission.MANAGE_CONSENT)
 
         async def send() -> str:
-            try:
+            async with outbound:
                 return await send_invitation(db, settings, sender, email, name, actor.label)
-            finally:
-                await close_channels(channels)
 
         out.print(escape(asyncio.run(send())))
