@@ -8,8 +8,6 @@ import typer
 from rich.markup import escape
 
 from rapport.bot.cli.common import StaffOption, acting, configured_settings, open_db, out
-from rapport.crm.privacy.consent import staff_consent
-from rapport.crm.staff.roles import Permission
 
 app = typer.Typer(
     no_args_is_help=True, help="Record marketing consent given or withdrawn elsewhere (audited)."
@@ -21,6 +19,9 @@ SourceOption = Annotated[
 
 
 def _record(customer_id: int, channel: str, source: str, staff: int | None, granted: bool) -> None:
+    from rapport.crm.privacy.consent import staff_consent
+    from rapport.crm.staff.roles import Permission
+
     with open_db(configured_settings().database_url) as db:
         actor = acting(db, staff, Permission.MANAGE_CONSENT)
         staff_consent(db, actor, customer_id, channel, granted=granted, source=source)

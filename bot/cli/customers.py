@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated
 
@@ -21,7 +20,6 @@ from rapport.bot.cli.common import (
 )
 from rapport.bot.cli.progress import progress_bar
 from rapport.crm.errors import InvalidInput
-from rapport.crm.staff.roles import Permission
 
 app = typer.Typer(no_args_is_help=True, help="Look customers up (audited).")
 
@@ -191,6 +189,7 @@ def customers_import(
     from rich.progress import Progress
 
     from rapport.crm.customers.importing import import_customers_file
+    from rapport.crm.staff.roles import Permission
     from rapport.crm.value.orders import count_rows
 
     settings = configured_settings()
@@ -243,8 +242,11 @@ def customers_invite(
 
     Example: rapport customers invite ann@example.com --name "Ann Lee"
     """
+    import asyncio
+
     from rapport.bot.opt_in_mail import send_invitation
     from rapport.channels.registry import OutboundChannels
+    from rapport.crm.staff.roles import Permission
 
     settings = configured_settings()
     outbound = OutboundChannels.from_settings(settings)

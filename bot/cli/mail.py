@@ -9,8 +9,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from rapport.bot.cli.common import acting, configured_settings, open_db, out
-from rapport.crm.interactions.bounces import list_reports
-from rapport.crm.staff.roles import Permission
 
 app = typer.Typer(no_args_is_help=True, help="Bounces, complaints and auto-replies received.")
 
@@ -24,6 +22,9 @@ def mail_reports(
 
     Example: rapport mail reports --unmatched
     """
+    from rapport.crm.interactions.bounces import list_reports
+    from rapport.crm.staff.roles import Permission
+
     settings = configured_settings()
     with open_db(settings.database_url) as db:
         actor = acting(db, None, Permission.VIEW_CUSTOMERS)
