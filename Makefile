@@ -24,9 +24,8 @@ format:  ## rewrite the code in the project's format, fixing what ruff can
 	$(PYTHON) -m ruff check --fix .
 	$(PYTHON) -m ruff format .
 
-types:  ## mypy: strict on the core, then the adapters (the same script CI runs)
-	PYTHON=$(PYTHON) .ci/typecheck -p rapport.crm -p rapport.migrations
-	PYTHON=$(PYTHON) .ci/typecheck -p rapport.channels -p rapport.bot
+types:  ## mypy, strict, over all four packages (the same script CI runs)
+	PYTHON=$(PYTHON) .ci/typecheck
 
 tests-sqlite:  ## the suite without its PostgreSQL cases
 	env -u RAPPORT_TEST_POSTGRES_URL $(PYTEST) -m 'not postgres'

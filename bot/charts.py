@@ -10,7 +10,7 @@ clear `NothingToChart` rather than sent as an empty frame.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 
 import matplotlib
@@ -117,11 +117,21 @@ def participation_chart(items: Sequence[tuple[str, ProgrammeMetrics]], period_la
     return _png(figure)
 
 
+# A satisfaction panel: y label, its points, the measure, y limits, a short name.
+_Panel = tuple[
+    str,
+    list[SatisfactionPoint],
+    Callable[[SatisfactionPoint], float | None],
+    tuple[float, float],
+    str,
+]
+
+
 def satisfaction_chart(points: Sequence[SatisfactionPoint], period_label: str) -> bytes:
     """CSAT mean (1–5) and NPS (−100…100) per day, one line per segment; a panel per measure."""
     csat = [p for p in points if p.csat_mean is not None]
     nps = [p for p in points if p.nps is not None]
-    panels = [
+    panels: list[_Panel] = [
         (
             "CSAT mean (1–5)",
             csat,

@@ -10,7 +10,8 @@ from apscheduler.triggers.cron import CronTrigger
 from rapport.crm.campaigns.schedule import parse_crontab
 
 
-class MonotonicCronTrigger(CronTrigger):
+# APScheduler 3 ships no type hints, so CronTrigger is Any to mypy.
+class MonotonicCronTrigger(CronTrigger):  # type: ignore[misc]
     """APScheduler's cron trigger, made to always move forward.
 
     At the repeated hour when clocks go back (01:30 GMT after 01:30 BST),
@@ -23,7 +24,7 @@ class MonotonicCronTrigger(CronTrigger):
     def get_next_fire_time(
         self, previous_fire_time: datetime | None, now: datetime
     ) -> datetime | None:
-        result = super().get_next_fire_time(previous_fire_time, now)
+        result: datetime | None = super().get_next_fire_time(previous_fire_time, now)
         step = timedelta(minutes=1)
         while (
             result is not None
@@ -75,4 +76,7 @@ def latest_fire_time(
 
 def next_fire_time(expression: str, timezone: str, now: datetime) -> datetime | None:
     """The schedule's next planned time after `now` (for `campaigns list`)."""
-    return cron_trigger(expression, timezone).get_next_fire_time(None, now + timedelta(seconds=1))
+    planned: datetime | None = cron_trigger(expression, timezone).get_next_fire_time(
+        None, now + timedelta(seconds=1)
+    )
+    return planned

@@ -13,9 +13,10 @@ writing: they become the core's `MailReport`, never an inbound message.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from email import policy
-from email.message import Message
+from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser, BytesParser, HeaderParser
 from email.utils import parseaddr
 
@@ -82,7 +83,7 @@ def parse_report(raw: bytes, received_at: datetime | None = None) -> MailReport:
     )
 
 
-def _blocks(parts: list[Message], content_type: str) -> list[Message]:
+def _blocks(parts: Sequence[Message], content_type: str) -> list[Message]:
     """The header blocks of a message/delivery-status (or feedback-report) part."""
     found: list[Message] = []
     for part in parts:
@@ -96,7 +97,7 @@ def _blocks(parts: list[Message], content_type: str) -> list[Message]:
     return found
 
 
-def _fields(parts: list[Message], content_type: str) -> dict[str, str]:
+def _fields(parts: Sequence[Message], content_type: str) -> dict[str, str]:
     fields: dict[str, str] = {}
     for block in _blocks(parts, content_type):
         for name, value in block.items():
@@ -131,14 +132,14 @@ def _one_line(value: object) -> str | None:
     return text[:200] or None
 
 
-def _original_headers(parts: list[Message]) -> Message | None:
+def _original_headers(parts: Sequence[Message]) -> Message | None:
     for part in parts:
         content_type = part.get_content_type()
         if content_type == "message/rfc822":
             payload = part.get_payload()
             if isinstance(payload, list) and payload and isinstance(payload[0], Message):
                 return payload[0]
-        if content_type == "text/rfc822-headers":
+        if content_type == "text/rfc822-headers" and isinstance(part, EmailMessage):
             try:
                 return HeaderParser().parsestr(str(part.get_content()))
             except Exception:
@@ -146,7 +147,7 @@ def _original_headers(parts: list[Message]) -> Message | None:
     return None
 
 
-def _original_message_id(parts: list[Message]) -> str | None:
+def _original_message_id(parts: Sequence[Message]) -> str | None:
     headers = _original_headers(parts)
     if headers is None:
         return None
@@ -154,7 +155,7 @@ def _original_message_id(parts: list[Message]) -> str | None:
     return found.group(0) if found else None
 
 
-def _original_to(parts: list[Message]) -> str | None:
+def _original_to(parts: Sequence[Message]) -> str | None:
     headers = _original_headers(parts)
     if headers is None:
         return None

@@ -89,7 +89,9 @@ class ImapPoller:
         with self._session() as imap:
             status, data = imap.uid("SEARCH", "UNSEEN", "UNKEYWORD", REFUSED_KEYWORD)
             _expect_ok(status, data, "SEARCH")
-            for uid in data[0].split() if data and data[0] else []:
+            # UIDs are ASCII digits; imaplib takes its arguments as str.
+            uids = data[0].decode("ascii").split() if data and data[0] else []
+            for uid in uids:
                 if self._stopping.is_set():
                     break
                 raw = _fetch(imap, uid)
@@ -103,8 +105,8 @@ class ImapPoller:
                         soft_bounce_limit=self.soft_bounce_limit,
                     )
                 except InvalidMessage as exc:
-                    log.info("IMAP mail uid %s refused as invalid", uid.decode())
-                    log.debug("IMAP mail uid %s refused: %s", uid.decode(), exc)
+                    log.info("IMAP mail uid %s refused as invalid", uid)
+                    log.debug("IMAP mail uid %s refused: %s", uid, exc)
                     _store_flag(imap, uid, REFUSED_KEYWORD)
                     refused += 1
                     continue
@@ -176,7 +178,7 @@ class ImapPoller:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
 
 
-def _fetch(imap: imaplib.IMAP4, uid: bytes) -> bytes | None:
+def _fetch(imap: imaplib.IMAP4, uid: str) -> bytes | None:
     status, data = imap.uid("FETCH", uid, "(BODY.PEEK[])")
     _expect_ok(status, data, "FETCH")
     for item in data:
@@ -185,7 +187,7 @@ def _fetch(imap: imaplib.IMAP4, uid: bytes) -> bytes | None:
     return None
 
 
-def _store_flag(imap: imaplib.IMAP4, uid: bytes, flag: str) -> None:
+def _store_flag(imap: imaplib.IMAP4, uid: str, flag: str) -> None:
     status, data = imap.uid("STORE", uid, "+FLAGS.SILENT", f"({flag})")
     _expect_ok(status, data, "STORE")
 

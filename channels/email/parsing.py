@@ -230,7 +230,8 @@ def _leaves(part: Message, depth: int = 0) -> Iterator[Message]:
         yield part
         return
     for sub in payload:
-        yield from _leaves(sub, depth + 1)
+        if isinstance(sub, Message):  # always, for a parsed multipart; the check tells mypy
+            yield from _leaves(sub, depth + 1)
 
 
 def _body_and_attachments(parts: list[Message]) -> tuple[str, list[Attachment]]:

@@ -269,7 +269,7 @@ def _fold(name: str, value: str) -> bytes:
     """One header as bytes: plain ASCII lines as is, anything else RFC 2047-encoded."""
     if value.isascii() and value.isprintable() and len(name) + 2 + len(value) <= _MAX_LINE:
         return f"{name}: {value}\r\n".encode("ascii")
-    folded = _POLICY.header_factory(name, value).fold(policy=_POLICY)
+    folded: str = _POLICY.header_factory(name, value).fold(policy=_POLICY)
     return folded.encode("ascii")
 
 

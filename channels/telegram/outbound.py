@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters
 from telegram.constants import ParseMode
@@ -152,6 +153,8 @@ class TelegramChannel:
             raise PermanentFailure("nothing to send: the message is empty")
         reply_to = _reply_parameters(message.reply_to_key, chat_id)
         first: Message | None = None
+        # Only an ExtBot (one with a rate limiter, so `bulk`) takes rate_limit_args.
+        limits: dict[str, Any] = {"rate_limit_args": BULK} if self.bulk else {}
         try:
             for number, part in enumerate(parts):
                 last = number == len(parts) - 1
@@ -162,7 +165,7 @@ class TelegramChannel:
                     reply_markup=keyboard(message.choices) if last else None,
                     reply_parameters=reply_to if number == 0 else None,
                     link_preview_options=None,
-                    **({"rate_limit_args": BULK} if self.bulk else {}),
+                    **limits,
                 )
                 first = first or sent
         except TelegramError as exc:

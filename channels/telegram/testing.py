@@ -464,7 +464,7 @@ class BotApiStandIn:
     async def _api_senddocument(self, params: Mapping[str, Any]) -> dict[str, Any]:
         return self._store_file(self._target(params), "document", params)
 
-    def _store_file(self, chat_id: int, kind: str, params: Mapping[str, Any]) -> dict:
+    def _store_file(self, chat_id: int, kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
         uploads: dict[str, tuple[str, bytes]] = params.get(_FILES) or {}
         if kind not in params:
             raise ApiError(400, f"Bad Request: there is no {kind} in the request")
@@ -473,7 +473,9 @@ class BotApiStandIn:
             self.sent[-1].file_name, self.sent[-1].file = uploads[kind]
         return result
 
-    def _store(self, chat_id: int, kind: str, text: str, params: Mapping[str, Any]) -> dict:
+    def _store(
+        self, chat_id: int, kind: str, text: str, params: Mapping[str, Any]
+    ) -> dict[str, Any]:
         markup = params.get("reply_markup")
         reply_to = params.get("reply_parameters") or {}
         sent = SentMessage(
@@ -597,11 +599,11 @@ async def _params(request: web.Request) -> dict[str, Any]:
             form = await request.post()
             files: dict[str, tuple[str, bytes]] = {}
             for key, value in form.items():
-                if isinstance(value, str):
-                    params[key] = value
-                else:
+                if isinstance(value, web.FileField):
                     params[key] = "<file>"
                     files[key] = (value.filename, value.file.read())
+                else:  # a plain field: str, or bytes when it came without a charset
+                    params[key] = value if isinstance(value, str) else bytes(value).decode()
             params[_FILES] = files
     return params
 
