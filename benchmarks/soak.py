@@ -248,6 +248,7 @@ async def soak(args: argparse.Namespace) -> None:
                 "RAPPORT_MAIL_FROM": "shop@example.com",
                 "RAPPORT_INBOUND_SMTP_PORT": str(inbound_port),
                 "RAPPORT_WEB_PORT": "0",
+                "RAPPORT_PUBLIC_URL": "https://crm.example.test",  # links name a proxy's
                 "RAPPORT_FREQUENCY_CAP_PER_WEEK": "100",
                 "RAPPORT_LOG_LEVEL": "INFO",
                 **(

@@ -103,6 +103,8 @@ def app_env(db_url: str, **settings: str) -> dict[str, str]:
         RAPPORT_DATABASE_URL=db_url,
         RAPPORT_INBOUND_SMTP_PORT="0",
         RAPPORT_WEB_PORT="0",
+        # The web server is off here; links in mail name the one a proxy would serve.
+        RAPPORT_PUBLIC_URL="https://crm.example.test",
     )
     env.update({f"RAPPORT_{k.upper()}": v for k, v in settings.items()})
     return env

@@ -31,6 +31,7 @@ EXPECTED = {
         Permission.ANSWER,
         Permission.RUN_CAMPAIGNS,
         Permission.VIEW_REPORTS,
+        Permission.MANAGE_CONSENT,
     },
     "admin": set(Permission),
 }
