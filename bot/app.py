@@ -24,6 +24,7 @@ from typing import Any
 
 from rapport.bot.context import CONTEXT_TYPES, BotShared
 from rapport.bot.dialogs.customer import CustomerDialogs
+from rapport.bot.dialogs.updates import QUIET_GROUP, quiet_handlers
 from rapport.bot.dispatch_service import DispatchService
 from rapport.bot.scheduler import Runtime, SchedulerService
 from rapport.bot.staff.desk_round import DeskService
@@ -198,4 +199,5 @@ def customer_bot(
         **options,
     )
     StaffCommands(db, settings).register(service.application)  # an earlier handler group
+    service.application.add_handlers(quiet_handlers(db, clock=clock), group=QUIET_GROUP)
     return service

@@ -232,24 +232,6 @@ def reply_handler(
     )
 
 
-def staff_chat_guard(
-    cmds: Commands,
-) -> MessageHandler[RapportContext, None] | None:
-    """Keep the staff group's own talk out of the customer dialogs.
-
-    Without it every remark in the group would be stored as a customer
-    message, open a conversation and be announced back to the group.
-    """
-    chat_id = cmds.settings.staff_chat_id
-    if chat_id is None:
-        return None
-
-    async def ignore(update: Update, context: RapportContext) -> None:
-        raise ApplicationHandlerStop
-
-    return MessageHandler(filters.Chat(chat_id=chat_id), ignore)
-
-
 def taken_text(note: TakeNote) -> str:
     """What another agent's copy of the announcement becomes once someone took it."""
     return (
