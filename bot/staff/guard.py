@@ -73,9 +73,9 @@ def not_a_customer_chat(cmds: Commands) -> TypeHandler[Update, RapportContext, N
         elif update.message is not None:
             text = update.message.text or ""
             if text.startswith("/"):
-                command = text.split()[0]
+                command = text.split()[0][:40]
                 await say(
-                    context.bot, chat.id, f"{command} is not a staff command. /help lists yours."
+                    context.bot, chat.id, f"{command} is not a staff command; /help lists yours."
                 )
             else:
                 await say(context.bot, chat.id, STAFF_CHAT_TEXT)
