@@ -165,7 +165,7 @@ def _assemble(
         frequency_cap=settings.frequency_cap_per_week,
         wake_dispatcher=dispatcher.wake,
     )
-    services.append(SchedulerService(settings, db, runtime))
+    services.append(SchedulerService(settings, db, runtime, supervisor=supervisor))
     if workers:
         services.append(WorkerPool(workers))
     return App(db, outbound, dispatcher, tuple(services), telegram=telegram, supervisor=supervisor)

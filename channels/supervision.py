@@ -22,6 +22,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from rapport.crm.clock import Clock, utcnow
 from rapport.crm.database import Database
@@ -143,6 +144,54 @@ class Supervisor:
         except asyncio.CancelledError:
             await asyncio.shield(self._note(name, STOPPED))
             raise
+
+    def periodic(self, name: str, job: Callable[[], None]) -> Callable[[], None]:
+        """`job`, run now and then by a scheduler in a thread, with its failures counted.
+
+        The scheduler is what runs it again (at its next interval); the
+        supervisor logs a failure with its cause, keeps the job's health row,
+        and gives up like for a task: `max_failures` within `window` set
+        `failed`. Call this inside the event loop that watches `failed`.
+        """
+        loop = asyncio.get_running_loop()
+        failures: deque[float] = deque()
+        healthy: list[bool] = []
+        self.restarts.setdefault(name, 0)
+
+        def run() -> None:
+            try:
+                job()
+            except Exception as exc:
+                why, now = describe(exc), time.monotonic()
+                failures.append(now)
+                while failures and now - failures[0] > self.window:
+                    failures.popleft()
+                healthy.clear()
+                log.debug("%s failed", name, exc_info=exc)
+                if len(failures) >= self.max_failures:
+                    log.critical("%s: giving up after %d failure(s): %s", name, len(failures), why)
+                    self.gave_up[name] = why
+                    self._note_now(name, FAILED, error=why)
+                    loop.call_soon_threadsafe(self.failed.set)
+                    return
+                log.error("%s failed (%s); it runs again at its next interval", name, why)
+                self.restarts[name] += 1
+                self._note_now(name, RESTARTING, error=why, restarted=True)
+                return
+            if not healthy:
+                self._note_now(name, RUNNING, fresh=self.restarts[name] == 0)
+                healthy.append(True)
+
+        return run
+
+    def _note_now(self, name: str, state: str, **how: Any) -> None:
+        """`_note` for a job already in a worker thread."""
+        if self.db is None:
+            return
+        try:
+            record_task(self.db, name, state, now=self.clock(), **how)
+        except Exception as exc:
+            log.warning("%s: could not record its health (%s)", name, type(exc).__name__)
 
     async def _note(
         self,
