@@ -24,6 +24,7 @@ from typing import Any
 
 from rapport.bot.context import CONTEXT_TYPES, BotShared
 from rapport.bot.dialogs.customer import CustomerDialogs
+from rapport.bot.dialogs.updates import QUIET_GROUP, quiet_handlers
 from rapport.bot.dispatch_service import DispatchService
 from rapport.bot.scheduler import Runtime, SchedulerService
 from rapport.bot.staff.desk_round import DeskService
@@ -33,6 +34,7 @@ from rapport.bot.workers import WorkerPool
 from rapport.channels.email import imap_service, inbound_smtp_service
 from rapport.channels.lifecycle import Disabled, Service, ServiceFactory
 from rapport.channels.registry import OutboundChannels
+from rapport.channels.supervision import Supervisor
 from rapport.channels.telegram.service import NAME, WEBHOOK_SECRET_MISSING, TelegramService
 from rapport.crm.clock import Clock, utcnow
 from rapport.crm.customers.identity import EMAIL, TELEGRAM
@@ -58,6 +60,8 @@ class App:
     """Everything with a lifetime, in start order (the dispatcher among them)."""
     telegram: TelegramService | None = None
     role: str = "Rapport"
+    supervisor: Supervisor = field(default_factory=Supervisor)
+    """Restarts failing tasks; its `failed` event says one was given up (exit non-zero)."""
     started: list[Service] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -117,6 +121,7 @@ def _assemble(
     inbound: Sequence[ServiceFactory],
 ) -> App:
     outbound = OutboundChannels.from_settings(settings)
+    supervisor = Supervisor(db)
     for name in (EMAIL, TELEGRAM):
         if name not in outbound:
             log.info("sending by %s: off (not configured)", name)
@@ -127,9 +132,10 @@ def _assemble(
         recover_all_at_start=db.dialect == "sqlite",
         # A worker sends only on the channels it has; the app fails what none can send.
         claim_only=frozenset(outbound.names) if worker else None,
+        supervisor=supervisor,
     )
     if worker:
-        return App(db, outbound, dispatcher, (dispatcher,), role="worker")
+        return App(db, outbound, dispatcher, (dispatcher,), role="worker", supervisor=supervisor)
 
     services: list[Service] = []
     for factory in (web_factory, *inbound):  # the unsubscribe endpoint is the app's
@@ -144,21 +150,25 @@ def _assemble(
     if outbound.telegram_bot is None:
         log.info("%s: off (RAPPORT_TELEGRAM_TOKEN is not set)", NAME)
     else:
-        telegram = customer_bot(settings, db, BotShared(outbound, dispatcher.wake))
+        telegram = customer_bot(
+            settings, db, BotShared(outbound, dispatcher.wake), supervisor=supervisor
+        )
         services.append(telegram)
     services.append(dispatcher)
     if outbound.telegram_bot is not None:
-        services.append(DeskService(outbound.telegram_bot, db, settings, outbound))
+        services.append(
+            DeskService(outbound.telegram_bot, db, settings, outbound, supervisor=supervisor)
+        )
     runtime = Runtime(
         db=db,
         channels=outbound.names,
         frequency_cap=settings.frequency_cap_per_week,
         wake_dispatcher=dispatcher.wake,
     )
-    services.append(SchedulerService(settings, db, runtime))
+    services.append(SchedulerService(settings, db, runtime, supervisor=supervisor))
     if workers:
         services.append(WorkerPool(workers))
-    return App(db, outbound, dispatcher, tuple(services), telegram=telegram)
+    return App(db, outbound, dispatcher, tuple(services), telegram=telegram, supervisor=supervisor)
 
 
 def customer_bot(
@@ -174,7 +184,8 @@ def customer_bot(
     The bot is the outbound registry's, so answers and campaign sends share one
     rate limiter; every handler's context reads `shared` (rapport.bot.context).
     `clock` is the dialogs' time; `options` are the service's own (poll
-    timeout, retry delay).
+    timeout, retry delay, the supervisor); failed updates become dead letters
+    in `db`.
     """
     if settings.telegram_webhook_url and settings.telegram_webhook_secret is None:
         raise ConfigurationError(WEBHOOK_SECRET_MISSING)
@@ -184,7 +195,9 @@ def customer_bot(
         bot=shared.outbound.telegram_bot,
         context_types=CONTEXT_TYPES,
         bot_data=shared,
+        db=db,
         **options,
     )
     StaffCommands(db, settings).register(service.application)  # an earlier handler group
+    service.application.add_handlers(quiet_handlers(db, clock=clock), group=QUIET_GROUP)
     return service

@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import Mapping
 
+from rapport.channels.supervision import Supervisor
 from rapport.crm.channel import Channel
 from rapport.crm.database import Database, is_outage
 from rapport.crm.dispatch.dispatcher import Dispatcher
@@ -63,7 +64,9 @@ class DispatchService:
         *,
         recover_all_at_start: bool,
         claim_only: frozenset[str] | None = None,
+        supervisor: Supervisor | None = None,
     ) -> None:
+        self.supervisor = supervisor or Supervisor(db)
         self.dispatcher = dispatcher_for(settings, db, channels, claim_only=claim_only)
         self.lease = 0.0 if recover_all_at_start else float(settings.dispatch_lease_seconds)
         self.regular_lease = float(settings.dispatch_lease_seconds)
@@ -80,7 +83,7 @@ class DispatchService:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         await asyncio.to_thread(self.dispatcher.recover, self.lease)
-        self._task = asyncio.create_task(self._loop_forever(), name="dispatcher")
+        self._task = self.supervisor.spawn("dispatcher", self._loop_forever)
 
     async def _loop_forever(self) -> None:
         failed = False

@@ -32,6 +32,9 @@ async def run(
 ) -> None:
     """Run until `stop` is set or SIGINT/SIGTERM arrives; services stop in reverse order.
 
+    A supervised task that keeps failing also stops the app, which then raises
+    `TaskGaveUp` (the CLI exits non-zero, so the service manager restarts it).
+
     `parent_fd` is a worker's lifeline to the app that started it; the other
     arguments are `rapport.bot.app.build_app`'s.
     """
@@ -45,7 +48,13 @@ async def run(
         watch_parent(parent_fd, loop, stop)
     try:
         await app.start()
-        await stop.wait()
+        stopped = asyncio.create_task(stop.wait())
+        failed = asyncio.create_task(app.supervisor.failed.wait())
+        await asyncio.wait((stopped, failed), return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        failed.cancel()
         log.info("stopping")
     finally:
         await app.stop()
+    if app.supervisor.failed.is_set():
+        raise app.supervisor.error()

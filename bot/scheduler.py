@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from rapport.bot.cron import cron_trigger, latest_fire_time
+from rapport.channels.supervision import Supervisor
 from rapport.crm.campaigns.definitions import get_campaign, is_live, list_campaigns, set_status
 from rapport.crm.campaigns.runs import local_slot_taken, slot_run, start_run
 from rapport.crm.clock import utcnow
@@ -282,11 +284,23 @@ class SchedulerLock:
             self._file = None
 
 
+SYNC_TASK = "scheduler-sync"
+"""The supervised name of the job that reads campaign schedules into the scheduler."""
+
+
 class SchedulerService:
     name = "scheduler"
 
-    def __init__(self, settings: Settings, db: Database, runtime: Runtime) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        runtime: Runtime,
+        *,
+        supervisor: Supervisor | None = None,
+    ) -> None:
         self.db = db
+        self.supervisor = supervisor or Supervisor(db)
         self.settings = settings
         self.runtime = runtime
         self.retention_months = settings.retention_months
@@ -308,11 +322,11 @@ class SchedulerService:
         _runtime = self.runtime
         self.scheduler.start()
         await asyncio.to_thread(sync_jobs, self.scheduler, self.db)
+        sync = functools.partial(sync_jobs, self.scheduler, self.db)
         self.scheduler.add_job(
-            sync_jobs,
+            self.supervisor.periodic(SYNC_TASK, sync),
             "interval",
             seconds=SYNC_SECONDS,
-            args=[self.scheduler, self.db],
             id="sync",
             jobstore="internal",
             replace_existing=True,

@@ -39,6 +39,10 @@ class InboundMessage:
     in_reply_to: str | None = None
     automated: bool = False
     attachments: tuple[Attachment, ...] = ()
+    button: bool = False
+    """A tapped button's answer (a survey score): it answers the message the button sits
+    under and is kept in the history, but opens no conversation and is not shown to
+    staff as if the customer had written it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from rapport.bot.cli import (
     customers,
     db,
     demo_data,
+    health,
     ingest,
     init,
     mail,
@@ -29,6 +30,7 @@ from rapport.bot.cli import (
     run,
     segments,
     staff,
+    telegram,
     value,
 )
 from rapport.crm.errors import RapportError
@@ -39,6 +41,7 @@ app.command("demo-data")(demo_data.demo_data)
 app.command()(run.run)
 app.command()(run.worker)
 app.command()(ingest.ingest)
+app.command()(health.health)
 app.add_typer(db.app, name="db")
 app.add_typer(customers.app, name="customers")
 app.add_typer(campaigns.app, name="campaigns")
@@ -53,6 +56,7 @@ app.add_typer(programmes.app, name="programmes")
 app.add_typer(conversations.app, name="conversations")
 app.add_typer(consent.app, name="consent")
 app.add_typer(mail.app, name="mail")
+app.add_typer(telegram.app, name="telegram")
 
 
 def main() -> None:

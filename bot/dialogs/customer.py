@@ -32,9 +32,11 @@ from telegram.ext import (
 from rapport.bot.context import RapportContext
 from rapport.bot.dialogs.linking import MASKED_CODE, LinkingDialog, link_waiting
 from rapport.bot.dialogs.texts import ACKNOWLEDGEMENT, HELP, LINK_OFFER, TEXT_ONLY, points_text
+from rapport.bot.dialogs.updates import CONTENT, TYPED_COMMAND, typed_command
 from rapport.bot.staff.kit import answer_tap
 from rapport.channels.telegram.inbound import from_callback, from_message
 from rapport.channels.telegram.outbound import TelegramChannel
+from rapport.crm.campaigns.buttons import tapped_question
 from rapport.crm.customers.identity import TELEGRAM
 from rapport.crm.customers.linking import is_code
 from rapport.crm.desk.first_answers import send_first_answer
@@ -48,6 +50,7 @@ CONSENT_YES = "consent:yes"
 CONSENT_NO = "consent:no"
 WAITING_FOR_FEEDBACK = 1
 FEEDBACK_SUBJECT = "Feedback"
+STALE_BUTTON = "Sorry, this button no longer works."
 
 
 class CustomerDialogs(LinkingDialog):
@@ -63,11 +66,16 @@ class CustomerDialogs(LinkingDialog):
             CommandHandler("stop", self.stop),
             CommandHandler("help", self.help),
             CommandHandler("points", self.points),
+            # The same typed without a bot_command entity (some clients send plain text).
+            MessageHandler(typed_command("start"), self.start),
+            MessageHandler(typed_command("stop"), self.stop),
+            MessageHandler(typed_command("help"), self.help),
+            MessageHandler(typed_command("points"), self.points),
             CallbackQueryHandler(self.consent_choice, pattern=r"^consent:(yes|no)$"),
             CallbackQueryHandler(self.survey_answer),
             MessageHandler(filters.COMMAND, self.unknown_command),
             MessageHandler(filters.TEXT | filters.CAPTION, self.free_text),
-            MessageHandler(filters.ALL, self.without_text),
+            MessageHandler(CONTENT, self.without_text),  # media without a caption
         ]
 
     def feedback_conversation(self) -> ConversationHandler[RapportContext]:
@@ -77,7 +85,10 @@ class CustomerDialogs(LinkingDialog):
             states={
                 WAITING_FOR_FEEDBACK: [
                     MessageHandler(
-                        filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND,
+                        filters.UpdateType.MESSAGE
+                        & filters.TEXT
+                        & ~filters.COMMAND
+                        & ~TYPED_COMMAND,
                         self.feedback_text,
                     )
                 ]
@@ -219,10 +230,35 @@ class CustomerDialogs(LinkingDialog):
             log.warning("could not confirm a consent choice: %s", type(exc).__name__)
 
     async def survey_answer(self, update: Update, context: RapportContext) -> None:
-        """A tap on a survey button: stored once per question however often tapped."""
+        """A tap on a survey button: stored once per question however often tapped.
+
+        Only under a survey question Rapport sent to this chat, with one of its
+        scores (rapport.crm.campaigns.buttons); any other tap is refused and stored
+        nowhere. A question answered already (by an earlier tap, or by typing the
+        score) says so. The tap answers its question and opens no conversation.
+        """
         query = update.callback_query
         assert query is not None
-        result = await self._store(context.bot, update, from_callback(query))
+        inbound = from_callback(query)
+        if inbound is None or inbound.in_reply_to is None:
+            await answer_tap(query, STALE_BUTTON)
+            return
+        question = await asyncio.to_thread(
+            tapped_question,
+            self.db,
+            TELEGRAM,
+            inbound.external_id,
+            inbound.in_reply_to,
+            inbound.text,
+        )
+        if question is None:
+            log.info("refused a button tap under a message that is not a survey of ours")
+            await answer_tap(query, STALE_BUTTON)
+            return
+        if question.answered:
+            await answer_tap(query, "Already recorded")
+            return
+        result = await self._store(context.bot, update, replace(inbound, button=True))
         if result is None:
             await answer_tap(query, "Sorry, that answer could not be recorded.")
         elif result.duplicate:

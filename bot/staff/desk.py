@@ -27,6 +27,7 @@ from telegram.ext import ApplicationHandlerStop, MessageHandler, filters
 
 from rapport.bot.context import RapportContext
 from rapport.bot.staff.desk_report import desk_report_command
+from rapport.bot.staff.guard import failure_text
 from rapport.bot.staff.kit import (
     Call,
     Commands,
@@ -219,35 +220,23 @@ def reply_handler(
         member = await cmds.member(user.id)
         if member is None:
             return  # not staff: the customer dialogs take it as an ordinary message
+        if not await cmds.claim(message.chat.id, message.message_id):
+            raise ApplicationHandlerStop  # answered already: a retry sends nothing twice
         call = Call.answering(context, message.chat.id, member, [])
         try:
             authorise(member, Permission.ANSWER)
             await _reply(cmds, call, int(match.group(1)), message.text or "")
         except RapportError as exc:
             await say(context.bot, message.chat.id, f"Not sent: {exc}.")
+        except Exception as exc:
+            log.error("staff %d: a reply failed: %s", member.id, type(exc).__name__)
+            log.debug("a staff reply failed", exc_info=exc)
+            await say(context.bot, message.chat.id, failure_text("reply", exc))
         raise ApplicationHandlerStop
 
     return MessageHandler(
         filters.UpdateType.MESSAGE & filters.REPLY & filters.TEXT & ~filters.COMMAND, on_reply
     )
-
-
-def staff_chat_guard(
-    cmds: Commands,
-) -> MessageHandler[RapportContext, None] | None:
-    """Keep the staff group's own talk out of the customer dialogs.
-
-    Without it every remark in the group would be stored as a customer
-    message, open a conversation and be announced back to the group.
-    """
-    chat_id = cmds.settings.staff_chat_id
-    if chat_id is None:
-        return None
-
-    async def ignore(update: Update, context: RapportContext) -> None:
-        raise ApplicationHandlerStop
-
-    return MessageHandler(filters.Chat(chat_id=chat_id), ignore)
 
 
 def taken_text(note: TakeNote) -> str:

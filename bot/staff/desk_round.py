@@ -21,6 +21,7 @@ from telegram import Bot, Message
 from telegram.error import TelegramError
 
 from rapport.bot.staff.desk import SNIPPET, show_takes
+from rapport.channels.supervision import Supervisor
 from rapport.crm.channel import Channel
 from rapport.crm.clock import utcnow
 from rapport.crm.customers.identity import EMAIL
@@ -221,14 +222,16 @@ class DeskService:
         settings: Settings,
         channels: Mapping[str, Channel] | None = None,
         interval: float = 30.0,
+        supervisor: Supervisor | None = None,
     ) -> None:
         self.bot, self.db, self.settings, self.interval = bot, db, settings, interval
+        self.supervisor = supervisor or Supervisor(db)
         self.channels = dict(channels or {})
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         load_rules(self.settings)  # a bad rules file stops the start, with its reason
-        self._task = asyncio.create_task(self._loop(), name="desk")
+        self._task = self.supervisor.spawn("desk", self._loop)
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -15,7 +15,12 @@ Precedence: the staff handlers sit in an earlier PTB handler group
 (`STAFF_GROUP`) than the customer dialogs; when they handle an update they stop
 it there (`ApplicationHandlerStop`), so a staff member's `/help` is the staff
 help and a customer's `/help` is untouched. Anything that is not a staff command
-goes on to the customer dialogs as before.
+goes on to the customer dialogs as before, except what comes from staff or from
+a group (rapport.bot.staff.guard): staff are never customers.
+
+A command's side effects happen once per message: it is claimed before it runs
+(rapport.crm.operations.claims), so a retried or redelivered update does nothing
+again; a command that fails is not retried but tells the member what failed.
 
 Long lists are paged with inline buttons (`page:<list>:<n>`); a tap re-reads the
 list and edits the message in place, so nothing is kept between taps.
@@ -48,8 +53,8 @@ from rapport.bot.staff.desk import (
     conversations_page,
     followups_page,
     reply_handler,
-    staff_chat_guard,
 )
+from rapport.bot.staff.guard import failure_text, not_a_customer_chat
 from rapport.bot.staff.kit import (
     STAFF_GROUP,
     Call,
@@ -63,9 +68,13 @@ from rapport.bot.staff.kit import (
 )
 from rapport.bot.staff.privacy import PRIVACY_COMMANDS, audit_page
 from rapport.bot.staff.reports import REPORT_COMMANDS
+from rapport.channels.supervision import describe
+from rapport.channels.telegram.inbound import message_key
+from rapport.crm.clock import utcnow
 from rapport.crm.database import Database
 from rapport.crm.errors import PermissionDenied, RapportError
 from rapport.crm.models import StaffMember
+from rapport.crm.operations.claims import claim_once
 from rapport.crm.settings import Settings
 from rapport.crm.staff.roles import ROLE_PERMISSIONS, Permission, staff_by_telegram
 
@@ -88,9 +97,7 @@ class StaffCommands:
         ]
         found.append(CallbackQueryHandler(self.page_tap, pattern=r"^page:"))
         found.append(reply_handler(self))
-        guard = staff_chat_guard(self)
-        if guard is not None:
-            found.append(guard)
+        found.append(not_a_customer_chat(self))  # last: what no staff handler took
         return found
 
     def register(self, application: Application) -> None:  # type: ignore[type-arg]
@@ -99,6 +106,12 @@ class StaffCommands:
     async def member(self, user_id: int) -> StaffMember | None:
         """The active staff member with this Telegram user id, if any."""
         return await asyncio.to_thread(staff_by_telegram, self.db, user_id)
+
+    async def claim(self, chat_id: int, message_id: int) -> bool:
+        """True the first time this command message is handled (rapport.crm.operations.claims)."""
+        return await asyncio.to_thread(
+            claim_once, self.db, message_key(chat_id, message_id), now=utcnow()
+        )
 
     def _entry(
         self, spec: StaffCommand
@@ -112,6 +125,10 @@ class StaffCommands:
                 # Step aside: the customer dialogs answer "unknown command" as for any typo.
                 log.info("staff command /%s from non-staff user %s", spec.name, pseudonym(user.id))
                 return
+            message = update.effective_message
+            if message is not None and not await self.claim(chat.id, message.message_id):
+                log.info("staff %d: /%s already handled; not again", member.id, spec.name)
+                raise ApplicationHandlerStop
             call = Call.answering(context, chat.id, member, list(context.args or []))
             try:
                 check(member, spec.permission)
@@ -125,6 +142,12 @@ class StaffCommands:
                     chat.id,
                     f"/{spec.name}: {exc}\nUsage: /{spec.name} {spec.usage}".rstrip(),
                 )
+            except Exception as exc:
+                # Not retried (the update is done): a retry would repeat what already
+                # happened (a document sent, an audit row). The member hears what failed.
+                log.error("staff %d: /%s failed: %s", member.id, spec.name, describe(exc))
+                log.debug("staff command failed", exc_info=exc)
+                await say(call.bot, chat.id, failure_text(spec.name, exc))
             raise ApplicationHandlerStop
 
         return entry

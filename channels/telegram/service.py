@@ -9,20 +9,33 @@ offset move past the update (polling) or does the webhook answer 200.
 A crash before that makes Telegram deliver the update again, and the
 replay is a no-op by message key.
 
-An update whose handler fails is held back and tried again with back-off,
-so nothing is skipped silently. While the database is unreachable (or
-locked) that goes on for as long as it takes; any other error (a bug) is
-given `MAX_ATTEMPTS` tries, then the update is logged at ERROR (its id only)
-and skipped, so one poisoned update cannot stop the channel forever.
+Nothing blocks the updates behind a bad one. The raw JSON is fetched and
+each update parsed on its own: one the library cannot parse is kept as a
+dead letter at once (rapport.crm.operations.dead_letters) and acknowledged.
+An update whose handler fails with a bug is stored as a dead letter that is
+"retrying", acknowledged, and tried again in the background with back-off
+(the `telegram-retries` task); after the last attempt it is "dead", for
+staff to read with `rapport telegram failed`. Only while the database is
+unreachable (or locked) is an update held back unacknowledged, for as long
+as it takes: then nothing can be stored, the dead letter included.
+
+The polling loop and the retries run under the process's `Supervisor`
+(rapport.channels.supervision): an exception that escapes them is logged,
+the task restarts with back-off, and one that keeps failing stops `rapport
+run` with a non-zero exit rather than leaving it deaf.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import hmac
+import json
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,25 +44,43 @@ from telegram import Bot, Update
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application, ApplicationBuilder, BaseHandler, ContextTypes
 
+from rapport.channels.supervision import GiveUp, Supervisor, cancel, describe
 from rapport.channels.telegram.client import build_bot
 from rapport.channels.telegram.outbound import TelegramChannel
-from rapport.crm.database import is_outage
+from rapport.crm.clock import Clock, utcnow
+from rapport.crm.customers.identity import TELEGRAM
+from rapport.crm.database import Database, is_outage
 from rapport.crm.errors import ConfigurationError
+from rapport.crm.operations import dead_letters
 from rapport.crm.settings import Settings
 
 log = logging.getLogger(__name__)
 
 NAME = "telegram"
-ALLOWED_UPDATES = ("message", "edited_message", "callback_query")
+POLLING_TASK = "telegram-polling"
+RETRY_TASK = "telegram-retries"
+ALLOWED_UPDATES = ("message", "edited_message", "callback_query", "my_chat_member")
 POLL_TIMEOUT = 30
-MAX_ATTEMPTS = 5
 MAX_BACKOFF = 30.0
+IDLE_BACKOFF = 5.0
+"""Longest pause after empty answers that came back at once (a misbehaving proxy)."""
+RETRY_IDLE = 30.0
+"""Longest sleep of the retry task when nothing is due (a new failure wakes it)."""
 WEBHOOK_SECRET_MISSING = (
     "RAPPORT_TELEGRAM_WEBHOOK_SECRET is required when RAPPORT_TELEGRAM_WEBHOOK_URL is set"
 )
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 Handlers = Sequence[BaseHandler[Update, Any, Any]]
+
+
+class Outcome(enum.Enum):
+    DONE = "done"
+    """Stored (or deliberately ignored): acknowledge it."""
+    HELD = "held"
+    """The database is away: do not acknowledge; try again later."""
+    PARKED = "parked"
+    """Failed, kept as a dead letter (retrying or dead): acknowledge it."""
 
 
 def build_application(
@@ -76,6 +107,11 @@ def build_application(
     return application
 
 
+def update_kind(data: Mapping[str, Any]) -> str:
+    """The field an update carries ("message", "callback_query", …)."""
+    return next((k for k in data if k != "update_id"), "empty")[:40]
+
+
 class TelegramService:
     """Receives updates (polling or webhook) and exposes the outbound `channel`."""
 
@@ -89,8 +125,13 @@ class TelegramService:
         bot: Bot | None = None,
         context_types: ContextTypes[Any, Any, Any, Any] | None = None,
         bot_data: object | None = None,
+        db: Database | None = None,
+        supervisor: Supervisor | None = None,
         poll_timeout: float = POLL_TIMEOUT,
         retry_delay: float = 1.0,
+        max_attempts: int = dead_letters.MAX_ATTEMPTS,
+        first_retry: timedelta = dead_letters.FIRST_RETRY,
+        clock: Clock = utcnow,
     ) -> None:
         self.settings = settings
         self.application = build_application(
@@ -98,14 +139,20 @@ class TelegramService:
         )
         self.application.add_error_handler(self._on_error)
         self.channel = TelegramChannel(self.application.bot)
+        self.db = db
+        self.supervisor = supervisor or Supervisor(db)
         self.poll_timeout = poll_timeout
         self.retry_delay = retry_delay
+        self.max_attempts = max_attempts
+        self.first_retry = first_retry
+        self.clock = clock
         self.webhook_port: int | None = None
         self._failures: dict[int, BaseException] = {}
-        self._attempts: dict[int, int] = {}
         self._offset: int | None = None
         self._confirmed: int | None = None
         self._task: asyncio.Task[None] | None = None
+        self._retries: asyncio.Task[None] | None = None
+        self._retry_wake = asyncio.Event()
         self._busy = False
         self._stopping = False
         self._runner: web.AppRunner | None = None
@@ -117,23 +164,27 @@ class TelegramService:
         await self.application.initialize()
         await self.application.start()
         bot = self.application.bot
+        if self.db is not None:
+            self._retries = self.supervisor.spawn(RETRY_TASK, self._retry_forever)
         if self.settings.telegram_webhook_url:
             await self._start_webhook()
             log.info("telegram: webhook mode as @%s", bot.username)
         else:
             # getUpdates is refused while a webhook is set (a left-over from webhook mode).
             await bot.delete_webhook(drop_pending_updates=False)
-            self._task = asyncio.create_task(self._poll_forever(), name="telegram-polling")
+            self._task = self.supervisor.spawn(POLLING_TASK, self._poll_forever)
             log.info("telegram: long polling as @%s", bot.username)
 
     async def stop(self) -> None:
         self._stopping = True
+        self._retry_wake.set()
         if self._task is not None:
             if not self._busy:  # waiting on Telegram or backing off: nothing to finish
                 self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(self._task, timeout=30)
             await self._confirm_processed()
+        await cancel(self._retries)
         if self._runner is not None:
             await self._runner.cleanup()
         if self.application.running:
@@ -153,63 +204,151 @@ class TelegramService:
             log.error("telegram error outside an update: %s", type(error).__name__)
 
     async def handle(self, update: Update) -> bool:
-        """Process one update; True when it may be acknowledged (stored, or given up on)."""
+        """Process one update; True when it may be acknowledged (stored, or parked)."""
+        return await self.receive(update.to_dict(), update) is not Outcome.HELD
+
+    async def receive(self, data: Mapping[str, Any], update: Update | None = None) -> Outcome:
+        """One update as Telegram sent it: parse, handle, and park it if that fails."""
+        update_id = data.get("update_id")
+        if not isinstance(update_id, int):
+            log.error("telegram: an update without an update_id was dropped")
+            return Outcome.DONE
+        if update is None:
+            try:
+                update = Update.de_json(dict(data), self.application.bot)
+            except Exception as exc:
+                log.error("telegram update %d could not be parsed: %s", update_id,
+                          type(exc).__name__)  # fmt: skip
+                return await self._park(data, dead_letters.UNPARSEABLE, exc)
+        error = await self._process(update)
+        if error is None:
+            return Outcome.DONE
+        if _is_outage(error):
+            return Outcome.HELD  # the database is away: wait for it, however long
+        return await self._park(data, update_kind(data), error)
+
+    async def _process(self, update: Update) -> BaseException | None:
         async with self._one_at_a_time:
             await self.application.process_update(update)
-        error = self._failures.pop(update.update_id, None)
-        if error is None:
-            self._attempts.pop(update.update_id, None)
-            return True
-        if _is_outage(error):
-            return False  # the database is away: wait for it, however long, skip nothing
-        attempts = self._attempts.get(update.update_id, 0) + 1
-        self._attempts[update.update_id] = attempts
-        if attempts >= MAX_ATTEMPTS:
-            log.error("telegram update %d failed %d times; skipping it", update.update_id, attempts)
-            self._attempts.pop(update.update_id, None)
-            return True
-        return False
+        return self._failures.pop(update.update_id, None)
+
+    async def _park(self, data: Mapping[str, Any], kind: str, error: BaseException) -> Outcome:
+        """Keep a failed update as a dead letter; HELD if even that cannot be stored."""
+        update_id = int(data["update_id"])
+        if self.db is None:
+            log.error("telegram update %d failed (%s) and there is no dead-letter table; "
+                      "skipping it", update_id, type(error).__name__)  # fmt: skip
+            return Outcome.PARKED
+        try:
+            letter = await asyncio.to_thread(
+                dead_letters.record_failure,
+                self.db,
+                TELEGRAM,
+                update_id,
+                kind,
+                describe(error),
+                data,
+                now=self.clock(),
+                max_attempts=self.max_attempts,
+                first_retry=self.first_retry,
+            )
+        except Exception as exc:
+            log.warning("telegram update %d: could not keep it as a dead letter (%s)",
+                        update_id, type(exc).__name__)  # fmt: skip
+            return Outcome.HELD
+        if letter.state == dead_letters.DEAD:
+            log.error("telegram update %d is dead after %d attempt(s): see "
+                      "`rapport telegram failed`", update_id, letter.attempts)  # fmt: skip
+        else:
+            self._retry_wake.set()
+        return Outcome.PARKED
+
+    # -- retries of parked updates -----------------------------------------------------
+
+    async def _retry_forever(self) -> None:
+        assert self.db is not None
+        while not self._stopping:
+            for data in await asyncio.to_thread(
+                dead_letters.due_retries, self.db, TELEGRAM, self.clock()
+            ):
+                if self._stopping:
+                    return
+                outcome = await self.receive(data)
+                if outcome is Outcome.DONE:
+                    await asyncio.to_thread(
+                        dead_letters.recovered, self.db, TELEGRAM, int(data["update_id"])
+                    )
+            due = await asyncio.to_thread(dead_letters.next_retry_at, self.db, TELEGRAM)
+            pause = RETRY_IDLE
+            if due is not None:
+                pause = min(RETRY_IDLE, max(0.05, (due - self.clock()).total_seconds()))
+            self._retry_wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._retry_wake.wait(), pause)
 
     # -- long polling -----------------------------------------------------------------
 
-    async def _poll_forever(self) -> None:
+    async def _get_updates(self) -> list[dict[str, Any]]:
+        """The raw updates of one getUpdates call: parsed one by one later, not all at once."""
         bot = self.application.bot
+        data: dict[str, Any] = {
+            "timeout": self.poll_timeout,
+            "offset": self._offset,
+            "allowed_updates": list(ALLOWED_UPDATES),
+        }
+        # Bot.get_updates parses the whole batch at once (one bad update fails them all):
+        # the raw JSON instead, through the same request object and rate limiter.
+        result = await bot._post("getUpdates", data, read_timeout=self.poll_timeout + 10)
+        if not isinstance(result, list):
+            raise TypeError(f"getUpdates answered {type(result).__name__}, not a list")
+        return [u for u in result if isinstance(u, dict)]
+
+    async def _poll_forever(self) -> None:
         delay = self.retry_delay
+        idle = self.retry_delay
         while not self._stopping:
+            asked = time.monotonic()
             try:
-                updates = await bot.get_updates(
-                    offset=self._offset,
-                    timeout=self.poll_timeout,
-                    allowed_updates=list(ALLOWED_UPDATES),
-                )
-            except InvalidToken:
+                updates = await self._get_updates()
+            except InvalidToken as exc:
                 log.error("telegram: the bot token was refused; polling stops")
-                return
+                raise GiveUp("the bot token was refused") from exc
             except TelegramError as exc:
                 log.warning("telegram: getUpdates failed (%s); retrying", type(exc).__name__)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF)
                 continue
+            delay = self.retry_delay
+            if not updates:
+                if time.monotonic() - asked < min(1.0, self.poll_timeout / 2):
+                    # An empty answer at once, though we asked to wait: never spin on it.
+                    await asyncio.sleep(idle)
+                    idle = min(idle * 2, IDLE_BACKOFF)
+                continue
+            idle = self.retry_delay
             self._confirmed = self._offset
             self._busy = True
             try:
                 handled = await self._process_batch(updates)
             finally:
                 self._busy = False
-            if handled:
-                delay = self.retry_delay
-            else:
+            if not handled:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF)
 
-    async def _process_batch(self, updates: Sequence[Update]) -> bool:
-        """Handle updates in order; the offset moves only past handled ones."""
-        for update in updates:
+    async def _process_batch(self, updates: Sequence[Mapping[str, Any]]) -> bool:
+        """Handle updates in order; the offset moves only past handled (or parked) ones."""
+        for data in updates:
             if self._stopping:
                 return True
-            if not await self.handle(update):
+            update_id = data.get("update_id")
+            if not isinstance(update_id, int):
+                continue
+            if self._offset is not None and update_id < self._offset:
+                continue
+            if await self.receive(data) is Outcome.HELD:
                 return False
-            self._offset = update.update_id + 1
+            self._offset = update_id + 1
         return True
 
     async def _confirm_processed(self) -> None:
@@ -244,7 +383,7 @@ class TelegramService:
         )
 
     async def _webhook(self, request: web.Request) -> web.Response:
-        """200 only after the update is stored; anything else makes Telegram resend it."""
+        """200 once the update is stored or parked; anything else makes Telegram resend it."""
         secret = self.settings.telegram_webhook_secret
         assert secret is not None
         given = request.headers.get(SECRET_HEADER, "")
@@ -252,15 +391,19 @@ class TelegramService:
             log.warning("telegram webhook: request without the right secret refused")
             return web.Response(status=403, text="forbidden")
         try:
-            data = await request.json()
-            update = Update.de_json(data, self.application.bot)
-        except Exception:
+            data = json.loads(await request.text())
+        except ValueError:
             return web.Response(status=400, text="not a Telegram update")
-        if update is None:
+        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
             return web.Response(status=400, text="not a Telegram update")
-        if await self.handle(update):
-            return web.Response(status=200)
-        return web.Response(status=500, text="not stored; send it again")
+        try:
+            outcome = await self.receive(data)
+        except Exception as exc:  # a bug here must not make Telegram resend forever
+            log.error("telegram webhook: %s", describe(exc))
+            return web.Response(status=500, text="not stored; send it again")
+        if outcome is Outcome.HELD:
+            return web.Response(status=500, text="not stored; send it again")
+        return web.Response(status=200)
 
 
 def _is_outage(error: BaseException) -> bool:

@@ -4,11 +4,23 @@ Tests and benchmarks run the real python-telegram-bot `Application` against
 it through `base_url`, so every request really goes over HTTP and every
 answer has Telegram's shape (`{"ok": true, "result": ...}`, errors with
 `error_code`, `description` and `parameters.retry_after`). It keeps only
-what our bot uses: getMe, getUpdates (offsets confirm, long-poll timeouts),
+what our bot uses: getMe, getUpdates (offsets confirm, long-poll timeouts,
+`allowed_updates` filters what is handed out),
 sendMessage, editMessageText, answerCallbackQuery, setWebhook,
 deleteWebhook, sendPhoto, sendDocument. In webhook mode it POSTs updates to
 the registered URL with the secret header and re-sends until it gets a 2xx,
 as Telegram does.
+
+Updates are built as Telegram serialises them, including what a client
+really sends and tests must survive: a command typed without its
+`bot_command` entity, a button tap on a message the bot never sent (or no
+longer has), service messages (`write_access_allowed`, pinned messages),
+group and supergroup chats, `my_chat_member` when a user blocks the bot,
+media without text, and raw JSON the library cannot parse (`push_raw`).
+Faults are scripted: `fail_next` (5xx, or 429 with `retry_after`),
+`drop_polls` (the polling connection cut mid-request), `garble_polls` (a
+getUpdates answer that is not a list) and `instant_polls` (a proxy that
+answers long polls at once).
 
 Rate limits are token buckets (Telegram publishes "about 30 messages per
 second overall, about one per second per chat" and allows short bursts);
@@ -153,6 +165,14 @@ class BotApiStandIn:
         self.webhook_secret: str | None = None
         self.failures: dict[str, list[int]] = {}
         self.chat_failures: dict[int, list[int]] = {}
+        self.allowed_updates: list[str] | None = None
+        self.dropped_polls = 0
+        """How many more getUpdates requests to cut off mid-way (connection closed)."""
+        self.garbled_polls = 0
+        """How many more getUpdates answers are `"result": "garbage"` instead of a list."""
+        self.instant_polls = False
+        """Answer getUpdates at once even when asked to wait (a misbehaving proxy)."""
+        self.groups: dict[int, dict[str, Any]] = {}
         self._next_update = itertools.count(1)
         self._next_message: dict[int, itertools.count[int]] = {}
         self._next_callback = itertools.count(1)
@@ -205,7 +225,14 @@ class BotApiStandIn:
             **({"username": username} if username else {}),
         }
 
+    def group(self, chat_id: int, title: str = "Shop fans", kind: str = "supergroup") -> None:
+        """A group or supergroup the bot is in (ids are negative, as Telegram's)."""
+        self.groups[chat_id] = {"id": chat_id, "type": kind, "title": title}
+        self.users.setdefault(chat_id, self.groups[chat_id])  # the bot may send there
+
     def _chat(self, chat_id: int) -> dict[str, Any]:
+        if chat_id in self.groups:
+            return dict(self.groups[chat_id])
         user = self.users.setdefault(
             chat_id, {"id": chat_id, "is_bot": False, "first_name": f"User{chat_id}"}
         )
@@ -214,11 +241,15 @@ class BotApiStandIn:
     def _message_id(self, chat_id: int) -> int:
         return next(self._next_message.setdefault(chat_id, itertools.count(1)))
 
-    def _user_message(self, chat_id: int, **content: Any) -> dict[str, Any]:
+    def _user_message(
+        self, chat_id: int, *, sender: int | None = None, **content: Any
+    ) -> dict[str, Any]:
         self._chat(chat_id)
+        author = sender if sender is not None else chat_id
+        self._chat(author)
         return {
             "message_id": self._message_id(chat_id),
-            "from": self.users[chat_id],
+            "from": self.users[author],
             "chat": self._chat(chat_id),
             "date": int(time.time()),
             **content,
@@ -234,13 +265,32 @@ class BotApiStandIn:
             self._new_update.notify_all()
         return update_id
 
-    async def send_text(self, chat_id: int, text: str) -> dict[str, Any]:
-        """The customer types `text` (a leading /command gets its bot_command entity)."""
+    async def push_raw(self, update: dict[str, Any]) -> int:
+        """Queue this JSON as it is (an `update_id` is added if missing); returns the id."""
+        update_id = update.get("update_id")
+        if not isinstance(update_id, int):
+            update_id = next(self._next_update)
+            update = {"update_id": update_id, **update}
+        self.last_update_id = max(self.last_update_id, update_id)
+        self.updates.append(update)
+        self.history[update_id] = update
+        async with self._new_update:
+            self._new_update.notify_all()
+        return update_id
+
+    async def send_text(
+        self, chat_id: int, text: str, *, entities: bool = True, sender: int | None = None
+    ) -> dict[str, Any]:
+        """The customer types `text` (a leading /command gets its bot_command entity).
+
+        `entities=False` is a client that sends a command without its entity
+        (some do); `sender` is who writes when `chat_id` is a group.
+        """
         content: dict[str, Any] = {"text": text}
         command = re.match(r"/[A-Za-z0-9_@]+", text)
-        if command:
+        if command and entities:
             content["entities"] = [{"type": "bot_command", "offset": 0, "length": command.end()}]
-        message = self._user_message(chat_id, **content)
+        message = self._user_message(chat_id, sender=sender, **content)
         await self.push_update("message", message)
         return message
 
@@ -263,10 +313,69 @@ class BotApiStandIn:
     async def send_photo(self, chat_id: int, caption: str | None = None) -> dict[str, Any]:
         photo = [{"file_id": "AgACAgI", "file_unique_id": "AQAD", "width": 90, "height": 90,
                   "file_size": 1234}]  # fmt: skip
-        extra = {"caption": caption} if caption else {}
-        message = self._user_message(chat_id, photo=photo, **extra)
+        extra: dict[str, Any] = {"photo": photo, **({"caption": caption} if caption else {})}
+        message = self._user_message(chat_id, **extra)
         await self.push_update("message", message)
         return message
+
+    async def send_service(self, chat_id: int, field: str, value: Any = None) -> dict[str, Any]:
+        """A service message: `write_access_allowed`, `pinned_message`, `users_shared`, …"""
+        content: dict[str, Any] = {field: {} if value is None else value}
+        message = self._user_message(chat_id, **content)
+        await self.push_update("message", message)
+        return message
+
+    async def send_voice(self, chat_id: int) -> dict[str, Any]:
+        voice = {"file_id": "AwACAgI", "file_unique_id": "AgADv", "duration": 3}
+        message = self._user_message(chat_id, voice=voice)
+        await self.push_update("message", message)
+        return message
+
+    async def channel_post(self, chat_id: int, text: str) -> None:
+        """A post in a channel the bot administers (no `from`)."""
+        chat = {"id": chat_id, "type": "channel", "title": "Shop news"}
+        post = {"message_id": self._message_id(chat_id), "chat": chat,
+                "date": int(time.time()), "text": text}  # fmt: skip
+        await self.push_update("channel_post", post)
+
+    async def member_status(self, chat_id: int, status: str) -> None:
+        """`my_chat_member`: the user blocked ("kicked") or unblocked ("member") the bot."""
+        user = self.users.get(chat_id) or self._chat(chat_id)
+        old = "kicked" if status == "member" else "member"
+        await self.push_update(
+            "my_chat_member",
+            {
+                "chat": self._chat(chat_id),
+                "from": self.users.get(chat_id, user),
+                "date": int(time.time()),
+                "old_chat_member": {"user": self.bot_user, "status": old,
+                                    **({"until_date": 0} if old == "kicked" else {})},
+                "new_chat_member": {"user": self.bot_user, "status": status,
+                                    **({"until_date": 0} if status == "kicked" else {})},
+            },
+        )  # fmt: skip
+        if status == "kicked":
+            self.block(chat_id)
+        else:
+            self.blocked.discard(chat_id)
+
+    async def tap_unknown(self, chat_id: int, message_id: int, data: str) -> str:
+        """A tap under a bot message this bot never sent (or no longer knows), `data` as given."""
+        query_id = str(next(self._next_callback))
+        message = {
+            "message_id": message_id,
+            "from": self.bot_user,
+            "chat": self._chat(chat_id),
+            "date": int(time.time()),
+            "text": "An old message",
+            "reply_markup": {"inline_keyboard": [[{"text": "Go", "callback_data": data}]]},
+        }
+        await self.push_update(
+            "callback_query",
+            {"id": query_id, "from": self.users.get(chat_id) or self._chat(chat_id),
+             "message": message, "chat_instance": f"ci{chat_id}", "data": data},
+        )  # fmt: skip
+        return query_id
 
     async def edit_text(self, message: Mapping[str, Any], text: str) -> None:
         """The customer edits a message they sent earlier."""
@@ -293,7 +402,8 @@ class BotApiStandIn:
         self.blocked.add(chat_id)
 
     def fail_next(self, method: str, code: int, times: int = 1) -> None:
-        """The next `times` calls of `method` answer with HTTP `code` (e.g. 502)."""
+        """The next `times` calls of `method` answer with HTTP `code` (e.g. 502; 429 says
+        retry after 1 s, as Telegram does)."""
         self.failures.setdefault(method.lower(), []).extend([code] * times)
 
     def fail_chat(self, chat_id: int, *codes: int) -> None:
@@ -338,7 +448,17 @@ class BotApiStandIn:
             queued = self.failures.get(method)
             if queued:
                 code = queued.pop(0)
+                if code == 429:
+                    raise ApiError(429, "Too Many Requests: retry after 1", {"retry_after": 1})
                 raise ApiError(code, "Bad Gateway" if code == 502 else f"Error {code}")
+            if method == "getupdates" and self.dropped_polls > 0:
+                self.dropped_polls -= 1
+                if request.transport is not None:
+                    request.transport.close()  # the connection dies mid-request
+                raise ApiError(502, "Bad Gateway")
+            if method == "getupdates" and self.garbled_polls > 0:
+                self.garbled_polls -= 1
+                return web.json_response({"ok": True, "result": "garbage"})
             handler = getattr(self, f"_api_{method}", None)
             if handler is None:
                 raise ApiError(404, "Not Found: method not found")
@@ -424,7 +544,10 @@ class BotApiStandIn:
             )  # fmt: skip
         offset = _int(params, "offset", 0)
         limit = min(max(_int(params, "limit", 100), 1), 100)
-        timeout = float(params.get("timeout") or 0)
+        timeout = 0.0 if self.instant_polls else float(params.get("timeout") or 0)
+        allowed = params.get("allowed_updates")
+        if allowed:
+            self.allowed_updates = json.loads(allowed) if isinstance(allowed, str) else allowed
         if offset > 0:
             self.updates = [u for u in self.updates if u["update_id"] >= offset]
             self.confirmed_up_to = max(self.confirmed_up_to, offset - 1)
@@ -435,9 +558,15 @@ class BotApiStandIn:
                         self._new_update.wait_for(lambda: bool(self.updates) or self._closing),
                         timeout,
                     )
+        if self.allowed_updates:  # Telegram never hands out kinds the bot did not ask for
+            self.updates = [u for u in self.updates if self._allowed(u)]
         batch = self.updates[:limit]
         self.handed_out.update(u["update_id"] for u in batch)
         return batch
+
+    def _allowed(self, update: Mapping[str, Any]) -> bool:
+        kinds = [k for k in update if k != "update_id"]
+        return not kinds or any(k in (self.allowed_updates or ()) for k in kinds)
 
     async def _api_setwebhook(self, params: Mapping[str, Any]) -> bool:
         self.webhook_url = str(params.get("url") or "") or None

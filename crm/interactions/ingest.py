@@ -128,7 +128,13 @@ def _store(session: Session, checked: list[Checked], rules: DeskRules) -> list[I
         now,
     )
     # A bare rating only rates; one with words is also read by staff (a new conversation).
-    talking = [i for i in fresh if i.key not in ratings or ratings[i.key].comment]
+    # A tapped button only answers its question: no conversation either.
+    talking = [
+        i
+        for i in fresh
+        if (i.key not in ratings or ratings[i.key].comment) and not i.message.button
+    ]
+    replying = talking + [i for i in fresh if i.message.button and i.key not in ratings]
     # A rating, even with words ("5, thanks!"), answers the resolution: it never reopens.
     rating = {customer_of[(i.message.channel, i.external_id)] for i in fresh if i.key in ratings}
     conversation_of = conversations_for(conn, talking, customer_of, rules, rating)
@@ -168,7 +174,7 @@ def _store(session: Session, checked: list[Checked], rules: DeskRules) -> list[I
                 polarity=i.assessment.polarity,
                 sent_at=i.message.sent_at,
             )
-            for i in talking
+            for i in replying
             if not i.message.automated
         ],
         now,

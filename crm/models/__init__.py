@@ -32,6 +32,9 @@ from rapport.crm.models.desk import FollowUp as FollowUp
 from rapport.crm.models.interactions import SENTIMENT_INDEX_WHERE as SENTIMENT_INDEX_WHERE
 from rapport.crm.models.interactions import Direction as Direction
 from rapport.crm.models.interactions import Interaction as Interaction
+from rapport.crm.models.operations import DeadLetter as DeadLetter
+from rapport.crm.models.operations import HandledCommand as HandledCommand
+from rapport.crm.models.operations import TaskHealth as TaskHealth
 from rapport.crm.models.outreach import AppSecret as AppSecret
 from rapport.crm.models.outreach import MailReport as MailReport
 from rapport.crm.models.outreach import OptInRequest as OptInRequest

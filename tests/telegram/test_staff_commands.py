@@ -19,6 +19,7 @@ from tg_helpers import bot_settings, count
 
 from rapport.bot.app import customer_bot
 from rapport.bot.context import BotShared, RapportContext
+from rapport.bot.dialogs.updates import QUIET_GROUP
 from rapport.bot.staff.kit import STAFF_GROUP
 from rapport.bot.staff.registry import COMMANDS
 from rapport.channels.registry import OutboundChannels
@@ -239,7 +240,7 @@ async def test_the_root_wires_staff_before_customers_and_hands_over_its_shared_o
     shared = BotShared(OutboundChannels.from_settings(settings), lambda: woken.append(1))
     service = customer_bot(settings, db, shared)
     groups = service.application.handlers
-    assert sorted(groups) == [STAFF_GROUP, 0]
+    assert sorted(groups) == [QUIET_GROUP, STAFF_GROUP, 0]
     staff_commands = {
         name for h in groups[STAFF_GROUP] if isinstance(h, CommandHandler) for name in h.commands
     }

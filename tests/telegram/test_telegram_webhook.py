@@ -13,6 +13,7 @@ from rapport.channels.telegram.service import SECRET_HEADER
 from rapport.channels.telegram.testing import BotApiStandIn
 from rapport.crm.database import Database
 from rapport.crm.models import Interaction
+from rapport.crm.operations.dead_letters import DEAD, dead_letters
 
 DAN = 5005
 SECRET = "s3cret-Token_1"
@@ -57,5 +58,29 @@ async def test_webhook_mode_receives_checks_the_secret_and_stores_once(
             async with http.post(url, data="not json", headers={SECRET_HEADER: SECRET}) as r:
                 assert r.status == 400
         assert count(db, Interaction, Interaction.direction == "in") == 1
+    finally:
+        await service.stop()
+
+
+async def test_webhook_keeps_an_unparseable_update_as_a_dead_letter_and_goes_on(
+    api: BotApiStandIn, db: Database
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/telegram/hook"
+    settings = bot_settings(
+        api, telegram_webhook_url=url, telegram_webhook_secret=SECRET, telegram_webhook_port=port
+    )
+    service = customer_bot(settings, db, BotShared())
+    await service.start()
+    try:
+        api.user(DAN, "Dan")
+        # Telegram resends a webhook update until it gets a 2xx, and holds back the rest
+        # meanwhile: an update we cannot parse must be answered 200 once it is kept.
+        await api.push_raw({"callback_query": {"id": "1", "data": "5"}})
+        await api.send_text(DAN, "Behind the broken one")
+        await api.wait_for(lambda: len(api.sent_to(DAN)) == 1)
+        await api.wait_for(lambda: not api.pending)
+        [letter] = dead_letters(db)
+        assert (letter.kind, letter.state, letter.attempts) == ("unparseable", DEAD, 1)
     finally:
         await service.stop()
