@@ -39,6 +39,9 @@ class InboundMessage:
     in_reply_to: str | None = None
     automated: bool = False
     attachments: tuple[Attachment, ...] = ()
+    claimed_sent_at: str | None = None
+    """The sender's own date when the channel did not believe it (out of a sane window
+    around receipt; `sent_at` is then the receipt time): kept for staff, never used."""
 
 
 @dataclass(frozen=True, slots=True)
