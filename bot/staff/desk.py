@@ -51,6 +51,7 @@ from rapport.crm.desk.resolution import send_resolution
 from rapport.crm.desk.rules import load_rules
 from rapport.crm.errors import InvalidInput, PermissionDenied, RapportError
 from rapport.crm.models import StaffMember, StaffRole
+from rapport.crm.staff.chats import NEUTRAL, StaffChats, refuse
 from rapport.crm.staff.roles import Permission, actor_for, authorise
 
 log = logging.getLogger(__name__)
@@ -219,6 +220,10 @@ def reply_handler(
         member = await cmds.member(user.id)
         if member is None:
             return  # not staff: the customer dialogs take it as an ordinary message
+        if not StaffChats(cmds.settings.staff_chat_id).may_receive(message.chat.id, member):
+            await asyncio.to_thread(refuse, cmds.db, actor_for(member), "a reply", message.chat.id)
+            await say(context.bot, message.chat.id, NEUTRAL)
+            raise ApplicationHandlerStop
         call = Call.answering(context, message.chat.id, member, [])
         try:
             authorise(member, Permission.ANSWER)

@@ -17,6 +17,10 @@ it there (`ApplicationHandlerStop`), so a staff member's `/help` is the staff
 help and a customer's `/help` is untouched. Anything that is not a staff command
 goes on to the customer dialogs as before.
 
+Where the answer goes: only to the member's private chat with the bot or the
+staff chat (`rapport.crm.staff.chats.StaffChats`); a command sent anywhere
+else gets a neutral answer and an audit row, and runs nothing.
+
 Long lists are paged with inline buttons (`page:<list>:<n>`); a tap re-reads the
 list and edits the message in place, so nothing is kept between taps.
 """
@@ -67,7 +71,8 @@ from rapport.crm.database import Database
 from rapport.crm.errors import PermissionDenied, RapportError
 from rapport.crm.models import StaffMember
 from rapport.crm.settings import Settings
-from rapport.crm.staff.roles import ROLE_PERMISSIONS, Permission, staff_by_telegram
+from rapport.crm.staff.chats import NEUTRAL, StaffChats, refuse
+from rapport.crm.staff.roles import ROLE_PERMISSIONS, Permission, actor_for, staff_by_telegram
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +85,7 @@ class StaffCommands:
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
         self.settings = settings
+        self.chats = StaffChats(settings.staff_chat_id)
 
     def handlers(self) -> list[BaseHandler[Update, RapportContext, Any]]:
         found: list[BaseHandler[Update, RapportContext, Any]] = [
@@ -112,6 +118,17 @@ class StaffCommands:
                 # Step aside: the customer dialogs answer "unknown command" as for any typo.
                 log.info("staff command /%s from non-staff user %s", spec.name, pseudonym(user.id))
                 return
+            if not self.chats.may_receive(chat.id, member):
+                log.info(
+                    "staff %d sent /%s in a chat that may not see personal data",
+                    member.id,
+                    spec.name,
+                )
+                await asyncio.to_thread(
+                    refuse, self.db, actor_for(member), f"/{spec.name}", chat.id
+                )
+                await say(context.bot, chat.id, NEUTRAL)
+                raise ApplicationHandlerStop
             call = Call.answering(context, chat.id, member, list(context.args or []))
             try:
                 check(member, spec.permission)
@@ -142,6 +159,14 @@ class StaffCommands:
             await answer_tap(query, None)
             raise ApplicationHandlerStop
         list_name, number = match.group(1), int(match.group(2))
+        message = query.message
+        if message is None or not self.chats.may_receive(message.chat.id, member):
+            chat_id = message.chat.id if message is not None else 0
+            await asyncio.to_thread(
+                refuse, self.db, actor_for(member), f"page {list_name}", chat_id
+            )
+            await answer_tap(query, None)
+            raise ApplicationHandlerStop
         permission, build = LISTS[list_name]
         try:
             check(member, permission)

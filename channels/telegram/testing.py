@@ -151,6 +151,7 @@ class BotApiStandIn:
         self._last_accepted: dict[int, tuple[float, str]] = {}
         self.webhook_url: str | None = None
         self.webhook_secret: str | None = None
+        self.groups: dict[int, dict[str, Any]] = {}
         self.failures: dict[str, list[int]] = {}
         self.chat_failures: dict[int, list[int]] = {}
         self._next_update = itertools.count(1)
@@ -206,6 +207,8 @@ class BotApiStandIn:
         }
 
     def _chat(self, chat_id: int) -> dict[str, Any]:
+        if chat_id in self.groups:
+            return self.groups[chat_id]
         user = self.users.setdefault(
             chat_id, {"id": chat_id, "is_bot": False, "first_name": f"User{chat_id}"}
         )
@@ -241,6 +244,27 @@ class BotApiStandIn:
         if command:
             content["entities"] = [{"type": "bot_command", "offset": 0, "length": command.end()}]
         message = self._user_message(chat_id, **content)
+        await self.push_update("message", message)
+        return message
+
+    def group(self, chat_id: int, title: str = "A group") -> None:
+        """A group chat (a negative id) that users may write in: `send_in_group`."""
+        self.groups[chat_id] = {"id": chat_id, "type": "supergroup", "title": title}
+
+    async def send_in_group(self, chat_id: int, user_id: int, text: str) -> dict[str, Any]:
+        """User `user_id` types `text` in the group `chat_id` (registered with `group`)."""
+        content: dict[str, Any] = {"text": text}
+        command = re.match(r"/[A-Za-z0-9_@]+", text)
+        if command:
+            content["entities"] = [{"type": "bot_command", "offset": 0, "length": command.end()}]
+        self._chat(user_id)
+        message = {
+            "message_id": self._message_id(chat_id),
+            "from": self.users[user_id],
+            "chat": self.groups[chat_id],
+            "date": int(time.time()),
+            **content,
+        }
         await self.push_update("message", message)
         return message
 
@@ -407,7 +431,7 @@ class BotApiStandIn:
 
     def _target(self, params: Mapping[str, Any]) -> int:
         chat_id = _int(params, "chat_id")
-        if chat_id not in self.users:
+        if chat_id not in self.users and chat_id not in self.groups:
             raise ApiError(400, "Bad Request: chat not found")
         if chat_id in self.blocked:
             raise ApiError(403, "Forbidden: bot was blocked by the user")
