@@ -65,6 +65,16 @@ class Settings(BaseSettings):
         "1 message/s per chat); held at most ten times as long. 0 turns it off.",
     )
 
+    template_time_limit_ms: int = Field(
+        100,
+        ge=10,
+        le=10_000,
+        description="Time one campaign message's template may take to render (CPU "
+        "milliseconds; the render is stopped after ten times as long in wall time). A "
+        "template over it, its memory or its output bound fails that delivery and pauses "
+        "its campaign.",
+    )
+
     sentiment_positive_threshold: float = Field(
         0.1,
         ge=-1.0,
