@@ -43,7 +43,7 @@ FAST = settings(
 
 words = st.one_of(
     st.text(max_size=40),
-    st.sampled_from(["", "-1", "0", "1", "99999999999999999999", "--yes", "--debug", "{",
+    st.sampled_from(["", "-1", "0", "1", "99999999999999999999", "--yes", "{",
                      '{"all": []}', '{"field": "tag", "op": "=", "value": "x"}', "a@b",
                      "telegram:", "tg:12", "ann@example.com", "x" * 500, "\x00", "\u202e"]),
 )  # fmt: skip
