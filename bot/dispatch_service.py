@@ -36,6 +36,9 @@ def dispatcher_for(
     email deliveries are held in the queue with the reason (`Dispatcher.hold`)
     rather than sent without one.
     """
+    from rapport.crm.campaigns.bounded import set_time_limit
+
+    set_time_limit(settings.template_time_limit_ms / 1000)
     links, reason = links_from_settings(settings, db)
     hold = {} if links is not None else {"email": f"no working unsubscribe link: {reason}"}
     if hold:

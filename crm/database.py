@@ -7,7 +7,8 @@ import the migrations.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 
@@ -16,6 +17,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from rapport.crm.errors import ConfigurationError
+
+log = logging.getLogger(__name__)
 
 
 def normalise_url(url: str) -> str:
@@ -43,6 +46,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
+    # Deleted and overwritten content is zeroed, not left in free pages (erasure).
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
@@ -95,6 +100,38 @@ class Database:
     def session(self) -> Session:
         """A plain session for read-only use; the caller closes it."""
         return self._sessions()
+
+    def scrub(self, tables: Sequence[str] = ()) -> bool:
+        """After an erase: leave no old copy of rewritten rows where the database can reach.
+
+        SQLite: `secure_delete` (always on) zeroed the freed content; the
+        write-ahead log still holds the old pages, so it is checkpointed into
+        the file and truncated, and VACUUM rebuilds the file so no free page
+        keeps a byte of them. Another process reading at that moment (a
+        running `rapport run` between two statements) can hold the checkpoint
+        back; the next erase or SQLite's own checkpoint finishes it.
+
+        PostgreSQL: VACUUM of `tables` removes the dead row versions from the
+        tables' pages, so the text is gone from live tables; what VACUUM does
+        not reach (the server's WAL archive, base backups, replicas' lag) is
+        described in docs/privacy.md.
+
+        Returns False (and logs why) when it could not run now, e.g. another
+        process held the SQLite file for longer than the busy timeout.
+        """
+        try:
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                if self.dialect == "sqlite":
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                    conn.exec_driver_sql("VACUUM")
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                elif self.dialect == "postgresql":
+                    for name in tables:
+                        conn.exec_driver_sql(f'VACUUM "{name}"')  # names from the code, not users
+        except exc.OperationalError as error:
+            log.warning("database not scrubbed after an erase: %s", type(error.orig).__name__)
+            return False
+        return True
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -43,6 +43,9 @@ class InboundMessage:
     """A tapped button's answer (a survey score): it answers the message the button sits
     under and is kept in the history, but opens no conversation and is not shown to
     staff as if the customer had written it."""
+    claimed_sent_at: str | None = None
+    """The sender's own date when the channel did not believe it (out of a sane window
+    around receipt; `sent_at` is then the receipt time): kept for staff, never used."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,9 +6,14 @@ shop can keep its configuration next to its database without a shell script.
 
 from __future__ import annotations
 
+import difflib
+import logging
+import os
 import re
+from collections.abc import Mapping
 from enum import StrEnum
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -16,6 +21,8 @@ from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_va
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rapport.crm.errors import ConfigurationError
+
+log = logging.getLogger(__name__)
 
 
 class SmtpSecurity(StrEnum):
@@ -56,6 +63,16 @@ class Settings(BaseSettings):
         description="A campaign message waits this long after the customer's last message, so "
         "it does not land in a live exchange (nor collide with the reply under Telegram's "
         "1 message/s per chat); held at most ten times as long. 0 turns it off.",
+    )
+
+    template_time_limit_ms: int = Field(
+        100,
+        ge=10,
+        le=10_000,
+        description="Time one campaign message's template may take to render (CPU "
+        "milliseconds; the render is stopped after ten times as long in wall time). A "
+        "template over it, its memory or its output bound fails that delivery and pauses "
+        "its campaign.",
     )
 
     sentiment_positive_threshold: float = Field(
@@ -255,12 +272,54 @@ class Settings(BaseSettings):
         return ZoneInfo(self.timezone)
 
 
+NOT_SETTINGS = frozenset({"RAPPORT_SENTIMENT_DATA", "RAPPORT_CRASH_SEED"})
+"""`RAPPORT_*` variables read by scripts beside Rapport (benchmarks, tests), not settings."""
+
+
+def known_variables() -> list[str]:
+    return sorted(f"RAPPORT_{name.upper()}" for name in Settings.model_fields)
+
+
+def unknown_variables(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
+) -> list[str]:
+    """A warning for each `RAPPORT_*` name in the environment or `.env` that is no setting.
+
+    A misspelt setting (`RAPPORT_TIMEZOEN`) would otherwise be silently
+    ignored and the default used; the warning names the nearest known one.
+    """
+    names = {n for n in (os.environ if environ is None else environ) if n.startswith("RAPPORT_")}
+    if env_file is not None:
+        try:
+            lines = env_file.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            lines = []
+        for line in lines:
+            name = line.strip().removeprefix("export ").split("=", 1)[0].strip()
+            if name.upper().startswith("RAPPORT_"):
+                names.add(name)
+    known = known_variables()
+    upper = set(known)
+    warnings = []
+    for name in sorted(names):
+        if name.upper() in upper or name in NOT_SETTINGS or name.startswith("RAPPORT_TEST_"):
+            continue
+        near = difflib.get_close_matches(name.upper(), known, n=1, cutoff=0.6)
+        hint = f"; did you mean {near[0]}?" if near else " (see docs/configuration.md)"
+        warnings.append(f"{name} is not a Rapport setting and is ignored{hint}")
+    return warnings
+
+
 def load_settings(settings_class: type[Settings] | None = None, **overrides: Any) -> Settings:
     """Read the settings, turning pydantic's report into one clear line per bad value.
 
     `settings_class` lets a caller read from other sources (`rapport init` checks
-    only the answers it was given, not the environment).
+    only the answers it was given, not the environment). Unknown `RAPPORT_*`
+    variables are warned of (`unknown_variables`) when reading the environment.
     """
+    if settings_class is None:
+        for warning in unknown_variables():
+            log.warning("%s", warning)
     try:
         return (settings_class or Settings)(**overrides)
     except ValidationError as exc:

@@ -2,13 +2,17 @@
 
 One module per noun (`rapport customers …` lives in customers.py, and so on);
 common.py holds what they share. Errors the core raises as `RapportError`
-become one line on stderr and exit code 2; anything else is a bug and keeps
-its traceback.
+become one line on stderr and exit code 2, and so does everything else: a
+database that cannot be opened, and any unexpected error (a bug), whose
+traceback goes to the log at DEBUG, or to stderr with `--debug` (anywhere on
+the command line).
 """
 
 from __future__ import annotations
 
+import logging
 import sys
+import traceback
 
 import typer
 
@@ -60,8 +64,44 @@ app.add_typer(telegram.app, name="telegram")
 
 
 def main() -> None:
+    debug = "--debug" in sys.argv[1:]
+    if debug:
+        sys.argv = [a for a in sys.argv if a != "--debug"]
     try:
         app()
     except RapportError as exc:
-        print(f"rapport: {exc}", file=sys.stderr)
+        print(f"rapport: {_one_line(str(exc))}", file=sys.stderr)
         sys.exit(2)
+    except Exception as exc:  # every failure is one line; the traceback is for --debug
+        if debug:
+            traceback.print_exc()
+        else:
+            logging.getLogger("rapport.bot.cli").debug("command failed", exc_info=True)
+        print(f"rapport: {failure_line(exc)}", file=sys.stderr)
+        sys.exit(2)
+
+
+def failure_line(exc: BaseException) -> str:
+    """One line saying what failed: the database, or an unexpected error by its type.
+
+    Checked by module name, so the CLI need not import SQLAlchemy to recognise
+    its errors (tests/test_cli_start.py).
+    """
+    kind = type(exc)
+    if kind.__module__.startswith("sqlalchemy") and kind.__name__ in _DB_OPEN_ERRORS:
+        reason = getattr(exc, "orig", None) or exc
+        return f"cannot open the database: {_one_line(str(reason))} (check RAPPORT_DATABASE_URL)"
+    return (
+        f"unexpected error ({kind.__name__}): {_one_line(str(exc)) or 'no detail'}; "
+        "run again with --debug for the traceback"
+    )
+
+
+_DB_OPEN_ERRORS = frozenset(
+    {"OperationalError", "InterfaceError", "DatabaseError", "ArgumentError", "NoSuchModuleError"}
+)
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"

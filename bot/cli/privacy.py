@@ -23,7 +23,9 @@ def _write_private(path: Path, text: str) -> None:
 
 @app.command("export")
 def privacy_export(
-    customer_id: int,
+    who: Annotated[
+        str, typer.Argument(help="Customer id, email address or telegram:<id>.", metavar="WHO")
+    ],
     out_file: Annotated[
         Path | None, typer.Option("--out", help="Write the JSON here (default: stdout).")
     ] = None,
@@ -33,11 +35,12 @@ def privacy_export(
 ) -> None:
     """Everything held about one customer, as JSON (and HTML), for a subject access request.
 
-    Example: rapport privacy export 42 --out ann.json --html ann.html
+    Example: rapport privacy export ann@example.com --out ann.json --html ann.html
     """
-    from rapport.crm.privacy.requests import export_customer, export_html
+    from rapport.crm.privacy.requests import export_customer, export_html, find_customer
 
     with open_db(configured_settings().database_url) as db:
+        customer_id = find_customer(db, who)
         data = export_customer(db, cli_actor(), customer_id)
         text = json.dumps(data, ensure_ascii=False, indent=2)
         if out_file is None:
@@ -53,23 +56,30 @@ def privacy_export(
 
 @app.command("erase")
 def privacy_erase(
-    customer_id: int,
+    who: Annotated[
+        str, typer.Argument(help="Customer id, email address or telegram:<id>.", metavar="WHO")
+    ],
     yes: Annotated[bool, typer.Option("--yes", help="Confirm: this cannot be undone.")] = False,
 ) -> None:
     """Remove a customer's personal data and messages; anonymised totals stay for reports.
 
-    Example: rapport privacy erase 42 --yes
+    Example: rapport privacy erase 42 --yes   (or an email address, or telegram:<id>)
     """
-    from rapport.crm.privacy.requests import erase_customer
+    from rapport.crm.privacy.requests import erase_customer, find_customer
 
     if not yes:
         raise InvalidInput("erasing cannot be undone; run again with --yes to confirm")
     with open_db(configured_settings().database_url) as db:
-        e = erase_customer(db, cli_actor(), customer_id)
+        e = erase_customer(db, cli_actor(), find_customer(db, who))
         out.print(
             f"customer {e.customer_id} erased: {e.identities} address(es), "
             f"{e.messages} message(s), {e.comments} survey comment(s), {e.tags} tag(s)"
         )
+        if not e.scrubbed:
+            out.print(
+                "note: the database was busy, so old copies may stay in its files until "
+                "the next erase; run the erase again when Rapport is quieter"
+            )
 
 
 @app.command("retention")

@@ -69,12 +69,19 @@ def staff_role(staff_id: int, role: str) -> None:
 
 @app.command("remove")
 def staff_remove(staff_id: int) -> None:
-    """Deactivate a staff member (kept for the audit trail).
+    """Deactivate a staff member (kept for the audit trail); their open conversations
+    go back to the desk and are announced again to the staff on duty.
 
     Example: rapport staff remove 3
     """
-    from rapport.crm.staff.roles import set_role
+    from rapport.crm.desk.handover import deactivate_staff
 
     with open_db(configured_settings().database_url) as db:
-        member = set_role(db, cli_actor(), staff_id, None, active=False)
-        out.print(f"staff {member.id} deactivated")
+        done = deactivate_staff(db, cli_actor(), staff_id)
+        handed = (
+            f"; conversation(s) {', '.join(f'#{c}' for c in done.conversations)} "
+            "unassigned and announced to the staff on duty"
+            if done.conversations
+            else ""
+        )
+        out.print(f"staff {done.staff_id} deactivated{handed}")

@@ -52,6 +52,7 @@ from rapport.crm.desk.resolution import send_resolution
 from rapport.crm.desk.rules import load_rules
 from rapport.crm.errors import InvalidInput, PermissionDenied, RapportError
 from rapport.crm.models import StaffMember, StaffRole
+from rapport.crm.staff.chats import NEUTRAL, StaffChats, refuse
 from rapport.crm.staff.roles import Permission, actor_for, authorise
 
 log = logging.getLogger(__name__)
@@ -220,6 +221,10 @@ def reply_handler(
         member = await cmds.member(user.id)
         if member is None:
             return  # not staff: the customer dialogs take it as an ordinary message
+        if not StaffChats(cmds.settings.staff_chat_id).may_receive(message.chat.id, member):
+            await asyncio.to_thread(refuse, cmds.db, actor_for(member), "a reply", message.chat.id)
+            await say(context.bot, message.chat.id, NEUTRAL)
+            raise ApplicationHandlerStop
         if not await cmds.claim(message.chat.id, message.message_id):
             raise ApplicationHandlerStop  # answered already: a retry sends nothing twice
         call = Call.answering(context, message.chat.id, member, [])

@@ -41,6 +41,7 @@ from rapport.crm.desk.rules import DeskRules, load_rules
 from rapport.crm.models import StaffMember, StaffRole
 from rapport.crm.settings import Settings
 from rapport.crm.staff.audit import Actor
+from rapport.crm.staff.chats import StaffChats
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +49,18 @@ SYSTEM = Actor(label="system:desk")
 
 
 async def _tell_staff(
-    bot: Bot, chats: Sequence[int], text: str, what: str
+    bot: Bot, db: Database, settings: Settings, chats: Sequence[int], text: str, what: str
 ) -> list[tuple[int, Message]]:
     """Send one desk message to each of these staff chats; returns (chat, message) per chat
     that took it. A chat that cannot be reached is logged and skipped: the callers decide
-    what an unreached message means (retry next round, or keep the order)."""
+    what an unreached message means (retry next round, or keep the order).
+
+    Only chats the staff-chat policy allows get it (rapport.crm.staff.chats): the
+    staff chat and active members' private chats, never a deactivated agent's.
+    """
+    allowed = await asyncio.to_thread(StaffChats(settings.staff_chat_id).deliverable, db, chats)
     sent: list[tuple[int, Message]] = []
-    for chat_id in chats:
+    for chat_id in allowed:
         try:
             sent.append((chat_id, await bot.send_message(chat_id=chat_id, text=text)))
         except TelegramError as exc:
@@ -111,7 +117,8 @@ async def announce_new(bot: Bot, db: Database, settings: Settings) -> int:
     told: list[Announcement] = []
     messages: list[tuple[int, int, int]] = []
     for item in pending:
-        sent = await _tell_staff(bot, chats, announcement_text(item), "announce to a staff chat")
+        text = announcement_text(item)
+        sent = await _tell_staff(bot, db, settings, chats, text, "announce to a staff chat")
         if own_chats:
             messages += [(item.conversation_id, chat, m.message_id) for chat, m in sent]
         if sent:
@@ -131,6 +138,7 @@ async def forward_new(bot: Bot, db: Database, settings: Settings) -> int:
         return 0
     on_duty = await asyncio.to_thread(_on_duty, db, settings)
     shown = []
+    held: set[int] = set()
     for f in forwards:
         chats = [f.staff_telegram_id] if f.staff_telegram_id is not None else on_duty
         body = " ".join((f.body or "").split())
@@ -139,8 +147,14 @@ async def forward_new(bot: Bot, db: Database, settings: Settings) -> int:
             f"Conversation #{f.conversation_id}{reopened}: "
             f"{f.customer_name or '(no name)'} writes:\n"
         ) + (body if len(body) <= SNIPPET else body[: SNIPPET - 1] + "…")
-        if not await _tell_staff(bot, chats, text, "forward to a staff chat"):
-            break  # keep the order: the rest waits for the next round
+        if f.conversation_id in held or not await _tell_staff(
+            bot, db, settings, chats, text, "forward to a staff chat"
+        ):
+            # Keep each conversation's order: its later messages wait for the next
+            # round. Other conversations go on; one nobody can be told of (no agent
+            # on duty, an unreachable chat) must not stall the round for the rest.
+            held.add(f.conversation_id)
+            continue
         shown.append(f)
     await asyncio.to_thread(mark_forwarded, db, SYSTEM, shown)
     return len(shown)
@@ -161,7 +175,7 @@ async def remind_due(bot: Bot, db: Database, settings: Settings) -> int:
             f"{r.due.astimezone(settings.zone):%a %H:%M} ({settings.timezone}). "
             f"/take {r.conversation_id} · /reply {r.conversation_id} <text>"
         )
-        await _tell_staff(bot, chats, text, "send a desk reminder")
+        await _tell_staff(bot, db, settings, chats, text, "send a desk reminder")
     return len(reminders)
 
 
@@ -195,7 +209,7 @@ async def remind_follow_ups(bot: Bot, db: Database, settings: Settings) -> int:
     for r in due:
         chats = [r.staff_telegram_id] if r.staff_telegram_id is not None else on_duty
         text = followup_reminder_text(r, rules, now)
-        if await _tell_staff(bot, chats, text, "send a follow-up reminder"):
+        if await _tell_staff(bot, db, settings, chats, text, "send a follow-up reminder"):
             told.append(r)
             await asyncio.to_thread(mark_reminded, db, [r], now)
     return len(told)

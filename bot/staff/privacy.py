@@ -8,10 +8,15 @@ import json
 from telegram import InputFile
 
 from rapport.bot.report_text import when
-from rapport.bot.staff.kit import Call, Commands, Page, StaffCommand, customer_id_arg, paged, say
+from rapport.bot.staff.kit import Call, Commands, Page, StaffCommand, paged, say
 from rapport.crm.errors import InvalidInput
 from rapport.crm.models import StaffMember
-from rapport.crm.privacy.requests import erase_customer, export_customer, export_html
+from rapport.crm.privacy.requests import (
+    erase_customer,
+    export_customer,
+    export_html,
+    find_customer,
+)
 from rapport.crm.staff.roles import Permission, actor_for, audit_trail
 
 MAX_AUDIT = 200
@@ -34,9 +39,16 @@ async def audit(cmds: Commands, call: Call) -> None:
     await cmds.send_page(call, "audit")
 
 
+def _who(cmds: Commands, call: Call) -> int:
+    """The customer named by id, email address or telegram:<id> (the first word)."""
+    if not call.args:
+        raise InvalidInput("give the customer's id, email address or telegram:<id>")
+    return find_customer(cmds.db, call.args[0])
+
+
 async def privacy_export(cmds: Commands, call: Call) -> None:
     """A subject-access export as a JSON document and a readable HTML page."""
-    customer_id = customer_id_arg(call)
+    customer_id = await asyncio.to_thread(_who, cmds, call)
     data = await asyncio.to_thread(export_customer, cmds.db, actor_for(call.member), customer_id)
     body = json.dumps(data, ensure_ascii=False, indent=2, default=str).encode("utf-8")
     for content, name in (
@@ -52,7 +64,7 @@ async def privacy_export(cmds: Commands, call: Call) -> None:
 
 async def privacy_erase(cmds: Commands, call: Call) -> None:
     """Irreversible, so it asks for the word `confirm` after the id."""
-    customer_id = customer_id_arg(call)
+    customer_id = await asyncio.to_thread(_who, cmds, call)
     if call.args[1:] != ["confirm"]:
         raise InvalidInput(f"erasing cannot be undone: send /privacy_erase {customer_id} confirm")
     done = await asyncio.to_thread(erase_customer, cmds.db, actor_for(call.member), customer_id)
@@ -70,14 +82,14 @@ PRIVACY_COMMANDS = (
     StaffCommand(
         "privacy_export",
         Permission.PRIVACY,
-        "<customer id>",
+        "<customer id|email|telegram:id>",
         "everything held about a customer, as JSON and HTML documents (audited)",
         privacy_export,
     ),
     StaffCommand(
         "privacy_erase",
         Permission.PRIVACY,
-        "<customer id> confirm",
+        "<customer id|email|telegram:id> confirm",
         "erase a customer's personal data, keeping anonymised totals (audited)",
         privacy_erase,
     ),

@@ -22,6 +22,10 @@ A command's side effects happen once per message: it is claimed before it runs
 (rapport.crm.operations.claims), so a retried or redelivered update does nothing
 again; a command that fails is not retried but tells the member what failed.
 
+Where the answer goes: only to the member's private chat with the bot or the
+staff chat (`rapport.crm.staff.chats.StaffChats`); a command sent anywhere
+else gets a neutral answer and an audit row, and runs nothing.
+
 Long lists are paged with inline buttons (`page:<list>:<n>`); a tap re-reads the
 list and edits the message in place, so nothing is kept between taps.
 """
@@ -76,7 +80,8 @@ from rapport.crm.errors import PermissionDenied, RapportError
 from rapport.crm.models import StaffMember
 from rapport.crm.operations.claims import claim_once
 from rapport.crm.settings import Settings
-from rapport.crm.staff.roles import ROLE_PERMISSIONS, Permission, staff_by_telegram
+from rapport.crm.staff.chats import NEUTRAL, StaffChats, refuse
+from rapport.crm.staff.roles import ROLE_PERMISSIONS, Permission, actor_for, staff_by_telegram
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +94,7 @@ class StaffCommands:
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
         self.settings = settings
+        self.chats = StaffChats(settings.staff_chat_id)
 
     def handlers(self) -> list[BaseHandler[Update, RapportContext, Any]]:
         found: list[BaseHandler[Update, RapportContext, Any]] = [
@@ -125,6 +131,17 @@ class StaffCommands:
                 # Step aside: the customer dialogs answer "unknown command" as for any typo.
                 log.info("staff command /%s from non-staff user %s", spec.name, pseudonym(user.id))
                 return
+            if not self.chats.may_receive(chat.id, member):
+                log.info(
+                    "staff %d sent /%s in a chat that may not see personal data",
+                    member.id,
+                    spec.name,
+                )
+                await asyncio.to_thread(
+                    refuse, self.db, actor_for(member), f"/{spec.name}", chat.id
+                )
+                await say(context.bot, chat.id, NEUTRAL)
+                raise ApplicationHandlerStop
             message = update.effective_message
             if message is not None and not await self.claim(chat.id, message.message_id):
                 log.info("staff %d: /%s already handled; not again", member.id, spec.name)
@@ -165,6 +182,14 @@ class StaffCommands:
             await answer_tap(query, None)
             raise ApplicationHandlerStop
         list_name, number = match.group(1), int(match.group(2))
+        message = query.message
+        if message is None or not self.chats.may_receive(message.chat.id, member):
+            chat_id = message.chat.id if message is not None else 0
+            await asyncio.to_thread(
+                refuse, self.db, actor_for(member), f"page {list_name}", chat_id
+            )
+            await answer_tap(query, None)
+            raise ApplicationHandlerStop
         permission, build = LISTS[list_name]
         try:
             check(member, permission)

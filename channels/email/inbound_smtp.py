@@ -146,5 +146,12 @@ def _error_name(exc: SQLAlchemyError) -> str:
 
 
 def _reason(exc: Exception) -> str:
-    """An exception's message fit for one SMTP reply line."""
-    return " ".join(str(exc).split())[:400] or type(exc).__name__
+    """An exception's message fit for one SMTP reply line: printable ASCII (RFC 5321 4.2).
+
+    The reason may quote an IDN address or an en dash; sent as is, aiosmtpd
+    fails to encode it and the client gets a malformed `500 Error` instead.
+    Anything outside printable ASCII becomes `?`.
+    """
+    text = " ".join(str(exc).split())
+    text = "".join(ch if " " <= ch <= "~" else "?" for ch in text)
+    return text[:400] or type(exc).__name__

@@ -38,6 +38,11 @@ MAX_DEPTH = 20
 MAX_CLOCK_SKEW = timedelta(days=1)
 """How far in the future a Date: header may be before we use reception time."""
 
+MAX_DELIVERY_DELAY = timedelta(days=7)
+"""How far in the past a Date: header may be: longer than mail servers keep retrying
+(usually 5 days). An older claim is a wrong clock or a forgery (a year-1 date would
+backdate the customer's activity and make the message due for retention at once)."""
+
 _PARSER = BytesParser(policy=policy.default)
 _MSGID = re.compile(r"<[^<>\s]{1,298}>")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -135,12 +140,14 @@ def _to_inbound(
     if not text.strip() and not attachments and subject:
         text = subject
     in_reply_to = _MSGID.search(_header_text(message, "In-Reply-To"))
+    sent_at, claimed = _sent_at(message, received_at)
     return InboundMessage(
         channel=EMAIL,
         external_id=raw_header_text(sender.addr_spec),
         sender=raw_header_text(sender.display_name) or None,
         text=text,
-        sent_at=_sent_at(message, received_at),
+        sent_at=sent_at,
+        claimed_sent_at=claimed,
         message_key=message_key_of(message, raw),
         subject=subject,
         in_reply_to=in_reply_to.group(0) if in_reply_to else None,
@@ -198,23 +205,41 @@ def _from_address(message: Message) -> Address | None:
     return addresses[0] if addresses else None
 
 
-def _sent_at(message: Message, received_at: datetime | None) -> datetime:
+_YEAR = re.compile(r"\b([0-9]{1,4})\s+[0-9]{1,2}:[0-9]{2}")
+
+
+def _sent_at(message: Message, received_at: datetime | None) -> tuple[datetime, str | None]:
+    """When the mail was sent, and the sender's claim when we did not believe it.
+
+    The `Date:` header is the sender's word: used only within a window around
+    the reception time (`MAX_CLOCK_SKEW` ahead, `MAX_DELIVERY_DELAY` behind),
+    otherwise the reception time wins and the claimed date is kept (the raw
+    header, clipped) for staff to see.
+    """
     fallback = received_at or utcnow()
     value = _header_text(message, "Date")
     if not value:
-        return fallback
+        return fallback, None
+    raw = _raw_header(message, "Date")
+    raw = " ".join(raw_header_text(raw).split()) if raw is not None else value
+    claim = _clean(raw)[:100] or None
+    year = _YEAR.search(raw)
+    if year is not None and len(year.group(1)) < 4:
+        # The stdlib reads years 0-99 as 2000-2099 (RFC 2822's obsolete two-digit
+        # years): "year 1" would become 2001. Four digits or nothing.
+        return fallback, claim
     try:
         parsed = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
-        return fallback
+        return fallback, claim
     if parsed.tzinfo is None:  # "-0000": the sender's zone is unknown, the instant is UTC
         parsed = parsed.replace(tzinfo=UTC)
     parsed = parsed.astimezone(UTC)
-    if parsed - fallback > MAX_CLOCK_SKEW:
+    if parsed - fallback > MAX_CLOCK_SKEW or fallback - parsed > MAX_DELIVERY_DELAY:
         # A Date: from the future would pin the customer's "last activity"
-        # there; a wrong clock or a forgery, so the reception time wins.
-        return fallback
-    return parsed
+        # there, one from long ago backdate it: the reception time wins.
+        return fallback, claim
+    return parsed, None
 
 
 def _leaves(part: Message, depth: int = 0) -> Iterator[Message]:

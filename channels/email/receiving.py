@@ -12,15 +12,27 @@ so they treat the same bytes the same way:
 - anything else is a customer's message: a reply "YES" to a double opt-in
   confirmation confirms it first (rapport.crm.privacy.opt_in), then it is
   ingested, and the address's temporary bounces start over.
+
+A replay is recognised per (sender, Message-ID): a Message-ID is the
+sender's word, so a mail reusing one already stored for someone else is no
+replay of it. It is stored under a key scoped to its own sender
+(`sender_scoped_key`), and a stranger cannot suppress a customer's mail by
+sending first or after with the customer's Message-ID.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from dataclasses import dataclass
+
+from sqlalchemy import select
 
 from rapport.channels.email.dsn import parse_report, report_type
 from rapport.channels.email.parsing import parse_email
+from rapport.crm.customers.identity import EMAIL, normalise_email
 from rapport.crm.database import Database
+from rapport.crm.errors import InvalidMessage
 from rapport.crm.interactions.bounces import (
     AUTO_REPLY,
     DEFAULT_SOFT_BOUNCE_LIMIT,
@@ -31,6 +43,8 @@ from rapport.crm.interactions.bounces import (
 )
 from rapport.crm.interactions.checking import DEFAULT_MAX_CHARS
 from rapport.crm.interactions.ingest import ingest
+from rapport.crm.messages import InboundMessage
+from rapport.crm.models import Identity, Interaction
 from rapport.crm.privacy.opt_in import confirm_by_reply
 
 
@@ -66,9 +80,47 @@ def store_mail(
         )
         done = record_report(db, report, soft_bounce_limit=soft_bounce_limit)
         return Stored("report", duplicate=not done)
+    message = sender_scoped_key(db, message)
     if not message.automated:
         confirm_by_reply(db, message.external_id, message.in_reply_to, message.text)
     result = ingest(db, message, max_chars=max_chars)
     if not message.automated and not result.duplicate:
         note_customer_wrote(db, message.external_id.strip().lower())
     return Stored("message", duplicate=result.duplicate, interaction_id=result.interaction_id)
+
+
+def sender_scoped_key(db: Database, message: InboundMessage) -> InboundMessage:
+    """The message, re-keyed when its Message-ID is stored already for another sender.
+
+    The scoped key is `<s-<hash of the sender>.<the Message-ID's inside>>`: the
+    same for a replay of this sender's mail (so that stays a no-op), never
+    the same as anyone else's. The first mail to use a Message-ID keeps it as
+    is, so replies to it thread as usual.
+    """
+    try:
+        sender = normalise_email(message.external_id)
+    except InvalidMessage:
+        return message  # ingest refuses it with the reason
+    i, ident = Interaction.__table__.c, Identity.__table__.c
+    with db.session() as session:
+        owner = session.scalar(
+            select(i.customer_id)
+            .where(i.channel == EMAIL, i.message_key == message.message_key)
+            .limit(1)
+        )
+        if owner is None:
+            return message
+        same = session.scalar(
+            select(ident.id)
+            .where(
+                ident.customer_id == owner,
+                ident.channel == EMAIL,
+                ident.external_id == sender,
+            )
+            .limit(1)
+        )
+    if same is not None:
+        return message  # the sender's own mail again: a replay
+    digest = hashlib.sha256(f"{EMAIL}:{sender}".encode()).hexdigest()[:16]
+    scoped = f"<s-{digest}.{message.message_key.strip('<>')}"[:299] + ">"
+    return dataclasses.replace(message, message_key=scoped)

@@ -386,8 +386,10 @@ class TelegramService:
         """200 once the update is stored or parked; anything else makes Telegram resend it."""
         secret = self.settings.telegram_webhook_secret
         assert secret is not None
-        given = request.headers.get(SECRET_HEADER, "")
-        if not hmac.compare_digest(given.encode(), secret.get_secret_value().encode()):
+        # Any bytes may arrive in the header (aiohttp hands undecodable ones over as
+        # surrogates): encoded leniently, a wrong secret of any kind is a 403, never a 500.
+        given = request.headers.get(SECRET_HEADER, "").encode("utf-8", "backslashreplace")
+        if not hmac.compare_digest(given, secret.get_secret_value().encode()):
             log.warning("telegram webhook: request without the right secret refused")
             return web.Response(status=403, text="forbidden")
         try:

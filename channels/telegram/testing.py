@@ -294,6 +294,23 @@ class BotApiStandIn:
         await self.push_update("message", message)
         return message
 
+    async def send_in_group(self, chat_id: int, user_id: int, text: str) -> dict[str, Any]:
+        """User `user_id` types `text` in the group `chat_id` (registered with `group`)."""
+        content: dict[str, Any] = {"text": text}
+        command = re.match(r"/[A-Za-z0-9_@]+", text)
+        if command:
+            content["entities"] = [{"type": "bot_command", "offset": 0, "length": command.end()}]
+        self._chat(user_id)
+        message = {
+            "message_id": self._message_id(chat_id),
+            "from": self.users[user_id],
+            "chat": self.groups[chat_id],
+            "date": int(time.time()),
+            **content,
+        }
+        await self.push_update("message", message)
+        return message
+
     async def send_reply(self, chat_id: int, to: SentMessage, text: str) -> dict[str, Any]:
         """The user answers one of the bot's messages with Telegram's "reply" (a quote)."""
         message = self._user_message(
@@ -527,7 +544,7 @@ class BotApiStandIn:
 
     def _target(self, params: Mapping[str, Any]) -> int:
         chat_id = _int(params, "chat_id")
-        if chat_id not in self.users:
+        if chat_id not in self.users and chat_id not in self.groups:
             raise ApiError(400, "Bad Request: chat not found")
         if chat_id in self.blocked:
             raise ApiError(403, "Forbidden: bot was blocked by the user")

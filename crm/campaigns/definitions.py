@@ -7,6 +7,8 @@ checked when it is saved, so a scheduled run at 3 a.m. never discovers a typo.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -20,6 +22,8 @@ from rapport.crm.customers.identity import CHANNELS
 from rapport.crm.database import Database
 from rapport.crm.errors import NotFound, RapportError
 from rapport.crm.models import Campaign, CampaignKind, CampaignStatus, Segment, SurveyKind
+
+log = logging.getLogger(__name__)
 
 LAST_ACTIVE = "last_active"
 SURVEY_SCALES: dict[str, tuple[int, int]] = {SurveyKind.CSAT: (1, 5), SurveyKind.NPS: (0, 10)}
@@ -204,6 +208,21 @@ def set_status(db: Database, ref: str | int, status: CampaignStatus) -> Campaign
             )
         campaign.status = status
         return campaign
+
+
+def pause_for_template(db: Database, reasons: Mapping[int, str]) -> None:
+    """Pause campaigns whose template went over a rendering bound while sending.
+
+    Only active ones (a campaign paused by hand meanwhile stays as it is); the
+    delivery that failed carries the reason, and so does the log. Staff fix the
+    template (`rapport campaigns edit`) and resume the campaign.
+    """
+    with db.transaction() as session:
+        for campaign_id, reason in reasons.items():
+            campaign = session.get(Campaign, campaign_id)
+            if campaign is not None and campaign.status == CampaignStatus.ACTIVE:
+                campaign.status = CampaignStatus.PAUSED
+                log.warning("campaign %d paused: %s", campaign_id, reason)
 
 
 def is_live(campaign: Campaign, now: datetime) -> bool:

@@ -26,7 +26,7 @@ class Forward:
     customer_id: int
     customer_name: str | None
     staff_telegram_id: int | None
-    """The assigned staff member's chat; None: the staff on duty."""
+    """The assigned active staff member's chat; None: the staff on duty."""
     interaction_id: int
     body: str | None
     reopened: bool = False
@@ -51,7 +51,11 @@ def messages_to_forward(db: Database, *, limit: int = 50) -> list[Forward]:
             )
             .join(Conversation.__table__, c.id == i.conversation_id)
             .join(Customer, Customer.id == c.customer_id)
-            .outerjoin(StaffMember, StaffMember.id == c.assigned_staff_id)
+            # a deactivated assignee is nobody: the staff on duty are told instead
+            .outerjoin(
+                StaffMember,
+                (StaffMember.id == c.assigned_staff_id) & StaffMember.active.is_(True),
+            )
             .where(
                 c.announced_at.is_not(None),
                 c.status.in_(UNRESOLVED),

@@ -276,7 +276,10 @@ def due_reminders(db: Database, rules: DeskRules, now: datetime) -> list[Reminde
     with db.transaction() as session:
         rows = session.execute(
             select(Conversation, StaffMember.telegram_user_id)
-            .outerjoin(StaffMember, StaffMember.id == Conversation.assigned_staff_id)
+            .outerjoin(
+                StaffMember,
+                (StaffMember.id == Conversation.assigned_staff_id) & StaffMember.active.is_(True),
+            )
             .where(Conversation.status != ConversationStatus.RESOLVED.value)
             .order_by(Conversation.id)
         ).all()

@@ -113,6 +113,30 @@ def release_claims(db: Database, worker_id: str) -> int:
     return released
 
 
+def release_deliveries(db: Database, worker_id: str, delivery_ids: Sequence[int]) -> int:
+    """Put these claimed, untried deliveries back in the queue (their campaign was paused)."""
+    if not delivery_ids:
+        return 0
+    d = Delivery.__table__.c
+    with db.transaction() as session:
+        return rowcount(
+            session.execute(
+                update(Delivery.__table__)
+                .where(
+                    d.id.in_(list(delivery_ids)),
+                    d.status == DeliveryStatus.CLAIMED.value,
+                    d.claimed_by == worker_id,
+                )
+                .values(
+                    status=DeliveryStatus.QUEUED.value,
+                    claimed_by=None,
+                    claimed_at=None,
+                    attempts=d.attempts - 1,  # claimed, never tried
+                )
+            )
+        )
+
+
 def claim_due(
     db: Database,
     worker_id: str,

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Update, bindparam, exists, update
 
+from rapport.crm.campaigns.definitions import pause_for_template
 from rapport.crm.channel import Channel, PermanentFailure, RecipientGone, TransientFailure
 from rapport.crm.clock import utcnow
 from rapport.crm.database import Database, is_outage
@@ -206,8 +207,14 @@ class Dispatcher:
             quiet_seconds=self.quiet_seconds,
             held=frozenset(self.hold),
         )
-        return [
-            build_job(
+        jobs: list[Job] = []
+        broken: dict[int, str] = {}
+        waiting: list[int] = []
+        for r in claimed.rows:
+            if r.campaign_id in broken:
+                waiting.append(r.id)  # not rendered: its template just went over a bound
+                continue
+            job = build_job(
                 r,
                 claimed.campaigns[r.campaign_id],
                 claimed.balances.get(r.customer_id, 0),
@@ -216,8 +223,15 @@ class Dispatcher:
                 extra_headers=self.extra_headers,
                 unsubscribe_url=self.unsubscribe_url,
             )
-            for r in claimed.rows
-        ]
+            if job.over_limit:
+                broken[r.campaign_id] = job.problem or "template over a limit"
+            jobs.append(job)
+        if broken:
+            # The one failed delivery says why; the campaign stops until staff fix the
+            # template and resume it, its other deliveries back in the queue meanwhile.
+            pause_for_template(self.db, broken)
+            claims.release_deliveries(self.db, self.worker_id, waiting)
+        return jobs
 
     def held(self) -> dict[str, int]:
         """Queued deliveries per held channel (`hold`)."""

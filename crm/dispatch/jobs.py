@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from rapport.crm.campaigns.bounded import TemplateLimit
 from rapport.crm.campaigns.compose import campaign_message
 from rapport.crm.campaigns.templates import TemplateProblem
 from rapport.crm.messages import OutboundMessage
@@ -33,6 +34,9 @@ class Job:
     message: OutboundMessage | None
     points: int = 0
     problem: str | None = None
+    over_limit: bool = False
+    """The template went over a rendering bound (time, memory, output): the campaign is
+    paused, and its other deliveries wait (rapport.crm.campaigns.bounded)."""
 
 
 def build_job(
@@ -51,6 +55,7 @@ def build_job(
     """
     problem = None
     message = None
+    over_limit = False
     try:
         message = campaign_message(
             campaign,
@@ -61,6 +66,8 @@ def build_job(
             unsubscribe_url=unsubscribe_url(row.id, row.customer_id) if unsubscribe_url else None,
             headers=extra_headers(row.id, row.customer_id) if extra_headers else {},
         )
+    except TemplateLimit as exc:
+        problem, over_limit = f"{exc}; the campaign was paused", True
     except TemplateProblem as exc:
         problem = str(exc)
     return Job(
@@ -74,4 +81,5 @@ def build_job(
         message=message,
         points=campaign.points or 0,
         problem=problem,
+        over_limit=over_limit,
     )

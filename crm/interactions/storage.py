@@ -167,6 +167,7 @@ def insert_interactions(
                 "message_key": m.message_key,
                 "in_reply_to": m.in_reply_to,
                 "sent_at": m.sent_at,
+                "claimed_sent_at": m.claimed_sent_at,
             }
         )
     table = Interaction.__table__

@@ -63,6 +63,8 @@ class Interaction(Base):
     message_key: Mapped[str | None] = mapped_column(String(300))
     in_reply_to: Mapped[str | None] = mapped_column(String(300))
     sent_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    claimed_sent_at: Mapped[str | None] = mapped_column(String(100))
+    """The sender's `Date:` when it was not believed (rapport.channels.email.parsing)."""
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     conversation: Mapped[Conversation | None] = relationship()

@@ -13,8 +13,16 @@ table added later is exported without anyone remembering to list it.
 a random placeholder, so nothing can be matched back), message bodies,
 subjects, survey comments, tags — and keeps the anonymised rows, so report
 totals (sent, answered, scores, points) stay the same. Message keys (the
-channel's ids of messages) are kept so that a message the channel delivers
-again is recognised as stored and not recorded anew.
+channel's ids of messages) embed the person's chat id (`msg:<chat>:<id>`) or
+an address, so they are rewritten to random placeholders too, as are the
+details of audit events about the person. Then the database is scrubbed
+(`Database.scrub`): SQLite runs with `secure_delete` always and after an
+erase checkpoints its write-ahead log and rebuilds the file (VACUUM), so
+neither the `-wal` file nor free pages keep the old text; PostgreSQL
+vacuums the touched tables (docs/privacy.md says what that does not reach).
+
+The person may be named by customer id, email address or Telegram id
+(`find_customer`).
 
 *Retention* clears message bodies older than `RAPPORT_RETENTION_MONTHS`.
 """
@@ -31,10 +39,11 @@ from jinja2 import Environment
 from sqlalchemy import Column, Connection, Table, delete, or_, select, update
 
 from rapport.crm.clock import utcnow
-from rapport.crm.customers.identity import EMAIL
+from rapport.crm.customers.identity import EMAIL, TELEGRAM, normalise_external_id
 from rapport.crm.database import Database
-from rapport.crm.errors import NotFound
+from rapport.crm.errors import InvalidInput, InvalidMessage, NotFound
 from rapport.crm.models import (
+    AuditEvent,
     Base,
     Consent,
     ConsentEvent,
@@ -167,6 +176,9 @@ class Erasure:
     messages: int
     comments: int
     tags: int
+    scrubbed: bool = True
+    """False: the rows are erased, but old copies may linger in the database's files
+    until the next erase (or VACUUM) succeeds (rapport.crm.database.Database.scrub)."""
 
 
 def erase_customer(
@@ -243,9 +255,91 @@ def erase_customer(
             )
             .values(granted=False, source="erased", updated_at=now)
         )
+        _erase_keys(conn, customer_id)
+        a = AuditEvent.__table__.c
+        conn.execute(
+            update(AuditEvent.__table__).where(a.customer_id == customer_id).values(detail=None)
+        )
         record(session, actor, "privacy.erase", customer_id=customer_id)
+    scrubbed = db.scrub(ERASE_TOUCHES)
     log.info("customer %d erased by %s", customer_id, actor.label)
-    return Erasure(customer_id, len(identity_ids), messages, comments, tags)
+    return Erasure(customer_id, len(identity_ids), messages, comments, tags, scrubbed)
+
+
+def _placeholder() -> str:
+    return f"{ERASED_PREFIX}{secrets.token_hex(16)}"
+
+
+def _erase_keys(conn: Connection, customer_id: int) -> None:
+    """Message keys of the person's messages, one random placeholder each (they embed the
+    chat id or an address); a key per row, so unique keys stay unique."""
+    keyed: list[tuple[Table, Column[Any], list[Column[Any]]]] = [
+        (Interaction.__table__, Interaction.__table__.c.customer_id,
+         [Interaction.__table__.c.message_key]),
+        (Delivery.__table__, Delivery.__table__.c.customer_id,
+         [Delivery.__table__.c.message_key]),
+        (ConversationSurvey.__table__, ConversationSurvey.__table__.c.customer_id,
+         [ConversationSurvey.__table__.c.message_key]),
+        (OptInRequest.__table__, OptInRequest.__table__.c.customer_id,
+         [OptInRequest.__table__.c.message_key]),
+        (MailReport.__table__, MailReport.__table__.c.customer_id,
+         [MailReport.__table__.c.message_key]),
+    ]  # fmt: skip
+    for table, owner, columns in keyed:
+        pk = next(iter(table.primary_key.columns))
+        ids = list(conn.scalars(select(pk).where(owner == customer_id)))
+        for row_id in ids:
+            conn.execute(
+                update(table).where(pk == row_id).values({c.name: _placeholder() for c in columns})
+            )
+
+
+ERASE_TOUCHES = (
+    "customers",
+    "identities",
+    "interactions",
+    "deliveries",
+    "survey_responses",
+    "conversation_surveys",
+    "customer_tags",
+    "consents",
+    "consent_events",
+    "opt_in_requests",
+    "mail_reports",
+    "audit_events",
+)
+"""The tables an erase rewrites, vacuumed after it on PostgreSQL."""
+
+
+def find_customer(db: Database, who: str) -> int:
+    """The customer named by `who`: a customer id, an email address or `telegram:<id>`.
+
+    A bare number is a customer id (as everywhere in Rapport); a Telegram id
+    is written `telegram:<id>` (or `tg:<id>`) so an erase can never hit the
+    wrong person because the two kinds of number were confused.
+    """
+    text = who.strip()
+    if text.isdigit():
+        return int(text)
+    channel, _, external = text.partition(":")
+    if channel.lower() in ("telegram", "tg") and external:
+        channel, external = TELEGRAM, external
+    elif "@" in text:
+        channel, external = EMAIL, text
+    else:
+        raise InvalidInput(f"{who!r} is not a customer id, an email address or telegram:<id>")
+    try:
+        key = normalise_external_id(channel, external)
+    except InvalidMessage as exc:
+        raise InvalidInput(str(exc)) from None
+    ident = Identity.__table__.c
+    with db.session() as session:
+        found = session.scalar(
+            select(ident.customer_id).where(ident.channel == channel, ident.external_id == key)
+        )
+    if found is None:
+        raise NotFound(f"no customer with the {channel} address {external}")
+    return int(found)
 
 
 def _erase_outreach(conn: Connection, customer_id: int, addresses: list[str]) -> None:
