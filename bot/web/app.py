@@ -14,13 +14,17 @@ from collections.abc import Sequence
 
 from fastapi import APIRouter, FastAPI
 from starlette.datastructures import MutableHeaders
-from starlette.responses import PlainTextResponse
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from rapport.bot.web.console import Console, Refused, refused_response
+from rapport.bot.web.inbox import inbox_router
 from rapport.bot.web.opt_in import OptInPages
 from rapport.bot.web.pages import SECURITY_HEADERS, STATIC
 from rapport.bot.web.public import unsubscribe_router
+from rapport.bot.web.signin import signin_router
 from rapport.crm.database import Database
 from rapport.crm.privacy.unsubscribe import UnsubscribeLinks
 
@@ -60,15 +64,21 @@ class Guard:
         await self.app(scope, receive, with_headers)
 
 
+def console_routers(console: Console) -> list[APIRouter]:
+    """The console's areas, in the order of its menu."""
+    return [signin_router(console), inbox_router(console)]
+
+
 def build_web_app(
     db: Database,
     links: UnsubscribeLinks,
     *,
     opt_in: OptInPages | None = None,
+    console: Console | None = None,
     routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
-    """The HTTP application: unsubscribe, opt-in (if given), static files, then `routers`
-    (the console's, the API's) in order."""
+    """The HTTP application: unsubscribe, opt-in and the console (each if given), static
+    files, then `routers` (the API's) in order."""
     app = FastAPI(
         title="Rapport",
         docs_url=None,
@@ -80,6 +90,15 @@ def build_web_app(
     app.include_router(unsubscribe_router(db, links))
     if opt_in is not None:
         app.include_router(opt_in.router())
+    if console is not None:
+        for router in console_routers(console):
+            app.include_router(router)
+
+        async def refused(request: Request, exc: Exception) -> Response:
+            assert isinstance(exc, Refused)
+            return refused_response(request, exc)
+
+        app.add_exception_handler(Refused, refused)
     for router in routers:
         app.include_router(router)
     return app

@@ -13,14 +13,16 @@ import logging
 from collections.abc import Mapping
 
 import uvicorn
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 
+from rapport.bot.console_links import console_url
 from rapport.bot.web.app import build_web_app
+from rapport.bot.web.console import Console
 from rapport.bot.web.opt_in import OptInPages
 from rapport.channels.lifecycle import Disabled
 from rapport.crm.channel import Channel
 from rapport.crm.database import Database
-from rapport.crm.privacy.keys import local_url_warning, public_base_url
+from rapport.crm.privacy.keys import local_url_warning
 from rapport.crm.privacy.unsubscribe import UnsubscribeLinks, links_from_settings
 from rapport.crm.settings import Settings
 
@@ -40,7 +42,7 @@ class WebService:
         port: int,
         *,
         opt_in: OptInPages | None = None,
-        console: object | None = None,
+        console: Console | None = None,
         routers: tuple[APIRouter, ...] = (),
     ) -> None:
         self.db = db
@@ -58,16 +60,17 @@ class WebService:
         mails its confirmations, the console answers customers)."""
         if self.opt_in is not None:
             self.opt_in.sender = channels.get("email")
-        use = getattr(self.console, "use_channels", None)
-        if use is not None:
-            use(channels)
+        if self.console is not None:
+            self.console.use_channels(channels)
 
-    def app(self) -> object:
-        return build_web_app(self.db, self.links, opt_in=self.opt_in, routers=self.routers)
+    def app(self) -> FastAPI:
+        return build_web_app(
+            self.db, self.links, opt_in=self.opt_in, console=self.console, routers=self.routers
+        )
 
     async def start(self) -> None:
         config = uvicorn.Config(
-            self.app(),  # type: ignore[arg-type]
+            self.app(),
             host=self.host,
             port=self.port,
             lifespan="off",
@@ -88,6 +91,10 @@ class WebService:
             self.port = sockets[0].getsockname()[1]
         self._loop_task = asyncio.create_task(server.main_loop(), name="web server")
         log.info("web endpoint listening on %s:%d", self.host, self.port)
+        if self.console is not None:
+            url = console_url(self.console.settings) or f"http://{self.host}:{self.port}/console/"
+            # print, not only log: `rapport run` says where staff sign in whatever the log level
+            print(f"Staff console: {url} (send /login to the bot for a sign-in link)", flush=True)
 
     async def stop(self) -> None:
         server, self._server = self._server, None
@@ -110,5 +117,7 @@ def web_factory(settings: Settings, db: Database) -> WebService | Disabled:
     if warning:
         log.warning("%s", warning)
     opt_in = OptInPages(db, settings)
-    log.debug("web base URL %s", public_base_url(settings))
-    return WebService(db, links, settings.web_host, settings.web_port, opt_in=opt_in)
+    console = Console(db, settings)
+    return WebService(
+        db, links, settings.web_host, settings.web_port, opt_in=opt_in, console=console
+    )

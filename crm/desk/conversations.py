@@ -64,8 +64,9 @@ class ConversationView:
 
 
 def conversation_views(
-    session: Session, where: Sequence[ColumnElement[bool]]
+    session: Session, where: Sequence[ColumnElement[bool]], *, limit: int | None = None
 ) -> list[ConversationView]:
+    """Matching conversations, longest waiting first (at most `limit`)."""
     rows = session.execute(
         select(Conversation, Customer.display_name, StaffMember.name, FollowUp.due_at)
         .join(Customer, Customer.id == Conversation.customer_id)
@@ -75,6 +76,7 @@ def conversation_views(
         )
         .where(*where)
         .order_by(Conversation.last_message_at, Conversation.id)
+        .limit(limit)
     )
     return [
         ConversationView(
