@@ -19,11 +19,16 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from rapport.bot.web.admin import admin_router
+from rapport.bot.web.campaigns import campaigns_router
 from rapport.bot.web.console import Console, Refused, refused_response
+from rapport.bot.web.customer import customer_router
 from rapport.bot.web.inbox import inbox_router
 from rapport.bot.web.opt_in import OptInPages
 from rapport.bot.web.pages import SECURITY_HEADERS, STATIC
 from rapport.bot.web.public import unsubscribe_router
+from rapport.bot.web.reports import reports_router
+from rapport.bot.web.segments import segments_router
 from rapport.bot.web.signin import signin_router
 from rapport.crm.database import Database
 from rapport.crm.privacy.unsubscribe import UnsubscribeLinks
@@ -66,7 +71,15 @@ class Guard:
 
 def console_routers(console: Console) -> list[APIRouter]:
     """The console's areas, in the order of its menu."""
-    return [signin_router(console), inbox_router(console)]
+    return [
+        signin_router(console),
+        inbox_router(console),
+        customer_router(console),
+        campaigns_router(console),
+        segments_router(console),
+        reports_router(console),
+        admin_router(console),
+    ]
 
 
 def build_web_app(

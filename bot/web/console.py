@@ -13,7 +13,7 @@ rendered by the app's handler: anonymous page views go to the sign-in page.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +66,10 @@ class Console:
     settings: Settings
     clock: Clock = utcnow
     channels: Mapping[str, Channel] = field(default_factory=dict)
+    wake: Callable[[], None] = lambda: None
+    """Tells the running dispatcher a campaign run has deliveries (the app's own)."""
+    health: list[tuple[str, bool, str]] = field(default_factory=list)
+    """(service, on, why) as the composition root built them, for the admin page."""
     _key: str | None = None
 
     def use_channels(self, channels: Mapping[str, Channel]) -> None:
@@ -81,32 +85,9 @@ class Console:
     def secure_cookie(self) -> bool:
         return (self.settings.public_url or "").startswith("https://")
 
-    def staff(self, permission: Permission | None) -> Callable[[Request], Awaitable[Staff]]:
+    def staff(self, permission: Permission | None) -> StaffCheck:
         """The route dependency: the signed-in member allowed `permission` (None: any staff)."""
-
-        async def dependency(request: Request) -> Staff:
-            token = request.cookies.get(COOKIE)
-            member = None
-            if token:
-                member = await asyncio.to_thread(session_member, self.db, token, now=self.clock())
-            if token is None or member is None:
-                raise Refused(401, "sign in first")
-            if request.method not in SAFE_METHODS:
-                given = request.headers.get("X-CSRF-Token")
-                if given is None:
-                    form = await request.form()
-                    value = form.get("csrf")
-                    given = value if isinstance(value, str) else None
-                if not csrf_ok(self.key, token, given):
-                    raise Refused(403, "the form was too old or not ours; reload the page")
-            if permission is not None:
-                try:
-                    authorise(member, permission)
-                except PermissionDenied as exc:
-                    raise Refused(403, str(exc)) from None
-            return Staff(member, csrf_token(self.key, token))
-
-        return dependency
+        return StaffCheck(self, permission)
 
     def page(
         self,
@@ -120,6 +101,37 @@ class Console:
         """A console template with the member, their permissions and the CSRF token."""
         base = {"staff": staff, "P": Permission, "business": self.settings.business_name}
         return render(request, name, {**base, **(context or {})}, status=status)
+
+
+class StaffCheck:
+    """A route's dependency on a signed-in member; `permission` says which (tests read it)."""
+
+    def __init__(self, console: Console, permission: Permission | None) -> None:
+        self.console = console
+        self.permission = permission
+
+    async def __call__(self, request: Request) -> Staff:
+        console, permission = self.console, self.permission
+        token = request.cookies.get(COOKIE)
+        member = None
+        if token:
+            member = await asyncio.to_thread(session_member, console.db, token, now=console.clock())
+        if token is None or member is None:
+            raise Refused(401, "sign in first")
+        if request.method not in SAFE_METHODS:
+            given = request.headers.get("X-CSRF-Token")
+            if given is None:
+                form = await request.form()
+                value = form.get("csrf")
+                given = value if isinstance(value, str) else None
+            if not csrf_ok(console.key, token, given):
+                raise Refused(403, "the form was too old or not ours; reload the page")
+        if permission is not None:
+            try:
+                authorise(member, permission)
+            except PermissionDenied as exc:
+                raise Refused(403, str(exc)) from None
+        return Staff(member, csrf_token(console.key, token))
 
 
 def refused_response(request: Request, exc: Refused) -> Response:

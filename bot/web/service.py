@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import uvicorn
 from fastapi import APIRouter, FastAPI
@@ -62,6 +62,13 @@ class WebService:
             self.opt_in.sender = channels.get("email")
         if self.console is not None:
             self.console.use_channels(channels)
+
+    def use_dispatcher(self, wake: Callable[[], None], health: list[tuple[str, bool, str]]) -> None:
+        """The running dispatcher's wake-up (campaign runs from the console) and the list
+        of services the admin page shows (the composition root fills it in)."""
+        if self.console is not None:
+            self.console.wake = wake
+            self.console.health = health
 
     def app(self) -> FastAPI:
         return build_web_app(
