@@ -32,6 +32,8 @@ from rapport.crm.staff.roles import Permission
 log = logging.getLogger(__name__)
 
 THREAD = 100
+PAGE = 50
+"""Conversations on the inbox page: the longest waiting (what needs doing next)."""
 DONE = {
     "taken": "The conversation is yours.",
     "sent": "Sent to the customer.",
@@ -58,7 +60,7 @@ def inbox_router(console: Console) -> APIRouter:
         chosen = parse_show(show)
         rows = await asyncio.to_thread(
             inbox, console.db, staff.actor, load_rules(console.settings),
-            show=chosen, now=console.clock(),
+            show=chosen, now=console.clock(), limit=PAGE,
         )  # fmt: skip
         return {"rows": rows, "show": chosen, "shows": list(Show), "now": console.clock()}
 

@@ -17,12 +17,19 @@ from enum import StrEnum
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
+from rapport.crm.clock import as_utc
 from rapport.crm.database import Database
 from rapport.crm.desk.conversations import UNRESOLVED, ConversationView, conversation_views
 from rapport.crm.desk.report import tags_by_customer
 from rapport.crm.desk.rules import DeskRules
 from rapport.crm.errors import InvalidInput
-from rapport.crm.models import Conversation, ConversationStatus, Direction, Interaction
+from rapport.crm.models import (
+    Conversation,
+    ConversationStatus,
+    CustomerTag,
+    Direction,
+    Interaction,
+)
 from rapport.crm.staff.audit import Actor, record
 
 
@@ -110,6 +117,66 @@ def _row(
     )
 
 
+def latest_start(rules: DeskRules, duration: timedelta, now: datetime) -> datetime:
+    """The latest opening instant whose target `duration` (business time) is due by `now`.
+
+    Deadlines grow with the start (`BusinessHours.add` is monotonic), so a
+    conversation breaches exactly when it opened at or before this instant:
+    one search per policy instead of business-hours arithmetic per conversation.
+    """
+    span = max(duration, timedelta(hours=1))
+    low = now - span
+    while rules.hours.add(low, duration) > now:  # step back until a start is due
+        span *= 2
+        low = now - span
+    high = now
+    while high - low > timedelta(seconds=1):
+        middle = low + (high - low) / 2
+        if rules.hours.add(middle, duration) <= now:
+            low = middle
+        else:
+            high = middle
+    return low
+
+
+def _breaching(session: Session, rules: DeskRules, now: datetime, limit: int) -> list[int]:
+    """Ids of the first `limit` unresolved conversations past their next target, longest
+    waiting first: one light scan of the unresolved ones and their customers' tags."""
+    c = Conversation.__table__.c
+    unresolved = c.status.in_(UNRESOLVED)
+    rows = session.execute(
+        select(c.id, c.customer_id, c.status, c.opened_at, c.first_response_at.is_(None))
+        .where(unresolved)
+        .order_by(c.last_message_at, c.id)
+        .execution_options(yield_per=500)  # most pages fill long before the end
+    )
+    t = CustomerTag.__table__.c
+    tags: dict[int, set[str]] = {}
+    for customer_id, tag in session.execute(
+        select(t.customer_id, t.tag).where(
+            t.customer_id.in_(select(c.customer_id).where(unresolved))
+        )
+    ):
+        tags.setdefault(customer_id, set()).add(tag)
+    cutoffs: dict[tuple[int, bool], datetime] = {}
+    found: list[int] = []
+    for conversation_id, customer_id, status, opened_at, unanswered in rows:
+        policy = rules.policy_for(tags.get(customer_id, set()))
+        if policy is None:
+            continue
+        first = bool(unanswered) and status == ConversationStatus.OPEN
+        key = (rules.policies.index(policy), first)
+        if key not in cutoffs:
+            duration = policy.first_response if first else policy.resolution
+            cutoffs[key] = latest_start(rules, duration, now)
+        if as_utc(opened_at) <= cutoffs[key]:
+            found.append(conversation_id)
+            if len(found) == limit:
+                break
+    rows.close()
+    return found
+
+
 def inbox(
     db: Database,
     actor: Actor,
@@ -128,19 +195,10 @@ def inbox(
     elif show == Show.COMPLAINTS:
         where.append(Conversation.is_complaint.is_(True))
     with db.transaction() as session:
-        # A breach depends on business hours and the segment's policy: decided here, on
-        # every unresolved conversation; the other filters are SQL and read one page.
-        views = conversation_views(session, where, limit=None if show == Show.BREACHING else limit)
-        if show == Show.BREACHING:
-            tags = tags_by_customer(session, {v.customer_id for v in views})
-            due_now = [
-                v
-                for v in views
-                if _row(v, None, tags.get(v.customer_id, set()), rules, now).breaching
-            ][:limit]
-            views = due_now
-        else:
-            tags = tags_by_customer(session, {v.customer_id for v in views})
+        if show == Show.BREACHING:  # decided in Python (business hours, each one's policy)
+            where.append(Conversation.id.in_(_breaching(session, rules, now, limit)))
+        views = conversation_views(session, where, limit=limit)
+        tags = tags_by_customer(session, {v.customer_id for v in views})
         latest = _latest(session, [v.id for v in views])
         rows = [
             _row(v, latest.get(v.id), tags.get(v.customer_id, set()), rules, now) for v in views
