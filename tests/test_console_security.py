@@ -170,6 +170,11 @@ async def test_sign_in_links_expire_work_once_and_are_rate_limited(
         )
 
         fresh = issue_link(db, member.id)
+        forged = await client.post(
+            f"/console/login/{fresh}", data={"sign_in": "yes"},
+            headers={"Origin": "https://evil.example"},
+        )  # fmt: skip
+        assert forged.status_code == 403 and "set-cookie" not in forged.headers
         page = await client.get(f"/console/login/{fresh}")  # a preview: changes nothing
         assert page.status_code == 200
         first = await client.post(f"/console/login/{fresh}", data={"sign_in": "yes"})
@@ -223,6 +228,13 @@ async def test_pages_carry_strict_headers_and_no_inline_script(
             assert r.headers["x-content-type-options"] == "nosniff"
             assert re.search(r"<script(?![^>]*\bsrc=)", r.text) is None, path  # no inline script
             assert " style=" not in r.text and "<style" not in r.text
+        ingest(db, InboundMessage("email", "mal@example.org", "<b>Mal</b>",
+                                  "<script>alert(1)</script><img src=x onerror=alert(2)>",
+                                  utcnow(), "<x1@x>"))  # fmt: skip
+        for path in ("/console/inbox", "/console/conversations/2", "/console/customers/2"):
+            text = (await client.get(path)).text
+            assert "&lt;script&gt;alert(1)" in text and "<script>alert" not in text, path
+            assert "<img src=x" not in text and "<b>Mal" not in text
         htmx = await client.get("/static/htmx.min.js")
         assert htmx.status_code == 200 and "htmx" in htmx.text[:200]
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -90,6 +91,11 @@ def signin_router(console: Console) -> APIRouter:
 
     @router.post("/login/{token}")
     async def redeem(request: Request, token: str) -> Response:
+        origin = request.headers.get("origin")
+        ours = {request.headers.get("host"), urlsplit(console.settings.public_url or "").netloc}
+        if origin is not None and urlsplit(origin).netloc not in ours:
+            # another site posting someone's link would sign the victim in as its owner
+            return page(request, "Not allowed", "Open the link itself to sign in.", status=403)
         if limited(request):
             return page(request, "Too many attempts", "Wait a minute and try again.", status=429)
         try:
