@@ -48,6 +48,12 @@ def benches(postgres: str | None, soak: bool = False) -> list[Bench]:
         Bench("Customer import (SQLite)", "benchmarks.customer_import", (), ("--rows", "10000")),
         Bench("Desk report (SQLite)", "benchmarks.desk", (), ("--conversations", "3000")),
         Bench(
+            "Console pages (SQLite)",
+            "benchmarks.console",
+            (),
+            ("--customers", "10000", "--interactions", "100000", "--open", "2000"),
+        ),
+        Bench(
             "Customer value (SQLite)",
             "benchmarks.value",
             ("--customers", "100000", "--orders", "1000000"),

@@ -138,17 +138,26 @@ def _assemble(
         return App(db, outbound, dispatcher, (dispatcher,), role="worker", supervisor=supervisor)
 
     services: list[Service] = []
+    health: list[tuple[str, bool, str]] = []  # the console's health page
+    web: WebService | None = None
     for factory in (web_factory, *inbound):  # the unsubscribe endpoint is the app's
         service = factory(settings, db)
         if isinstance(service, Disabled):
             log.info("%s: off (%s)", service.name, service.reason)
+            health.append((service.name, False, service.reason))
             continue
         if isinstance(service, WebService):  # the subscribe page mails its confirmations
             service.use_channels(outbound.for_campaigns())
+            service.use_dispatcher(dispatcher.wake, health)
+            web = service
         services.append(service)
+    for name in (EMAIL, TELEGRAM):
+        if name not in outbound:
+            health.append((f"sending by {name}", False, "not configured"))
     telegram = None
     if outbound.telegram_bot is None:
         log.info("%s: off (RAPPORT_TELEGRAM_TOKEN is not set)", NAME)
+        health.append((NAME, False, "RAPPORT_TELEGRAM_TOKEN is not set"))
     else:
         telegram = customer_bot(
             settings, db, BotShared(outbound, dispatcher.wake), supervisor=supervisor
@@ -168,6 +177,9 @@ def _assemble(
     services.append(SchedulerService(settings, db, runtime, supervisor=supervisor))
     if workers:
         services.append(WorkerPool(workers))
+    health[:0] = [(service.name, True, "running") for service in services]
+    if web is None:
+        log.debug("no web server: the console is off")
     return App(db, outbound, dispatcher, tuple(services), telegram=telegram, supervisor=supervisor)
 
 

@@ -12,6 +12,7 @@ frequency cap or anyone's history; the audit trail records that it was sent.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from email import policy
 from email.parser import BytesParser
@@ -23,6 +24,7 @@ from rapport.channels.registry import OutboundChannels
 from rapport.channels.telegram.outbound import keyboard
 from rapport.crm.campaigns.compose import Route, campaign_message, route_for
 from rapport.crm.campaigns.definitions import get_campaign
+from rapport.crm.channel import Channel
 from rapport.crm.clock import utcnow
 from rapport.crm.customers.identity import EMAIL, TELEGRAM, normalise_external_id
 from rapport.crm.customers.profiles import customer_profile
@@ -91,9 +93,19 @@ def mail_text(settings: Settings, address: str, message: OutboundMessage) -> lis
 
 
 async def send_test(
-    db: Database, settings: Settings, actor: Actor, ref: str, channel: str, address: str
+    db: Database,
+    settings: Settings,
+    actor: Actor,
+    ref: str,
+    channel: str,
+    address: str,
+    *,
+    channels: Mapping[str, Channel] | None = None,
 ) -> str:
-    """Send one test message of the campaign to `address`; what happened, in words."""
+    """Send one test message of the campaign to `address`; what happened, in words.
+
+    `channels` are the running app's (the console's); without them the
+    configured channels are opened for this one message (the CLI)."""
     campaign = get_campaign(db, ref)
     try:
         external_id = normalise_external_id(channel, address)
@@ -101,15 +113,18 @@ async def send_test(
         raise InvalidInput(str(exc)) from None
     message = _test_message(db, settings, campaign, channel, external_id)
 
-    async def send(channels: OutboundChannels) -> str:
-        sender = channels.for_campaigns().get(channel)
+    async def send(senders: Mapping[str, Channel]) -> str:
+        sender = senders.get(channel)
         if sender is None:
             raise InvalidInput(f"sending by {channel} is not configured")
         receipt = await sender.send(external_id, message)
         return receipt.message_key
 
-    async with OutboundChannels.from_settings(settings) as channels:
+    if channels is not None:
         await send(channels)
+    else:
+        async with OutboundChannels.from_settings(settings) as opened:
+            await send(opened.for_campaigns())
     with db.transaction() as session:
         record(session, actor, "campaign.test", detail=f"campaign {campaign.id} by {channel}")
     return (

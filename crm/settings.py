@@ -184,8 +184,15 @@ class Settings(BaseSettings):
         description="Temporary bounces (4.x.x) in a row after which an email address counts "
         "as unreachable; a permanent one (5.x.x) does at once.",
     )
-    web_host: str = Field("127.0.0.1", description="Address the web endpoint (unsubscribe) binds.")
-    web_port: int = Field(8080, ge=0, le=65535, description="Web endpoint port; 0 turns it off.")
+    web_host: str = Field(
+        "127.0.0.1", description="Address the web server (public pages, staff console) binds."
+    )
+    web_port: int = Field(
+        8080,
+        ge=0,
+        le=65535,
+        description="Web server port (public pages, staff console); 0 turns it off.",
+    )
     desk_rules: str | None = Field(
         None,
         description="JSON file of the conversations desk's rules: business hours, complaint "

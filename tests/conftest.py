@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 
 from rapport.crm.database import Database, normalise_url
 from rapport.migrations.schema import upgrade
+from tests.browser import browser  # noqa: F401  (a fixture, likewise)
 from tests.dovecot_server import dovecot  # noqa: F401  (a fixture: imported here, every test module may use it)
 from tests.email_sink import sink  # noqa: F401  (a fixture, likewise)
 

@@ -51,6 +51,7 @@ from telegram.ext import (
 
 from rapport.bot.context import RapportContext
 from rapport.bot.staff.campaigns import CAMPAIGN_COMMANDS, campaigns_page, segments_page
+from rapport.bot.staff.console import CONSOLE_COMMANDS
 from rapport.bot.staff.customers import CUSTOMER_COMMANDS
 from rapport.bot.staff.desk import (
     DESK_COMMANDS,
@@ -239,6 +240,7 @@ COMMANDS: tuple[StaffCommand, ...] = (
     *REPORT_COMMANDS,
     *PRIVACY_COMMANDS,
     *DESK_COMMANDS,
+    *CONSOLE_COMMANDS,
 )
 
 LISTS: dict[str, tuple[Permission | None, ListBuilder]] = {

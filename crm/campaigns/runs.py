@@ -302,6 +302,25 @@ def _counts(session: Session, run_id: int) -> tuple[int, dict[str, int]]:
     return queued, skipped
 
 
+def run_progress(db: Database, run_id: int) -> tuple[dict[str, int], dict[str, int]]:
+    """A run's deliveries by status (claimed and sending count as queued) and its skips
+    by reason: what a run view shows while the dispatcher works through it."""
+    with db.session() as session:
+        rows = session.execute(
+            select(Delivery.status, Delivery.skip_reason, func.count())
+            .where(Delivery.run_id == run_id)
+            .group_by(Delivery.status, Delivery.skip_reason)
+        ).all()
+    status: dict[str, int] = {"queued": 0, "sent": 0, "failed": 0, "skipped": 0}
+    reasons: dict[str, int] = {}
+    for state, reason, n in rows:
+        shown = "queued" if state in ("queued", "claimed", "sending") else str(state)
+        status[shown] = status.get(shown, 0) + n
+        if state == DeliveryStatus.SKIPPED:
+            reasons[reason or "unknown"] = reasons.get(reason or "unknown", 0) + n
+    return status, reasons
+
+
 def still_queued(db: Database, run_id: int) -> int:
     """A run's deliveries not settled yet: held for a customer's recent message, a retry
     waiting its turn, or claimed by a dispatcher now. Whoever runs a campaign by hand

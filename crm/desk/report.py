@@ -152,7 +152,7 @@ def timings(db: Database, rules: DeskRules, period: Period, now: datetime) -> li
             .where(Conversation.opened_at >= period.start, Conversation.opened_at < period.end)
             .order_by(Conversation.id)
         ).all()
-        tags = _tags(session, {row[0].customer_id for row in rows})
+        tags = tags_by_customer(session, {row[0].customer_id for row in rows})
     found = []
     for conversation, agent, score, follow_due, follow_done in rows:
         policy = rules.policy_for(tags.get(conversation.customer_id, set()))
@@ -192,7 +192,7 @@ def timings(db: Database, rules: DeskRules, period: Period, now: datetime) -> li
     return found
 
 
-def _tags(session: Session, customer_ids: set[int]) -> dict[int, set[str]]:
+def tags_by_customer(session: Session, customer_ids: set[int]) -> dict[int, set[str]]:
     if not customer_ids:
         return {}
     found: dict[int, set[str]] = {}
@@ -283,7 +283,7 @@ def due_reminders(db: Database, rules: DeskRules, now: datetime) -> list[Reminde
             .where(Conversation.status != ConversationStatus.RESOLVED.value)
             .order_by(Conversation.id)
         ).all()
-        tags = _tags(session, {c.customer_id for c, _ in rows})
+        tags = tags_by_customer(session, {c.customer_id for c, _ in rows})
         for conversation, telegram_id in rows:
             policy = rules.policy_for(tags.get(conversation.customer_id, set()))
             answered = conversation.first_response_at

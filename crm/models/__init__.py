@@ -44,8 +44,10 @@ from rapport.crm.models.privacy import ConsentPurpose as ConsentPurpose
 from rapport.crm.models.privacy import UnsubscribeUse as UnsubscribeUse
 from rapport.crm.models.segments import Segment as Segment
 from rapport.crm.models.staff import AuditEvent as AuditEvent
+from rapport.crm.models.staff import StaffLoginLink as StaffLoginLink
 from rapport.crm.models.staff import StaffMember as StaffMember
 from rapport.crm.models.staff import StaffRole as StaffRole
+from rapport.crm.models.staff import StaffSession as StaffSession
 from rapport.crm.models.value import CustomerValue as CustomerValue
 from rapport.crm.models.value import Order as Order
 from rapport.crm.models.value import PointsEntry as PointsEntry

@@ -134,10 +134,30 @@ def preview(
     now: datetime | None = None,
 ) -> SegmentPreview:
     """How many customers a segment picks and who some of them are; audited (it shows names)."""
+    segment = get_segment(db, name_or_id)
+    return preview_rule(
+        db,
+        actor,
+        segment_rule(segment),
+        sample,
+        now,
+        label=f"segment {segment.id} {segment.name!r}",
+    )
+
+
+def preview_rule(
+    db: Database,
+    actor: Actor,
+    rule: Rule,
+    sample: int = 10,
+    now: datetime | None = None,
+    *,
+    label: str = "unsaved rule",
+) -> SegmentPreview:
+    """`preview` of a rule not saved yet (the console's rule builder); audited the same."""
     if not 0 <= sample <= MAX_SAMPLE:
         raise InvalidInput(f"sample size must be from 0 to {MAX_SAMPLE}, got {sample}")
-    segment = get_segment(db, name_or_id)
-    condition = rule_condition(segment_rule(segment), now or utcnow())
+    condition = rule_condition(rule, now or utcnow())
     with db.session() as session:
         count = session.scalar(select(func.count()).select_from(customers).where(condition)) or 0
     shown = customer_summaries(db, [condition], sample) if sample else []
@@ -146,10 +166,7 @@ def preview(
             session,
             actor,
             "segment.preview",
-            detail=(
-                f"segment {segment.id} {segment.name!r}: {count} match; "
-                f"shown {[c.id for c in shown]}"
-            ),
+            detail=f"{label}: {count} match; shown {[c.id for c in shown]}",
         )
     return SegmentPreview(count=count, sample=shown)
 

@@ -1,0 +1,63 @@
+"""The look shared by every page: Jinja2 templates from the package, strict headers.
+
+Public pages (unsubscribe, confirmation) and the console render through the
+same `Templates`; every response leaves with the security headers of
+`SECURITY_HEADERS` (added by rapport.bot.web.app's middleware), and no page
+carries inline script, so the Content-Security-Policy forbids it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from starlette.requests import Request
+
+HERE = Path(__file__).resolve().parent
+TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
+
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+NO_STORE = {"Cache-Control": "no-store"}
+
+templates = Jinja2Templates(directory=str(TEMPLATES))
+
+
+def render(
+    request: Request, name: str, context: dict[str, Any] | None = None, *, status: int = 200
+) -> HTMLResponse:
+    """A template as an uncacheable HTML response (pages hold personal data or tokens)."""
+    response = templates.TemplateResponse(
+        request, name, context or {}, status_code=status, headers=NO_STORE
+    )
+    assert isinstance(response, HTMLResponse)
+    return response
+
+
+def page(
+    request: Request,
+    title: str,
+    text: str,
+    *,
+    status: int = 200,
+    button: tuple[str, str, str] | None = None,
+) -> HTMLResponse:
+    """A public page: a heading, a paragraph and optionally a button that POSTs
+    one hidden field (name, value, label) back to the same URL."""
+    return render(
+        request, "public.html", {"title": title, "text": text, "button": button}, status=status
+    )
