@@ -34,6 +34,8 @@ from rapport.crm.clock import utcnow
 from rapport.crm.customers.identity import EMAIL
 from rapport.crm.database import Database
 from rapport.crm.errors import NotFound
+from rapport.crm.integrations.events import EventType, emit
+from rapport.crm.integrations.payloads import customer_erased
 from rapport.crm.models import (
     Base,
     Consent,
@@ -244,6 +246,7 @@ def erase_customer(
             .values(granted=False, source="erased", updated_at=now)
         )
         record(session, actor, "privacy.erase", customer_id=customer_id)
+        emit(conn, EventType.CUSTOMER_ERASED, [customer_erased(customer_id, now)], now=now)
     log.info("customer %d erased by %s", customer_id, actor.label)
     return Erasure(customer_id, len(identity_ids), messages, comments, tags)
 
