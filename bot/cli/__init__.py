@@ -13,6 +13,7 @@ import sys
 import typer
 
 from rapport.bot.cli import (
+    api_keys,
     audit,
     campaigns,
     consent,
@@ -30,6 +31,7 @@ from rapport.bot.cli import (
     segments,
     staff,
     value,
+    webhooks,
 )
 from rapport.crm.errors import RapportError
 
@@ -53,6 +55,8 @@ app.add_typer(programmes.app, name="programmes")
 app.add_typer(conversations.app, name="conversations")
 app.add_typer(consent.app, name="consent")
 app.add_typer(mail.app, name="mail")
+app.add_typer(api_keys.app, name="api-keys")
+app.add_typer(webhooks.app, name="webhooks")
 
 
 def main() -> None:
