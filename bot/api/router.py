@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
-from fastapi.openapi.utils import get_openapi
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute
 
@@ -86,23 +85,16 @@ def _note_scope(route: APIRoute) -> None:
 
 def install_api(app: FastAPI, deps: ApiDeps) -> None:
     """Mount the API on `app`: /api/v1/…, /api/openapi.json and /api/docs."""
-    app.include_router(build_api_router(deps), prefix=PREFIX)
-    document: dict[str, Any] = {}
-
-    def openapi() -> dict[str, Any]:
-        if not document:
-            routes = [
-                r for r in app.routes if isinstance(r, APIRoute) and r.path.startswith(PREFIX)
-            ]
-            document.update(
-                get_openapi(title=TITLE, version=VERSION, description=DESCRIPTION, routes=routes)
-            )
-        return document
+    router = build_api_router(deps)
+    app.include_router(router, prefix=PREFIX)
+    # The document describes the API alone, whatever else `app` serves (console pages).
+    described = FastAPI(title=TITLE, version=VERSION, description=DESCRIPTION)
+    described.include_router(router, prefix=PREFIX)
 
     @app.get(OPENAPI_PATH, include_in_schema=False)
     def openapi_json() -> JSONResponse:
-        return JSONResponse(openapi())
+        return JSONResponse(described.openapi())
 
     @app.get(DOCS_PATH, include_in_schema=False)
-    def docs(request: Request) -> HTMLResponse:
-        return HTMLResponse(reference_page(openapi(), OPENAPI_PATH))
+    def docs() -> HTMLResponse:
+        return HTMLResponse(reference_page(described.openapi(), OPENAPI_PATH))
