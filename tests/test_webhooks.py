@@ -255,3 +255,27 @@ def test_no_subscriber_no_event(db: Database) -> None:
     customer(db, "ann@example.com")
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(WebhookEvent)) == 0
+
+
+async def test_rapport_run_delivers_webhooks(db_url: str) -> None:
+    """The worker is part of `rapport run`: an event committed by another process arrives."""
+    from rapport.bot.runner import run
+    from rapport.crm.settings import load_settings
+
+    settings = load_settings(_env_file=None, database_url=db_url, web_port=0)
+    db = Database(db_url)
+    stop = asyncio.Event()
+    try:
+        async with receiving(failures=0) as receiver:
+            add_subscription(db, ADMIN, url=receiver.url, event_types="message.received")
+            running = asyncio.create_task(run(settings, inbound=[], stop=stop))
+            try:
+                ingest(db, InboundMessage("email", "ann@example.com", None, "Hi", T0, "<r1@x>"))
+                await until(lambda: len(receiver.requests) == 1)
+            finally:
+                stop.set()
+                await running
+        [(_, headers, _)] = receiver.requests
+        assert headers["X-Rapport-Event"] == "message.received"
+    finally:
+        db.dispose()
