@@ -21,7 +21,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, insert, select, tuple_
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from rapport.crm.clock import utcnow
@@ -153,19 +153,24 @@ def _changed(line: OrderLine) -> str:
     )
 
 
-def _chunks(values: list[object]) -> list[list[object]]:
+def _chunks(values: list[str]) -> list[list[str]]:
     return [values[i : i + LOOKUP] for i in range(0, len(values), LOOKUP)]
 
 
 def _owners(conn: Connection, lines: Sequence[OrderLine]) -> dict[tuple[str, str], int]:
+    """(channel, address) → customer, one `external_id IN (…)` per channel (the unique index;
+    a row-value IN over both columns is planned as a scan on PostgreSQL)."""
     i = Identity.__table__.c
-    pairs: list[object] = list({(line.channel, line.external_id) for line in lines})
+    by_channel: dict[str, set[str]] = {}
+    for line in lines:
+        by_channel.setdefault(line.channel, set()).add(line.external_id)
     return {
-        (r.channel, r.external_id): r.customer_id
-        for chunk in _chunks(pairs)
+        (channel, r.external_id): r.customer_id
+        for channel, addresses in by_channel.items()
+        for chunk in _chunks(list(addresses))
         for r in conn.execute(
-            select(i.channel, i.external_id, i.customer_id).where(
-                tuple_(i.channel, i.external_id).in_(chunk)
+            select(i.external_id, i.customer_id).where(
+                i.channel == channel, i.external_id.in_(chunk)
             )
         )
     }
@@ -199,13 +204,13 @@ def _create_customers(
         .all()
     )
     conn.execute(
-        insert(Identity.__table__),
+        insert(Identity.__table__).returning(Identity.__table__.c.id),
         [
             {"customer_id": cid, "channel": EMAIL, "external_id": address,
              "display_name": line.name, "created_at": line.ordered_at}
             for cid, (address, line) in zip(ids, first.items(), strict=True)
         ],
-    )  # fmt: skip
+    ).all()  # fmt: skip
     for cid, address in zip(ids, first, strict=True):
         owner[(EMAIL, address)] = cid
     return {cid: line.order_key for cid, line in zip(ids, first.values(), strict=True)}
@@ -215,7 +220,7 @@ def _store_all(
     conn: Connection, lines: Sequence[OrderLine], source: str, per_unit: float, now: datetime
 ) -> list[RecordedOrder | str]:
     o = Order.__table__.c
-    keys: list[object] = list({line.order_key for line in lines})
+    keys = list({line.order_key for line in lines})
     existing = {
         r.order_key: r
         for chunk in _chunks(keys)
@@ -269,8 +274,9 @@ def _store_all(
                 {"customer_id": customer_id, "delta": points, "order_id": order_id,
                  "reason": f"order {line.order_key}"[:80], "created_at": line.ordered_at}
             )  # fmt: skip
-    if points_rows:
-        conn.execute(insert(PointsEntry.__table__), points_rows)
+    if points_rows:  # RETURNING makes it one multi-row INSERT on psycopg too, not a pipeline
+        p = PointsEntry.__table__.c
+        conn.execute(insert(PointsEntry.__table__).returning(p.id), points_rows).all()
     for position, key in repeats:
         first_done = done[fresh[first_at[key]][0]]
         assert isinstance(first_done, RecordedOrder)
