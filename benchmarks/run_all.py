@@ -66,6 +66,7 @@ def benches(postgres: str | None, soak: bool = False) -> list[Bench]:
             ("--customers", "5000", "--interactions", "50000"),
         ),
         Bench("CLI start", "benchmarks.cli_start", (), ("--runs", "5")),
+        Bench("API orders push (SQLite)", "benchmarks.api_orders", (), ("--orders", "5000")),
     ]
     if postgres:
         pg = ("--database-url", postgres)
@@ -85,6 +86,12 @@ def benches(postgres: str | None, soak: bool = False) -> list[Bench]:
                 "benchmarks.value",
                 (*pg, "--customers", "100000", "--orders", "1000000"),
                 (*pg, "--customers", "5000", "--orders", "50000"),
+            ),
+            Bench(
+                "API orders push (PostgreSQL)",
+                "benchmarks.api_orders",
+                pg,
+                (*pg, "--orders", "5000"),
             ),
             Bench(
                 "Reports (PostgreSQL)",

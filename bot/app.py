@@ -10,8 +10,8 @@ is found by looking inside services.
 
 Start order: the outbound channels open (the bot checks its token), then the
 inbound services (the web endpoint, mail, Telegram), then the dispatcher that
-sends through the channels, the desk round beside the bot, the scheduler that
-wakes the dispatcher, and the worker pool. Stop order is the reverse and the
+sends through the channels, the webhook deliverer, the desk round beside the
+bot, the scheduler that wakes the dispatcher, and the worker pool. Stop order is the reverse and the
 channels close last, so nothing is sent through a channel already closed.
 """
 
@@ -30,6 +30,7 @@ from rapport.bot.scheduler import Runtime, SchedulerService
 from rapport.bot.staff.desk_round import DeskService
 from rapport.bot.staff.registry import StaffCommands
 from rapport.bot.web import WebService, web_factory
+from rapport.bot.webhook_service import WebhookService
 from rapport.bot.workers import WorkerPool
 from rapport.channels.email import imap_service, inbound_smtp_service
 from rapport.channels.lifecycle import Disabled, Service, ServiceFactory
@@ -134,8 +135,11 @@ def _assemble(
         claim_only=frozenset(outbound.names) if worker else None,
         supervisor=supervisor,
     )
+    webhooks = WebhookService(db)  # outgoing webhooks: the outbox is shared like the dispatcher's
     if worker:
-        return App(db, outbound, dispatcher, (dispatcher,), role="worker", supervisor=supervisor)
+        return App(
+            db, outbound, dispatcher, (dispatcher, webhooks), role="worker", supervisor=supervisor
+        )
 
     services: list[Service] = []
     health: list[tuple[str, bool, str]] = []  # the console's health page
@@ -164,6 +168,7 @@ def _assemble(
         )
         services.append(telegram)
     services.append(dispatcher)
+    services.append(webhooks)
     if outbound.telegram_bot is not None:
         services.append(
             DeskService(outbound.telegram_bot, db, settings, outbound, supervisor=supervisor)

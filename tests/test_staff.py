@@ -32,6 +32,7 @@ EXPECTED = {
         Permission.RUN_CAMPAIGNS,
         Permission.VIEW_REPORTS,
         Permission.MANAGE_CONSENT,
+        Permission.IMPORT,
     },
     "admin": set(Permission),
 }

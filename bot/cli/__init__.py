@@ -17,6 +17,7 @@ import traceback
 import typer
 
 from rapport.bot.cli import (
+    api_keys,
     audit,
     campaigns,
     consent,
@@ -36,6 +37,7 @@ from rapport.bot.cli import (
     staff,
     telegram,
     value,
+    webhooks,
 )
 from rapport.crm.errors import RapportError
 
@@ -61,6 +63,8 @@ app.add_typer(conversations.app, name="conversations")
 app.add_typer(consent.app, name="consent")
 app.add_typer(mail.app, name="mail")
 app.add_typer(telegram.app, name="telegram")
+app.add_typer(api_keys.app, name="api-keys")
+app.add_typer(webhooks.app, name="webhooks")
 
 
 def main() -> None:

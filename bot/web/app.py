@@ -34,6 +34,8 @@ from rapport.crm.database import Database
 from rapport.crm.privacy.unsubscribe import UnsubscribeLinks
 
 MAX_BODY = 64 * 1024
+API_MAX_BODY = 2 * 1024 * 1024
+"""A batch of orders (up to 1,000) is bigger than any form a page posts."""
 """Largest request body: a campaign template and its form fit; nothing else needs more."""
 
 
@@ -47,8 +49,9 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = API_MAX_BODY if scope["path"].startswith("/api/") else MAX_BODY
         for name, value in scope["headers"]:
-            if name == b"content-length" and (not value.isdigit() or int(value) > MAX_BODY):
+            if name == b"content-length" and (not value.isdigit() or int(value) > limit):
                 too_big = PlainTextResponse("request too large", status_code=413)
                 await too_big(scope, receive, send)
                 return

@@ -9,12 +9,15 @@ ephemeral port (tests), read back after start.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 
 import uvicorn
 from fastapi import APIRouter, FastAPI
 
+from rapport.bot.api.deps import ApiDeps
+from rapport.bot.api.router import install_api
 from rapport.bot.console_links import console_url
 from rapport.bot.web.app import build_web_app
 from rapport.bot.web.console import Console
@@ -44,6 +47,7 @@ class WebService:
         opt_in: OptInPages | None = None,
         console: Console | None = None,
         routers: tuple[APIRouter, ...] = (),
+        api: ApiDeps | None = None,
     ) -> None:
         self.db = db
         self.links = links
@@ -52,6 +56,8 @@ class WebService:
         self.opt_in = opt_in
         self.console = console
         self.routers = routers
+        self.api = api
+        """The JSON API's dependencies: /api/v1, /api/openapi.json and /api/docs when given."""
         self._server: uvicorn.Server | None = None
         self._loop_task: asyncio.Task[None] | None = None
 
@@ -62,6 +68,8 @@ class WebService:
             self.opt_in.sender = channels.get("email")
         if self.console is not None:
             self.console.use_channels(channels)
+        if self.api is not None:
+            self.api = dataclasses.replace(self.api, channels=tuple(channels))
 
     def use_dispatcher(self, wake: Callable[[], None], health: list[tuple[str, bool, str]]) -> None:
         """The running dispatcher's wake-up (campaign runs from the console) and the list
@@ -69,11 +77,16 @@ class WebService:
         if self.console is not None:
             self.console.wake = wake
             self.console.health = health
+        if self.api is not None:
+            self.api = dataclasses.replace(self.api, wake_dispatcher=wake)
 
     def app(self) -> FastAPI:
-        return build_web_app(
+        app = build_web_app(
             self.db, self.links, opt_in=self.opt_in, console=self.console, routers=self.routers
         )
+        if self.api is not None:
+            install_api(app, self.api)
+        return app
 
     async def start(self) -> None:
         config = uvicorn.Config(
@@ -126,5 +139,11 @@ def web_factory(settings: Settings, db: Database) -> WebService | Disabled:
     opt_in = OptInPages(db, settings)
     console = Console(db, settings)
     return WebService(
-        db, links, settings.web_host, settings.web_port, opt_in=opt_in, console=console
+        db,
+        links,
+        settings.web_host,
+        settings.web_port,
+        opt_in=opt_in,
+        console=console,
+        api=ApiDeps(db, settings),
     )

@@ -18,6 +18,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, insert, select, update
 
 from rapport.crm.campaigns.definitions import SURVEY_SCALES
+from rapport.crm.integrations.events import EventType, emit
+from rapport.crm.integrations.payloads import survey_answered
 from rapport.crm.models import Campaign, Delivery, DeliveryStatus, SurveyResponse
 
 ANSWER_WINDOW = timedelta(days=14)
@@ -111,6 +113,7 @@ def attach_replies(conn: Connection, replies: Sequence[Reply], now: datetime) ->
         latest_survey = {r.customer_id: (r.id, r.survey_kind) for r in rows}
 
     answered: set[int] = set()
+    events: list[dict[str, object]] = []
     stored = 0
     for reply in replies:
         target = by_key.get((reply.customer_id, reply.in_reply_to or ""))
@@ -144,6 +147,11 @@ def attach_replies(conn: Connection, replies: Sequence[Reply], now: datetime) ->
         )
         answered.add(delivery_id)
         stored += 1
+        events.append(survey_answered(
+            customer_id=reply.customer_id, interaction_id=reply.interaction_id, score=score,
+            kind=survey_kind, delivery_id=delivery_id, has_comment=comment is not None,
+        ))  # fmt: skip
+    emit(conn, EventType.SURVEY_ANSWERED, events, now=now)
     return stored
 
 

@@ -21,6 +21,8 @@ from rapport.crm.database import Database
 from rapport.crm.desk.conversations import lock_conversation
 from rapport.crm.desk.outgoing import Outgoing, outgoing_for
 from rapport.crm.errors import InvalidInput, NotFound
+from rapport.crm.integrations.events import EventType, emit
+from rapport.crm.integrations.payloads import conversation_resolved, survey_answered
 from rapport.crm.messages import OutboundMessage, Receipt
 from rapport.crm.models import ConversationStatus, ConversationSurvey, FollowUp
 from rapport.crm.staff.audit import Actor, record
@@ -71,6 +73,10 @@ def resolve(
             customer_id=conversation.customer_id,
             detail=f"conversation {conversation_id}",
         )
+        emit(session.connection(), EventType.CONVERSATION_RESOLVED, [
+            conversation_resolved(conversation_id, conversation.customer_id, now,
+                                  conversation.assigned_staff_id, conversation.is_complaint)
+        ])  # fmt: skip
         asked = session.scalar(
             select(ConversationSurvey.id).where(
                 ConversationSurvey.conversation_id == conversation_id
@@ -185,9 +191,10 @@ def store_survey_answers(
 ) -> int:
     """Record each answer once: a question already answered keeps its first answer."""
     stored = 0
+    answered: list[dict[str, object]] = []
     s = ConversationSurvey.__table__.c
     for key, answer in answers.items():
-        done = conn.execute(
+        customer_id = conn.execute(
             update(ConversationSurvey.__table__)
             .where(s.id == answer.survey_id, s.answered_at.is_(None))
             .values(
@@ -196,6 +203,15 @@ def store_survey_answers(
                 interaction_id=interaction_ids[key],
                 answered_at=now,
             )
-        )
-        stored += done.rowcount
+            .returning(s.customer_id)
+        ).scalar()
+        if customer_id is None:
+            continue
+        stored += 1
+        answered.append(survey_answered(
+            customer_id=customer_id, interaction_id=interaction_ids[key], score=answer.score,
+            kind="csat", conversation_id=answer.conversation_id,
+            has_comment=answer.comment is not None,
+        ))  # fmt: skip
+    emit(conn, EventType.SURVEY_ANSWERED, answered, now=now)
     return stored

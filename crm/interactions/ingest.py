@@ -23,6 +23,8 @@ from rapport.crm.database import Database
 from rapport.crm.desk.complaints import Said, flag_complaints_on_ingest
 from rapport.crm.desk.resolution import Candidate, match_survey_answers, store_survey_answers
 from rapport.crm.desk.rules import DeskRules, current_rules
+from rapport.crm.integrations.events import EventType, emit
+from rapport.crm.integrations.payloads import messages_received
 from rapport.crm.interactions.checking import DEFAULT_MAX_CHARS, Checked, check
 from rapport.crm.interactions.engagement import note_wrote_back
 from rapport.crm.interactions.routing import conversation_id_for, conversations_for
@@ -213,4 +215,6 @@ def _store(session: Session, checked: list[Checked], rules: DeskRules) -> list[I
             )
         )
         emitted.add(item.key)
+    pairs = [(i.message, r) for i, r in zip(checked, results, strict=True) if i.key not in stored]
+    emit(conn, EventType.MESSAGE_RECEIVED, messages_received(pairs), now=now)
     return results

@@ -15,6 +15,8 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from rapport.crm.desk.resolution import SurveyAnswer
 from rapport.crm.desk.rules import DeskRules
+from rapport.crm.integrations.events import EventType, emit
+from rapport.crm.integrations.payloads import conversation_created
 from rapport.crm.interactions.checking import Checked
 from rapport.crm.models import Conversation, ConversationStatus
 
@@ -85,6 +87,11 @@ def conversations_for(
             .all()
         )
         conversation_of.update(zip(opening, new_ids, strict=True))
+        emit(conn, EventType.CONVERSATION_CREATED, [
+            conversation_created(cid, customer, talking[customer].message.channel,
+                                 talking[customer].message.sent_at)
+            for customer, cid in zip(opening, new_ids, strict=True)
+        ])  # fmt: skip
     return conversation_of
 
 

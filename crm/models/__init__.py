@@ -29,6 +29,11 @@ from rapport.crm.models.desk import Conversation as Conversation
 from rapport.crm.models.desk import ConversationStatus as ConversationStatus
 from rapport.crm.models.desk import ConversationSurvey as ConversationSurvey
 from rapport.crm.models.desk import FollowUp as FollowUp
+from rapport.crm.models.integrations import ApiKey as ApiKey
+from rapport.crm.models.integrations import WebhookDelivery as WebhookDelivery
+from rapport.crm.models.integrations import WebhookDeliveryStatus as WebhookDeliveryStatus
+from rapport.crm.models.integrations import WebhookEvent as WebhookEvent
+from rapport.crm.models.integrations import WebhookSubscription as WebhookSubscription
 from rapport.crm.models.interactions import SENTIMENT_INDEX_WHERE as SENTIMENT_INDEX_WHERE
 from rapport.crm.models.interactions import Direction as Direction
 from rapport.crm.models.interactions import Interaction as Interaction

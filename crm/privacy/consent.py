@@ -27,6 +27,8 @@ from rapport.crm.clock import utcnow
 from rapport.crm.customers.identity import normalise_external_id
 from rapport.crm.database import Database
 from rapport.crm.errors import InvalidInput, NotFound
+from rapport.crm.integrations.events import EventType, emit
+from rapport.crm.integrations.payloads import consent_changed
 from rapport.crm.models import (
     Consent,
     ConsentEvent,
@@ -143,6 +145,9 @@ def record_consent(
         .where(Customer.__table__.c.id == customer_id)
         .values(marketing_consent=any_granted, consent_updated_at=at, consent_source=source)
     )
+    emit(conn, EventType.CONSENT_CHANGED, [
+        consent_changed(customer_id, channel, granted, source, at)
+    ])  # fmt: skip
     log.info(
         "customer %d marketing consent %s on %s",
         customer_id,
@@ -193,6 +198,9 @@ def grant_many(conn: Connection, grants: Sequence[Grant]) -> None:
         conn, customers, ("marketing_consent", "consent_updated_at", "consent_source"), "id",
         ((yes, at, source, cid) for cid, _channel, source, at in rows),
     )  # fmt: skip
+    emit(conn, EventType.CONSENT_CHANGED, [
+        consent_changed(g.customer_id, g.channel, True, g.source[:MAX_SOURCE], g.at) for g in grants
+    ])  # fmt: skip
     log.info("marketing consent granted for %d customer(s)", len(grants))
 
 

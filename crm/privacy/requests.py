@@ -42,6 +42,8 @@ from rapport.crm.clock import utcnow
 from rapport.crm.customers.identity import EMAIL, TELEGRAM, normalise_external_id
 from rapport.crm.database import Database
 from rapport.crm.errors import InvalidInput, InvalidMessage, NotFound
+from rapport.crm.integrations.events import EventType, emit
+from rapport.crm.integrations.payloads import customer_erased
 from rapport.crm.models import (
     AuditEvent,
     Base,
@@ -261,6 +263,7 @@ def erase_customer(
             update(AuditEvent.__table__).where(a.customer_id == customer_id).values(detail=None)
         )
         record(session, actor, "privacy.erase", customer_id=customer_id)
+        emit(conn, EventType.CUSTOMER_ERASED, [customer_erased(customer_id, now)], now=now)
     scrubbed = db.scrub(ERASE_TOUCHES)
     log.info("customer %d erased by %s", customer_id, actor.label)
     return Erasure(customer_id, len(identity_ids), messages, comments, tags, scrubbed)

@@ -26,13 +26,19 @@ class Permission(StrEnum):
     RUN_CAMPAIGNS = "run campaigns"
     VIEW_REPORTS = "view reports"
     MANAGE_CONSENT = "record consent given or withdrawn"
+    IMPORT = "add customers and orders"
     MANAGE_STAFF = "manage staff"
     PRIVACY = "handle privacy requests"
     VIEW_AUDIT = "read the audit trail"
 
 
 _AGENT = frozenset({Permission.VIEW_CUSTOMERS, Permission.ANSWER})
-_MANAGER = _AGENT | {Permission.RUN_CAMPAIGNS, Permission.VIEW_REPORTS, Permission.MANAGE_CONSENT}
+_MANAGER = _AGENT | {
+    Permission.RUN_CAMPAIGNS,
+    Permission.VIEW_REPORTS,
+    Permission.MANAGE_CONSENT,
+    Permission.IMPORT,
+}
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     StaffRole.AGENT: _AGENT,
     StaffRole.MANAGER: frozenset(_MANAGER),

@@ -215,7 +215,7 @@ def _customer_for(session: Session, line: OrderLine) -> tuple[int, bool]:
     return customer_id, True
 
 
-def _store(
+def store_line(
     session: Session, line: OrderLine, source: str, per_unit: float, now: datetime
 ) -> RecordedOrder:
     """Insert one checked order and its points; the caller owns the transaction."""
@@ -303,7 +303,7 @@ def record_order(
     for attempt in (1, 2):
         try:
             with db.transaction() as session:
-                return _store(session, line, source[:40], points_per_currency_unit, now)
+                return store_line(session, line, source[:40], points_per_currency_unit, now)
         except IntegrityError:
             # A concurrent writer stored this order or created this customer first;
             # the second attempt sees its row.
@@ -428,7 +428,7 @@ def _import_row(
             name=_cell(row, columns, "name"),
         )
         with session.begin_nested():
-            result = _store(session, line, source, per_unit, now)
+            result = store_line(session, line, source, per_unit, now)
     except InvalidInput as exc:
         report.errors.append(RowError(number, str(exc)))
         return

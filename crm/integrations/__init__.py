@@ -1,0 +1,1 @@
+"""Integrations: API keys, webhook subscriptions, the webhook outbox and its deliveries."""

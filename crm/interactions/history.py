@@ -1,0 +1,71 @@
+"""A customer's interactions, newest first, a page at a time; every read audited.
+
+The API's `GET /customers/{id}/interactions` and any other caller that pages
+through a timeline use this. Paging is by id (`before`), not by offset, so a
+page stays right while new messages arrive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from rapport.crm.database import Database
+from rapport.crm.errors import NotFound
+from rapport.crm.models import Customer, Interaction
+from rapport.crm.staff.audit import Actor, record
+
+MAX_PAGE = 200
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    id: int
+    conversation_id: int | None
+    channel: str
+    direction: str
+    subject: str | None
+    body: str | None
+    sent_at: datetime
+    polarity: float | None
+    language: str | None
+    automated: bool
+
+
+def customer_interactions(
+    db: Database, actor: Actor, customer_id: int, *, limit: int = 50, before: int | None = None
+) -> list[TimelineEntry]:
+    limit = max(1, min(limit, MAX_PAGE))
+    t = Interaction.__table__.c
+    with db.transaction() as session:
+        customer = session.get(Customer, customer_id)
+        if customer is None or customer.erased_at is not None:
+            raise NotFound(f"no customer with id {customer_id}")
+        query = select(
+            t.id, t.conversation_id, t.channel, t.direction, t.subject, t.body,
+            t.sent_at, t.polarity, t.language, t.automated,
+        ).where(t.customer_id == customer_id)  # fmt: skip
+        if before is not None:
+            query = query.where(t.id < before)
+        rows = session.execute(query.order_by(t.id.desc()).limit(limit)).all()
+        record(
+            session, actor, "customer.interactions", customer_id=customer_id,
+            detail=f"{len(rows)} shown",
+        )  # fmt: skip
+        return [
+            TimelineEntry(
+                r.id,
+                r.conversation_id,
+                r.channel,
+                r.direction,
+                r.subject,
+                r.body,
+                r.sent_at,
+                r.polarity,
+                r.language,
+                r.automated,
+            )
+            for r in rows
+        ]
