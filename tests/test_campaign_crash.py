@@ -86,7 +86,7 @@ def assert_exactly_once(db: Database, sink: Path, kills: int) -> None:
     assert len(sent) + len(unknown) == CUSTOMERS, "a delivery failed for another reason"
     assert sent <= set(received), "recorded as sent but never delivered"
     assert set(received) - sent <= unknown, "delivered but not recorded, and not flagged"
-    assert len(unknown) <= kills * STEP
+    assert len(unknown) <= kills * 2 * STEP  # at most two steps are "sending" at once
 
 
 def test_killed_after_send_before_recording(db_url: str, db: Database, tmp_path: Path) -> None:
@@ -103,10 +103,14 @@ def test_killed_after_send_before_recording(db_url: str, db: Database, tmp_path:
     assert finished.returncode == 0, err
 
     assert_exactly_once(db, sink, kills=1)
-    # Killed in the second step, after its third send: those three left unrecorded
-    # and the step's fourth never handed over are all flagged, none resent.
-    assert len(addresses(db, DeliveryStatus.FAILED, OUTCOME_UNKNOWN)) == STEP
-    assert len(sink_lines(sink)) == CUSTOMERS - 1
+    # Killed in the second step after its third send: those three (and the first
+    # step, if its record had not committed) left unrecorded, the rest of the
+    # step and the next one marked but never handed over: all flagged, none resent.
+    unknown = addresses(db, DeliveryStatus.FAILED, OUTCOME_UNKNOWN)
+    assert 3 <= len(unknown) <= 2 * STEP
+    assert len(sink_lines(sink)) == len(addresses(db, DeliveryStatus.SENT)) + 3 + (
+        STEP if len(unknown) == 2 * STEP else 0
+    )
 
 
 def test_killed_after_materialising(db_url: str, db: Database, tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ delivery not yet sent, and a delivery this dispatcher already marked
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -74,6 +75,7 @@ class Dispatcher:
         pipeline_depth: int = PIPELINE_DEPTH,
     ) -> None:
         self.pipeline_depth = pipeline_depth
+        self._prefetch: asyncio.Task[list[Job]] | None = None
         """Sends per parallel slot in one step (see *sending* below)."""
         self.db = db
         self.unsubscribe_url = unsubscribe_url
@@ -153,11 +155,11 @@ class Dispatcher:
     # -- sending ------------------------------------------------------------------------
     #
     # A batch is sent in steps. One transaction records the outcomes of one
-    # step and marks the next "sending" (`rapport.crm.dispatch.marking`); the
-    # step then goes out over the channel's parallel sends at once. A crash
-    # leaves at most one step "sending" (settled as outcome unknown, never
-    # resent), so a step is the channel's parallel sends times
-    # `pipeline_depth`: a few dozen mails, or a few hundred ms of Telegram.
+    # step and marks the one after next "sending" (`rapport.crm.dispatch.marking`)
+    # while a step goes out over the channel's parallel sends. A crash leaves
+    # at most two steps "sending" (settled as outcome unknown, never resent),
+    # so a step is the channel's parallel sends times `pipeline_depth`: a few
+    # dozen mails, or about half a second of Telegram.
 
     def _step(
         self,
@@ -258,7 +260,13 @@ class Dispatcher:
         await asyncio.gather(*(self._lane(lane, stats) for lane in lanes.values()))
 
     async def _lane(self, jobs: list[Job], stats: DispatchStats) -> None:
-        """One channel's jobs, step by step: mark, send all at once, record with the next mark."""
+        """One channel's jobs, step by step, the bookkeeping beside the sends.
+
+        While a step goes out, one transaction records the step before it and
+        marks the step after it "sending", so the channel does not wait for
+        the database; at any moment at most two steps are "sending" (what a
+        crash can leave as outcome unknown).
+        """
         parallel = self.parallel(jobs[0].channel)
         size = max(1, parallel * self.pipeline_depth)
         gate = asyncio.Semaphore(parallel)
@@ -267,14 +275,19 @@ class Dispatcher:
             async with gate:
                 return await self._send(job)
 
+        steps = [jobs[start : start + size] for start in range(0, len(jobs), size)]
+        marked = await self._record([], steps[0])
         done: list[tuple[Job, Outcome]] = []
-        for start in range(0, len(jobs), size):
-            step = jobs[start : start + size]
-            marked = await self._record(done, step)
+        for i, step in enumerate(steps):
             stats.held += len(marked.held)
             stats.skipped += len(marked.skipped)
             going = [job for job in step if job.delivery_id in marked.go]
-            outcomes = await asyncio.gather(*(send(job) for job in going))
+            upcoming = steps[i + 1] if i + 1 < len(steps) else []
+            sends = asyncio.gather(*(send(job) for job in going))
+            if done or upcoming:
+                outcomes, marked = await asyncio.gather(sends, self._record(done, upcoming))
+            else:
+                outcomes = await sends
             done = list(zip(going, outcomes, strict=True))
             for job, outcome in done:
                 tally(stats, job, outcome, self._policy)
@@ -282,11 +295,30 @@ class Dispatcher:
             await self._record(done, [])
 
     async def dispatch_once(self, stats: DispatchStats | None = None) -> int:
-        """Claim one batch and send it; returns how many deliveries were handled."""
+        """Claim one batch and send it; returns how many deliveries were handled.
+
+        After a full batch (more is likely due) the next one is claimed while
+        this one goes out; `release_prefetched` gives it back if no call follows.
+        """
         stats = stats if stats is not None else DispatchStats()
-        jobs = await asyncio.to_thread(self.claim)
+        if self._prefetch is not None:
+            prefetched, self._prefetch = self._prefetch, None
+            jobs = await prefetched
+        else:
+            jobs = await asyncio.to_thread(self.claim)
+        if len(jobs) >= self.batch_size:
+            self._prefetch = asyncio.create_task(asyncio.to_thread(self.claim))
         await self._send_batch(jobs, stats)
         return len(jobs)
+
+    async def release_prefetched(self) -> int:
+        """Wait for a claim made ahead (if any) and put what it took back in the queue."""
+        if self._prefetch is None:
+            return 0
+        prefetched, self._prefetch = self._prefetch, None
+        with contextlib.suppress(Exception):
+            await prefetched
+        return await asyncio.to_thread(self.release_claims)
 
     async def drain(self) -> DispatchStats:
         """Send until nothing is due now (retries scheduled later stay queued)."""
