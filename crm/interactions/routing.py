@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import BindParameter, Connection, Select, bindparam, func, insert, select, update
 
 from rapport.crm.desk.resolution import SurveyAnswer
 from rapport.crm.desk.rules import DeskRules
@@ -31,6 +32,30 @@ def conversation_id_for(
     if rating is not None and not rating.comment:
         return rating.conversation_id
     return conversation_of.get(customer_id)
+
+
+def _lookups() -> tuple[Select[Any], Select[Any]]:
+    """Built once: on the single-message path, building a statement costs more than running it."""
+    t = Conversation.__table__.c
+    customers: BindParameter[Any] = bindparam("cids", expanding=True)
+    unresolved = (
+        select(t.id, t.customer_id)
+        .where(t.customer_id.in_(customers), t.status != ConversationStatus.RESOLVED)
+        .order_by(t.id)
+    )
+    latest = (
+        select(t.customer_id, func.max(t.id).label("id"))
+        .where(t.customer_id.in_(customers))
+        .group_by(t.customer_id)
+        .subquery()
+    )
+    latest_ones = select(t.id, t.customer_id, t.channel, t.resolved_at).join(
+        latest, latest.c.id == t.id
+    )
+    return unresolved, latest_ones
+
+
+_UNRESOLVED, _LATEST = _lookups()
 
 
 def conversations_for(
@@ -55,11 +80,7 @@ def conversations_for(
     }
     if not talking:
         return {}
-    rows = conn.execute(
-        select(t.id, t.customer_id)
-        .where(t.customer_id.in_(talking), t.status != ConversationStatus.RESOLVED)
-        .order_by(t.id)
-    )
+    rows = conn.execute(_UNRESOLVED, {"cids": sorted(talking)})
     conversation_of = {r.customer_id: r.id for r in rows}
     settled = set(conversation_of) | rating
     after_resolution = {cid: i for cid, i in talking.items() if cid not in settled}
@@ -99,15 +120,7 @@ def _reopen(conn: Connection, talking: dict[int, Checked], window: timedelta) ->
     if not talking or window <= timedelta(0):
         return {}
     t = Conversation.__table__.c
-    latest = (
-        select(t.customer_id, func.max(t.id).label("id"))
-        .where(t.customer_id.in_(talking))
-        .group_by(t.customer_id)
-        .subquery()
-    )
-    rows = conn.execute(
-        select(t.id, t.customer_id, t.channel, t.resolved_at).join(latest, latest.c.id == t.id)
-    )
+    rows = conn.execute(_LATEST, {"cids": sorted(talking)})
     reopened: dict[int, int] = {}
     for row in rows:
         item = talking[row.customer_id]
