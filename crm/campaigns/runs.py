@@ -54,6 +54,9 @@ from rapport.crm.segments.rules import parse_rule
 
 log = logging.getLogger(__name__)
 
+ANALYZE_AFTER = 1_000
+"""Queued deliveries from which a run refreshes the outbox's statistics (PostgreSQL)."""
+
 DEFAULT_FREQUENCY_CAP = 3
 """Campaign messages per customer per rolling 7 days, across all campaigns."""
 
@@ -123,6 +126,8 @@ def start_run(
         log.info("campaign %d slot %s already has run %d", campaign_id, slot, existing)
         return summarise(db, existing, created=False)
     summary = summarise(db, run_id, created=True)
+    if db.dialect == "postgresql" and summary.queued >= ANALYZE_AFTER:
+        _analyze_outbox(db)
     log.info(
         "campaign %d run %d: %d queued, skipped %s",
         campaign_id,
@@ -131,6 +136,19 @@ def start_run(
         summary.skipped or "none",
     )
     return summary
+
+
+def _analyze_outbox(db: Database) -> None:
+    """Fresh statistics on `deliveries` after a big run, before dispatchers claim from it.
+
+    The run's rows arrived in one statement, long before autovacuum looks; with
+    the statistics of the emptier table the planner sorted every queued
+    delivery on each claim instead of reading the claim's index in order
+    (hundreds of ms per claim at 100,000 queued). Outside the run's
+    transaction, so it holds no lock the dispatchers wait for.
+    """
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("ANALYZE deliveries")
 
 
 def dry_run(
