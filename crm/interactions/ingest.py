@@ -137,7 +137,7 @@ def _store(conn: Connection, checked: list[Checked], rules: DeskRules) -> list[I
     talking = [i for i in fresh if i.key not in ratings or ratings[i.key].comment]
     # A rating, even with words ("5, thanks!"), answers the resolution: it never reopens.
     rating = {customer_of[(i.message.channel, i.external_id)] for i in fresh if i.key in ratings}
-    conversation_of = conversations_for(conn, talking, customer_of, rules, rating)
+    conversation_of = conversations_for(conn, talking, customer_of, rules, rating, new_customers)
     interaction_ids = insert_interactions(conn, fresh, customer_of, conversation_of, ratings)
     touch_activity(conn, talking, customer_of, conversation_of, names)
     store_survey_answers(conn, ratings, interaction_ids, now)
@@ -155,12 +155,13 @@ def _store(conn: Connection, checked: list[Checked], rules: DeskRules) -> list[I
         rules,
         now,
     )
-    note_wrote_back(
+    note_wrote_back(  # a customer created just now was sent nothing yet
         conn,
         [
             (customer_of[(i.message.channel, i.external_id)], i.message.sent_at)
             for i in fresh
             if not i.message.automated
+            and customer_of[(i.message.channel, i.external_id)] not in new_customers
         ],
     )
     attach_replies(

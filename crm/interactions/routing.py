@@ -64,13 +64,15 @@ def conversations_for(
     customer_of: dict[tuple[str, str], int],
     rules: DeskRules,
     rating: set[int],
+    new: set[int] | None = None,
 ) -> dict[int, int]:
     """customer id → the conversation their messages join.
 
     The unresolved one; else the customer's latest conversation reopened, when
     it was resolved within the rules' reopen window and is on the same channel
     (an answer goes out on the conversation's channel) and the customer is not
-    just rating it (`rating`); else a new one.
+    just rating it (`rating`); else a new one. Customers created in this batch
+    (`new`) have none yet, so nothing is looked up for them.
     """
     t = Conversation.__table__.c
     talking = {
@@ -80,9 +82,12 @@ def conversations_for(
     }
     if not talking:
         return {}
-    rows = conn.execute(_UNRESOLVED, {"cids": sorted(talking)})
-    conversation_of = {r.customer_id: r.id for r in rows}
-    settled = set(conversation_of) | rating
+    known = sorted(set(talking) - (new or set()))
+    conversation_of: dict[int, int] = {}
+    if known:
+        rows = conn.execute(_UNRESOLVED, {"cids": known})
+        conversation_of = {r.customer_id: r.id for r in rows}
+    settled = set(conversation_of) | rating | (new or set())
     after_resolution = {cid: i for cid, i in talking.items() if cid not in settled}
     conversation_of.update(_reopen(conn, after_resolution, rules.reopen_window))
     opening = [cid for cid in talking if cid not in conversation_of]
