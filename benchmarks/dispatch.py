@@ -8,7 +8,8 @@ is materialised for them (untimed). Then, against one aiosmtpd sink in a
 separate process on loopback:
 
 1. the baseline: an aiosmtplib-only client sends the same pre-rendered mails
-   (rendered untimed beforehand) over `--connections` connections, with the
+   (rendered untimed beforehand; the first `--baseline-count` of them, as a
+   rate needs no more) over `--connections` connections, with the
    same MAIL/RCPT/DATA commands the channel uses: what the sink and the
    SMTP client cost, with no database at all;
 2. one dispatcher (one worker) drains the run through `EmailSender` with
@@ -271,6 +272,9 @@ def main() -> None:
     parser.add_argument("--worker-connections", type=int, default=1)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--skip-single", action="store_true", help="only the workers' phase")
+    parser.add_argument(
+        "--baseline-count", type=int, default=20_000, help="mails per baseline (a rate)"
+    )
     parser.add_argument("--sink", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--worker", nargs=4, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -290,7 +294,7 @@ def main() -> None:
     try:
         with fresh_database(args.database_url) as db:
             load_consenting_customers(db, n)
-            mails = prerendered(n)
+            mails = prerendered(min(n, args.baseline_count))
             asyncio.run(baseline(sink.port, mails[:2000], args.connections))  # warm the sink up
             sink.stats()
             base = [asyncio.run(baseline(sink.port, mails, args.connections))]
