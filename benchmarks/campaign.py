@@ -22,7 +22,7 @@ from sqlalchemy import insert, literal, select
 
 from benchmarks.common import fresh_database, machine, result
 from rapport.crm.campaigns.definitions import CampaignSpec, create_campaign
-from rapport.crm.campaigns.runs import start_run
+from rapport.crm.campaigns.runs import dry_run, start_run
 from rapport.crm.dispatch.dispatcher import Dispatcher
 from rapport.crm.messages import OutboundMessage, Receipt
 from rapport.crm.models import CampaignRun, Consent, Customer, Delivery, Identity, UtcDateTime
@@ -161,6 +161,18 @@ def main() -> None:
         )
 
         baseline = plain_insert_seconds(db, campaign.id)
+        # The machine is shared: the same statement again (dry_run rolls it back)
+        # between more baselines, and the best of each compared.
+        tries, plains = [materialise], [baseline]
+        for _ in range(2):
+            start = time.perf_counter()
+            dry_run(db, campaign.id, now=T0, frequency_cap=3)
+            tries.append(time.perf_counter() - start)
+            plains.append(plain_insert_seconds(db, campaign.id))
+        print(
+            f"materialise tries {[round(t, 2) for t in tries]} s, "
+            f"plain {[round(t, 2) for t in plains]} s"
+        )
 
         channels = {"email": CountingChannel("email"), "telegram": CountingChannel("telegram")}
         dispatcher = Dispatcher(db, channels, batch_size=args.batch, clock=lambda: T0)
@@ -174,6 +186,7 @@ def main() -> None:
     print(f"peak memory {peak_mb:.0f} MB")
     result("materialise_seconds", materialise, "s")
     result("materialise_vs_plain_insert", materialise / baseline, "ratio")
+    result("materialise_best_vs_plain_best", min(tries) / min(plains), "ratio")
     result("dispatch_rate", stats.sent / dispatch, "msg/s")
     result("peak_memory", peak_mb, "MB")
 

@@ -42,6 +42,7 @@ def benches(postgres: str | None, soak: bool = False) -> list[Bench]:
         Bench("Ingest (SQLite)", "benchmarks.ingest", (), ("--count", "3000")),
         Bench("Campaign run (SQLite)", "benchmarks.campaign", (), ("--customers", "5000")),
         Bench("Email send", "benchmarks.email_send", (), ("--count", "1000")),
+        Bench("Dispatch (SQLite)", "benchmarks.dispatch", (), ("--customers", "3000")),
         Bench("Telegram send", "benchmarks.telegram_send", (), ("--count", "150")),
         Bench("Sentiment", "benchmarks.sentiment_eval"),
         Bench("Demo data (SQLite)", "benchmarks.demo_data", (), ("--customers", "2000")),
@@ -74,6 +75,12 @@ def benches(postgres: str | None, soak: bool = False) -> list[Bench]:
             Bench("Ingest (PostgreSQL)", "benchmarks.ingest", pg, (*pg, "--count", "3000")),
             Bench(
                 "Campaign run (PostgreSQL)", "benchmarks.campaign", pg, (*pg, "--customers", "5000")
+            ),
+            Bench(
+                "Dispatch (PostgreSQL)",
+                "benchmarks.dispatch",
+                (*pg, "--batch", "100"),
+                (*pg, "--batch", "100", "--customers", "3000"),
             ),
             Bench(
                 "Customer import (PostgreSQL)",

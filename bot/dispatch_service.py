@@ -93,6 +93,7 @@ class DispatchService:
         while True:
             try:
                 if failed:  # a claim may have committed unseen: give it back first
+                    await self.dispatcher.release_prefetched()
                     await asyncio.to_thread(self.dispatcher.release_claims)
                     failed = False
                 handled = await self.dispatcher.dispatch_once(self.stats)
@@ -131,6 +132,8 @@ class DispatchService:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        with contextlib.suppress(Exception):  # the database may be gone; the lease settles it
+            await self.dispatcher.release_prefetched()
         log.info(
             "dispatcher stopped: %d sent, %d retried, %d failed, %d skipped",
             self.stats.sent,

@@ -35,7 +35,14 @@ class RecipientGone(DeliveryFailure):
 
 @runtime_checkable
 class Channel(Protocol):
-    """An outbound channel; `name` matches the `channel` of its inbound messages."""
+    """An outbound channel; `name` matches the `channel` of its inbound messages.
+
+    A channel may also say how many sends it takes at once with an int
+    attribute `parallel` (the email sender: its connections); the dispatcher
+    then keeps that many in flight. Without it, sends go one at a time, which
+    keeps a channel's own pacing (Telegram's per-chat and overall limits)
+    exactly as it was.
+    """
 
     name: str
 

@@ -51,9 +51,16 @@ class FileSinkChannel:
     """
 
     def __init__(
-        self, path: Path, name: str = "email", die_after: int | None = None, delay: float = 0.0
+        self,
+        path: Path,
+        name: str = "email",
+        die_after: int | None = None,
+        delay: float = 0.0,
+        parallel: int = 1,
     ) -> None:
         self.name = name
+        self.parallel = parallel
+        """Sends taken at once, like an SMTP sender's connections: the dispatcher's steps."""
         self.delay = delay
         self.path = path
         self.die_after = die_after

@@ -251,7 +251,7 @@ def test_recovery_requeues_claims_and_never_resends_ambiguous_ones(db: Database)
     dead = Dispatcher(db, {}, worker_id="dead")
     jobs = dead.claim()
     assert len(jobs) == 3
-    assert dead._step(None, jobs[0])  # handed to the channel, then the worker died
+    assert dead._step([], [jobs[0]]).go  # handed to the channel, then the worker died
 
     recovered = Dispatcher(db, {}, worker_id="new").recover(stale_after=0)
 

@@ -38,11 +38,12 @@ async def test_a_repeated_step_records_a_send_once_and_lets_the_next_go(db: Data
     setup(db)
     channel = RecordingChannel()
     dispatcher = Dispatcher(db, {"email": channel}, worker_id="one")
-    first, second, _ = dispatcher.claim()
-    assert dispatcher._step(None, first)
-    done = (first, await dispatcher._send(first))
-    assert dispatcher._step(done, second)
-    assert dispatcher._step(done, second, again=True)  # as if the commit went unseen
+    first, second, third = dispatcher.claim()
+    assert dispatcher._step([], [first]).go == {first.delivery_id}
+    done = [(first, await dispatcher._send(first))]
+    assert dispatcher._step(done, [second]).go == {second.delivery_id}
+    again = dispatcher._step(done, [second, third], again=True)  # as if the commit went unseen
+    assert again.go == {second.delivery_id, third.delivery_id}
 
     with db.session() as s:
         outbound = s.scalar(
@@ -55,21 +56,41 @@ async def test_a_repeated_step_records_a_send_once_and_lets_the_next_go(db: Data
     assert delivery(db, first.delivery_id).status == DeliveryStatus.SENT
     assert delivery(db, second.delivery_id).status == DeliveryStatus.SENDING
     # Without `again` a delivery already "sending" is not ours to send: skipped.
-    assert not Dispatcher(db, {"email": channel}, worker_id="two")._step(None, second)
+    assert not Dispatcher(db, {"email": channel}, worker_id="two")._step([], [second]).go
+
+
+async def test_a_repeated_step_records_a_whole_step_once(db: Database) -> None:
+    setup(db)
+    dispatcher = Dispatcher(db, {"email": RecordingChannel()}, worker_id="one")
+    jobs = dispatcher.claim()
+    assert dispatcher._step([], jobs).go == {j.delivery_id for j in jobs}
+    done = [(job, await dispatcher._send(job)) for job in jobs]
+    dispatcher._step(done, [])
+    dispatcher._step(done, [], again=True)  # the first commit went through unseen
+    dispatcher._step(done[:1], [], again=True)  # and a partial repeat, too
+    with db.session() as s:
+        outbound = s.scalar(
+            select(func.count())
+            .select_from(Interaction)
+            .where(Interaction.direction == Direction.OUT)
+        )
+        points = s.scalar(select(func.count()).select_from(PointsEntry))
+    assert (outbound, points) == (3, 3)
+    assert {delivery(db, j.delivery_id).status for j in jobs} == {DeliveryStatus.SENT}
 
 
 async def test_a_repeated_failure_does_not_undo_another_dispatchers_claim(db: Database) -> None:
     setup(db)
     one = Dispatcher(db, {"email": RecordingChannel()}, worker_id="one", base_backoff=0)
     job = one.claim()[0]
-    assert one._step(None, job)
-    failed = (job, Outcome.failed("transient", "SMTP 451 later", retry=True, retry_after=0))
-    one._step(failed, None)
+    assert one._step([], [job]).go
+    failed = [(job, Outcome.failed("transient", "SMTP 451 later", retry=True, retry_after=0))]
+    one._step(failed, [])
     assert delivery(db, job.delivery_id).status == DeliveryStatus.QUEUED
 
     two = Dispatcher(db, {"email": RecordingChannel()}, worker_id="two")
     assert job.delivery_id in {j.delivery_id for j in two.claim()}
-    one._step(failed, None, again=True)  # the repeat arrives late
+    one._step(failed, [], again=True)  # the repeat arrives late
     taken = delivery(db, job.delivery_id)
     assert (taken.status, taken.claimed_by) == (DeliveryStatus.CLAIMED, "two")
 

@@ -78,6 +78,16 @@ class EmailSender:
         self._connections = connections
         self._idle: asyncio.LifoQueue[_Connection] | None = None
 
+    @property
+    def parallel(self) -> int:
+        """Sends this sender takes at once: one per pooled connection.
+
+        The dispatcher sends a step of a campaign this many at a time, so
+        every connection has a mail in flight while the others wait for
+        their server's answer (`rapport.crm.dispatch.dispatcher`).
+        """
+        return self._connections
+
     @classmethod
     def from_settings(cls, settings: Settings, *, connections: int = 1) -> EmailSender:
         if not settings.smtp_host or not settings.mail_from:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from rapport.crm.clock import utcnow
 from rapport.crm.database import Database
@@ -80,6 +80,13 @@ class Said:
     polarity: float | None
 
 
+_ALREADY_FLAGGED = select(Conversation.__table__.c.id).where(
+    Conversation.__table__.c.id.in_(bindparam("ids", expanding=True)),
+    Conversation.__table__.c.is_complaint.is_(True),
+)
+"""Built once: ingest runs it for every message that trips a rule."""
+
+
 def flag_complaints_on_ingest(
     conn: Connection,
     said: Sequence[Said],
@@ -100,12 +107,7 @@ def flag_complaints_on_ingest(
             and item.polarity <= rules.strongly_negative
         ):
             flagged[item.conversation_id] = "sentiment"
-    c = Conversation.__table__.c
-    already = (
-        set(conn.scalars(select(c.id).where(c.id.in_(flagged), c.is_complaint.is_(True))))
-        if flagged
-        else set()
-    )
+    already = set(conn.scalars(_ALREADY_FLAGGED, {"ids": sorted(flagged)})) if flagged else set()
     for conversation_id, reason in flagged.items():
         if conversation_id not in already:
             _flag(conn, conversation_id, reason, rules, now)

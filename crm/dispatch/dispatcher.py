@@ -1,9 +1,11 @@
-"""The dispatcher: claims due deliveries, sends them, records each outcome.
+"""The dispatcher: claims due deliveries, sends them in steps, records their outcomes.
 
 Claiming and the restart safety of the delivery states are explained in
-`rapport.crm.dispatch.claims`; outcomes are recorded by
-`rapport.crm.dispatch.outcomes`. Here each claimed job is marked *sending*
-just before it is handed to its channel.
+`rapport.crm.dispatch.claims`; a step is marked *sending* by
+`rapport.crm.dispatch.marking` just before it is handed to its channel, and
+its outcomes are recorded by `rapport.crm.dispatch.outcomes` in the same
+transaction that marks the next step: one commit per step, not two per
+message.
 
 A database outage (PostgreSQL restarting, say) in the middle of a batch does
 not lose the outcome in hand: the step that records it is tried again, with
@@ -17,116 +19,35 @@ delivery not yet sent, and a delivery this dispatcher already marked
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-
-from sqlalchemy import Update, bindparam, exists, update
 
 from rapport.crm.campaigns.definitions import pause_for_template
 from rapport.crm.channel import Channel, PermanentFailure, RecipientGone, TransientFailure
 from rapport.crm.clock import utcnow
 from rapport.crm.database import Database, is_outage
 from rapport.crm.dispatch import claims
-from rapport.crm.dispatch.claims import QUIET_HOLD_FACTOR, Recovery
+from rapport.crm.dispatch.claims import Recovery
 from rapport.crm.dispatch.jobs import Job, build_job
+from rapport.crm.dispatch.marking import Marked, mark_sending
 from rapport.crm.dispatch.outcomes import (
     DispatchStats,
     Outcome,
     RetryPolicy,
-    record_outcome,
+    record_outcomes,
     tally,
 )
-from rapport.crm.models import Customer, Delivery, DeliveryStatus, Identity, UtcDateTime
-from rapport.crm.privacy.consent import marketing_granted
 
 log = logging.getLogger(__name__)
 
 
-def _statements(again: bool = False) -> tuple[Update, Update]:
-    """Built once; the dispatcher runs them for every message.
-
-    `again`: the variant for repeating a step whose commit may have happened,
-    where the delivery may already be "sending" by this dispatcher.
-    """
-    d = Delivery.__table__.c
-    cust = Customer.__table__.c
-    ident = Identity.__table__.c
-    ours = (
-        d.status.in_([DeliveryStatus.CLAIMED.value, DeliveryStatus.SENDING.value])
-        if again
-        else d.status == DeliveryStatus.CLAIMED.value
-    )
-    mark_sending = (
-        update(Delivery.__table__)
-        .where(
-            d.id == bindparam("did"),
-            ours,
-            d.claimed_by == bindparam("me"),
-            exists().where(cust.id == d.customer_id, cust.erased_at.is_(None)),
-            exists().where(
-                ident.id == d.identity_id,
-                ident.unreachable_at.is_(None),
-                marketing_granted(d.customer_id, ident.channel),
-            ),
-        )
-        .values(
-            status=DeliveryStatus.SENDING.value, claimed_at=bindparam("at", type_=UtcDateTime())
-        )
-    )
-    skip_changed = (
-        update(Delivery.__table__)
-        .where(
-            d.id == bindparam("did"),
-            d.status == DeliveryStatus.CLAIMED.value,
-            d.claimed_by == bindparam("me"),
-        )
-        .values(status=DeliveryStatus.SKIPPED.value, skip_reason="consent_or_reach_changed")
-    )
-    return mark_sending, skip_changed
-
-
-_MARK_SENDING, _SKIP_CHANGED = _statements()
-_MARK_SENDING_AGAIN = _statements(again=True)[0]
-
-
-def _quiet_statements() -> tuple[Update, Update]:
-    """The quiet window checked again just before a send (`rapport.crm.dispatch.claims`).
-
-    A batch is claimed at once but sent one message after another, seconds
-    apart on Telegram, so a customer may write between the claim and their
-    turn. "Sending" is then marked only if they are still quiet; if not, the
-    delivery goes back to the queue as it was (the claim's attempt undone).
-    """
-    d = Delivery.__table__.c
-    cust = Customer.__table__.c
-    writing = exists().where(
-        cust.id == d.customer_id,
-        cust.last_activity_at > bindparam("recent", type_=UtcDateTime()),
-        d.next_attempt_at > bindparam("held_since", type_=UtcDateTime()),
-    )
-    mark_sending = _statements()[0]
-    hold_back = (
-        update(Delivery.__table__)
-        .where(
-            d.id == bindparam("did"),
-            d.status == DeliveryStatus.CLAIMED.value,
-            d.claimed_by == bindparam("me"),
-            writing,
-        )
-        .values(
-            status=DeliveryStatus.QUEUED.value,
-            claimed_by=None,
-            claimed_at=None,
-            attempts=d.attempts - 1,
-        )
-    )
-    return mark_sending.where(~writing), hold_back
-
-
-_MARK_SENDING_QUIET, _HOLD_BACK = _quiet_statements()
+PIPELINE_DEPTH = 16
+"""Sends per parallel slot in one step: 64 mails over 4 SMTP connections, 16 Telegram
+messages (about half a second at Telegram's overall pace)."""
 OUTAGE_FIRST_WAIT = 0.2
 OUTAGE_MAX_WAIT = 5.0
 
@@ -152,7 +73,11 @@ class Dispatcher:
         quiet_seconds: float = 0.0,
         unsubscribe_url: Callable[[int, int], str] | None = None,
         hold: Mapping[str, str] | None = None,
+        pipeline_depth: int = PIPELINE_DEPTH,
     ) -> None:
+        self.pipeline_depth = pipeline_depth
+        self._prefetch: asyncio.Task[list[Job]] | None = None
+        """Sends per parallel slot in one step (see *sending* below)."""
         self.db = db
         self.unsubscribe_url = unsubscribe_url
         """(delivery id, customer id) → the message's one-click opt-out link."""
@@ -243,47 +168,43 @@ class Dispatcher:
 
     # -- sending ------------------------------------------------------------------------
     #
-    # Each delivery needs two commits around its send: "sending" before, the
-    # outcome after. The outcome of one delivery and the "sending" mark of the
-    # next share a transaction, which halves the commits without widening the
-    # window in which a crash leaves an outcome unknown.
+    # A batch is sent in steps. One transaction records the outcomes of one
+    # step and marks the one after next "sending" (`rapport.crm.dispatch.marking`)
+    # while a step goes out over the channel's parallel sends. A crash leaves
+    # at most two steps "sending" (settled as outcome unknown, never resent),
+    # so a step is the channel's parallel sends times `pipeline_depth`: a few
+    # dozen mails, or about half a second of Telegram.
 
     def _step(
-        self, done: tuple[Job, Outcome] | None, upcoming: Job | None, again: bool = False
-    ) -> bool | None:
-        """Record `done`'s outcome and mark `upcoming` as sending, atomically.
+        self,
+        done: Sequence[tuple[Job, Outcome]],
+        upcoming: Sequence[Job],
+        again: bool = False,
+    ) -> Marked:
+        """Record `done`'s outcomes and mark `upcoming` as sending, atomically.
 
-        Returns whether `upcoming` may be sent (still ours, consenting, reachable):
-        True or False (then it is skipped), or None if the quiet window gave it
-        back to the queue because its customer wrote meanwhile.
+        Returns which of `upcoming` may be sent (still ours, consenting,
+        reachable), which the quiet window gave back to the queue, which were
+        skipped.
         """
         with self.db.engine.begin() as conn:
-            if done is not None:
-                record_outcome(
-                    conn, *done, worker_id=self.worker_id, policy=self._policy, clock=self.clock
+            if done:
+                record_outcomes(
+                    conn,
+                    done,
+                    worker_id=self.worker_id,
+                    policy=self._policy,
+                    clock=self.clock,
+                    again=again,
                 )
-            if upcoming is None:
-                return False
-            now = self.clock()
-            ids = {"did": upcoming.delivery_id, "me": self.worker_id}
-            if self.quiet_seconds > 0 and not again:
-                # A repeated step may find its delivery "sending" already: it was
-                # decided then, and holding it back now would strand it there.
-                window = timedelta(seconds=self.quiet_seconds)
-                quiet = {
-                    "recent": now - window,
-                    "held_since": now - window * QUIET_HOLD_FACTOR,
-                }
-                moved = conn.execute(_MARK_SENDING_QUIET, {**ids, **quiet, "at": now}).rowcount
-                if not moved and conn.execute(_HOLD_BACK, {**ids, **quiet}).rowcount:
-                    return None
-            else:
-                moved = conn.execute(
-                    _MARK_SENDING_AGAIN if again else _MARK_SENDING, {**ids, "at": now}
-                ).rowcount
-            if not moved:
-                conn.execute(_SKIP_CHANGED, ids)
-            return bool(moved)
+            return mark_sending(
+                conn,
+                [job.delivery_id for job in upcoming],
+                worker_id=self.worker_id,
+                now=self.clock(),
+                quiet_seconds=self.quiet_seconds,
+                again=again,
+            )
 
     async def _send(self, job: Job) -> Outcome:
         """Hand one message to its channel; every failure becomes an Outcome."""
@@ -309,11 +230,11 @@ class Dispatcher:
             return Outcome.failed("channel", f"channel {job.channel or '?'} is not configured")
         return None
 
-    async def _record(self, done: tuple[Job, Outcome] | None, upcoming: Job | None) -> bool | None:
-        """`_step`, tried again through a database outage: the outcome in hand must land.
+    async def _record(self, done: Sequence[tuple[Job, Outcome]], upcoming: Sequence[Job]) -> Marked:
+        """`_step`, tried again through a database outage: the outcomes in hand must land.
 
         Waits double from 0.2 s to 5 s and go on until the database answers or
-        the task is cancelled (then the delivery stays "sending", and recovery
+        the task is cancelled (then the step stays "sending", and recovery
         settles it as outcome unknown, never as a resend).
         """
         wait = OUTAGE_FIRST_WAIT
@@ -325,7 +246,7 @@ class Dispatcher:
                 if not is_outage(exc):
                     raise
                 log.warning(
-                    "database unavailable while recording a delivery (%s); retrying in %.1f s",
+                    "database unavailable while recording deliveries (%s); retrying in %.1f s",
                     type(getattr(exc, "orig", None) or exc).__name__,
                     wait,
                 )
@@ -333,35 +254,85 @@ class Dispatcher:
             wait = min(wait * 2, OUTAGE_MAX_WAIT)
             again = True
 
+    def parallel(self, channel: str) -> int:
+        """How many sends `channel` takes at once (its `parallel`, e.g. SMTP connections)."""
+        return max(1, int(getattr(self.channels[channel], "parallel", 1)))
+
     async def _send_batch(self, jobs: list[Job], stats: DispatchStats) -> None:
-        done: tuple[Job, Outcome] | None = None
+        """Send a claimed batch: each channel's jobs in their own lane, side by side."""
+        unsendable: list[tuple[Job, Outcome]] = []
+        lanes: dict[str, list[Job]] = {}
         for job in jobs:
             problem = self._unsendable(job)
-            if problem is not None:
-                await self._record(done, None)
-                done = (job, problem)
+            if problem is None:
+                lanes.setdefault(job.channel, []).append(job)
+            else:
+                unsendable.append((job, problem))
                 tally(stats, job, problem, self._policy)
-                continue
-            go = await self._record(done, job)
-            if not go:
-                done = None
-                if go is None:
-                    stats.held += 1
-                else:
-                    stats.skipped += 1
-                continue
-            outcome = await self._send(job)
-            done = (job, outcome)
-            tally(stats, job, outcome, self._policy)
-        if done is not None:
-            await self._record(done, None)
+        if unsendable:
+            await self._record(unsendable, [])
+        await asyncio.gather(*(self._lane(lane, stats) for lane in lanes.values()))
+
+    async def _lane(self, jobs: list[Job], stats: DispatchStats) -> None:
+        """One channel's jobs, step by step, the bookkeeping beside the sends.
+
+        While a step goes out, one transaction records the step before it and
+        marks the step after it "sending", so the channel does not wait for
+        the database; at any moment at most two steps are "sending" (what a
+        crash can leave as outcome unknown).
+        """
+        parallel = self.parallel(jobs[0].channel)
+        size = max(1, parallel * self.pipeline_depth)
+        gate = asyncio.Semaphore(parallel)
+
+        async def send(job: Job) -> Outcome:
+            async with gate:
+                return await self._send(job)
+
+        steps = [jobs[start : start + size] for start in range(0, len(jobs), size)]
+        marked = await self._record([], steps[0])
+        done: list[tuple[Job, Outcome]] = []
+        for i, step in enumerate(steps):
+            stats.held += len(marked.held)
+            stats.skipped += len(marked.skipped)
+            going = [job for job in step if job.delivery_id in marked.go]
+            upcoming = steps[i + 1] if i + 1 < len(steps) else []
+            sends = asyncio.gather(*(send(job) for job in going))
+            if done or upcoming:
+                outcomes, marked = await asyncio.gather(sends, self._record(done, upcoming))
+            else:
+                outcomes = await sends
+            done = list(zip(going, outcomes, strict=True))
+            for job, outcome in done:
+                tally(stats, job, outcome, self._policy)
+        if done:
+            await self._record(done, [])
 
     async def dispatch_once(self, stats: DispatchStats | None = None) -> int:
-        """Claim one batch and send it; returns how many deliveries were handled."""
+        """Claim one batch and send it; returns how many deliveries were handled.
+
+        After a full batch (more is likely due) the next one is claimed while
+        this one goes out; `release_prefetched` gives it back if no call follows.
+        """
         stats = stats if stats is not None else DispatchStats()
-        jobs = await asyncio.to_thread(self.claim)
+        if self._prefetch is not None:
+            prefetched, self._prefetch = self._prefetch, None
+            jobs = await prefetched
+        else:
+            jobs = await asyncio.to_thread(self.claim)
+        if len(jobs) >= self.batch_size:
+            self._prefetch = asyncio.create_task(asyncio.to_thread(self.claim))
         await self._send_batch(jobs, stats)
         return len(jobs)
+
+    async def release_prefetched(self) -> int:
+        """Wait for a claim made ahead (if any) and put what it took back in the queue."""
+        if self._prefetch is None:
+            return 0
+        prefetched, self._prefetch = self._prefetch, None
+        with contextlib.suppress(Exception):
+            await prefetched
+        return await asyncio.to_thread(self.release_claims)
 
     async def drain(self) -> DispatchStats:
         """Send until nothing is due now (retries scheduled later stay queued)."""

@@ -10,12 +10,12 @@ recipient who is gone marks their address unreachable.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, insert, update
+from sqlalchemy import Connection, and_, bindparam, insert, select, update
 
 from rapport.crm.dispatch.jobs import Job
 from rapport.crm.messages import Receipt
@@ -96,60 +96,89 @@ _MARK_SENT = (
         last_error=None,
     )
 )
-"""Built once; the dispatcher runs it for every message."""
+"""Built once; the dispatcher runs it (executemany) for every step."""
 
 
-def record_outcome(
+def record_outcomes(
     conn: Connection,
-    job: Job,
-    outcome: Outcome,
+    done: Sequence[tuple[Job, Outcome]],
     *,
     worker_id: str,
     policy: RetryPolicy,
     clock: Callable[[], datetime],
+    again: bool = False,
 ) -> None:
-    """Record one send's outcome in the caller's transaction."""
-    if outcome.receipt is not None:
-        _record_sent(conn, job, outcome.receipt, clock)
-    else:
-        _record_failure(conn, job, outcome, worker_id, policy, clock)
+    """Record a step's outcomes in the caller's transaction: one statement per kind.
+
+    `again`: a repeat of a step whose commit may have happened unseen; sends
+    already recorded then are left out, so none gets a second history row.
+    """
+    sent = [(job, outcome.receipt) for job, outcome in done if outcome.receipt is not None]
+    if again and sent:
+        d = Delivery.__table__.c
+        recorded = set(
+            conn.scalars(
+                select(d.id).where(
+                    d.id.in_([job.delivery_id for job, _ in sent]),
+                    d.status == DeliveryStatus.SENT.value,
+                )
+            )
+        )
+        sent = [(job, receipt) for job, receipt in sent if job.delivery_id not in recorded]
+    if sent:
+        _record_sent(conn, sent, clock)
+    for job, outcome in done:
+        if outcome.receipt is None:
+            _record_failure(conn, job, outcome, worker_id, policy, clock)
 
 
 def _record_sent(
-    conn: Connection, job: Job, receipt: Receipt, clock: Callable[[], datetime]
+    conn: Connection, sent: Sequence[tuple[Job, Receipt]], clock: Callable[[], datetime]
 ) -> None:
-    assert job.message is not None
-    recorded = conn.execute(
-        _MARK_SENT,
-        {"did": job.delivery_id, "sent_at": receipt.sent_at, "key": receipt.message_key},
-    ).rowcount
-    if not recorded:  # a repeated step whose first try did commit
-        return
+    """Mark sent, add the outbound history rows and points: three executemany statements.
+
+    Every delivery here is this step's, "sending" by this worker and not yet
+    "sent" (a repeated step filtered out what its first try recorded), so
+    each statement covers all of them.
+    """
+    now = clock()
     conn.execute(
-        insert(Interaction.__table__),
-        {
-            "customer_id": job.customer_id,
-            "channel": job.channel,
-            "direction": Direction.OUT.value,
-            "body": job.message.text,
-            "subject": job.message.subject,
-            "automated": True,
-            "message_key": receipt.message_key,
-            "sent_at": receipt.sent_at,
-            "recorded_at": clock(),
-        },
+        _MARK_SENT,
+        [
+            {"did": job.delivery_id, "sent_at": receipt.sent_at, "key": receipt.message_key}
+            for job, receipt in sent
+        ],
     )
-    if job.points:
-        conn.execute(
-            insert(PointsEntry.__table__),
+    history = []
+    for job, receipt in sent:
+        assert job.message is not None
+        history.append(
             {
                 "customer_id": job.customer_id,
-                "delta": job.points,
-                "reason": f"campaign {job.campaign_id}",
-                "delivery_id": job.delivery_id,
-                "created_at": clock(),
-            },
+                "channel": job.channel,
+                "direction": Direction.OUT.value,
+                "body": job.message.text,
+                "subject": job.message.subject,
+                "automated": True,
+                "message_key": receipt.message_key,
+                "sent_at": receipt.sent_at,
+                "recorded_at": now,
+            }
         )
+    conn.execute(insert(Interaction.__table__), history)
+    points = [
+        {
+            "customer_id": job.customer_id,
+            "delta": job.points,
+            "reason": f"campaign {job.campaign_id}",
+            "delivery_id": job.delivery_id,
+            "created_at": now,
+        }
+        for job, _ in sent
+        if job.points
+    ]
+    if points:
+        conn.execute(insert(PointsEntry.__table__), points)
 
 
 def _record_failure(

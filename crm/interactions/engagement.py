@@ -20,6 +20,8 @@ from sqlalchemy import (
     Connection,
     DateTime,
     Interval,
+    Select,
+    Update,
     bindparam,
     func,
     literal,
@@ -52,20 +54,7 @@ def note_wrote_back(conn: Connection, messages: Iterable[tuple[int, datetime]]) 
     ]
     if not rows:
         return
-    d = Delivery.__table__.c
-    at = bindparam("b_at", type_=UtcDateTime)
-    conn.execute(
-        update(Delivery.__table__)
-        .where(
-            d.customer_id == bindparam("b_customer"),
-            d.status == DeliveryStatus.SENT.value,
-            d.sent_at <= at,
-            d.sent_at > bindparam("b_since", type_=UtcDateTime),
-            or_(d.wrote_back_at.is_(None), d.wrote_back_at > at),
-        )
-        .values(wrote_back_at=at),
-        rows,
-    )
+    conn.execute(_MARK_WROTE_BACK, rows)
 
 
 def _recently_sent_to(conn: Connection, messages: list[tuple[int, datetime]]) -> set[int]:
@@ -76,18 +65,39 @@ def _recently_sent_to(conn: Connection, messages: list[tuple[int, datetime]]) ->
     """
     if not messages:
         return set()
-    d = Delivery.__table__.c
     since = min(at for _, at in messages) - ENGAGEMENT_WINDOW
-    query = (
+    customers = sorted({customer for customer, _ in messages})
+    return set(conn.scalars(_RECENTLY_SENT_TO, {"customers": customers, "since": since}))
+
+
+def _statements() -> tuple[Select[Any], Update]:
+    """Built once: ingest runs them for every message (see `_recently_sent_to`)."""
+    d = Delivery.__table__.c
+    recently = (
         select(d.customer_id)
         .where(
-            d.customer_id.in_(sorted({customer for customer, _ in messages})),
+            d.customer_id.in_(bindparam("customers", expanding=True)),
             d.status == DeliveryStatus.SENT.value,
-            d.sent_at > since,
+            d.sent_at > bindparam("since", type_=UtcDateTime),
         )
         .distinct()
     )
-    return set(conn.scalars(query))
+    at = bindparam("b_at", type_=UtcDateTime)
+    mark = (
+        update(Delivery.__table__)
+        .where(
+            d.customer_id == bindparam("b_customer"),
+            d.status == DeliveryStatus.SENT.value,
+            d.sent_at <= at,
+            d.sent_at > bindparam("b_since", type_=UtcDateTime),
+            or_(d.wrote_back_at.is_(None), d.wrote_back_at > at),
+        )
+        .values(wrote_back_at=at)
+    )
+    return recently, mark
+
+
+_RECENTLY_SENT_TO, _MARK_WROTE_BACK = _statements()
 
 
 def recompute_wrote_back(conn: Connection) -> None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import BindParameter, Connection, Select, bindparam, func, insert, select, update
 
 from rapport.crm.desk.resolution import SurveyAnswer
 from rapport.crm.desk.rules import DeskRules
@@ -35,19 +36,45 @@ def conversation_id_for(
     return conversation_of.get(customer_id)
 
 
+def _lookups() -> tuple[Select[Any], Select[Any]]:
+    """Built once: on the single-message path, building a statement costs more than running it."""
+    t = Conversation.__table__.c
+    customers: BindParameter[Any] = bindparam("cids", expanding=True)
+    unresolved = (
+        select(t.id, t.customer_id)
+        .where(t.customer_id.in_(customers), t.status != ConversationStatus.RESOLVED)
+        .order_by(t.id)
+    )
+    latest = (
+        select(t.customer_id, func.max(t.id).label("id"))
+        .where(t.customer_id.in_(customers))
+        .group_by(t.customer_id)
+        .subquery()
+    )
+    latest_ones = select(t.id, t.customer_id, t.channel, t.resolved_at).join(
+        latest, latest.c.id == t.id
+    )
+    return unresolved, latest_ones
+
+
+_UNRESOLVED, _LATEST = _lookups()
+
+
 def conversations_for(
     conn: Connection,
     fresh: list[Checked],
     customer_of: dict[tuple[str, str], int],
     rules: DeskRules,
     rating: set[int],
+    new: set[int] | None = None,
 ) -> dict[int, int]:
     """customer id → the conversation their messages join.
 
     The unresolved one; else the customer's latest conversation reopened, when
     it was resolved within the rules' reopen window and is on the same channel
     (an answer goes out on the conversation's channel) and the customer is not
-    just rating it (`rating`); else a new one.
+    just rating it (`rating`); else a new one. Customers created in this batch
+    (`new`) have none yet, so nothing is looked up for them.
     """
     t = Conversation.__table__.c
     talking = {
@@ -57,13 +84,12 @@ def conversations_for(
     }
     if not talking:
         return {}
-    rows = conn.execute(
-        select(t.id, t.customer_id)
-        .where(t.customer_id.in_(talking), t.status != ConversationStatus.RESOLVED)
-        .order_by(t.id)
-    )
-    conversation_of = {r.customer_id: r.id for r in rows}
-    settled = set(conversation_of) | rating
+    known = sorted(set(talking) - (new or set()))
+    conversation_of: dict[int, int] = {}
+    if known:
+        rows = conn.execute(_UNRESOLVED, {"cids": known})
+        conversation_of = {r.customer_id: r.id for r in rows}
+    settled = set(conversation_of) | rating | (new or set())
     after_resolution = {cid: i for cid, i in talking.items() if cid not in settled}
     conversation_of.update(_reopen(conn, after_resolution, rules.reopen_window))
     opening = [cid for cid in talking if cid not in conversation_of]
@@ -106,15 +132,7 @@ def _reopen(conn: Connection, talking: dict[int, Checked], window: timedelta) ->
     if not talking or window <= timedelta(0):
         return {}
     t = Conversation.__table__.c
-    latest = (
-        select(t.customer_id, func.max(t.id).label("id"))
-        .where(t.customer_id.in_(talking))
-        .group_by(t.customer_id)
-        .subquery()
-    )
-    rows = conn.execute(
-        select(t.id, t.customer_id, t.channel, t.resolved_at).join(latest, latest.c.id == t.id)
-    )
+    rows = conn.execute(_LATEST, {"cids": sorted(talking)})
     reopened: dict[int, int] = {}
     for row in rows:
         item = talking[row.customer_id]

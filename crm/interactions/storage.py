@@ -10,8 +10,20 @@ ORM statements per message costs more than running them.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import Connection, Update, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Select,
+    Update,
+    bindparam,
+    case,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from rapport.crm.desk.resolution import SurveyAnswer
 from rapport.crm.interactions.checking import Checked
@@ -47,23 +59,35 @@ def _by_channel(pairs: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
     return grouped
 
 
+def _lookups() -> tuple[Select[Any], Select[Any]]:
+    """Built once, with expanding IN parameters: a statement built per message costs
+    more than running it (the single-message path is what each SMTP mail pays)."""
+    t = Interaction.__table__.c
+    replays = select(
+        t.id,
+        t.customer_id,
+        t.conversation_id,
+        t.message_key,
+        t.polarity,
+        t.subjectivity,
+        t.language,
+    ).where(t.channel == bindparam("channel"), t.message_key.in_(bindparam("keys", expanding=True)))
+    i = Identity.__table__.c
+    senders = select(i.external_id, i.customer_id, i.display_name).where(
+        i.channel == bindparam("channel"), i.external_id.in_(bindparam("ids", expanding=True))
+    )
+    return replays, senders
+
+
+_REPLAYS, _SENDERS = _lookups()
+
+
 def existing_interactions(
     conn: Connection, checked: list[Checked]
 ) -> dict[tuple[str, str], IngestResult]:
-    t = Interaction.__table__.c
     found: dict[tuple[str, str], IngestResult] = {}
     for channel, keys in _by_channel(c.key for c in checked).items():
-        rows = conn.execute(
-            select(
-                t.id,
-                t.customer_id,
-                t.conversation_id,
-                t.message_key,
-                t.polarity,
-                t.subjectivity,
-                t.language,
-            ).where(t.channel == channel, t.message_key.in_(keys))
-        )
+        rows = conn.execute(_REPLAYS, {"channel": channel, "keys": sorted(keys)})
         for row in rows:
             found[(channel, row.message_key)] = IngestResult(
                 customer_id=row.customer_id,
@@ -78,15 +102,21 @@ def existing_interactions(
     return found
 
 
-def existing_identities(conn: Connection, fresh: list[Checked]) -> dict[tuple[str, str], int]:
-    """(channel, external id) → customer id, for the senders we already know."""
-    t = Identity.__table__.c
+def existing_identities(
+    conn: Connection, fresh: list[Checked], names: dict[tuple[str, str], str | None] | None = None
+) -> dict[tuple[str, str], int]:
+    """(channel, external id) → customer id, for the senders we already know.
+
+    `names`, if given, receives each known identity's display name, so
+    `touch_activity` writes a name only where it changed.
+    """
     found: dict[tuple[str, str], int] = {}
     for channel, ids in _by_channel((c.message.channel, c.external_id) for c in fresh).items():
-        rows = conn.execute(
-            select(t.external_id, t.customer_id).where(t.channel == channel, t.external_id.in_(ids))
-        )
-        found.update({(channel, r.external_id): r.customer_id for r in rows})
+        rows = conn.execute(_SENDERS, {"channel": channel, "ids": sorted(ids)})
+        for r in rows:
+            found[(channel, r.external_id)] = r.customer_id
+            if names is not None:
+                names[(channel, r.external_id)] = r.display_name
     return found
 
 
@@ -184,6 +214,7 @@ def touch_activity(
     fresh: list[Checked],
     customer_of: dict[tuple[str, str], int],
     conversation_of: dict[int, int],
+    names: dict[tuple[str, str], str | None] | None = None,
 ) -> None:
     """Bring customers, identities and conversations forward to their newest message.
 
@@ -206,7 +237,11 @@ def touch_activity(
             for cid, i in newest.items()
         ],
     )
-    named = [i for i in newest.values() if i.sender]
+    named = [
+        i
+        for i in newest.values()
+        if i.sender and (names is None or names.get((i.message.channel, i.external_id)) != i.sender)
+    ]
     if named:
         conn.execute(
             _NAME_IDENTITY,

@@ -98,7 +98,7 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("run_id", "customer_id"),
-        Index("ix_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_deliveries_due", "status", "next_attempt_at", "id"),  # the claim's order
         Index("ix_deliveries_customer_created", "customer_id", "created_at"),
     )
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Connection, exists, select, update
+from sqlalchemy import ColumnElement, Connection, and_, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from rapport.crm.bulk import converter, insert_rows, stored, update_rows
@@ -260,16 +260,26 @@ def marketing_granted(
     The one definition campaigns use when materialising a run and the
     dispatcher uses just before each send.
     """
-    c = Consent.__table__.c
     return (
-        exists()
-        .where(
-            c.customer_id == customer_id,
-            c.channel == channel,
-            c.purpose == MARKETING,
-            c.granted.is_(True),
-        )
-        .correlate_except(Consent.__table__)
+        exists().where(marketing_grant_on(customer_id, channel)).correlate_except(Consent.__table__)
+    )
+
+
+def marketing_grant_on(
+    customer_id: ColumnElement[int], channel: ColumnElement[str]
+) -> ColumnElement[bool]:
+    """SQL: the join condition to this customer's marketing grant on this channel.
+
+    What `marketing_granted` tests, as an outer join's ON clause for set-based
+    work (a run's materialisation): `consents`' key is (customer, channel,
+    purpose), so the join adds at most one row per identity.
+    """
+    c = Consent.__table__.c
+    return and_(
+        c.customer_id == customer_id,
+        c.channel == channel,
+        c.purpose == MARKETING,
+        c.granted.is_(True),
     )
 
 
