@@ -21,9 +21,9 @@ from rapport.crm.clock import utcnow
 from rapport.crm.customers.profiles import CustomerSummary, customer_summaries
 from rapport.crm.database import Database
 from rapport.crm.errors import Conflict, InvalidInput, NotFound
-from rapport.crm.models import Campaign, Segment
+from rapport.crm.models import Campaign, Customer, Segment
 from rapport.crm.segments.compilation import rule_condition
-from rapport.crm.segments.fields import customers, points_balance
+from rapport.crm.segments.fields import points_balance
 from rapport.crm.segments.rules import Rule, parse_rule, rule_to_json
 from rapport.crm.staff.audit import Actor, record
 
@@ -109,7 +109,7 @@ def count_members(db: Database, name_or_id: str | int, now: datetime | None = No
     segment = get_segment(db, name_or_id)
     condition = rule_condition(segment_rule(segment), now or utcnow())
     with db.session() as session:
-        return session.scalar(select(func.count()).select_from(customers).where(condition)) or 0
+        return session.scalar(select(func.count()).select_from(Customer).where(condition)) or 0
 
 
 def delete_segment(db: Database, name_or_id: str | int) -> None:
@@ -139,7 +139,7 @@ def preview(
     segment = get_segment(db, name_or_id)
     condition = rule_condition(segment_rule(segment), now or utcnow())
     with db.session() as session:
-        count = session.scalar(select(func.count()).select_from(customers).where(condition)) or 0
+        count = session.scalar(select(func.count()).select_from(Customer).where(condition)) or 0
     shown = customer_summaries(db, [condition], sample) if sample else []
     with db.transaction() as session:
         record(
@@ -160,8 +160,8 @@ def segments_of(db: Database, customer_id: int, now: datetime | None = None) -> 
     found: list[str] = []
     with db.session() as session:
         for segment in session.scalars(select(Segment).order_by(Segment.name)):
-            picked = select(customers.c.id).where(
-                customers.c.id == customer_id, rule_condition(segment_rule(segment), now)
+            picked = select(Customer.id).where(
+                Customer.id == customer_id, rule_condition(segment_rule(segment), now)
             )
             if session.scalar(picked) is not None:
                 found.append(segment.name)
@@ -171,5 +171,5 @@ def segments_of(db: Database, customer_id: int, now: datetime | None = None) -> 
 def points_of(db: Database, customer_id: int) -> int:
     """A customer's loyalty points balance (the ledger's sum; 0 without entries)."""
     with db.session() as session:
-        query = select(points_balance()).where(customers.c.id == customer_id)
+        query = select(points_balance()).where(Customer.id == customer_id)
         return int(session.scalar(query) or 0)
