@@ -32,6 +32,22 @@ MAX_NAME = 80
 
 
 @dataclass(frozen=True, slots=True)
+class SegmentView:
+    """A saved segment as callers see it: a snapshot, never a live ORM row."""
+
+    id: int
+    name: str
+    description: str | None
+    rule: str
+    """The rule as JSON; `segment_rule` parses it."""
+    created_at: datetime
+
+    @classmethod
+    def of(cls, segment: Segment) -> SegmentView:
+        return cls(segment.id, segment.name, segment.description, segment.rule, segment.created_at)
+
+
+@dataclass(frozen=True, slots=True)
 class SegmentPreview:
     count: int
     sample: list[CustomerSummary]
@@ -67,7 +83,7 @@ def create_segment(
     name: str,
     rule: str | Mapping[str, Any] | Rule,
     description: str | None = None,
-) -> Segment:
+) -> SegmentView:
     """Save a named rule; the name is unique whatever its case."""
     clean = _clean_name(name)
     parsed = parse_rule(rule)
@@ -82,24 +98,24 @@ def create_segment(
             segment = Segment(name=clean, description=text, rule=rule_to_json(parsed))
             session.add(segment)
             session.flush()
-            return segment
+            return SegmentView.of(segment)
     except IntegrityError:  # a concurrent create of the same name won the race
         raise Conflict(f"a segment named {clean!r} already exists") from None
 
 
-def list_segments(db: Database) -> list[Segment]:
+def list_segments(db: Database) -> list[SegmentView]:
     """All saved segments, by name."""
     with db.session() as session:
-        return list(session.scalars(select(Segment).order_by(Segment.name)))
+        return [SegmentView.of(s) for s in session.scalars(select(Segment).order_by(Segment.name))]
 
 
-def get_segment(db: Database, name_or_id: str | int) -> Segment:
+def get_segment(db: Database, name_or_id: str | int) -> SegmentView:
     """One segment by id or by name (case-insensitive); NotFound otherwise."""
     with db.session() as session:
-        return _find(session, name_or_id)
+        return SegmentView.of(_find(session, name_or_id))
 
 
-def segment_rule(segment: Segment) -> Rule:
+def segment_rule(segment: SegmentView | Segment) -> Rule:
     """The parsed rule of a stored segment."""
     return parse_rule(segment.rule)
 
