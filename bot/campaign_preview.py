@@ -23,7 +23,7 @@ from rapport.channels.email.rendering import MailRenderer
 from rapport.channels.registry import OutboundChannels
 from rapport.channels.telegram.outbound import keyboard
 from rapport.crm.campaigns.compose import Route, campaign_message, route_for
-from rapport.crm.campaigns.definitions import get_campaign
+from rapport.crm.campaigns.definitions import CampaignView, get_campaign
 from rapport.crm.channel import Channel
 from rapport.crm.clock import utcnow
 from rapport.crm.customers.identity import EMAIL, TELEGRAM, normalise_external_id
@@ -31,7 +31,7 @@ from rapport.crm.customers.profiles import customer_profile
 from rapport.crm.database import Database
 from rapport.crm.errors import InvalidInput, InvalidMessage
 from rapport.crm.messages import OutboundMessage
-from rapport.crm.models import Campaign, Identity
+from rapport.crm.models import Identity
 from rapport.crm.privacy.keys import public_base_url
 from rapport.crm.privacy.unsubscribe import PATH, TEST_TOKEN
 from rapport.crm.segments.saved import points_of, preview
@@ -134,7 +134,7 @@ async def send_test(
 
 
 def _test_message(
-    db: Database, settings: Settings, campaign: Campaign, channel: str, external_id: str
+    db: Database, settings: Settings, campaign: CampaignView, channel: str, external_id: str
 ) -> OutboundMessage:
     """The campaign's message, for the customer with this address if there is one."""
     with db.session() as session:

@@ -7,10 +7,11 @@ from zoneinfo import ZoneInfo
 
 from rapport.bot.cron import next_fire_time
 from rapport.bot.scheduler import MISFIRE_GRACE_SECONDS
-from rapport.crm.models import Campaign, CampaignStatus
+from rapport.crm.campaigns.definitions import CampaignView
+from rapport.crm.models import CampaignStatus
 
 
-def next_run(campaign: Campaign, zone: ZoneInfo, now: datetime) -> str:
+def next_run(campaign: CampaignView, zone: ZoneInfo, now: datetime) -> str:
     """When `rapport run` fires it next, in the business's time zone, or why it will not."""
     if campaign.status == CampaignStatus.COMPLETED:
         return "— (one-off, done)"

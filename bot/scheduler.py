@@ -35,7 +35,13 @@ from sqlalchemy.exc import DBAPIError
 
 from rapport.bot.cron import cron_trigger, latest_fire_time
 from rapport.channels.supervision import Supervisor
-from rapport.crm.campaigns.definitions import get_campaign, is_live, list_campaigns, set_status
+from rapport.crm.campaigns.definitions import (
+    CampaignView,
+    get_campaign,
+    is_live,
+    list_campaigns,
+    set_status,
+)
 from rapport.crm.campaigns.runs import local_slot_taken, slot_run, start_run
 from rapport.crm.clock import utcnow
 from rapport.crm.database import Database, is_outage
@@ -107,11 +113,11 @@ def fire_campaign(campaign_id: int, now: datetime | None = None) -> None:
         runtime.wake_dispatcher()
 
 
-def _is_one_off(campaign: Campaign) -> bool:
+def _is_one_off(campaign: CampaignView | Campaign) -> bool:
     return campaign.schedule_cron is None and campaign.run_at is not None
 
 
-def planned_slot(campaign: Campaign, now: datetime) -> datetime:
+def planned_slot(campaign: CampaignView | Campaign, now: datetime) -> datetime:
     """The slot a firing at `now` belongs to (see `fire_campaign`)."""
     if campaign.schedule_cron:
         window = timedelta(seconds=MISFIRE_GRACE_SECONDS + 60)

@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
 
-from rapport.crm.campaigns.definitions import CampaignSpec, create_campaign
+from rapport.crm.campaigns.definitions import CampaignSpec, CampaignView, create_campaign
 from rapport.crm.database import Database
 from rapport.crm.interactions.ingest import ingest
 from rapport.crm.messages import InboundMessage
-from rapport.crm.models import Campaign, Customer, Identity
+from rapport.crm.models import Customer, Identity
 from rapport.crm.privacy.consent import set_marketing_consent
 from rapport.crm.segments.saved import create_segment
 
@@ -50,7 +50,7 @@ def everyone(db: Database, name: str = "everyone") -> str:
     return name
 
 
-def campaign(db: Database, name: str = "Promo", **overrides: object) -> Campaign:
+def campaign(db: Database, name: str = "Promo", **overrides: object) -> CampaignView:
     fields: dict[str, object] = {
         "name": name,
         "kind": "announcement",

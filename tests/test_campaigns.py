@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
-from rapport.crm.campaigns.definitions import InvalidCampaign, set_status
+from rapport.crm.campaigns.definitions import (
+    CampaignView,
+    InvalidCampaign,
+    get_campaign,
+    list_campaigns,
+    set_status,
+)
 from rapport.crm.campaigns.runs import start_run
 from rapport.crm.campaigns.templates import TemplateProblem
 from rapport.crm.channel import PermanentFailure, RecipientGone, TransientFailure
@@ -18,6 +25,7 @@ from rapport.crm.errors import NotFound
 from rapport.crm.interactions.ingest import ingest
 from rapport.crm.messages import InboundMessage
 from rapport.crm.models import (
+    Campaign,
     CampaignStatus,
     Delivery,
     DeliveryStatus,
@@ -356,3 +364,15 @@ def test_bad_campaigns_are_refused_and_not_stored(
 def test_campaign_needs_an_existing_segment(db: Database) -> None:
     with pytest.raises(NotFound):
         campaign(db, segment="nobody")
+
+
+def test_campaign_services_return_frozen_views_not_orm_rows(db: Database) -> None:
+    everyone(db)
+    made = campaign(db)
+    paused = set_status(db, made.id, CampaignStatus.PAUSED)
+    for seen in (made, get_campaign(db, "Promo"), list_campaigns(db)[0], paused):
+        assert isinstance(seen, CampaignView) and not isinstance(seen, Campaign)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            seen.status = "ended"
+    assert paused.status == CampaignStatus.PAUSED == get_campaign(db, made.id).status
+    assert made.status == CampaignStatus.ACTIVE  # a snapshot: pausing did not change it

@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 from rapport.bot.app import INBOUND_MAIL
-from rapport.channels.email import (
-    OutboundEmailService,
-    imap_service,
-    inbound_smtp_service,
-    outbound_service,
-)
+from rapport.channels.email import imap_service, inbound_smtp_service
 from rapport.channels.email.imap import ImapPoller
 from rapport.channels.email.inbound_smtp import InboundSmtpService
 from rapport.channels.email.outbound import EmailSender
@@ -35,12 +30,10 @@ async def test_campaigns_send_email_only_when_smtp_is_configured() -> None:
 
 def test_defaults_start_only_the_inbound_smtp_server(db: Database) -> None:
     settings = load_settings()
-    built = {
-        f.__name__: f(settings, db) for f in (inbound_smtp_service, imap_service, outbound_service)
-    }
+    built = {f.__name__: f(settings, db) for f in (inbound_smtp_service, imap_service)}
     assert isinstance(built["inbound_smtp_service"], InboundSmtpService)
     assert built["imap_service"] == Disabled("email-imap", "RAPPORT_IMAP_HOST is not set")
-    assert built["outbound_service"] == Disabled("email-outbound", "RAPPORT_SMTP_HOST is not set")
+    assert "email" not in OutboundChannels.from_settings(settings)
 
 
 def test_imap_needs_credentials(db: Database) -> None:
@@ -51,12 +44,13 @@ def test_imap_needs_credentials(db: Database) -> None:
     assert isinstance(imap_service(ready, db), ImapPoller)
 
 
-def test_outbound_needs_a_from_address(db: Database) -> None:
-    no_from = outbound_service(load_settings(smtp_host="127.0.0.1"), db)
-    assert no_from == Disabled("email-outbound", "RAPPORT_MAIL_FROM is not set")
-    ready = outbound_service(
-        load_settings(smtp_host="127.0.0.1", mail_from="shop@example.com", smtp_tls="none"), db
+async def test_outbound_needs_a_from_address() -> None:
+    no_from = OutboundChannels.from_settings(load_settings(smtp_host="127.0.0.1"))
+    assert "email" not in no_from
+    ready = OutboundChannels.from_settings(
+        load_settings(smtp_host="127.0.0.1", mail_from="shop@example.com", smtp_tls="none")
     )
-    assert isinstance(ready, OutboundEmailService)
-    assert ready.sender.name == "email"
-    assert ready.sender.renderer.mail_from == "shop@example.com"
+    async with ready:
+        assert ready.email is not None
+        assert ready.email.name == "email"
+        assert ready.email.renderer.mail_from == "shop@example.com"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -15,6 +16,7 @@ from rapport.crm.models import AuditEvent, Campaign, CustomerTag, Segment
 from rapport.crm.segments.compilation import member_ids, rule_condition
 from rapport.crm.segments.rules import AllOf, Condition, Not, describe, parse_rule, rule_to_json
 from rapport.crm.segments.saved import (
+    SegmentView,
     count_members,
     create_segment,
     delete_segment,
@@ -282,6 +284,15 @@ def test_rules_round_trip_through_their_json() -> None:
 def count_rows(db: Database, model: type) -> int:
     with db.session() as s:
         return s.scalar(select(func.count()).select_from(model)) or 0
+
+
+def test_saved_segments_are_frozen_views_not_orm_rows(db: Database) -> None:
+    made = create_segment(db, "VIPs", cond("tag", "has", "vip"))
+    for seen in (made, get_segment(db, "vips"), list_segments(db)[0]):
+        assert isinstance(seen, SegmentView) and not isinstance(seen, Segment)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            seen.name = "changed"
+    assert get_segment(db, made.id) == made
 
 
 def test_saved_segments_create_get_list_delete(db: Database) -> None:

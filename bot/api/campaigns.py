@@ -8,17 +8,16 @@ from fastapi import APIRouter, Depends, Response
 
 from rapport.bot.api.deps import ApiDeps
 from rapport.bot.api.models import CampaignOut, CampaignPage, RunOut, RunRequest
-from rapport.crm.campaigns.definitions import get_campaign, list_campaigns
+from rapport.crm.campaigns.definitions import CampaignView, get_campaign, list_campaigns
 from rapport.crm.campaigns.progress import RunProgress, run_progress
 from rapport.crm.campaigns.runs import start_run
 from rapport.crm.integrations.api_keys import ApiPrincipal
-from rapport.crm.models import Campaign
 from rapport.crm.staff.roles import Permission
 
 Allow = Callable[[Permission], Callable[..., ApiPrincipal]]
 
 
-def _campaign(c: Campaign) -> CampaignOut:
+def _campaign(c: CampaignView) -> CampaignOut:
     return CampaignOut(
         id=c.id, name=c.name, kind=c.kind, status=c.status, channel=c.channel,
         segment_id=c.segment_id, schedule_cron=c.schedule_cron, run_at=c.run_at,

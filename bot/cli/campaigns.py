@@ -18,10 +18,10 @@ from rapport.crm.errors import InvalidInput
 
 if TYPE_CHECKING:
     from rapport.channels.registry import OutboundChannels
+    from rapport.crm.campaigns.definitions import CampaignView
     from rapport.crm.campaigns.runs import RunSummary
     from rapport.crm.database import Database
     from rapport.crm.dispatch.outcomes import DispatchStats
-    from rapport.crm.models import Campaign
     from rapport.crm.settings import Settings
 
 PROGRESS_POLL_SECONDS = 0.2
@@ -104,7 +104,7 @@ def campaigns_create(
         out.print(f"campaign {campaign.id} {campaign.name!r} created ({_schedule_words(campaign)})")
 
 
-def _schedule_words(campaign: Campaign) -> str:
+def _schedule_words(campaign: CampaignView) -> str:
     if campaign.schedule_cron:
         return f"cron '{campaign.schedule_cron}' {campaign.timezone}"
     if campaign.run_at:
@@ -345,7 +345,7 @@ async def _send(
         return stats, held
 
 
-def _already_ran(campaign: Campaign, summary: RunSummary, zone: ZoneInfo) -> None:
+def _already_ran(campaign: CampaignView, summary: RunSummary, zone: ZoneInfo) -> None:
     at = summary.scheduled_for.astimezone(zone) if summary.scheduled_for else None
     out.print(
         f"campaign {campaign.id} already ran in this minute's slot"

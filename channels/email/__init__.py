@@ -1,40 +1,22 @@
 """The email channel: outbound over SMTP, inbound by our SMTP server or IMAP.
 
-Each part is a `rapport.channels.lifecycle.Service` built by a factory from `Settings`;
-a factory that cannot build its part says why in a `Disabled`, which
-`rapport run` logs at start-up.
+Each inbound part is a `rapport.channels.lifecycle.Service` built by a factory
+from `Settings`; a factory that cannot build its part says why in a `Disabled`,
+which `rapport run` logs at start-up. Outbound mail is not a service: the one
+registry (`rapport.channels.registry.OutboundChannels`) builds the
+`EmailSender` when SMTP is configured and closes its connections.
 """
 
 from __future__ import annotations
 
 from rapport.channels.email.imap import ImapAccount, ImapPoller
 from rapport.channels.email.inbound_smtp import InboundSmtpService
-from rapport.channels.email.outbound import EmailSender
 from rapport.channels.lifecycle import Disabled, Service
 from rapport.crm.database import Database
 from rapport.crm.settings import Settings
 
 OUTBOUND_CONNECTIONS = 4
 """Connections per sender: about 1,700 mails/s on loopback versus 950 on one."""
-
-
-class OutboundEmailService:
-    """Owns the long-lived `EmailSender` so its connections close on shutdown.
-
-    The campaign dispatcher takes `.sender` (the `rapport.crm.channel.Channel`).
-    """
-
-    name = "email-outbound"
-
-    def __init__(self, sender: EmailSender) -> None:
-        self.sender = sender
-
-    async def start(self) -> None:
-        """Nothing to do: connections open on first send, so a relay that is
-        briefly down does not stop Rapport from starting."""
-
-    async def stop(self) -> None:
-        await self.sender.close()
 
 
 def inbound_smtp_service(settings: Settings, db: Database) -> Service | Disabled:
@@ -69,16 +51,3 @@ def imap_service(settings: Settings, db: Database) -> Service | Disabled:
         max_chars=settings.max_message_chars,
         soft_bounce_limit=settings.soft_bounce_limit,
     )
-
-
-def outbound_service(settings: Settings, db: Database) -> Service | Disabled:
-    if not settings.smtp_host:
-        return Disabled(OutboundEmailService.name, "RAPPORT_SMTP_HOST is not set")
-    if not settings.mail_from:
-        return Disabled(OutboundEmailService.name, "RAPPORT_MAIL_FROM is not set")
-    return OutboundEmailService(
-        EmailSender.from_settings(settings, connections=OUTBOUND_CONNECTIONS)
-    )
-
-
-FACTORIES = (inbound_smtp_service, imap_service, outbound_service)

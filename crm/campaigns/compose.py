@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from rapport.crm.campaigns.definitions import LAST_ACTIVE
+from rapport.crm.campaigns.definitions import LAST_ACTIVE, CampaignView
 from rapport.crm.campaigns.runs import NO_CONSENT, UNREACHABLE
 from rapport.crm.campaigns.surveys import survey_choices
 from rapport.crm.campaigns.templates import render
@@ -23,13 +23,13 @@ from rapport.crm.messages import OutboundMessage
 from rapport.crm.models import Campaign, Consent, ConsentPurpose, Customer, Identity
 
 
-def subject_of(campaign: Campaign) -> str:
+def subject_of(campaign: CampaignView | Campaign) -> str:
     """The campaign's subject; one made before subjects were required uses its name."""
     return campaign.subject or campaign.name
 
 
 def template_context(
-    campaign: Campaign, name: str | None, balance: int, business: str, now: datetime
+    campaign: CampaignView | Campaign, name: str | None, balance: int, business: str, now: datetime
 ) -> dict[str, object]:
     """The names a campaign template may use (rapport.crm.campaigns.templates.SAMPLE_CONTEXT)."""
     name = name or ""
@@ -53,7 +53,7 @@ def template_context(
 
 
 def campaign_message(
-    campaign: Campaign,
+    campaign: CampaignView | Campaign,
     *,
     name: str | None,
     balance: int,
@@ -84,7 +84,10 @@ class Route:
 
 
 def route_for(
-    db: Database, campaign: Campaign, customer_id: int, channels: tuple[str, ...] | None = None
+    db: Database,
+    campaign: CampaignView | Campaign,
+    customer_id: int,
+    channels: tuple[str, ...] | None = None,
 ) -> Route:
     """The identity a run would pick for this customer (as `runs._materialise` decides).
 

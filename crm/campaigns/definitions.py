@@ -107,7 +107,37 @@ def validate_spec(spec: CampaignSpec) -> None:
     _check(spec)
 
 
-def create_campaign(db: Database, spec: CampaignSpec) -> Campaign:
+@dataclass(frozen=True, slots=True)
+class CampaignView:
+    """A campaign as callers see it: a snapshot of its row, never a live ORM object."""
+
+    id: int
+    name: str
+    kind: str
+    segment_id: int
+    status: str
+    schedule_cron: str | None
+    run_at: datetime | None
+    timezone: str
+    starts_at: datetime | None
+    ends_at: datetime | None
+    channel: str
+    fallback: bool
+    subject: str | None
+    template: str
+    survey_kind: str | None
+    points: int | None
+    offer_code: str | None
+    offer_valid_days: int | None
+    cost: float | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, campaign: Campaign) -> CampaignView:
+        return cls(**{f: getattr(campaign, f) for f in cls.__dataclass_fields__})
+
+
+def create_campaign(db: Database, spec: CampaignSpec) -> CampaignView:
     _check(spec)
     with db.transaction() as session:
         segment = session.scalar(select(Segment).where(Segment.name == spec.segment))
@@ -138,7 +168,7 @@ def create_campaign(db: Database, spec: CampaignSpec) -> Campaign:
             session.flush()
         except IntegrityError:
             raise InvalidCampaign(f"a campaign named {spec.name!r} exists already") from None
-        return campaign
+        return CampaignView.of(campaign)
 
 
 EDITABLE = frozenset(
@@ -148,7 +178,7 @@ EDITABLE = frozenset(
 """What `update_campaign` may change; kind, survey and segment make a different programme."""
 
 
-def update_campaign(db: Database, ref: str | int, **changes: object) -> Campaign:
+def update_campaign(db: Database, ref: str | int, **changes: object) -> CampaignView:
     """Change a campaign's wording, schedule or action, checked as on create.
 
     This is how a business adapts an installed programme template before
@@ -173,10 +203,11 @@ def update_campaign(db: Database, ref: str | int, **changes: object) -> Campaign
         _check(spec)
         for name, value in changes.items():
             setattr(campaign, name, value)
-        return campaign
+        session.flush()
+        return CampaignView.of(campaign)
 
 
-def get_campaign(db: Database, ref: str | int) -> Campaign:
+def get_campaign(db: Database, ref: str | int) -> CampaignView:
     """By id or by name."""
     with db.session() as session:
         if isinstance(ref, int) or str(ref).isdigit():
@@ -185,15 +216,15 @@ def get_campaign(db: Database, ref: str | int) -> Campaign:
             campaign = session.scalar(select(Campaign).where(Campaign.name == ref))
         if campaign is None:
             raise NotFound(f"no campaign {ref!r}")
-        return campaign
+        return CampaignView.of(campaign)
 
 
-def list_campaigns(db: Database) -> list[Campaign]:
+def list_campaigns(db: Database) -> list[CampaignView]:
     with db.session() as session:
-        return list(session.scalars(select(Campaign).order_by(Campaign.id)))
+        return [CampaignView.of(c) for c in session.scalars(select(Campaign).order_by(Campaign.id))]
 
 
-def set_status(db: Database, ref: str | int, status: CampaignStatus) -> Campaign:
+def set_status(db: Database, ref: str | int, status: CampaignStatus) -> CampaignView:
     """Pause or resume; a paused campaign fires no runs and its queued messages wait."""
     campaign_id = get_campaign(db, ref).id
     with db.transaction() as session:
@@ -207,7 +238,8 @@ def set_status(db: Database, ref: str | int, status: CampaignStatus) -> Campaign
                 "`rapport campaigns run-now` sends it again by hand"
             )
         campaign.status = status
-        return campaign
+        session.flush()
+        return CampaignView.of(campaign)
 
 
 def pause_for_template(db: Database, reasons: Mapping[int, str]) -> None:
@@ -225,7 +257,7 @@ def pause_for_template(db: Database, reasons: Mapping[int, str]) -> None:
                 log.warning("campaign %d paused: %s", campaign_id, reason)
 
 
-def is_live(campaign: Campaign, now: datetime) -> bool:
+def is_live(campaign: CampaignView | Campaign, now: datetime) -> bool:
     """Active and inside its start/end window."""
     return (
         campaign.status == CampaignStatus.ACTIVE

@@ -83,15 +83,15 @@ def attach_replies(conn: Connection, replies: Sequence[Reply], now: datetime) ->
     """Record survey responses and participation for these messages; returns answers stored."""
     if not replies:
         return 0
-    d = Delivery.__table__.c
-    camp = Campaign.__table__.c
     referenced = {r.in_reply_to for r in replies if r.in_reply_to}
     by_key: dict[tuple[int, str], tuple[int, str | None]] = {}
     if referenced:
         rows = conn.execute(
-            select(d.id, d.customer_id, d.message_key, camp.survey_kind)
-            .join(Campaign.__table__, camp.id == d.campaign_id)
-            .where(d.message_key.in_(referenced), d.status == DeliveryStatus.SENT.value)
+            select(Delivery.id, Delivery.customer_id, Delivery.message_key, Campaign.survey_kind)
+            .join(Campaign, Campaign.id == Delivery.campaign_id)
+            .where(
+                Delivery.message_key.in_(referenced), Delivery.status == DeliveryStatus.SENT.value
+            )
         )
         by_key = {(r.customer_id, r.message_key): (r.id, r.survey_kind) for r in rows}
 
@@ -99,16 +99,16 @@ def attach_replies(conn: Connection, replies: Sequence[Reply], now: datetime) ->
     latest_survey: dict[int, tuple[int, str]] = {}
     if scored_customers:
         rows = conn.execute(
-            select(d.id, d.customer_id, camp.survey_kind)
-            .join(Campaign.__table__, camp.id == d.campaign_id)
+            select(Delivery.id, Delivery.customer_id, Campaign.survey_kind)
+            .join(Campaign, Campaign.id == Delivery.campaign_id)
             .where(
-                d.customer_id.in_(scored_customers),
-                d.status == DeliveryStatus.SENT.value,
-                d.responded_at.is_(None),
-                camp.survey_kind.is_not(None),
-                d.sent_at >= now - ANSWER_WINDOW,
+                Delivery.customer_id.in_(scored_customers),
+                Delivery.status == DeliveryStatus.SENT.value,
+                Delivery.responded_at.is_(None),
+                Campaign.survey_kind.is_not(None),
+                Delivery.sent_at >= now - ANSWER_WINDOW,
             )
-            .order_by(d.sent_at, d.id)
+            .order_by(Delivery.sent_at, Delivery.id)
         )
         latest_survey = {r.customer_id: (r.id, r.survey_kind) for r in rows}
 
@@ -125,8 +125,8 @@ def attach_replies(conn: Connection, replies: Sequence[Reply], now: datetime) ->
             continue
         delivery_id, survey_kind = target
         conn.execute(
-            update(Delivery.__table__)
-            .where(d.id == delivery_id, d.responded_at.is_(None))
+            update(Delivery)
+            .where(Delivery.id == delivery_id, Delivery.responded_at.is_(None))
             .values(responded_at=reply.sent_at)
         )
         if not survey_kind or delivery_id in answered:
@@ -136,7 +136,7 @@ def attach_replies(conn: Connection, replies: Sequence[Reply], now: datetime) ->
             continue
         score, comment = answer
         conn.execute(
-            insert(SurveyResponse.__table__).values(
+            insert(SurveyResponse).values(
                 delivery_id=delivery_id,
                 interaction_id=reply.interaction_id,
                 score=score,
@@ -157,10 +157,6 @@ def attach_replies(conn: Connection, replies: Sequence[Reply], now: datetime) ->
 
 def _has_response(conn: Connection, delivery_id: int) -> bool:
     return (
-        conn.scalar(
-            select(SurveyResponse.__table__.c.id).where(
-                SurveyResponse.__table__.c.delivery_id == delivery_id
-            )
-        )
+        conn.scalar(select(SurveyResponse.id).where(SurveyResponse.delivery_id == delivery_id))
         is not None
     )

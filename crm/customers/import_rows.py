@@ -179,13 +179,6 @@ def _name(text: str) -> str | None:
     return clean_display_name(text)
 
 
-def check_row(
-    line: int, cells: list[str], columns: dict[str, int], zone: ZoneInfo, now: datetime
-) -> CustomerRow:
-    """One row checked completely (a checker for one row); InvalidInput otherwise."""
-    return RowChecker(columns, zone, now).check(line, cells)
-
-
 def read_rows(
     lines: Iterable[str],
     *,

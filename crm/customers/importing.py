@@ -140,6 +140,8 @@ def _chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
 
 
 def _look_up(db: Database, rows: list[CustomerRow]) -> _Known:
+    # Core on purpose (the bulk import's hot path): 100,000 rows are looked up and
+    # written as plain tuples through rapport.crm.bulk, without ORM state.
     known = _Known()
     ident = Identity.__table__.c
     emails = [r.email for r in rows if r.email]

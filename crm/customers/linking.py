@@ -36,9 +36,8 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
 
-from sqlalchemy import Row, func, select, update
+from sqlalchemy import Row, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from rapport.crm.clock import utcnow
@@ -61,8 +60,6 @@ REPLAY_WINDOW = timedelta(days=1)
 """How long a used code is still recognised, so a late double tap says "already linked"."""
 
 CODE_PATTERN = re.compile(r"^\s*([0-9]{6})\s*$")
-
-codes_t = LinkCode.__table__
 
 
 class TooManyRequests(InvalidInput):
@@ -119,7 +116,7 @@ def request_link(
         requester = _live_customer(session, customer_id)
         recent = session.scalar(
             select(func.count()).where(
-                codes_t.c.customer_id == requester, codes_t.c.created_at > now - timedelta(hours=1)
+                LinkCode.customer_id == requester, LinkCode.created_at > now - timedelta(hours=1)
             )
         )
         if (recent or 0) >= MAX_REQUESTS_PER_HOUR:
@@ -140,8 +137,8 @@ def request_link(
         if target is not None:
             mailed = session.scalar(
                 select(func.count()).where(
-                    codes_t.c.target_customer_id == target,
-                    codes_t.c.created_at > now - timedelta(hours=1),
+                    LinkCode.target_customer_id == target,
+                    LinkCode.created_at > now - timedelta(hours=1),
                 )
             )
             if (mailed or 0) >= MAX_MAILS_PER_ADDRESS_PER_HOUR:
@@ -151,7 +148,7 @@ def request_link(
         code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
         salt = secrets.token_hex(16)
         session.execute(
-            codes_t.insert().values(
+            insert(LinkCode).values(
                 customer_id=requester,
                 target_customer_id=target,
                 code_hash=_hash(salt, code),
@@ -186,12 +183,14 @@ def confirm_link(
         # a replay naming the chat's customer from before the link finds it in the kept one
         requester = _live_customer(session, merged_into(session, customer_id) or customer_id)
         rows = session.execute(
-            select(codes_t)
+            # Columns, not entities: rows stay the snapshot read here when
+            # `attempts` is bumped below (an entity would be synchronised).
+            select(*_CODE_COLUMNS)
             .where(
-                codes_t.c.customer_id == requester,
-                codes_t.c.created_at > now - REPLAY_WINDOW,
+                LinkCode.customer_id == requester,
+                LinkCode.created_at > now - REPLAY_WINDOW,
             )
-            .order_by(codes_t.c.id.desc())
+            .order_by(LinkCode.id.desc())
         ).all()
         live = [r for r in rows if _is_live(r, now)]
         live_ids = {r.id for r in live}
@@ -207,23 +206,37 @@ def confirm_link(
         if not live:
             return LinkOutcome(LinkStatus.NO_CODE, requester)
         session.execute(
-            update(codes_t)
-            .where(codes_t.c.id.in_([r.id for r in live]))
-            .values(attempts=codes_t.c.attempts + 1)
+            update(LinkCode)
+            .where(LinkCode.id.in_([r.id for r in live]))
+            .values(attempts=LinkCode.attempts + 1)
         )
         left = max(MAX_ATTEMPTS - (r.attempts + 1) for r in live)
     log.info("wrong link code from customer %d (%d tries left)", requester, left)
     return LinkOutcome(LinkStatus.WRONG, requester, tries_left=left)
 
 
-def _link(session: Session, found: Row[Any], requester: int, now: datetime) -> LinkOutcome:
+_CodeRow = Row[int, str, str, int | None, datetime | None, datetime, int]
+"""A link code as `_CODE_COLUMNS` read it."""
+
+_CODE_COLUMNS = (
+    LinkCode.id,
+    LinkCode.code_hash,
+    LinkCode.salt,
+    LinkCode.target_customer_id,
+    LinkCode.consumed_at,
+    LinkCode.expires_at,
+    LinkCode.attempts,
+)
+
+
+def _link(session: Session, found: _CodeRow, requester: int, now: datetime) -> LinkOutcome:
     """Consume the code (exactly once) and merge, in the caller's transaction."""
     code_id: int = found.id
     target: int = found.target_customer_id
     consumed = rowcount(
         session.execute(
-            update(codes_t)
-            .where(codes_t.c.id == code_id, codes_t.c.consumed_at.is_(None))
+            update(LinkCode)
+            .where(LinkCode.id == code_id, LinkCode.consumed_at.is_(None))
             .values(consumed_at=now)
         )
     )
@@ -234,7 +247,7 @@ def _link(session: Session, found: Row[Any], requester: int, now: datetime) -> L
     return LinkOutcome(LinkStatus.LINKED, target)
 
 
-def _is_live(row: Row[Any], now: datetime) -> bool:
+def _is_live(row: _CodeRow, now: datetime) -> bool:
     return bool(row.consumed_at is None and row.expires_at > now and row.attempts < MAX_ATTEMPTS)
 
 
@@ -250,15 +263,15 @@ def _live_customer(session: Session, customer_id: int) -> int:
 def _retire_oldest(session: Session, customer_id: int, now: datetime) -> None:
     """Keep at most MAX_LIVE_CODES live: the oldest beyond that expire now."""
     live = session.scalars(
-        select(codes_t.c.id)
+        select(LinkCode.id)
         .where(
-            codes_t.c.customer_id == customer_id,
-            codes_t.c.consumed_at.is_(None),
-            codes_t.c.expires_at > now,
-            codes_t.c.attempts < MAX_ATTEMPTS,
+            LinkCode.customer_id == customer_id,
+            LinkCode.consumed_at.is_(None),
+            LinkCode.expires_at > now,
+            LinkCode.attempts < MAX_ATTEMPTS,
         )
-        .order_by(codes_t.c.id.desc())
+        .order_by(LinkCode.id.desc())
     ).all()
     stale = live[MAX_LIVE_CODES - 1 :]
     if stale:
-        session.execute(update(codes_t).where(codes_t.c.id.in_(stale)).values(expires_at=now))
+        session.execute(update(LinkCode).where(LinkCode.id.in_(stale)).values(expires_at=now))

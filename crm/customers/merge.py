@@ -54,8 +54,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Connection, delete, func, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from rapport.crm.clock import utcnow
 from rapport.crm.database import Database
@@ -86,26 +86,26 @@ from rapport.crm.staff.audit import Actor, record
 
 log = logging.getLogger(__name__)
 
-MOVED: tuple[Column[Any], ...] = (
-    Identity.__table__.c.customer_id,
-    Interaction.__table__.c.customer_id,
-    Conversation.__table__.c.customer_id,
-    ConversationSurvey.__table__.c.customer_id,
-    Delivery.__table__.c.customer_id,
-    PointsEntry.__table__.c.customer_id,
-    Order.__table__.c.customer_id,
-    ConsentEvent.__table__.c.customer_id,
-    AuditEvent.__table__.c.customer_id,
-    LinkCode.__table__.c.customer_id,
-    LinkCode.__table__.c.target_customer_id,
-    CustomerMerge.__table__.c.kept_id,
-    MailReport.__table__.c.customer_id,
-    OptInRequest.__table__.c.customer_id,
+MOVED: tuple[InstrumentedAttribute[Any], ...] = (
+    Identity.customer_id,
+    Interaction.customer_id,
+    Conversation.customer_id,
+    ConversationSurvey.customer_id,
+    Delivery.customer_id,
+    PointsEntry.customer_id,
+    Order.customer_id,
+    ConsentEvent.customer_id,
+    AuditEvent.customer_id,
+    LinkCode.customer_id,
+    LinkCode.target_customer_id,
+    CustomerMerge.kept_id,
+    MailReport.customer_id,
+    OptInRequest.customer_id,
 )
 """Columns whose rows simply change hands: the absorbed id becomes the kept one."""
 
 CUSTOMER_REFERENCES: frozenset[tuple[str, str]] = frozenset(
-    {(c.table.name, c.name) for c in MOVED}
+    {(c.class_.__tablename__, c.key) for c in MOVED}
     | {
         ("consents", "customer_id"),  # merged per channel, see _merge_consents
         ("customer_tags", "customer_id"),  # union
@@ -165,21 +165,22 @@ def merge_in(
     folded = _fold_deliveries(conn, keep_id, absorb_id)
     _merge_consents(conn, keep_id, absorb_id, now)
     _merge_tags(conn, keep_id, absorb_id)
-    conn.execute(delete(CustomerValue.__table__).where(CustomerValue.customer_id == absorb_id))
+    conn.execute(delete(CustomerValue).where(CustomerValue.customer_id == absorb_id))
     moved: dict[str, int] = {}
     for column in MOVED:
         count = conn.execute(
-            update(column.table).where(column == absorb_id).values({column.name: keep_id})
+            update(column.class_).where(column == absorb_id).values({column.key: keep_id})
         ).rowcount
-        moved[column.table.name] = moved.get(column.table.name, 0) + count
+        table = column.class_.__tablename__
+        moved[table] = moved.get(table, 0) + count
     _combine_profile(conn, keep, absorb)
     _refresh_consent_summary(conn, keep_id, keep, absorb)
     conn.execute(
-        insert(CustomerMerge.__table__).values(
+        insert(CustomerMerge).values(
             absorbed_id=absorb_id, kept_id=keep_id, merged_at=now, actor=actor.label[:200]
         )
     )
-    conn.execute(delete(Customer.__table__).where(Customer.__table__.c.id == absorb_id))
+    conn.execute(delete(Customer).where(Customer.id == absorb_id))
     result = MergeResult(keep_id, absorb_id, moved["identities"], moved["interactions"], folded)
     record(
         session,
@@ -197,13 +198,12 @@ def merge_in(
 
 def _lock_customers(conn: Connection, keep_id: int, absorb_id: int) -> tuple[Any, Any]:
     """Both rows, locked for the transaction (PostgreSQL), lower id first to avoid deadlocks."""
-    c = Customer.__table__.c
     rows = {
         r.id: r
         for r in conn.execute(
-            select(Customer.__table__)
-            .where(c.id.in_((keep_id, absorb_id)))
-            .order_by(c.id)
+            select(Customer)
+            .where(Customer.id.in_((keep_id, absorb_id)))
+            .order_by(Customer.id)
             .with_for_update()
         )
     }
@@ -221,14 +221,13 @@ def _lock_customers(conn: Connection, keep_id: int, absorb_id: int) -> tuple[Any
 def _refuse_in_flight(conn: Connection, keep_id: int, absorb_id: int) -> None:
     """Lock both customers' unsent deliveries (PostgreSQL) so no dispatcher claims one mid-merge
     (its claim skips locked rows), and refuse if one is already claimed or being sent."""
-    d = Delivery.__table__.c
     pending = conn.execute(
-        select(d.customer_id, d.status)
+        select(Delivery.customer_id, Delivery.status)
         .where(
-            d.customer_id.in_((keep_id, absorb_id)),
-            d.status.in_((DeliveryStatus.QUEUED.value, *IN_FLIGHT)),
+            Delivery.customer_id.in_((keep_id, absorb_id)),
+            Delivery.status.in_((DeliveryStatus.QUEUED.value, *IN_FLIGHT)),
         )
-        .order_by(d.id)
+        .order_by(Delivery.id)
         .with_for_update()
     ).all()
     busy = next((r.customer_id for r in pending if r.status in IN_FLIGHT), None)
@@ -241,17 +240,16 @@ def _refuse_in_flight(conn: Connection, keep_id: int, absorb_id: int) -> None:
 
 def _fold_deliveries(conn: Connection, keep_id: int, absorb_id: int) -> int:
     """For each run both customers got, keep one delivery row and move the other's dependants."""
-    d = Delivery.__table__
-    kept = d.alias("kept")
+    kept = aliased(Delivery, name="kept")
     pairs = conn.execute(
         select(
-            d.c.id.label("absorbed"),
-            d.c.status.label("absorbed_status"),
-            kept.c.id.label("kept"),
-            kept.c.status.label("kept_status"),
+            Delivery.id.label("absorbed"),
+            Delivery.status.label("absorbed_status"),
+            kept.id.label("kept"),
+            kept.status.label("kept_status"),
         )
-        .join(kept, (kept.c.run_id == d.c.run_id) & (kept.c.customer_id == keep_id))
-        .where(d.c.customer_id == absorb_id)
+        .join(kept, (kept.run_id == Delivery.run_id) & (kept.customer_id == keep_id))
+        .where(Delivery.customer_id == absorb_id)
     ).all()
     for pair in pairs:
         if _PROGRESS.get(pair.absorbed_status, 0) > _PROGRESS.get(pair.kept_status, 0):
@@ -259,57 +257,65 @@ def _fold_deliveries(conn: Connection, keep_id: int, absorb_id: int) -> int:
         else:
             winner, loser = pair.kept, pair.absorbed
         _move_delivery_dependants(conn, winner, loser)
-        conn.execute(delete(d).where(d.c.id == loser))
+        conn.execute(delete(Delivery).where(Delivery.id == loser))
     return len(pairs)
 
 
 def _move_delivery_dependants(conn: Connection, winner: int, loser: int) -> None:
-    r = SurveyResponse.__table__
     answers = conn.execute(
-        select(r.c.id, r.c.delivery_id, r.c.created_at)
-        .where(r.c.delivery_id.in_((winner, loser)))
-        .order_by(r.c.created_at, r.c.id)
+        select(SurveyResponse.id, SurveyResponse.delivery_id, SurveyResponse.created_at)
+        .where(SurveyResponse.delivery_id.in_((winner, loser)))
+        .order_by(SurveyResponse.created_at, SurveyResponse.id)
     ).all()
     if len(answers) == 2:  # the first one counts; the later reply stays in the history
-        conn.execute(delete(r).where(r.c.id == answers[1].id))
+        conn.execute(delete(SurveyResponse).where(SurveyResponse.id == answers[1].id))
     if answers and answers[0].delivery_id == loser:
-        conn.execute(update(r).where(r.c.id == answers[0].id).values(delivery_id=winner))
+        conn.execute(
+            update(SurveyResponse)
+            .where(SurveyResponse.id == answers[0].id)
+            .values(delivery_id=winner)
+        )
 
-    p = PointsEntry.__table__
-    winner_has_points = conn.scalar(select(func.count()).where(p.c.delivery_id == winner))
+    winner_has_points = conn.scalar(select(func.count()).where(PointsEntry.delivery_id == winner))
     conn.execute(
-        update(p)
-        .where(p.c.delivery_id == loser)
+        update(PointsEntry)
+        .where(PointsEntry.delivery_id == loser)
         .values(delivery_id=None if winner_has_points else winner)
     )
 
-    u = UnsubscribeUse.__table__
-    if conn.scalar(select(func.count()).where(u.c.delivery_id == winner)):
-        conn.execute(delete(u).where(u.c.delivery_id == loser))
+    if conn.scalar(select(func.count()).where(UnsubscribeUse.delivery_id == winner)):
+        conn.execute(delete(UnsubscribeUse).where(UnsubscribeUse.delivery_id == loser))
     else:
-        conn.execute(update(u).where(u.c.delivery_id == loser).values(delivery_id=winner))
+        conn.execute(
+            update(UnsubscribeUse)
+            .where(UnsubscribeUse.delivery_id == loser)
+            .values(delivery_id=winner)
+        )
 
-    m = MailReport.__table__
-    conn.execute(update(m).where(m.c.delivery_id == loser).values(delivery_id=winner))
+    conn.execute(
+        update(MailReport).where(MailReport.delivery_id == loser).values(delivery_id=winner)
+    )
 
-    d = Delivery.__table__
-    responded = conn.scalar(select(func.min(d.c.responded_at)).where(d.c.id.in_((winner, loser))))
-    conn.execute(update(d).where(d.c.id == winner).values(responded_at=responded))
+    responded = conn.scalar(
+        select(func.min(Delivery.responded_at)).where(Delivery.id.in_((winner, loser)))
+    )
+    conn.execute(update(Delivery).where(Delivery.id == winner).values(responded_at=responded))
 
 
 def _merge_consents(conn: Connection, keep_id: int, absorb_id: int, now: datetime) -> None:
     """Per (channel, purpose): move, keep the newer agreeing choice, or withdraw on a clash."""
-    c = Consent.__table__
-    theirs = conn.execute(select(c).where(c.c.customer_id == absorb_id)).all()
+    theirs = conn.execute(select(Consent).where(Consent.customer_id == absorb_id)).all()
     for other in theirs:
-        key = (c.c.channel == other.channel) & (c.c.purpose == other.purpose)
-        mine = conn.execute(select(c).where(c.c.customer_id == keep_id, key)).first()
+        key = (Consent.channel == other.channel) & (Consent.purpose == other.purpose)
+        mine = conn.execute(select(Consent).where(Consent.customer_id == keep_id, key)).first()
         if mine is None:
             conn.execute(
-                update(c).where(c.c.customer_id == absorb_id, key).values(customer_id=keep_id)
+                update(Consent)
+                .where(Consent.customer_id == absorb_id, key)
+                .values(customer_id=keep_id)
             )
             continue
-        conn.execute(delete(c).where(c.c.customer_id == absorb_id, key))
+        conn.execute(delete(Consent).where(Consent.customer_id == absorb_id, key))
         newer = other if other.updated_at > mine.updated_at else mine
         if mine.granted == other.granted:
             choice = {"granted": newer.granted, "source": newer.source, "at": newer.updated_at}
@@ -318,7 +324,7 @@ def _merge_consents(conn: Connection, keep_id: int, absorb_id: int, now: datetim
         else:  # the newer choice is an opt-in given on the other identity: the opt-out stands
             choice = {"granted": False, "source": "merge", "at": now}
             conn.execute(
-                insert(ConsentEvent.__table__).values(
+                insert(ConsentEvent).values(
                     customer_id=keep_id,
                     channel=other.channel,
                     purpose=other.purpose,
@@ -329,20 +335,19 @@ def _merge_consents(conn: Connection, keep_id: int, absorb_id: int, now: datetim
             )
             log.info("merge into customer %d kept an opt-out on %s", keep_id, other.channel)
         conn.execute(
-            update(c)
-            .where(c.c.customer_id == keep_id, key)
+            update(Consent)
+            .where(Consent.customer_id == keep_id, key)
             .values(granted=choice["granted"], source=choice["source"], updated_at=choice["at"])
         )
 
 
 def _merge_tags(conn: Connection, keep_id: int, absorb_id: int) -> None:
-    t = CustomerTag.__table__
-    mine = set(conn.scalars(select(t.c.tag).where(t.c.customer_id == keep_id)))
-    theirs = set(conn.scalars(select(t.c.tag).where(t.c.customer_id == absorb_id)))
-    conn.execute(delete(t).where(t.c.customer_id == absorb_id))
+    mine = set(conn.scalars(select(CustomerTag.tag).where(CustomerTag.customer_id == keep_id)))
+    theirs = set(conn.scalars(select(CustomerTag.tag).where(CustomerTag.customer_id == absorb_id)))
+    conn.execute(delete(CustomerTag).where(CustomerTag.customer_id == absorb_id))
     new = sorted(theirs - mine)
     if new:
-        conn.execute(insert(t), [{"customer_id": keep_id, "tag": tag} for tag in new])
+        conn.execute(insert(CustomerTag), [{"customer_id": keep_id, "tag": tag} for tag in new])
 
 
 def _combine_profile(conn: Connection, keep: Any, absorb: Any) -> None:
@@ -354,8 +359,8 @@ def _combine_profile(conn: Connection, keep: Any, absorb: Any) -> None:
     ):
         latest = absorb
     conn.execute(
-        update(Customer.__table__)
-        .where(Customer.__table__.c.id == keep.id)
+        update(Customer)
+        .where(Customer.id == keep.id)
         .values(
             display_name=keep.display_name or absorb.display_name,
             created_at=first.created_at,
@@ -368,26 +373,27 @@ def _combine_profile(conn: Connection, keep: Any, absorb: Any) -> None:
 
 def _refresh_consent_summary(conn: Connection, keep_id: int, keep: Any, absorb: Any) -> None:
     """`customers.marketing_consent` summarises the merged per-channel choices."""
-    c = Consent.__table__.c
     latest = conn.execute(
-        select(c.updated_at, c.source)
-        .where(c.customer_id == keep_id)
-        .order_by(c.updated_at.desc())
+        select(Consent.updated_at, Consent.source)
+        .where(Consent.customer_id == keep_id)
+        .order_by(Consent.updated_at.desc())
         .limit(1)
     ).first()
     granted = bool(
-        conn.scalar(select(func.count()).where(c.customer_id == keep_id, c.granted.is_(True)))
+        conn.scalar(
+            select(func.count()).where(Consent.customer_id == keep_id, Consent.granted.is_(True))
+        )
     )
     if latest is not None:
         at, source = latest.updated_at, latest.source
     else:  # neither ever chose per channel: keep the newer summary stamp, if any
-        stamps = [(c.consent_updated_at, c.consent_source) for c in (keep, absorb)]
+        stamps = [(row.consent_updated_at, row.consent_source) for row in (keep, absorb)]
         at, source = max(
             (s for s in stamps if s[0] is not None), default=(None, None), key=lambda s: s[0]
         )
     conn.execute(
-        update(Customer.__table__)
-        .where(Customer.__table__.c.id == keep_id)
+        update(Customer)
+        .where(Customer.id == keep_id)
         .values(marketing_consent=granted, consent_updated_at=at, consent_source=source)
     )
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Connection, and_, exists, select, update
+from sqlalchemy import ColumnElement, Connection, and_, exists, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from rapport.crm.bulk import converter, insert_rows, stored, update_rows
@@ -72,15 +72,14 @@ def marketing_consent(db: Database, channel: str, external_id: str) -> bool | No
     agreed is not asked again.
     """
     address = normalise_external_id(channel, external_id)
-    c = Consent.__table__.c
     with db.session() as session:
         row = session.execute(
-            select(Identity.customer_id, c.granted)
+            select(Identity.customer_id, Consent.granted)
             .outerjoin(
-                Consent.__table__,
-                (c.customer_id == Identity.customer_id)
-                & (c.channel == Identity.channel)
-                & (c.purpose == MARKETING),
+                Consent,
+                (Consent.customer_id == Identity.customer_id)
+                & (Consent.channel == Identity.channel)
+                & (Consent.purpose == MARKETING),
             )
             .where(Identity.channel == channel, Identity.external_id == address)
         ).first()
@@ -118,7 +117,7 @@ def record_consent(
         "updated_at": at,
     }
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    upsert = dialect.insert(Consent.__table__).values(**values)
+    upsert = dialect.insert(Consent).values(**values)
     conn.execute(
         upsert.on_conflict_do_update(
             index_elements=["customer_id", "channel", "purpose"],
@@ -126,7 +125,7 @@ def record_consent(
         )
     )
     conn.execute(
-        ConsentEvent.__table__.insert().values(
+        insert(ConsentEvent).values(
             customer_id=customer_id,
             channel=channel,
             purpose=MARKETING,
@@ -136,13 +135,12 @@ def record_consent(
             evidence=None if evidence is None else json.dumps(evidence, default=str),
         )
     )
-    c = Consent.__table__.c
     any_granted = exists().where(
-        c.customer_id == customer_id, c.purpose == MARKETING, c.granted.is_(True)
+        Consent.customer_id == customer_id, Consent.purpose == MARKETING, Consent.granted.is_(True)
     )
     conn.execute(
-        update(Customer.__table__)
-        .where(Customer.__table__.c.id == customer_id)
+        update(Customer)
+        .where(Customer.id == customer_id)
         .values(marketing_consent=any_granted, consent_updated_at=at, consent_source=source)
     )
     emit(conn, EventType.CONSENT_CHANGED, [
@@ -176,6 +174,7 @@ def grant_many(conn: Connection, grants: Sequence[Grant]) -> None:
     """
     if not grants:
         return
+    # Core on purpose: an import grants thousands at once through rapport.crm.bulk.
     consents = Consent.__table__
     events = ConsentEvent.__table__
     customers = Customer.__table__
@@ -260,9 +259,7 @@ def marketing_granted(
     The one definition campaigns use when materialising a run and the
     dispatcher uses just before each send.
     """
-    return (
-        exists().where(marketing_grant_on(customer_id, channel)).correlate_except(Consent.__table__)
-    )
+    return exists().where(marketing_grant_on(customer_id, channel)).correlate_except(Consent)
 
 
 def marketing_grant_on(
@@ -274,12 +271,11 @@ def marketing_grant_on(
     work (a run's materialisation): `consents`' key is (customer, channel,
     purpose), so the join adds at most one row per identity.
     """
-    c = Consent.__table__.c
     return and_(
-        c.customer_id == customer_id,
-        c.channel == channel,
-        c.purpose == MARKETING,
-        c.granted.is_(True),
+        Consent.customer_id == customer_id,
+        Consent.channel == channel,
+        Consent.purpose == MARKETING,
+        Consent.granted.is_(True),
     )
 
 

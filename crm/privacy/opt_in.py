@@ -172,7 +172,7 @@ def request_opt_in(
         if (recent or 0) >= MAX_REQUESTS_PER_DAY:
             return Ticket(None, address, clean_name, "asked too often today; try tomorrow")
         request_id = session.scalar(
-            insert(OptInRequest.__table__)
+            insert(OptInRequest)
             .values(
                 email=address,
                 name=clean_name,
@@ -181,7 +181,7 @@ def request_opt_in(
                 expires_at=now + lifetime,
                 request_meta=json.dumps(dict(meta)) if meta else None,
             )
-            .returning(OptInRequest.__table__.c.id)
+            .returning(OptInRequest.id)
         )
     assert request_id is not None
     log.info("opt-in request %d stored", request_id)
@@ -192,8 +192,8 @@ def mark_sent(db: Database, request_id: int, message_key: str, at: datetime) -> 
     """The confirmation mail went out: its Message-ID lets a reply "YES" find the request."""
     with db.transaction() as session:
         session.execute(
-            update(OptInRequest.__table__)
-            .where(OptInRequest.__table__.c.id == request_id)
+            update(OptInRequest)
+            .where(OptInRequest.id == request_id)
             .values(message_key=message_key, sent_at=at)
         )
 
@@ -246,17 +246,16 @@ def _request(session: Session, request_id: int) -> OptInRequest:
 
 
 def _consents(session: Session, address: str) -> bool:
-    c = Consent.__table__.c
     return (
         session.scalar(
-            select(c.customer_id)
-            .join(Identity.__table__, Identity.__table__.c.customer_id == c.customer_id)
+            select(Consent.customer_id)
+            .join(Identity, Identity.customer_id == Consent.customer_id)
             .where(
-                Identity.__table__.c.channel == EMAIL,
-                Identity.__table__.c.external_id == address,
-                c.channel == EMAIL,
-                c.purpose == MARKETING,
-                c.granted.is_(True),
+                Identity.channel == EMAIL,
+                Identity.external_id == address,
+                Consent.channel == EMAIL,
+                Consent.purpose == MARKETING,
+                Consent.granted.is_(True),
             )
         )
         is not None

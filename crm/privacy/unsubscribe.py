@@ -79,10 +79,6 @@ class UnsubscribeLinks:
         """List-Unsubscribe for mail (RFC 2369/8058), for callers that set headers themselves."""
         return {"List-Unsubscribe": f"<{self.url(delivery_id, customer_id)}>"}
 
-    def test_url(self) -> str:
-        """The link a test send carries: it looks like the real one and changes nothing."""
-        return f"{self.base}{PATH}{TEST_TOKEN}"
-
     def read(self, token: str, now: datetime | None = None) -> tuple[int, int]:
         """(delivery id, customer id) from a token whose signature and age are good."""
         try:

@@ -16,7 +16,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from rapport.crm.database import Database
@@ -164,10 +164,9 @@ class _Tally:
 def _delivery_filter(
     campaign_ids: list[int] | None, period: Period | None
 ) -> list[ColumnElement[bool]]:
-    d = Delivery.__table__.c
-    where = _in(d.created_at, period)
+    where = _in(Delivery.created_at, period)
     if campaign_ids is not None:
-        where.append(d.campaign_id.in_(campaign_ids))
+        where.append(Delivery.campaign_id.in_(campaign_ids))
     return where
 
 
@@ -184,7 +183,7 @@ def _tallies(
     return found
 
 
-_SENT = Delivery.__table__.c.status == DeliveryStatus.SENT.value
+_SENT = Delivery.status == DeliveryStatus.SENT.value
 _PENDING = [DeliveryStatus.QUEUED.value, DeliveryStatus.CLAIMED.value, DeliveryStatus.SENDING.value]
 
 
@@ -196,21 +195,20 @@ def _count_deliveries(
     Engaged reads `wrote_back_at`, which ingest keeps (rapport.crm.interactions.engagement), instead
     of searching the customer's messages for every delivery.
     """
-    d = Delivery.__table__.c
-    answered = d.responded_at.is_not(None)
+    answered = Delivery.responded_at.is_not(None)
     query = (
         select(
-            d.campaign_id,
+            Delivery.campaign_id,
             func.count(),
             _count_if(_SENT),
-            _count_if(d.status == DeliveryStatus.FAILED.value),
-            _count_if(d.bounced_at.is_not(None)),
-            _count_if(d.status.in_(_PENDING)),
+            _count_if(Delivery.status == DeliveryStatus.FAILED.value),
+            _count_if(Delivery.bounced_at.is_not(None)),
+            _count_if(Delivery.status.in_(_PENDING)),
             _count_if(and_(_SENT, answered)),
-            _count_if(and_(_SENT, or_(answered, d.wrote_back_at.is_not(None)))),
+            _count_if(and_(_SENT, or_(answered, Delivery.wrote_back_at.is_not(None)))),
         )
         .where(*where)
-        .group_by(d.campaign_id)
+        .group_by(Delivery.campaign_id)
     )
     for cid, *counts in session.execute(query):
         tally = found[cid]
@@ -230,11 +228,10 @@ def _count_skipped(
 ) -> None:
     """Skipped deliveries by reason (a separate statement: grouping the scan above by
     reason too would sort all its rows, not only the skipped ones)."""
-    d = Delivery.__table__.c
     query = (
-        select(d.campaign_id, d.skip_reason, func.count())
-        .where(d.status == DeliveryStatus.SKIPPED.value, *where)
-        .group_by(d.campaign_id, d.skip_reason)
+        select(Delivery.campaign_id, Delivery.skip_reason, func.count())
+        .where(Delivery.status == DeliveryStatus.SKIPPED.value, *where)
+        .group_by(Delivery.campaign_id, Delivery.skip_reason)
     )
     for cid, reason, n in session.execute(query):
         found[cid].skipped[reason or "unknown"] += n
@@ -244,27 +241,24 @@ def _count_answers(
     session: Session, where: list[ColumnElement[bool]], found: dict[int, _Tally]
 ) -> None:
     """Survey answers: CSAT counts and score total, NPS promoters and detractors."""
-    d = Delivery.__table__.c
-    r = SurveyResponse.__table__.c
-    c = Campaign.__table__.c
-    csat = and_(c.survey_kind == "csat", r.score.is_not(None))
-    nps = and_(c.survey_kind == "nps", r.score.is_not(None))
+    csat = and_(Campaign.survey_kind == "csat", SurveyResponse.score.is_not(None))
+    nps = and_(Campaign.survey_kind == "nps", SurveyResponse.score.is_not(None))
     query = (
         select(
-            d.campaign_id,
-            func.count(r.id),
+            Delivery.campaign_id,
+            func.count(SurveyResponse.id),
             _count_if(csat),
-            func.coalesce(func.sum(case((csat, r.score), else_=0)), 0),
-            _count_if(and_(csat, r.score >= 4)),
+            func.coalesce(func.sum(case((csat, SurveyResponse.score), else_=0)), 0),
+            _count_if(and_(csat, SurveyResponse.score >= 4)),
             _count_if(nps),
-            _count_if(and_(nps, r.score >= 9)),
-            _count_if(and_(nps, r.score <= 6)),
+            _count_if(and_(nps, SurveyResponse.score >= 9)),
+            _count_if(and_(nps, SurveyResponse.score <= 6)),
         )
-        .select_from(SurveyResponse.__table__)
-        .join(Delivery.__table__, d.id == r.delivery_id)
-        .join(Campaign.__table__, c.id == d.campaign_id)
+        .select_from(SurveyResponse)
+        .join(Delivery, Delivery.id == SurveyResponse.delivery_id)
+        .join(Campaign, Campaign.id == Delivery.campaign_id)
         .where(*where)
-        .group_by(d.campaign_id)
+        .group_by(Delivery.campaign_id)
     )
     for cid, answers, csat_n, csat_total, satisfied, nps_n, pro, det in session.execute(query):
         tally = found[cid]
@@ -336,7 +330,7 @@ class SentimentPoint:
     negative: int
 
 
-def _utc_day(db: Database, column: ColumnElement[datetime]) -> ColumnElement[object]:
+def _utc_day(db: Database, column: SQLColumnExpression[datetime]) -> ColumnElement[object]:
     """The UTC calendar day of a timestamp, on either database.
 
     SQLite stores UTC already, as text starting with the date (cheaper to cut
@@ -352,7 +346,7 @@ def _as_date(value: object) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
-def _in(column: ColumnElement[datetime], period: Period | None) -> list[ColumnElement[bool]]:
+def _in(column: SQLColumnExpression[datetime], period: Period | None) -> list[ColumnElement[bool]]:
     return [] if period is None else [column >= period.start, column < period.end]
 
 
@@ -362,32 +356,28 @@ def satisfaction_by_day(db: Database, *, period: Period | None = None) -> list[S
     A survey answer belongs to its campaign's segment and to the day of the
     customer's reply (`responded_at`), so a late answer counts when it came.
     """
-    d = Delivery.__table__.c
-    r = SurveyResponse.__table__.c
-    c = Campaign.__table__.c
-    s = Segment.__table__.c
-    answered = func.coalesce(d.responded_at, r.created_at)
+    answered = func.coalesce(Delivery.responded_at, SurveyResponse.created_at)
     day = _utc_day(db, answered).label("day")
 
-    csat = and_(c.survey_kind == "csat", r.score.is_not(None))
-    nps = and_(c.survey_kind == "nps", r.score.is_not(None))
+    csat = and_(Campaign.survey_kind == "csat", SurveyResponse.score.is_not(None))
+    nps = and_(Campaign.survey_kind == "nps", SurveyResponse.score.is_not(None))
     query = (
         select(
-            s.name,
+            Segment.name,
             day,
             _count_if(csat),
-            func.avg(case((csat, r.score))),
+            func.avg(case((csat, SurveyResponse.score))),
             _count_if(nps),
-            _count_if(and_(nps, r.score >= 9)),
-            _count_if(and_(nps, r.score <= 6)),
+            _count_if(and_(nps, SurveyResponse.score >= 9)),
+            _count_if(and_(nps, SurveyResponse.score <= 6)),
         )
-        .select_from(SurveyResponse.__table__)
-        .join(Delivery.__table__, d.id == r.delivery_id)
-        .join(Campaign.__table__, c.id == d.campaign_id)
-        .join(Segment.__table__, s.id == c.segment_id)
+        .select_from(SurveyResponse)
+        .join(Delivery, Delivery.id == SurveyResponse.delivery_id)
+        .join(Campaign, Campaign.id == Delivery.campaign_id)
+        .join(Segment, Segment.id == Campaign.segment_id)
         .where(*_in(answered, period))
-        .group_by(s.name, day)
-        .order_by(s.name, day)
+        .group_by(Segment.name, day)
+        .order_by(Segment.name, day)
     )
     with db.session() as session:
         rows = session.execute(query).all()
@@ -406,25 +396,24 @@ def satisfaction_by_day(db: Database, *, period: Period | None = None) -> list[S
 
 def sentiment_by_day(db: Database, *, period: Period | None = None) -> list[SentimentPoint]:
     """Sentiment of what customers wrote (inbound, not automated, scored), per UTC day."""
-    i = Interaction.__table__.c
-    day = _utc_day(db, i.sent_at).label("day")
+    day = _utc_day(db, Interaction.sent_at).label("day")
     band = SENTIMENT_NEUTRAL_BAND
 
     query = (
         select(
             day,
             func.count(),
-            func.avg(i.polarity),
-            _count_if(i.polarity > band),
-            _count_if(i.polarity < -band),
+            func.avg(Interaction.polarity),
+            _count_if(Interaction.polarity > band),
+            _count_if(Interaction.polarity < -band),
         )
         .where(
             # A literal, not a parameter: SQLite uses the partial index
             # ix_interactions_sentiment only when it can see the value.
-            i.direction == literal(Direction.IN.value, literal_execute=True),
-            i.automated.is_(False),
-            i.polarity.is_not(None),
-            *_in(i.sent_at, period),
+            Interaction.direction == literal(Direction.IN.value, literal_execute=True),
+            Interaction.automated.is_(False),
+            Interaction.polarity.is_not(None),
+            *_in(Interaction.sent_at, period),
         )
         .group_by(day)
         .order_by(day)

@@ -24,7 +24,17 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Subquery, and_, case, func, literal, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    SQLColumnExpression,
+    Subquery,
+    and_,
+    case,
+    func,
+    literal,
+    select,
+    union_all,
+)
 
 from rapport.crm.database import Database
 from rapport.crm.models import Customer, Direction, Interaction, Order
@@ -32,10 +42,6 @@ from rapport.crm.segments.compilation import rule_condition
 from rapport.crm.segments.saved import get_segment, segment_rule
 
 DORMANCY_DAYS = 90
-
-customers_t = Customer.__table__
-interactions_t = Interaction.__table__
-orders_t = Order.__table__
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +87,7 @@ def months_between(earlier: str, later: str) -> int:
     return (y2 - y1) * 12 + (m2 - m1)
 
 
-def _month(db: Database, column: ColumnElement[Any]) -> ColumnElement[str]:
+def _month(db: Database, column: SQLColumnExpression[Any]) -> ColumnElement[str]:
     if db.dialect == "sqlite":
         return func.strftime("%Y-%m", column)
     return func.to_char(func.timezone("UTC", column), "YYYY-MM")
@@ -89,12 +95,11 @@ def _month(db: Database, column: ColumnElement[Any]) -> ColumnElement[str]:
 
 def _activity() -> Subquery:
     """(customer_id, at) of every inbound message and every order."""
-    i, o = interactions_t.c, orders_t.c
     return union_all(
-        select(i.customer_id.label("customer_id"), i.sent_at.label("at")).where(
-            i.direction == Direction.IN.value, i.automated.is_(False)
+        select(Interaction.customer_id.label("customer_id"), Interaction.sent_at.label("at")).where(
+            Interaction.direction == Direction.IN.value, Interaction.automated.is_(False)
         ),
-        select(o.customer_id.label("customer_id"), o.ordered_at.label("at")),
+        select(Order.customer_id.label("customer_id"), Order.ordered_at.label("at")),
     ).subquery("activity")
 
 
@@ -102,16 +107,15 @@ def acquisition(
     db: Database, start: datetime, end: datetime, *, segment: str | None = None, now: datetime
 ) -> list[AcquisitionRow]:
     """New customers per month and first channel, first contact in [start, end)."""
-    c = customers_t.c
-    month = _month(db, c.created_at).label("month")
-    where = [c.erased_at.is_(None), c.created_at >= start, c.created_at < end]
+    month = _month(db, Customer.created_at).label("month")
+    where = [Customer.erased_at.is_(None), Customer.created_at >= start, Customer.created_at < end]
     if segment is not None:
         where.append(rule_condition(segment_rule(get_segment(db, segment)), now))
     query = (
-        select(month, c.first_seen_channel, func.count())
+        select(month, Customer.first_seen_channel, func.count())
         .where(*where)
-        .group_by(month, c.first_seen_channel)
-        .order_by(month, c.first_seen_channel)
+        .group_by(month, Customer.first_seen_channel)
+        .order_by(month, Customer.first_seen_channel)
     )
     with db.session() as session:
         return [AcquisitionRow(m, ch, n) for m, ch, n in session.execute(query)]
@@ -119,18 +123,21 @@ def acquisition(
 
 def retention_cohorts(db: Database, start: datetime, now: datetime) -> list[Cohort]:
     """Cohorts by month of first contact from `start` to now, active share per month since."""
-    c = customers_t.c
     activity = _activity()
-    cohort = _month(db, c.created_at).label("cohort")
+    cohort = _month(db, Customer.created_at).label("cohort")
     active_month = _month(db, activity.c.at).label("active_month")
-    in_range = [c.erased_at.is_(None), c.created_at >= start, c.created_at <= now]
+    in_range = [
+        Customer.erased_at.is_(None),
+        Customer.created_at >= start,
+        Customer.created_at <= now,
+    ]
     with db.session() as session:
         sizes = dict(
             session.execute(select(cohort, func.count()).where(*in_range).group_by(cohort)).all()
         )
         counts = session.execute(
-            select(cohort, active_month, func.count(func.distinct(c.id)))
-            .join(activity, activity.c.customer_id == c.id)
+            select(cohort, active_month, func.count(func.distinct(Customer.id)))
+            .join(activity, activity.c.customer_id == Customer.id)
             .where(*in_range, activity.c.at <= now)
             .group_by(cohort, active_month)
         ).all()
@@ -152,7 +159,6 @@ def churn_and_reactivation(
     window = timedelta(days=dormancy_days)
     activity = _activity()
     a = activity.c
-    c = customers_t.c
     rows: list[ChurnRow] = []
     with db.session() as session:
         for n in range(months):
@@ -170,8 +176,8 @@ def churn_and_reactivation(
                     flag(a.at < lo - window).label("before"),
                     func.max(a.at).label("last"),
                 )
-                .join(customers_t, c.id == a.customer_id)
-                .where(a.at < hi, c.erased_at.is_(None))
+                .join(Customer, Customer.id == a.customer_id)
+                .where(a.at < hi, Customer.erased_at.is_(None))
                 .group_by(a.customer_id)
                 .subquery()
             )
@@ -188,7 +194,9 @@ def churn_and_reactivation(
             ).one()
             new = session.scalar(
                 select(func.count()).where(
-                    c.erased_at.is_(None), c.created_at >= lo, c.created_at < hi
+                    Customer.erased_at.is_(None),
+                    Customer.created_at >= lo,
+                    Customer.created_at < hi,
                 )
             )
             rows.append(

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, Select, and_, not_, or_, select, true
 
-from rapport.crm.segments.fields import customers
+from rapport.crm.models import Customer
 from rapport.crm.segments.rules import FIELDS, AllOf, AnyOf, Condition, Not, Rule
 
 
@@ -37,9 +37,9 @@ def rule_condition(rule: Rule, now: datetime) -> ColumnElement[bool]:
     """
     if now.tzinfo is None:
         raise ValueError("rule_condition needs a timezone-aware now")
-    return and_(customers.c.erased_at.is_(None), _compile(rule, now))
+    return and_(Customer.erased_at.is_(None), _compile(rule, now))
 
 
-def member_ids(rule: Rule, now: datetime) -> Select[tuple[int]]:
+def member_ids(rule: Rule, now: datetime) -> Select[int]:
     """SELECT of the ids of the customers the rule picks at `now`."""
-    return select(customers.c.id).where(rule_condition(rule, now))
+    return select(Customer.id).where(rule_condition(rule, now))

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, not_, or_, select
+from sqlalchemy.orm import InstrumentedAttribute
 
 from rapport.crm.customers.identity import CHANNELS
 from rapport.crm.customers.tags import normalise_tag
@@ -36,14 +37,14 @@ from rapport.crm.models import (
 MAX_DAYS = 36_500
 MAX_COUNT = 1_000_000_000
 
-customers = Customer.__table__
-tags_t = CustomerTag.__table__
-identities_t = Identity.__table__
-interactions_t = Interaction.__table__
-points_t = PointsEntry.__table__
-conversations_t = Conversation.__table__
 
 Value = str | int | float | bool
+
+
+def _attribute(name: str) -> InstrumentedAttribute[Any]:
+    """A customer's mapped column by name: the fields below name their columns as text."""
+    attribute: InstrumentedAttribute[Any] = getattr(Customer, name)
+    return attribute
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,9 +133,9 @@ def _check_bool(field: str, value: Any) -> bool:
 
 def _tag_sql(op: str, value: str, now: datetime) -> ColumnElement[bool]:
     tagged = (
-        select(tags_t.c.customer_id)
-        .where(tags_t.c.customer_id == customers.c.id, tags_t.c.tag == value)
-        .correlate(customers)
+        select(CustomerTag.customer_id)
+        .where(CustomerTag.customer_id == Customer.id, CustomerTag.tag == value)
+        .correlate(Customer)
         .exists()
     )
     return tagged if op == "has" else not_(tagged)
@@ -142,13 +143,13 @@ def _tag_sql(op: str, value: str, now: datetime) -> ColumnElement[bool]:
 
 def _channel_sql(op: str, value: str, now: datetime) -> ColumnElement[bool]:
     reachable = (
-        select(identities_t.c.id)
+        select(Identity.id)
         .where(
-            identities_t.c.customer_id == customers.c.id,
-            identities_t.c.channel == value,
-            identities_t.c.unreachable_at.is_(None),
+            Identity.customer_id == Customer.id,
+            Identity.channel == value,
+            Identity.unreachable_at.is_(None),
         )
-        .correlate(customers)
+        .correlate(Customer)
         .exists()
     )
     return reachable if op == "has" else not_(reachable)
@@ -157,7 +158,7 @@ def _channel_sql(op: str, value: str, now: datetime) -> ColumnElement[bool]:
 def _column_equality(column: str) -> Callable[[str, str, datetime], ColumnElement[bool]]:
     def compile_(op: str, value: str, now: datetime) -> ColumnElement[bool]:
         # COALESCE so a customer with no value is "!=" every channel, never NULL.
-        return COMPARE[op](func.coalesce(customers.c[column], ""), value)
+        return COMPARE[op](func.coalesce(_attribute(column), ""), value)
 
     return compile_
 
@@ -166,7 +167,7 @@ def _days_since(column: str) -> Callable[[str, float, datetime], ColumnElement[b
     """Days since a timestamp, compared via a cutoff so the column's index serves."""
 
     def compile_(op: str, value: float, now: datetime) -> ColumnElement[bool]:
-        col = customers.c[column]
+        col = _attribute(column)
         cutoff = now - timedelta(days=value)
         # "days since t < N" is "t > now - N days"; the comparison turns round.
         flipped = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}[op]
@@ -182,10 +183,10 @@ def _inbound_count() -> Any:
     return (
         select(func.count())
         .where(
-            interactions_t.c.customer_id == customers.c.id,
-            interactions_t.c.direction == Direction.IN.value,
+            Interaction.customer_id == Customer.id,
+            Interaction.direction == Direction.IN.value,
         )
-        .correlate(customers)
+        .correlate(Customer)
         .scalar_subquery()
     )
 
@@ -197,30 +198,30 @@ def _interactions_sql(op: str, value: int, now: datetime) -> ColumnElement[bool]
 def _avg_sentiment_sql(op: str, value: float, now: datetime) -> ColumnElement[bool]:
     # EXISTS … GROUP BY … HAVING: no scored inbound message means no row, so no match.
     return (
-        select(interactions_t.c.customer_id)
+        select(Interaction.customer_id)
         .where(
-            interactions_t.c.customer_id == customers.c.id,
-            interactions_t.c.direction == Direction.IN.value,
-            interactions_t.c.polarity.is_not(None),
+            Interaction.customer_id == Customer.id,
+            Interaction.direction == Direction.IN.value,
+            Interaction.polarity.is_not(None),
         )
-        .group_by(interactions_t.c.customer_id)
-        .having(COMPARE[op](func.avg(interactions_t.c.polarity), value))
-        .correlate(customers)
+        .group_by(Interaction.customer_id)
+        .having(COMPARE[op](func.avg(Interaction.polarity), value))
+        .correlate(Customer)
         .exists()
     )
 
 
 def _consent_sql(op: str, value: bool, now: datetime) -> ColumnElement[bool]:
-    consent = customers.c.marketing_consent
+    consent = Customer.marketing_consent.expression
     return consent if value else not_(consent)
 
 
 def points_balance() -> Any:
     """A customer's points balance as a correlated scalar subquery (0 with no entries)."""
     total = (
-        select(func.sum(points_t.c.delta))
-        .where(points_t.c.customer_id == customers.c.id)
-        .correlate(customers)
+        select(func.sum(PointsEntry.delta))
+        .where(PointsEntry.customer_id == Customer.id)
+        .correlate(Customer)
         .scalar_subquery()
     )
     return func.coalesce(total, 0)
@@ -240,18 +241,18 @@ def _conversation_days(*only: Any) -> Callable[[str, float, datetime], ColumnEle
 
     def compile_(op: str, value: float, now: datetime) -> ColumnElement[bool]:
         cutoff = now - timedelta(days=value)
-        col = conversations_t.c.resolved_at
+        col = Conversation.resolved_at
         # "< N" and ">= N" are exact complements, as are "<= N" and "> N".
         recent_op = ">" if op in ("<", ">=") else ">="
         recent = (
-            select(conversations_t.c.id)
+            select(Conversation.id)
             .where(
-                conversations_t.c.customer_id == customers.c.id,
+                Conversation.customer_id == Customer.id,
                 col.is_not(None),
                 COMPARE[recent_op](col, cutoff),
                 *only,
             )
-            .correlate(customers)
+            .correlate(Customer)
             .exists()
         )
         return recent if op in ("<", "<=") else not_(recent)
@@ -363,7 +364,7 @@ CUSTOMER_FIELDS: dict[str, Field] = {
     "complaint_resolved_days": Field(
         ORDER_OPS,
         check_days,
-        _conversation_days(conversations_t.c.is_complaint.is_(True)),
+        _conversation_days(Conversation.is_complaint.is_(True)),
         days_words("last resolved complaint"),
     ),
     "points": Field(

@@ -21,14 +21,30 @@ from rapport.crm.clock import utcnow
 from rapport.crm.customers.profiles import CustomerSummary, customer_summaries
 from rapport.crm.database import Database
 from rapport.crm.errors import Conflict, InvalidInput, NotFound
-from rapport.crm.models import Campaign, Segment
+from rapport.crm.models import Campaign, Customer, Segment
 from rapport.crm.segments.compilation import rule_condition
-from rapport.crm.segments.fields import customers, points_balance
+from rapport.crm.segments.fields import points_balance
 from rapport.crm.segments.rules import Rule, parse_rule, rule_to_json
 from rapport.crm.staff.audit import Actor, record
 
 MAX_SAMPLE = 100
 MAX_NAME = 80
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentView:
+    """A saved segment as callers see it: a snapshot, never a live ORM row."""
+
+    id: int
+    name: str
+    description: str | None
+    rule: str
+    """The rule as JSON; `segment_rule` parses it."""
+    created_at: datetime
+
+    @classmethod
+    def of(cls, segment: Segment) -> SegmentView:
+        return cls(segment.id, segment.name, segment.description, segment.rule, segment.created_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +83,7 @@ def create_segment(
     name: str,
     rule: str | Mapping[str, Any] | Rule,
     description: str | None = None,
-) -> Segment:
+) -> SegmentView:
     """Save a named rule; the name is unique whatever its case."""
     clean = _clean_name(name)
     parsed = parse_rule(rule)
@@ -82,24 +98,24 @@ def create_segment(
             segment = Segment(name=clean, description=text, rule=rule_to_json(parsed))
             session.add(segment)
             session.flush()
-            return segment
+            return SegmentView.of(segment)
     except IntegrityError:  # a concurrent create of the same name won the race
         raise Conflict(f"a segment named {clean!r} already exists") from None
 
 
-def list_segments(db: Database) -> list[Segment]:
+def list_segments(db: Database) -> list[SegmentView]:
     """All saved segments, by name."""
     with db.session() as session:
-        return list(session.scalars(select(Segment).order_by(Segment.name)))
+        return [SegmentView.of(s) for s in session.scalars(select(Segment).order_by(Segment.name))]
 
 
-def get_segment(db: Database, name_or_id: str | int) -> Segment:
+def get_segment(db: Database, name_or_id: str | int) -> SegmentView:
     """One segment by id or by name (case-insensitive); NotFound otherwise."""
     with db.session() as session:
-        return _find(session, name_or_id)
+        return SegmentView.of(_find(session, name_or_id))
 
 
-def segment_rule(segment: Segment) -> Rule:
+def segment_rule(segment: SegmentView | Segment) -> Rule:
     """The parsed rule of a stored segment."""
     return parse_rule(segment.rule)
 
@@ -109,7 +125,7 @@ def count_members(db: Database, name_or_id: str | int, now: datetime | None = No
     segment = get_segment(db, name_or_id)
     condition = rule_condition(segment_rule(segment), now or utcnow())
     with db.session() as session:
-        return session.scalar(select(func.count()).select_from(customers).where(condition)) or 0
+        return session.scalar(select(func.count()).select_from(Customer).where(condition)) or 0
 
 
 def delete_segment(db: Database, name_or_id: str | int) -> None:
@@ -159,7 +175,7 @@ def preview_rule(
         raise InvalidInput(f"sample size must be from 0 to {MAX_SAMPLE}, got {sample}")
     condition = rule_condition(rule, now or utcnow())
     with db.session() as session:
-        count = session.scalar(select(func.count()).select_from(customers).where(condition)) or 0
+        count = session.scalar(select(func.count()).select_from(Customer).where(condition)) or 0
     shown = customer_summaries(db, [condition], sample) if sample else []
     with db.transaction() as session:
         record(
@@ -177,8 +193,8 @@ def segments_of(db: Database, customer_id: int, now: datetime | None = None) -> 
     found: list[str] = []
     with db.session() as session:
         for segment in session.scalars(select(Segment).order_by(Segment.name)):
-            picked = select(customers.c.id).where(
-                customers.c.id == customer_id, rule_condition(segment_rule(segment), now)
+            picked = select(Customer.id).where(
+                Customer.id == customer_id, rule_condition(segment_rule(segment), now)
             )
             if session.scalar(picked) is not None:
                 found.append(segment.name)
@@ -188,5 +204,5 @@ def segments_of(db: Database, customer_id: int, now: datetime | None = None) -> 
 def points_of(db: Database, customer_id: int) -> int:
     """A customer's loyalty points balance (the ledger's sum; 0 without entries)."""
     with db.session() as session:
-        query = select(points_balance()).where(customers.c.id == customer_id)
+        query = select(points_balance()).where(Customer.id == customer_id)
         return int(session.scalar(query) or 0)

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, or_, select
 
 from rapport.crm.errors import InvalidRule
-from rapport.crm.models import CustomerValue
+from rapport.crm.models import Customer, CustomerValue
 from rapport.crm.segments.fields import (
     COMPARE,
     EQUALITY_OPS,
@@ -24,7 +24,6 @@ from rapport.crm.segments.fields import (
     check_count,
     check_days,
     comparison_words,
-    customers,
     days_words,
     fmt_number,
     is_number,
@@ -34,8 +33,6 @@ from rapport.crm.segments.fields import (
 VALUE_TIERS = ("gold", "silver", "bronze", "none")
 TIER_CHANGES = ("up", "down")
 _TIER_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,19}$")
-
-values_t = CustomerValue.__table__
 
 
 def _check_score(field: str, value: Any) -> int:
@@ -77,16 +74,16 @@ def _check_tier_name(field: str, value: Any) -> str:
 def _has_value(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
     """EXISTS over the customer's value row: no row (never computed) never matches."""
     return (
-        select(values_t.c.customer_id)
-        .where(values_t.c.customer_id == customers.c.id, *conditions)
-        .correlate(customers)
+        select(CustomerValue.customer_id)
+        .where(CustomerValue.customer_id == Customer.id, *conditions)
+        .correlate(Customer)
         .exists()
     )
 
 
 def _value_compare(column: str) -> Callable[[str, Any, datetime], ColumnElement[bool]]:
     def compile_(op: str, value: Any, now: datetime) -> ColumnElement[bool]:
-        col = values_t.c[column]
+        col = getattr(CustomerValue, column)
         return _has_value(col.is_not(None), COMPARE[op](col, value))
 
     return compile_
@@ -96,7 +93,7 @@ def _value_days_since(column: str) -> Callable[[str, float, datetime], ColumnEle
     """Days since a stored timestamp; none stored counts as "for ever" (like last_activity)."""
 
     def compile_(op: str, value: float, now: datetime) -> ColumnElement[bool]:
-        col = values_t.c[column]
+        col = getattr(CustomerValue, column)
         cutoff = now - timedelta(days=value)
         flipped = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}[op]
         if op in ("<", "<="):

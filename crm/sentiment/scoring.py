@@ -92,16 +92,6 @@ def _pattern() -> Any:
     return sentiment
 
 
-class TextBlobAnalyser:
-    """TextBlob's default (pattern) analyser, unchanged, on English text."""
-
-    def assess(self, text: str) -> Assessment:
-        if detect_language(text) != "en":
-            return UNSCORED
-        polarity, subjectivity = _pattern()(text)
-        return Assessment(language="en", polarity=polarity, subjectivity=subjectivity)
-
-
 # --- Rapport's scorer ---
 
 # A message is scored on its first MAX_CHARS characters: a pasted log or a

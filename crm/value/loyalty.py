@@ -27,8 +27,6 @@ BASE_TIER = "member"
 MAX_REDEEM = 100_000_000
 EXPIRED = "expired"
 
-points_t = PointsEntry.__table__
-
 
 class InsufficientPoints(InvalidInput):
     """A redemption larger than the balance; nothing was recorded."""
@@ -103,8 +101,8 @@ def _leap(year: int) -> bool:
 
 def _balance(session: Session, customer_id: int) -> int:
     total = session.scalar(
-        select(func.coalesce(func.sum(points_t.c.delta), 0)).where(
-            points_t.c.customer_id == customer_id
+        select(func.coalesce(func.sum(PointsEntry.delta), 0)).where(
+            PointsEntry.customer_id == customer_id
         )
     )
     return int(total or 0)
@@ -146,7 +144,7 @@ def redeem_points(
                 f"customer {customer_id} has {current} points; cannot redeem {points}"
             )
         session.execute(
-            insert(points_t).values(
+            insert(PointsEntry).values(
                 customer_id=customer_id, delta=-points, reason=label, created_at=now or utcnow()
             )
         )
@@ -165,19 +163,26 @@ def expire_points(db: Database, months: int, now: datetime | None = None) -> int
         return 0
     now = now or utcnow()
     cutoff = months_before(now, months)
-    c = points_t.c
     old_earned = func.coalesce(
-        func.sum(case(((c.delta > 0) & (c.created_at < cutoff), c.delta), else_=0)), 0
+        func.sum(
+            case(
+                ((PointsEntry.delta > 0) & (PointsEntry.created_at < cutoff), PointsEntry.delta),
+                else_=0,
+            )
+        ),
+        0,
     )
-    debited = func.coalesce(func.sum(case((c.delta < 0, -c.delta), else_=0)), 0)
+    debited = func.coalesce(func.sum(case((PointsEntry.delta < 0, -PointsEntry.delta), else_=0)), 0)
     left = (old_earned - debited).label("left")
     with db.transaction() as session:
         rows = session.execute(
-            select(c.customer_id, left).group_by(c.customer_id).having(old_earned - debited > 0)
+            select(PointsEntry.customer_id, left)
+            .group_by(PointsEntry.customer_id)
+            .having(old_earned - debited > 0)
         ).all()
         if rows:
             session.execute(
-                insert(points_t),
+                insert(PointsEntry),
                 [
                     {
                         "customer_id": customer_id,
@@ -210,10 +215,10 @@ def standing(
     with db.session() as session:
         balance_now = _balance(session, customer_id)
         earned = session.scalar(
-            select(func.coalesce(func.sum(points_t.c.delta), 0)).where(
-                points_t.c.customer_id == customer_id,
-                points_t.c.delta > 0,
-                points_t.c.created_at >= since,
+            select(func.coalesce(func.sum(PointsEntry.delta), 0)).where(
+                PointsEntry.customer_id == customer_id,
+                PointsEntry.delta > 0,
+                PointsEntry.created_at >= since,
             )
         )
     earned = int(earned or 0)

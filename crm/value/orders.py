@@ -193,18 +193,18 @@ def _customer_for(session: Session, line: OrderLine) -> tuple[int, bool]:
             "only email addresses create new customers"
         )
     customer_id = session.scalar(
-        insert(Customer.__table__)
+        insert(Customer)
         .values(
             display_name=line.name,
             first_seen_channel=EMAIL,
             created_at=line.ordered_at,
             marketing_consent=False,
         )
-        .returning(Customer.__table__.c.id)
+        .returning(Customer.id)
     )
     assert customer_id is not None
     session.execute(
-        insert(Identity.__table__).values(
+        insert(Identity).values(
             customer_id=customer_id,
             channel=EMAIL,
             external_id=line.external_id,
@@ -242,7 +242,7 @@ def store_line(
         return RecordedOrder(existing.id, existing.customer_id, True, False, 0)
     customer_id, new = _customer_for(session, line)
     order_id = session.scalar(
-        insert(Order.__table__)
+        insert(Order)
         .values(
             customer_id=customer_id,
             order_key=line.order_key,
@@ -252,13 +252,13 @@ def store_line(
             source=source,
             imported_at=now,
         )
-        .returning(Order.__table__.c.id)
+        .returning(Order.id)
     )
     assert order_id is not None
     points = points_for(line.amount_minor, per_unit)
     if points:
         session.execute(
-            insert(PointsEntry.__table__).values(
+            insert(PointsEntry).values(
                 customer_id=customer_id,
                 delta=points,
                 reason=f"order {line.order_key}"[:80],

@@ -64,6 +64,8 @@ ENGAGEMENT_DAYS = 90
 ENGAGEMENT_MESSAGES = 10
 DEFAULT_TIERS = parse_tiers("silver:500,gold:2000")
 
+# Core on purpose: the bulk recompute reads and rewrites every customer's value row
+# as plain tuples, without building ORM state (see `recompute_values`).
 orders_t = Order.__table__
 values_t = CustomerValue.__table__
 customers_t = Customer.__table__
