@@ -104,13 +104,14 @@ def campaigns_create(
         out.print(f"campaign {campaign.id} {campaign.name!r} created ({_schedule_words(campaign)})")
 
 
-def _schedule_words(campaign: Campaign) -> str:
+def _schedule_words(campaign: Campaign, zone: ZoneInfo | None = None) -> str:
+    """The schedule in words: a cron in its own zone; a one-off time in `zone` (the
+    business's, as listings show times), else the campaign's."""
     if campaign.schedule_cron:
         return f"cron '{campaign.schedule_cron}' {campaign.timezone}"
     if campaign.run_at:
-        return (
-            f"once at {campaign.run_at.astimezone(ZoneInfo(campaign.timezone)):%Y-%m-%d %H:%M %Z}"
-        )
+        shown = zone or ZoneInfo(campaign.timezone)
+        return f"once at {campaign.run_at.astimezone(shown):%Y-%m-%d %H:%M %Z}"
     return "run by hand"
 
 
@@ -128,7 +129,8 @@ def campaigns_list(fmt: FormatOption = OutputFormat.TABLE, wide: WideOption = Fa
     now = utcnow()
     with open_db(settings.database_url) as db:
         rows = [
-            (c, _schedule_words(c), next_run(c, settings.zone, now)) for c in list_campaigns(db)
+            (c, _schedule_words(c, settings.zone), next_run(c, settings.zone, now))
+            for c in list_campaigns(db)
         ]
     show(campaign_listing(rows, settings.zone), style(settings), fmt, wide=wide)
 

@@ -52,12 +52,11 @@ def _longest_word(text: str) -> int:
 
 
 def _min_width(column: Column, cells: Sequence[str]) -> int:
-    """The narrowest the column can be without cutting a word (or, for a name, at all)."""
-    if column.name:
+    """The narrowest the column can be: its (short) header whole, a name or a figure whole,
+    other text without cutting a word."""
+    if column.name or column.kind != "text":  # "70 min" is read whole, not "70" over "min"
         return max([len(column.header), *(len(c) for c in cells)])
-    if column.kind != "text":  # a figure or a time is read whole: "70 min", not "70" over "min"
-        return max([_longest_word(column.header), *(len(c) for c in cells)])
-    return max([_longest_word(column.header), *(_longest_word(c) for c in cells)])
+    return max([len(column.header), *(_longest_word(c) for c in cells)])
 
 
 def fit(columns: Sequence[Column], cells: list[list[str]], width: int) -> list[int]:
@@ -125,14 +124,9 @@ def show(
         console.file.write(listing_json(listing, style) + "\n")
         return
     table, notes = table_text(listing, style, width=console.width, wide=wide)
-    if wide:
-        console.print(
-            table,
-            width=max(
-                console.width,
-                table.__rich_measure__(console, console.options.update(width=10_000)).maximum,
-            ),
-        )
+    if wide:  # as wide as the table wants: the terminal scrolls, nothing is cut
+        measured = table.__rich_measure__(console, console.options.update(width=10_000))
+        console.print(table, width=max(console.width, measured.maximum), crop=False)
     else:
         console.print(table)
     for note in notes:

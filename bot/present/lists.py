@@ -212,7 +212,7 @@ def staff_listing(rows: Iterable[StaffMember]) -> Listing:
 def audit_listing(rows: Iterable[AuditEvent], zone: ZoneInfo) -> Listing:
     listing = Listing(
         [
-            Column("at", "when", Kind.WHEN, needed=True),
+            Column("happened_at", "when", Kind.WHEN, needed=True),
             Column("who", "who", needed=True, name=True),
             Column("what", "what", needed=True),
             Column("customer", "customer"),
@@ -221,7 +221,7 @@ def audit_listing(rows: Iterable[AuditEvent], zone: ZoneInfo) -> Listing:
     )
     for e in rows:
         listing.add(
-            at=e.at,
+            happened_at=e.at,
             who=e.actor,
             what=e.action,
             customer=str(e.customer_id or ""),

@@ -252,6 +252,7 @@ DESK_COLUMNS = (
         "within_policy_pct",
         "in policy",
         Kind.PCT,
+        needed=True,
         legend="neither target missed",
         long="within policy",
     ),
