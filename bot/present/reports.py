@@ -105,8 +105,8 @@ def metrics_listing(
 
 
 def skipped_words(m: ProgrammeMetrics) -> str:
-    """ "no consent 167, unreachable 3" for a person; "0" when nothing was skipped."""
-    return ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in sorted(m.skipped.items())) or "0"
+    """ "no_consent 167, unreachable 3" (reasons as docs/reports.md names them), or "0"."""
+    return ", ".join(f"{k} {v:,}" for k, v in sorted(m.skipped.items())) or "0"
 
 
 def comparison_listing(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
+from rapport.bot.present import times
 from rapport.bot.present.listing import Style
 from rapport.bot.present.reports import desk_listing
 from rapport.bot.staff.kit import Call, Commands, parse_days, say
@@ -18,16 +19,21 @@ from rapport.crm.errors import InvalidInput
 from rapport.crm.reports.programmes import Period
 
 
-def desk_lines(report: DeskReport, style: Style) -> list[str]:
+def desk_lines(report: DeskReport, style: Style, days: int) -> list[str]:
     """The contact-policy report as chat lines: a group per line, every figure named."""
     listing = desk_listing(report, style.zone)
-    lines = [f"{listing.title} (business time; definitions: docs/desk.md)"]
+    p = report.period
+    lines = [
+        f"Contact policy, conversations opened in the last {days} days: "
+        f"{times.period(p.start, p.end, style.zone)} (business time; definitions: docs/desk.md)"
+    ]
     for cells in listing.cells(style):
-        group, *figures = cells
+        group, conversations, *figures = cells
         named = ", ".join(
-            f"{c.full} {v}" for c, v in zip(listing.columns[1:], figures, strict=True)
+            f"{c.full} {v}" for c, v in zip(listing.columns[2:], figures, strict=True)
         )
-        lines.append(f"{group}: {named}")
+        label = "All" if group == "all" else group
+        lines.append(f"{label}: {conversations} conversations, {named}")
     return lines
 
 
@@ -38,5 +44,5 @@ async def desk_report_command(cmds: Commands, call: Call) -> None:
     rules = load_rules(cmds.settings)
     now = utcnow()
     report = await asyncio.to_thread(desk_report, cmds.db, rules, Period.last_days(days, now), now)
-    lines = desk_lines(report, Style(cmds.settings.zone, cmds.settings.currency))
+    lines = desk_lines(report, Style(cmds.settings.zone, cmds.settings.currency), days)
     await say(call.bot, call.chat_id, "\n".join(lines))

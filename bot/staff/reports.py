@@ -62,8 +62,8 @@ async def report(cmds: Commands, call: Call) -> None:
         before = programme_metrics(cmds.db, campaign_ids=ids, period=period.previous())
         look = Style(cmds.settings.zone, cmds.settings.currency)
         head = (
-            f"Report for {scope}, {times.period(period.start, period.end, look.zone)} "
-            f"(before: the {days} days before)"
+            f"Report for {scope}, last {days} days: "
+            f"{times.period(period.start, period.end, look.zone)} (before: the {days} days before)"
         )
         return "\n".join([head, *metrics_lines(now, before, period, look, days)])
 
