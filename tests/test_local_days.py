@@ -15,7 +15,7 @@ from rapport.bot.charts import ChartFrame
 from rapport.bot.present import numbers, times
 from rapport.bot.present.listing import Column, Kind, Listing, Style, listing_csv
 from rapport.crm.database import Database
-from rapport.crm.reports.buckets import day_boundaries, month_boundaries
+from rapport.crm.reports.buckets import day_boundaries, month_boundaries, offset_stretches
 from rapport.crm.reports.programmes import Period, sentiment_by_day
 from rapport.crm.reports.retention import acquisition, month_key, month_start
 from tests.campaign_fixtures import customer
@@ -36,6 +36,15 @@ def test_day_and_month_boundaries_follow_the_dst_change() -> None:
     assert month_start(datetime(2026, 10, 31, 23, 30, tzinfo=UTC), BERLIN).isoformat() == (
         "2026-11-01T00:00:00+01:00"
     )
+
+
+def test_offset_stretches_find_the_change_to_the_minute() -> None:
+    stretches = offset_stretches(datetime(2026, 10, 1, tzinfo=UTC), NOW, BERLIN)
+    assert stretches == [
+        (datetime(2026, 10, 1, tzinfo=UTC), 7200),
+        (datetime(2026, 10, 25, 1, 0, tzinfo=UTC), 3600),  # 03:00 CEST -> 02:00 CET
+    ]
+    assert len(offset_stretches(NOW, datetime(2026, 12, 20, tzinfo=UTC), BERLIN)) == 1
 
 
 def test_sentiment_days_are_local_days(db: Database) -> None:

@@ -1,11 +1,13 @@
-"""Local calendar days and months as SQL buckets, the same on SQLite and PostgreSQL.
+"""Local calendar days and months as SQL labels, the same on SQLite and PostgreSQL.
 
 Reports count by the business's days and months (RAPPORT_TIMEZONE), not UTC
-ones: a message at 00:30 in Berlin belongs to that Berlin day. SQLite has no
-time zones, so instead of converting each row the boundaries are worked out
-here, in Python, where daylight-saving changes are known (`zoneinfo`), and the
-query labels each row with one CASE over them (latest boundary first). The
-stored values stay UTC; only the labels are local.
+ones: a message at 00:30 in Berlin belongs to that Berlin day. PostgreSQL
+converts with `timezone(zone, …)`. SQLite has no time zones, so the
+stretches of constant UTC offset over the period (one, or two around a
+daylight-saving change) are worked out here with `zoneinfo`, and each row is
+shifted by its stretch's offset in one small CASE (`local_label`). The stored
+values stay UTC; only the labels are local. `bucket` (a CASE over every
+boundary) is the slower general form, kept for boundaries of one's own.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, String, case, literal, null
+from sqlalchemy import ColumnElement, String, case, func, literal, null
 
 Boundary = tuple[datetime, str]
 """(the local start of a bucket, as an aware datetime; its label)."""
@@ -49,6 +51,66 @@ def bucket(column: ColumnElement[datetime], boundaries: Sequence[Boundary]) -> C
         for at, label in reversed(boundaries)
     ]
     return case(*whens, else_=null())
+
+
+def offset_stretches(start: datetime, end: datetime, zone: ZoneInfo) -> list[tuple[datetime, int]]:
+    """(UTC instant it starts, UTC offset in seconds) per stretch of one offset in [start, end).
+
+    Walked a day at a time, each change then found to the minute (zones change
+    on a minute); the first stretch starts at `start`.
+    """
+
+    def offset(at: datetime) -> int:
+        delta = at.astimezone(zone).utcoffset()
+        return int(delta.total_seconds()) if delta else 0
+
+    at = start.astimezone(UTC)
+    found = [(at, offset(at))]
+    stop = end.astimezone(UTC)
+    while at < stop:
+        step = min(at + timedelta(days=1), stop)
+        if offset(step) != found[-1][1]:
+            low, high = at, step  # the change is in (low, high]
+            while high - low > timedelta(minutes=1):
+                middle = low + (high - low) / 2
+                if offset(middle) == found[-1][1]:
+                    low = middle
+                else:
+                    high = middle
+            change = high.replace(second=0, microsecond=0)
+            found.append((change, offset(change)))
+        at = step
+    return found
+
+
+def local_label(
+    dialect: str,
+    column: ColumnElement[datetime],
+    start: datetime,
+    end: datetime,
+    zone: ZoneInfo,
+    length: int,
+) -> ColumnElement[Any]:
+    """The first `length` characters of the local time of `column`: 10 a day, 7 a month.
+
+    Meant for rows in [start, end); a row outside is labelled with the nearest
+    stretch's offset.
+    """
+    if dialect != "sqlite":
+        pattern = "YYYY-MM-DD" if length == 10 else "YYYY-MM"
+        return func.to_char(func.timezone(zone.key, column), pattern)
+
+    def shifted(seconds: int) -> ColumnElement[Any]:
+        return func.substr(func.datetime(column, f"{seconds:+d} seconds"), 1, length)
+
+    stretches = offset_stretches(start, end, zone)
+    if len(stretches) == 1:
+        return shifted(stretches[0][1])
+    whens = [
+        (column >= literal(at, type_=column.type), shifted(seconds))
+        for at, seconds in reversed(stretches[1:])
+    ]
+    return case(*whens, else_=shifted(stretches[0][1]))
 
 
 def as_date(label: object) -> date:

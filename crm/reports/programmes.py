@@ -31,7 +31,7 @@ from rapport.crm.models import (
     Segment,
     SurveyResponse,
 )
-from rapport.crm.reports.buckets import bucket, day_boundaries
+from rapport.crm.reports.buckets import local_label
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,15 +343,15 @@ def _day(
 ) -> ColumnElement[object]:
     """The calendar day of a timestamp: the business's day over a period, else the UTC day.
 
-    With a zone and a period, the local days' boundaries are worked out in
-    Python (daylight saving included) and the row labelled by one CASE
-    (rapport.crm.reports.buckets), the same on SQLite and PostgreSQL. Without
+    With a zone and a period, the business's day (rapport.crm.reports.buckets:
+    `timezone()` on PostgreSQL, the period's UTC offsets, daylight saving
+    included, on SQLite). Without
     them: SQLite stores UTC already, as text starting with the date (cheaper
     to cut than to parse); PostgreSQL would use the session's time zone
     unless told otherwise.
     """
     if zone is not None and period is not None:
-        return bucket(column, day_boundaries(period.start, period.end, zone))
+        return local_label(db.dialect, column, period.start, period.end, zone, 10)
     if db.dialect == "sqlite":
         return func.substr(column, 1, 10)
     return func.date(func.timezone("UTC", column))

@@ -32,7 +32,7 @@ from sqlalchemy import ColumnElement, Subquery, and_, case, func, literal, selec
 
 from rapport.crm.database import Database
 from rapport.crm.models import Customer, Direction, Interaction, Order
-from rapport.crm.reports.buckets import bucket, month_boundaries
+from rapport.crm.reports.buckets import local_label
 from rapport.crm.segments.compilation import rule_condition
 from rapport.crm.segments.saved import get_segment, segment_rule
 
@@ -99,10 +99,14 @@ def months_between(earlier: str, later: str) -> int:
 
 
 def _month(
-    column: ColumnElement[Any], start: datetime, end: datetime, zone: ZoneInfo | None
+    db: Database,
+    column: ColumnElement[Any],
+    start: datetime,
+    end: datetime,
+    zone: ZoneInfo | None,
 ) -> ColumnElement[str]:
-    """YYYY-MM of the local month `column` falls in, for months touching [start, end)."""
-    return bucket(column, month_boundaries(start, end, zone or UTC_ZONE))
+    """YYYY-MM of the business's month `column` falls in (rows in [start, end))."""
+    return local_label(db.dialect, column, start, end, zone or UTC_ZONE, 7)
 
 
 def _activity() -> Subquery:
@@ -127,7 +131,7 @@ def acquisition(
 ) -> list[AcquisitionRow]:
     """New customers per month and first channel, first contact in [start, end)."""
     c = customers_t.c
-    month = _month(c.created_at, start, end, zone).label("month")
+    month = _month(db, c.created_at, start, end, zone).label("month")
     where = [c.erased_at.is_(None), c.created_at >= start, c.created_at < end]
     if segment is not None:
         where.append(rule_condition(segment_rule(get_segment(db, segment)), now))
@@ -147,8 +151,8 @@ def retention_cohorts(
     """Cohorts by month of first contact from `start` to now, active share per month since."""
     c = customers_t.c
     activity = _activity()
-    cohort = _month(c.created_at, start, now, zone).label("cohort")
-    active_month = _month(activity.c.at, start, now, zone).label("active_month")
+    cohort = _month(db, c.created_at, start, now, zone).label("cohort")
+    active_month = _month(db, activity.c.at, start, now, zone).label("active_month")
     in_range = [c.erased_at.is_(None), c.created_at >= start, c.created_at <= now]
     with db.session() as session:
         sizes = dict(
