@@ -64,6 +64,8 @@ class App:
     supervisor: Supervisor = field(default_factory=Supervisor)
     """Restarts failing tasks; its `failed` event says one was given up (exit non-zero)."""
     started: list[Service] = field(default_factory=list)
+    next_steps: tuple[str, ...] = ()
+    """What to try now, logged as the last start-up line (`next_steps`)."""
 
     async def start(self) -> None:
         await self.outbound.open()
@@ -72,6 +74,8 @@ class App:
             self.started.append(service)
             log.info("%s: on", service.name)
         log.info("%s is running with %d service(s); Ctrl-C stops it", self.role, len(self.started))
+        for step in self.next_steps:
+            log.info("next: %s", step)
 
     async def stop(self) -> None:
         """Stop what started, newest first; then close the channels and the database."""
@@ -185,7 +189,40 @@ def _assemble(
     health[:0] = [(service.name, True, "running") for service in services]
     if web is None:
         log.debug("no web server: the console is off")
-    return App(db, outbound, dispatcher, tuple(services), telegram=telegram, supervisor=supervisor)
+    return App(
+        db,
+        outbound,
+        dispatcher,
+        tuple(services),
+        telegram=telegram,
+        supervisor=supervisor,
+        next_steps=next_steps(settings, [s.name for s in services], outbound.names),
+    )
+
+
+def next_steps(
+    settings: Settings, services: Sequence[str], sending: Sequence[str]
+) -> tuple[str, ...]:
+    """What a person who just started Rapport can do next, from what is on and off.
+
+    The default set-up (no token, no SMTP) runs with only the local mail
+    server, which is easy to miss: say how to try it, and how to set up the rest.
+    """
+    steps = []
+    if any("inbound-smtp" in name for name in services):
+        steps.append(
+            f"try it: send a mail to port {settings.inbound_smtp_port} on "
+            f"{settings.inbound_smtp_host}, then `rapport customers list` in another terminal"
+        )
+    if not sending:
+        steps.append(
+            "nothing can be sent yet: `rapport init` sets up Telegram and outgoing mail "
+            "(RAPPORT_TELEGRAM_TOKEN, RAPPORT_SMTP_HOST)"
+        )
+    elif TELEGRAM not in sending:
+        steps.append("Telegram is off: `rapport init` or RAPPORT_TELEGRAM_TOKEN turns it on")
+    steps.append("reports: `rapport report programmes`; every command: `rapport --help`")
+    return tuple(steps)
 
 
 def customer_bot(

@@ -1,24 +1,25 @@
 """Report exports as CSV: the rows staff open in a spreadsheet.
 
-One row per campaign or per segment, with exactly the figures of
-`ProgrammeMetrics.as_row()` (definitions in docs/reports.md) plus one
-column per skip reason. A figure with no data (a rate over zero
+One row per campaign or per segment, with the figures of docs/reports.md in
+the columns of `rapport.bot.present.reports.METRIC_COLUMNS` plus one
+`skipped_<reason>` count per skip reason, each column in its documented unit
+(shares in percent, `_pct`; money in the shop's currency; moments ISO 8601
+in the business's zone). A figure with no data (a rate over zero
 deliveries) is an empty cell, never 0, so a spreadsheet does not average
 it in. Exporting writes an AuditEvent: a CSV leaves the system.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Sequence
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
+from rapport.bot.present.listing import Style, listing_csv
+from rapport.bot.present.reports import metrics_listing
 from rapport.crm.database import Database
-from rapport.crm.errors import InvalidInput
+from rapport.crm.errors import InvalidInput, UnknownChoice
 from rapport.crm.reports.programmes import (
     Period,
-    ProgrammeMetrics,
     metrics_per_campaign,
     metrics_per_segment,
 )
@@ -28,7 +29,6 @@ EXPORTS = {
     "campaigns": "one row per campaign",
     "segments": "one row per segment, over its campaigns",
 }
-SKIPPED_PREFIX = "skipped_"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,45 +38,38 @@ class Export:
     rows: int
 
 
-def report_rows(
-    items: Sequence[tuple[int, str, ProgrammeMetrics]], key: str
-) -> list[dict[str, object]]:
-    """`key` names the id column ("campaign_id", "segment_id")."""
-    reasons = sorted({reason for _, _, m in items for reason in m.skipped})
-    rows = []
-    for item_id, name, metrics in items:
-        row: dict[str, object] = {key: item_id, "name": name, **metrics.as_row()}
-        for reason in reasons:
-            row[SKIPPED_PREFIX + reason] = metrics.skipped.get(reason, 0)
-        rows.append(row)
-    return rows
+def export_report(
+    db: Database,
+    actor: Actor,
+    report: str,
+    period: Period,
+    days: int,
+    style: Style | None = None,
+) -> Export:
+    """Build the CSV for one report; audited like any other data leaving the system.
 
-
-def to_csv(rows: Sequence[dict[str, object]]) -> bytes:
-    """UTF-8 with a BOM (spreadsheets then read names right); None as an empty cell."""
-    if not rows:
-        return b""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\r\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
-    return buffer.getvalue().encode("utf-8-sig")
-
-
-def export_report(db: Database, actor: Actor, report: str, period: Period, days: int) -> Export:
-    """Build the CSV for one report; audited like any other data leaving the system."""
+    UTF-8 with a BOM, so spreadsheets read names right. `style` gives the
+    business's zone (for the period's times) and currency (UTC and EUR if not).
+    """
+    style = style or Style(ZoneInfo("UTC"))
     if report not in EXPORTS:
-        raise InvalidInput(f"no export {report!r}; choose one of: {', '.join(EXPORTS)}")
+        raise UnknownChoice("export", report, EXPORTS)
     if report == "campaigns":
-        rows = report_rows(metrics_per_campaign(db, period=period), "campaign_id")
+        items, key = metrics_per_campaign(db, period=period), "campaign_id"
     else:
-        rows = report_rows(metrics_per_segment(db, period=period), "segment_id")
-    if not rows:
+        items, key = metrics_per_segment(db, period=period), "segment_id"
+    if not items:
         raise InvalidInput(f"there are no {report} to export yet")
+    listing = metrics_listing(
+        [(name, period, m) for _, name, m in items],
+        style.zone,
+        "name",
+        ids=(key, [item_id for item_id, _, _ in items]),
+    )
     with db.transaction() as session:
         record(
-            session, actor, "report.export", detail=f"{report}, last {days} days, {len(rows)} rows"
+            session, actor, "report.export", detail=f"{report}, last {days} days, {len(items)} rows"
         )
-    stamp = period.end.strftime("%Y-%m-%d")
-    return Export(f"rapport-{report}-{days}d-{stamp}.csv", to_csv(rows), len(rows))
+    stamp = period.end.astimezone(style.zone).strftime("%Y-%m-%d")
+    content = listing_csv(listing, style).encode("utf-8-sig")
+    return Export(f"rapport-{report}-{days}d-{stamp}.csv", content, len(items))

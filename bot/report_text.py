@@ -1,46 +1,45 @@
-"""Report figures as text, the same in the bot and at the command line."""
+"""Report figures as text, the same in the bot and at the command line.
+
+Thin names over rapport.bot.present, for the Telegram texts: one number style
+(percentages with one decimal, counts with separators, signed NPS) and times
+in the business's zone with the zone shown.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
-from rapport.crm.reports.programmes import ProgrammeMetrics
-
-
-def when(value: datetime | None) -> str:
-    return "—" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
-
-
-def pct(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:.1f}%"
+from rapport.bot.present import numbers, times
+from rapport.bot.present.listing import Style
+from rapport.bot.present.reports import comparison_listing, skipped_words
+from rapport.crm.reports.programmes import Period, ProgrammeMetrics
 
 
-def num(value: float | None, suffix: str = "") -> str:
-    return "—" if value is None else f"{value:g}{suffix}"
+def when(value: datetime | None, zone: ZoneInfo) -> str:
+    return times.when(value, zone)
 
 
-def skipped(metrics: ProgrammeMetrics) -> str:
-    return ", ".join(f"{k} {v}" for k, v in sorted(metrics.skipped.items())) or "0"
+pct = numbers.pct
+skipped = skipped_words
 
 
-def comparison_rows(now: ProgrammeMetrics, before: ProgrammeMetrics) -> list[tuple[str, str, str]]:
-    """(figure, this period, the period before) for every figure of docs/reports.md."""
+def figures_line(m: ProgrammeMetrics) -> list[str]:
+    """A campaign's figures in three short lines (the `/campaign` text)."""
     return [
-        ("targeted", str(now.targeted), str(before.targeted)),
-        ("delivered", str(now.delivered), str(before.delivered)),
-        ("failed", str(now.failed), str(before.failed)),
-        ("bounce rate", pct(now.bounce_rate), pct(before.bounce_rate)),
-        ("pending", str(now.pending), str(before.pending)),
-        ("skipped", skipped(now), skipped(before)),
-        ("response rate", pct(now.response_rate), pct(before.response_rate)),
-        ("participation rate", pct(now.participation_rate), pct(before.participation_rate)),
-        ("survey answers", str(now.survey_answers), str(before.survey_answers)),
-        ("CSAT mean (1–5)", num(now.csat_mean), num(before.csat_mean)),
-        (
-            "CSAT satisfied (4–5)",
-            num(now.csat_satisfied_pct, "%"),
-            num(before.csat_satisfied_pct, "%"),
-        ),
-        ("NPS", num(now.nps), num(before.nps)),
-        ("cost per participant", num(now.cost_per_participant), num(before.cost_per_participant)),
+        f"delivered {numbers.count(m.delivered)}, failed {numbers.count(m.failed)}, "
+        f"pending {numbers.count(m.pending)}, skipped {skipped_words(m)}",
+        f"response rate {numbers.pct(m.response_rate)}, "
+        f"participation rate {numbers.pct(m.participation_rate)}",
+        f"CSAT mean {numbers.mean(m.csat_mean, '5')}, satisfied "
+        f"{numbers.pct(None if m.csat_satisfied_pct is None else m.csat_satisfied_pct / 100)}, "
+        f"NPS {numbers.signed(m.nps)}",
     ]
+
+
+def comparison_rows(
+    now: ProgrammeMetrics, before: ProgrammeMetrics, period: Period, style: Style, days: int
+) -> list[tuple[str, str, str]]:
+    """(figure, this period, the period before) for every figure of docs/reports.md."""
+    listing = comparison_listing(now, before, period, style, days)
+    return [(a, b, c) for a, b, c in listing.cells(style)]

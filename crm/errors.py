@@ -7,6 +7,9 @@ the bot answers with it, the channels map it to their protocol's refusal.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class RapportError(Exception):
     """Base of all errors Rapport reports to a person instead of crashing."""
@@ -38,3 +41,48 @@ class InvalidRule(InvalidInput):
 
 class Conflict(RapportError):
     """The change would clash with what is stored (a duplicate name, a segment in use)."""
+
+
+class UnknownName(NotFound):
+    """A name a person typed (a segment, campaign, programme) matches nothing stored.
+
+    The message names the nearest known names (difflib), so a typo is one
+    look away from fixed: "no segment 'Nope'; did you mean 'new'?".
+    """
+
+    def __init__(self, kind: str, name: str, known: Iterable[str]) -> None:
+        self.kind, self.name = kind, name
+        self.known = sorted(set(known))
+        self.suggestions = nearest(name, self.known)
+        super().__init__(unknown_message(kind, name, self.known, "known"))
+
+
+class UnknownChoice(InvalidInput):
+    """A word from a fixed set (a chart, an export, a report) that is not one of them."""
+
+    def __init__(self, kind: str, name: str, choices: Iterable[str]) -> None:
+        self.kind, self.name = kind, name
+        self.known = list(choices)
+        self.suggestions = nearest(name, self.known)
+        super().__init__(unknown_message(kind, name, self.known, "choose one of"))
+
+
+def unknown_message(kind: str, name: str, known: list[str], lead: str) -> str:
+    """ "no segment 'Nope'; did you mean 'new'?" or, with nothing near, the names there are."""
+    text = f"no {kind} {name!r}"
+    suggestions = nearest(name, known)
+    if suggestions:
+        return text + "; did you mean " + " or ".join(map(repr, suggestions)) + "?"
+    if not known:
+        return text + f" (there are no {kind}s yet)"
+    shown = ", ".join(known[:8]) + (", …" if len(known) > 8 else "")
+    return text + f"; {lead}: {shown}"
+
+
+def nearest(name: str, known: Iterable[str], n: int = 2) -> list[str]:
+    """The known names closest to `name` (case-insensitive), best first."""
+    names = list(known)
+    lowered = {k.lower(): k for k in names}
+    close = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.5)
+    prefix = [k for k in names if name and k.lower().startswith(name.lower())]
+    return list(dict.fromkeys([*(lowered[c] for c in close), *prefix]))[:n]

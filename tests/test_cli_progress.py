@@ -135,7 +135,7 @@ def test_import_and_recompute_show_progress_on_a_terminal_only(tmp_path: Path) -
     _plain(values.stdout + values.stderr)
     assert _words(values.stdout).startswith(
         "values recomputed for 2 customer(s), 2 with orders; 0 loyalty tier change(s); "
-        "0 point(s) expired ┏"
+        "0 point(s) expired value tier"
     )
 
     again = tmp_path / "more.csv"

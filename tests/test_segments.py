@@ -308,7 +308,7 @@ def test_saved_segments_create_get_list_delete(db: Database) -> None:
     assert count_members(db, "everyone", now=NOW) == 2
 
     delete_segment(db, "vips")
-    with pytest.raises(NotFound, match="no segment named 'VIPs'"):
+    with pytest.raises(NotFound, match="no segment 'VIPs'"):
         get_segment(db, "VIPs")
     with pytest.raises(NotFound, match="no segment with id 999"):
         delete_segment(db, 999)

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from rapport.bot import charts
 from rapport.bot.cli import app
 from rapport.bot.exports import export_report
+from rapport.bot.present.reports import metric_values
 from rapport.bot.staff.catalogue import commands_markdown
 from rapport.bot.staff.registry import COMMANDS
 from rapport.crm.clock import utcnow
@@ -93,9 +94,11 @@ async def test_csv_export_reads_back_the_same_numbers_and_is_audited(db: Databas
     assert [r["name"] for r in read] == ["Autumn CSAT", "Winter NPS"]
     for row, (campaign_id, _, m) in zip(read, expected, strict=True):
         assert int(row["campaign_id"]) == campaign_id
-        for key, value in m.as_row().items():
+        for key, value in metric_values(m).items():
             if value is None:
                 assert row[key] == "", key  # "no data" stays empty, never 0
+            elif key.endswith("_pct"):  # shares in percent, one decimal, in every _pct column
+                assert float(row[key]) == pytest.approx(round(100 * float(value), 1)), key
             elif isinstance(value, float):
                 assert float(row[key]) == pytest.approx(value), key
             else:
@@ -103,7 +106,7 @@ async def test_csv_export_reads_back_the_same_numbers_and_is_audited(db: Databas
         assert int(row["skipped_no_consent"]) == m.skipped.get("no_consent", 0)
     # The hand count, read back from the file itself:
     assert read[0]["csat_mean"] == "3.5" and read[1]["nps"] == "0.0"
-    assert read[1]["csat_mean"] == "" and float(read[0]["participation_rate"]) == 1.0
+    assert read[1]["csat_mean"] == "" and float(read[0]["participation_rate_pct"]) == 100.0
     with db.session() as session:
         events = list(
             session.scalars(select(AuditEvent).where(AuditEvent.action == "report.export"))

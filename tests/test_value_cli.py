@@ -71,7 +71,8 @@ def test_acquisition_and_retention_reports(tmp_path: Path) -> None:
     acquired = rapport(tmp_path, "report", "acquisition", "--months", "2")
     assert acquired.returncode == 0, acquired.stderr
     row = next(line for line in acquired.stdout.splitlines() if this_month in line)
-    assert [cell.strip() for cell in row.split("│")][1:4] == [this_month, "3", "3"]
+    assert row.split()[0] == this_month and row.split()[-2:] == ["3", "3"]  # one channel, total
+    assert "(partial, to" in row  # the month still running says so
     retained = rapport(tmp_path, "report", "retention", "--months", "1")
     assert retained.returncode == 0, retained.stderr
     cohort_row = next(line for line in retained.stdout.splitlines() if this_month in line)

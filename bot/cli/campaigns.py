@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.markup import escape
-from rich.table import Table
+from rich.text import Text
 
-from rapport.bot.cli.common import acting, configured_settings, open_db, out
+from rapport.bot.cli.common import acting, configured_settings, open_db, out, style
 from rapport.bot.cli.progress import Bar, progress_bar
+from rapport.bot.cli.render import FormatOption, OutputFormat, WideOption, show
 from rapport.crm.clock import utcnow
 from rapport.crm.errors import InvalidInput
 
@@ -104,36 +104,35 @@ def campaigns_create(
         out.print(f"campaign {campaign.id} {campaign.name!r} created ({_schedule_words(campaign)})")
 
 
-def _schedule_words(campaign: CampaignView) -> str:
+def _schedule_words(campaign: CampaignView, zone: ZoneInfo | None = None) -> str:
+    """The schedule in words: a cron in its own zone; a one-off time in `zone` (the
+    business's, as listings show times), else the campaign's."""
     if campaign.schedule_cron:
         return f"cron '{campaign.schedule_cron}' {campaign.timezone}"
     if campaign.run_at:
-        return (
-            f"once at {campaign.run_at.astimezone(ZoneInfo(campaign.timezone)):%Y-%m-%d %H:%M %Z}"
-        )
+        shown = zone or ZoneInfo(campaign.timezone)
+        return f"once at {campaign.run_at.astimezone(shown):%Y-%m-%d %H:%M %Z}"
     return "run by hand"
 
 
 @app.command("list")
-def campaigns_list() -> None:
-    """Every campaign with its schedule, status and next run (in RAPPORT_TIMEZONE).
+def campaigns_list(fmt: FormatOption = OutputFormat.TABLE, wide: WideOption = False) -> None:
+    """Every campaign with its status, next run (in RAPPORT_TIMEZONE) and schedule.
 
     Example: rapport campaigns list
     """
+    from rapport.bot.present.lists import campaign_listing
     from rapport.bot.schedule_text import next_run
     from rapport.crm.campaigns.definitions import list_campaigns
 
     settings = configured_settings()
     now = utcnow()
     with open_db(settings.database_url) as db:
-        table = Table("id", "name", "kind", "status", "schedule",
-                      f"next run ({settings.timezone})", "channel")  # fmt: skip
-        for c in list_campaigns(db):
-            table.add_row(
-                str(c.id), escape(c.name), c.kind, c.status, _schedule_words(c),
-                next_run(c, settings.zone, now), c.channel,
-            )  # fmt: skip
-        out.print(table)
+        rows = [
+            (c, _schedule_words(c, settings.zone), next_run(c, settings.zone, now))
+            for c in list_campaigns(db)
+        ]
+    show(campaign_listing(rows, settings.zone), style(settings), fmt, wide=wide)
 
 
 @app.command("show")
@@ -147,7 +146,9 @@ def campaigns_show(campaign: str) -> None:
 
     with open_db(configured_settings().database_url) as db:
         c = get_campaign(db, campaign)
-        out.print(f"[bold]#{c.id} {c.name}[/bold] — {c.kind}, {c.status}, {_schedule_words(c)}")
+        out.print(
+            Text(f"#{c.id} {c.name}", style="bold"), f"— {c.kind}, {c.status}, {_schedule_words(c)}"
+        )
         out.print(f"channel {c.channel}{' with fallback' if c.fallback else ''}")
         if c.survey_kind:
             out.print(f"survey: {c.survey_kind}")
@@ -351,7 +352,7 @@ def _already_ran(campaign: CampaignView, summary: RunSummary, zone: ZoneInfo) ->
         f"campaign {campaign.id} already ran in this minute's slot"
         f"{f' ({at:%H:%M %Z})' if at else ''}: run {summary.run_id}, {summary.queued} queued; "
         "nothing new. To run it again on purpose: "
-        f"rapport campaigns run-now {escape(repr(campaign.name))} --again"
+        f"rapport campaigns run-now {campaign.name!r} --again"
     )
 
 
@@ -399,4 +400,4 @@ def campaigns_test(
     with open_db(settings.database_url) as db:
         actor = acting(db, None, Permission.RUN_CAMPAIGNS)
         said = asyncio.run(send_test(db, settings, actor, campaign, channel, address))
-    out.print(escape(said))
+    out.print(said)

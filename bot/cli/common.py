@@ -12,10 +12,11 @@ core come in only when a command runs (tests/test_cli_start.py holds the list).
 from __future__ import annotations
 
 import getpass
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -24,29 +25,80 @@ from rapport.bot import logs
 from rapport.crm.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+    from rapport.bot.present.listing import Style
     from rapport.crm.database import Database
     from rapport.crm.settings import Settings
     from rapport.crm.staff.audit import Actor
     from rapport.crm.staff.roles import Permission
 
-out = Console()
+out = Console(markup=False, highlight=False)
+"""Standard output. Markup is off: customer names and messages are data, and a name
+like `[/i]Zoe` must print as written (emphasis is given with `rich.text.Text`)."""
 
 
-def configured_settings() -> Settings:
-    """The settings from the environment and .env, with logging set to their level."""
+def configured_settings(*, chatter: bool = False) -> Settings:
+    """The settings from the environment and .env, with logging set to their level.
+
+    Start-up INFO lines ("database ready …") belong to `rapport run`
+    (`chatter`); any other command logs warnings and errors only, unless
+    RAPPORT_LOG_LEVEL asks for DEBUG.
+    """
     from rapport.crm.settings import load_settings
 
     settings = load_settings()
-    logs.configure(settings.log_level)
+    level = settings.log_level.upper()
+    logs.configure(level if chatter or level == "DEBUG" else _at_least_warning(level))
     return settings
 
 
+def _at_least_warning(level: str) -> str:
+    return "WARNING" if level in ("INFO", "NOTSET") else level
+
+
+def style(settings: Settings) -> Style:
+    """How this installation formats figures: its time zone and currency."""
+    from rapport.bot.present.listing import Style
+
+    return Style(zone=settings.zone, currency=settings.currency)
+
+
+def warn_if_new_database(url: str) -> None:
+    """Say so on stderr when a command is about to create a SQLite database here.
+
+    A command run in the wrong folder would otherwise make and migrate an
+    empty `./rapport.db` and report nothing, silently.
+    """
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    path = Path(parsed.database)
+    if path.exists() or (path.is_absolute() and path.parent != Path.cwd()):
+        return
+    print(
+        f"rapport: warning: no database at {path} in {Path.cwd()}; creating a new, empty one "
+        "(set RAPPORT_DATABASE_URL, or run from your shop's folder)",
+        file=sys.stderr,
+    )
+
+
 @contextmanager
-def open_db(url: str, *, migrate: bool = True) -> Iterator[Database]:
-    """The database at `url` for one command (upgraded to head unless `migrate` is off)."""
+def open_db(url: str, *, migrate: bool = True, new_ok: bool = False) -> Iterator[Database]:
+    """The database at `url` for one command (upgraded to head unless `migrate` is off).
+
+    Creating a new SQLite file in the current folder is warned about unless
+    the command means to (`new_ok`: `rapport init`, `rapport demo-data`).
+    """
     from rapport.crm.database import Database
     from rapport.migrations import schema
 
+    if migrate and not new_ok:
+        warn_if_new_database(url)
     db = schema.open_database(url) if migrate else Database(url)
     try:
         yield db
@@ -76,9 +128,27 @@ def acting(db: Database, staff_id: int | None, permission: Permission) -> Actor:
     with db.session() as session:
         member = session.get(StaffMember, staff_id)
     if member is None or not member.active:
-        raise InvalidInput(f"no active staff member {staff_id} (see rapport staff list)")
+        unknown_staff(db, staff_id)
     return actor_for(authorise(member, permission))
 
 
-def when(value: datetime | None) -> str:
-    return "—" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
+def unknown_staff(db: Database, staff_id: int) -> NoReturn:
+    """Refuse a staff id that is not an active member, naming the ones that are."""
+    from sqlalchemy import select
+
+    from rapport.crm.models import StaffMember
+
+    with db.session() as session:
+        active = session.execute(
+            select(StaffMember.id, StaffMember.name).where(StaffMember.active.is_(True))
+        ).all()
+    known = ", ".join(f"{i} {name}" for i, name in active) or "none yet (rapport staff add)"
+    raise InvalidInput(f"no active staff member {staff_id}; active staff: {known}")
+
+
+def when(value: datetime | None, zone: ZoneInfo | None = None) -> str:
+    """A moment in the business's zone, with the zone shown (rapport.bot.present.times);
+    without `zone`, the configured RAPPORT_TIMEZONE."""
+    from rapport.bot.present.times import when as local_when
+
+    return local_when(value, zone or configured_settings().zone)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from rapport.bot.cli.common import StaffOption, acting, configured_settings, open_db, out
 
@@ -26,7 +25,7 @@ def _record(customer_id: int, channel: str, source: str, staff: int | None, gran
         actor = acting(db, staff, Permission.MANAGE_CONSENT)
         staff_consent(db, actor, customer_id, channel, granted=granted, source=source)
     state = "granted" if granted else "withdrawn"
-    out.print(f"customer {customer_id}: marketing consent by {channel} {state} ({escape(source)})")
+    out.print(f"customer {customer_id}: marketing consent by {channel} {state} ({source})")
 
 
 @app.command("grant")

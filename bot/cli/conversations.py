@@ -10,12 +10,18 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
-from rapport.bot.cli.common import cli_actor, configured_settings, open_db, out, when
+from rapport.bot.cli.common import (
+    cli_actor,
+    configured_settings,
+    open_db,
+    out,
+    style,
+    unknown_staff,
+    when,
+)
+from rapport.bot.cli.render import FormatOption, OutputFormat, WideOption, show
 from rapport.crm.clock import utcnow
-from rapport.crm.errors import InvalidInput
 
 if TYPE_CHECKING:
     from rapport.crm.database import Database
@@ -40,9 +46,9 @@ def _staff_actor(db: Database, staff_id: int | None) -> Actor:
         return cli_actor()
     with db.session() as session:
         member = session.get(StaffMember, staff_id)
-        if member is None or not member.active:
-            raise InvalidInput(f"no active staff member {staff_id} (see rapport staff list)")
-        return actor_for(member)
+        if member is not None and member.active:
+            return actor_for(member)
+    unknown_staff(db, staff_id)
 
 
 async def _with_channels(settings: Settings, work: Callable[[OutboundChannels], Awaitable[T]]) -> T:
@@ -56,29 +62,20 @@ async def _with_channels(settings: Settings, work: Callable[[OutboundChannels], 
 @app.command("list")
 def conversations_list(
     all_: Annotated[bool, typer.Option("--all", help="Resolved ones too.")] = False,
+    fmt: FormatOption = OutputFormat.TABLE,
+    wide: WideOption = False,
 ) -> None:
-    """Open and waiting conversations, longest waiting first.
+    """Open and waiting conversations, longest waiting first (times in RAPPORT_TIMEZONE).
 
     Example: rapport conversations list --all
     """
+    from rapport.bot.present.lists import conversation_listing
     from rapport.crm.desk.conversations import list_conversations
 
-    with open_db(configured_settings().database_url) as db:
-        table = Table("id", "customer", "channel", "status", "agent", "complaint", "last message")
-        for v in list_conversations(db, cli_actor(), include_resolved=all_):
-            table.add_row(
-                str(v.id),
-                escape(f"#{v.customer_id} {v.customer_name or ''}"),
-                v.channel,
-                v.status
-                + (f" (reopened ×{v.reopened_count})" if v.reopened_count else "")
-                + (" (answer NOT delivered)" if v.send_error else ""),
-                escape(v.assigned_name or "—"),
-                ("yes" if v.is_complaint else "")
-                + (f", follow up by {when(v.follow_up_due)}" if v.follow_up_due else ""),
-                when(v.last_message_at),
-            )
-        out.print(table)
+    settings = configured_settings()
+    with open_db(settings.database_url) as db:
+        views = list_conversations(db, cli_actor(), include_resolved=all_)
+    show(conversation_listing(views, settings.zone), style(settings), fmt, wide=wide)
 
 
 @app.command("take")
@@ -95,7 +92,7 @@ def conversations_take(
 
     with open_db(configured_settings().database_url) as db:
         view = take(db, _staff_actor(db, staff), conversation, force=force)
-        out.print(f"conversation {view.id} is now {escape(view.assigned_name or '')}'s")
+        out.print(f"conversation {view.id} is now {view.assigned_name or ''}'s")
 
 
 @app.command("reply")
@@ -145,7 +142,7 @@ def conversations_resolve(
             message += "; satisfaction question sent"
         elif done.survey_error:
             message += f"; the satisfaction question could NOT be sent: {done.survey_error}"
-        out.print(escape(message))
+        out.print(message)
 
 
 @app.command("complaint")
@@ -163,17 +160,22 @@ def conversations_complaint(
     settings = configured_settings()
     with open_db(settings.database_url) as db:
         due = flag_complaint(db, _staff_actor(db, staff), conversation, load_rules(settings))
-        out.print(f"conversation {conversation} is a complaint; follow up by {when(due)}")
+        out.print(
+            f"conversation {conversation} is a complaint; follow up by {when(due, settings.zone)}"
+        )
 
 
 @app.command("followups")
 def conversations_followups(
     all_: Annotated[bool, typer.Option("--all", help="Done ones too.")] = False,
+    fmt: FormatOption = OutputFormat.TABLE,
+    wide: WideOption = False,
 ) -> None:
     """Complaint follow-up tasks, overdue first; due dates in the business's time zone.
 
     Example: rapport conversations followups --all
     """
+    from rapport.bot.present.lists import follow_up_listing
     from rapport.crm.desk.follow_ups import describe_reason, list_follow_ups
     from rapport.crm.desk.rules import load_rules
 
@@ -181,21 +183,9 @@ def conversations_followups(
     zone = load_rules(settings).hours.zone
     with open_db(settings.database_url) as db:
         now = utcnow()
-        table = Table(
-            "conversation", "customer", "reason", "agent", "status", f"due ({zone.key})", "done"
-        )
-        for v in list_follow_ups(db, cli_actor(), include_done=all_):
-            table.add_row(
-                str(v.conversation_id),
-                escape(f"#{v.customer_id} {v.customer_name or ''}"),
-                escape(describe_reason(v.reason)),
-                escape(v.assigned_name or "—"),
-                v.status,
-                ("OVERDUE " if v.overdue(now) else "")
-                + f"{v.due_at.astimezone(zone):%Y-%m-%d %H:%M}",
-                when(v.done_at),
-            )
-        out.print(table)
+        views = list_follow_ups(db, cli_actor(), include_done=all_)
+    reasons = {v.reason: describe_reason(v.reason) for v in views if v.reason}
+    show(follow_up_listing(views, zone, now, reasons), style(settings), fmt, wide=wide)
 
 
 @app.command("followup-done")

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from rapport.bot.cli.common import (
     StaffOption,
@@ -16,9 +16,11 @@ from rapport.bot.cli.common import (
     configured_settings,
     open_db,
     out,
+    style,
     when,
 )
 from rapport.bot.cli.progress import progress_bar
+from rapport.bot.cli.render import FormatOption, OutputFormat, WideOption, show
 from rapport.crm.errors import InvalidInput
 
 app = typer.Typer(no_args_is_help=True, help="Look customers up (audited).")
@@ -28,55 +30,51 @@ app = typer.Typer(no_args_is_help=True, help="Look customers up (audited).")
 def customers_list(
     search: Annotated[str | None, typer.Option(help="Part of a name or address.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    fmt: FormatOption = OutputFormat.TABLE,
+    wide: WideOption = False,
 ) -> None:
-    """Customers, most recently active first.
+    """Customers, most recently active first (times in RAPPORT_TIMEZONE).
 
     Example: rapport customers list --search ann --limit 20
     """
+    from rapport.bot.present.lists import customer_listing
     from rapport.crm.customers.profiles import list_customers
 
-    with open_db(configured_settings().database_url) as db:
+    settings = configured_settings()
+    with open_db(settings.database_url) as db:
         rows = list_customers(db, cli_actor(), search=search, limit=limit)
-        table = Table(
-            "id", "name", "contact", "consent", "last channel", "last activity", "messages"
-        )
-        for c in rows:
-            table.add_row(
-                str(c.id),
-                escape(c.display_name or "—"),
-                escape(c.contact or "—"),
-                ", ".join(c.consent) or "none",
-                c.last_channel or "—",
-                when(c.last_activity_at),
-                str(c.interactions),
-            )
-        out.print(table)
+    show(customer_listing(rows, settings.zone), style(settings), fmt, wide=wide)
 
 
 @app.command("show")
 def customers_show(customer_id: int) -> None:
-    """One customer's profile, identities and recent messages.
+    """One customer's profile, identities and recent messages (times in RAPPORT_TIMEZONE).
 
     Example: rapport customers show 42
     """
     from rapport.crm.customers.profiles import customer_profile
 
-    with open_db(configured_settings().database_url) as db:
+    settings = configured_settings()
+    zone = settings.zone
+    with open_db(settings.database_url) as db:
         p = customer_profile(db, cli_actor(), customer_id)
         s = p.summary
-        out.print(f"[bold]#{s.id} {s.display_name or '(no name)'}[/bold]")
-        out.print(f"customer since {when(p.created_at)}, via {s.first_seen_channel}")
+        out.print(Text(f"#{s.id} {s.display_name or '(no name)'}", style="bold"))
+        out.print(
+            f"customer since {when(p.created_at, zone)}, first contact by {s.first_seen_channel}"
+        )
         out.print(f"marketing consent: {'yes' if p.marketing_consent else 'no'}")
         for channel, external_id in p.identities:
             out.print(f"  {channel}: {external_id}")
         mood = "unscored" if p.average_polarity is None else f"{p.average_polarity:+.2f}"
-        out.print(f"{s.interactions} message(s), average sentiment {mood}")
+        out.print(f"{s.interactions:,} message(s), average sentiment {mood} (−1 to +1)")
         if p.open_conversation_id:
             out.print(f"open conversation #{p.open_conversation_id}")
         for r in p.recent:
             arrow = "←" if r.direction == "in" else "→"
             score = "" if r.polarity is None else f" ({r.polarity:+.2f})"
-            out.print(f"  {when(r.sent_at)} {arrow} {r.channel}{score}: {(r.body or '')[:120]}")
+            body = (r.body or "")[:120]
+            out.print(f"  {when(r.sent_at, zone)} {arrow} {r.channel}{score}: {body}")
 
 
 @app.command("tag")
@@ -89,7 +87,7 @@ def customers_tag(customer_id: int, tags: list[str]) -> None:
 
     with open_db(configured_settings().database_url) as db:
         now = add_tags(db, customer_id, tags)
-        out.print(f"customer {customer_id} tags: {escape(', '.join(now))}")
+        out.print(f"customer {customer_id} tags: {', '.join(now)}")
 
 
 @app.command("untag")
@@ -102,7 +100,7 @@ def customers_untag(customer_id: int, tags: list[str]) -> None:
 
     with open_db(configured_settings().database_url) as db:
         left = remove_tags(db, customer_id, tags)
-        out.print(f"customer {customer_id} tags: {escape(', '.join(left)) or '(none)'}")
+        out.print(f"customer {customer_id} tags: {', '.join(left) or '(none)'}")
 
 
 @app.command("merge")
@@ -134,11 +132,14 @@ def customers_values(
     recompute: Annotated[
         bool, typer.Option(help="Recompute every customer's values first.")
     ] = False,
+    fmt: FormatOption = OutputFormat.TABLE,
+    wide: WideOption = False,
 ) -> None:
     """Customer value: recompute, then explain one customer or count customers per tier.
 
     Example: rapport customers values --recompute
     """
+    from rapport.bot.present.lists import tier_listing
     from rapport.crm.customers.profiles import customer_profile
     from rapport.crm.value.loyalty import expire_points, parse_tiers
     from rapport.crm.value.scores import (
@@ -167,10 +168,8 @@ def customers_values(
             for line in explain_value(db, customer_id):
                 out.print(line)
             return
-        table = Table("value tier", "customers", "total spend", "predicted 12 months")
-        for tier, count, spend, predicted in value_tier_counts(db):
-            table.add_row(tier, str(count), f"{spend:,.2f}", f"{predicted:,.2f}")
-        out.print(table)
+        tiers = value_tier_counts(db)
+    show(tier_listing(tiers), style(settings), fmt, wide=wide)
 
 
 SHOWN_ERRORS = 50
@@ -211,10 +210,10 @@ def customers_import(
             written=wrote,
         )
     if report.errors:
-        out.print(f"{len(report.errors)} bad row(s) in {escape(file.name)}; nothing was imported:")
+        out.print(f"{len(report.errors)} bad row(s) in {file.name}; nothing was imported:")
         table = Table("line", "problem")
         for error in report.errors[:SHOWN_ERRORS]:
-            table.add_row(str(error.line), escape(error.reason))
+            table.add_row(str(error.line), Text(error.reason))
         out.print(table)
         if len(report.errors) > SHOWN_ERRORS:
             out.print(f"… and {len(report.errors) - SHOWN_ERRORS} more")
@@ -260,4 +259,4 @@ def customers_invite(
             async with outbound:
                 return await send_invitation(db, settings, sender, email, name, actor.label)
 
-        out.print(escape(asyncio.run(send())))
+        out.print(asyncio.run(send()))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from rapport.bot.cli.common import configured_settings, open_db, out
@@ -36,7 +35,7 @@ def demo_data(
     if database.normalise_url(database_url) == database.normalise_url(settings.database_url):
         out.print("note: this is your configured RAPPORT_DATABASE_URL; only an empty or demo "
                   "database is accepted")  # fmt: skip
-    with open_db(database_url) as db:
+    with open_db(database_url, new_ok=True) as db:
         with progress_bar("demo data: drawing customers", total=STAGES) as bar:
 
             def step(stage: str, n: int) -> None:
@@ -64,4 +63,4 @@ def demo_data(
         ):
             table.add_row(label, f"{value:,}")
         out.print(table)
-        out.print(f"try: RAPPORT_DATABASE_URL={escape(database_url)} rapport report programmes")
+        out.print(f"try: RAPPORT_DATABASE_URL={database_url} rapport report programmes")

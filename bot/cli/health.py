@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
 from rich.table import Table
 
 from rapport.bot.cli.common import configured_settings, open_db, out, when
@@ -29,7 +28,7 @@ def health() -> None:
                 t.state,
                 str(t.restarts),
                 when(t.last_ok),
-                escape(t.last_error or "—"),
+                t.last_error or "—",
                 when(t.last_error_at),
             )
         out.print(table)

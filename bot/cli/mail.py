@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from rapport.bot.cli.common import acting, configured_settings, open_db, out
@@ -37,9 +36,9 @@ def mail_reports(
         table.add_row(
             f"{r.received_at.astimezone(settings.zone):%Y-%m-%d %H:%M}",
             r.kind,
-            escape(r.recipient or "—"),
+            r.recipient or "—",
             r.status or "—",
             str(r.customer_id or "unmatched"),
-            escape(r.outcome),
+            r.outcome,
         )
     out.print(table)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from rapport.bot.cli.common import configured_settings, open_db, out
+from rapport.bot.cli.common import configured_settings, open_db, out, style
+from rapport.bot.cli.render import FormatOption, OutputFormat, WideOption, show
 
 app = typer.Typer(
     no_args_is_help=True, help="Ready programme templates (welcome, CSAT, NPS, loyalty, …)."
@@ -15,26 +15,18 @@ app = typer.Typer(
 
 
 @app.command("list")
-def programmes_list() -> None:
-    """Every programme template: what it does, the standard it serves, what it creates.
+def programmes_list(fmt: FormatOption = OutputFormat.TABLE, wide: WideOption = False) -> None:
+    """Every programme template: its name (to install it), what it does, what it creates.
 
     Example: rapport programmes list
     """
+    from rapport.bot.present.lists import programme_listing
     from rapport.crm.campaigns.programmes import installed_programmes, list_programmes
 
-    with open_db(configured_settings().database_url) as db:
+    settings = configured_settings()
+    with open_db(settings.database_url) as db:
         installed = installed_programmes(db)
-    table = Table("name", "programme", "competency", "creates", "installed", show_lines=True)
-    for p in list_programmes():
-        creates = "\n".join(f"{s.campaign.name} ({s.campaign.kind})" for s in p.steps)
-        table.add_row(
-            p.name,
-            f"[bold]{p.title}[/bold]\n{p.description}",
-            p.competency,
-            creates,
-            "yes" if p.name in installed else "—",
-        )
-    out.print(table)
+    show(programme_listing(list_programmes(), set(installed)), style(settings), fmt, wide=wide)
 
 
 @app.command("show")

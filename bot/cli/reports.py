@@ -1,4 +1,10 @@
-"""`rapport report …`: programme, acquisition, retention and desk reports, CSV and charts."""
+"""`rapport report …`: programme, acquisition, retention and desk reports, CSV and charts.
+
+Every report is shown through rapport.bot.present: periods and months in
+RAPPORT_TIMEZONE with the zone named, one number style, `--format csv|json`
+for scripts. A segment or campaign that does not exist is an error with the
+nearest known name, never a report of zeros.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
-from rapport.bot.cli.common import cli_actor, configured_settings, open_db, out
+from rapport.bot.cli.common import cli_actor, configured_settings, open_db, out, style
+from rapport.bot.cli.render import FormatOption, OutputFormat, WideOption, show
 from rapport.crm.clock import utcnow
 
 app = typer.Typer(no_args_is_help=True, help="Programme reports.")
@@ -20,29 +25,33 @@ def report_programmes(
     campaign: Annotated[str | None, typer.Option(help="One campaign (id or name).")] = None,
     segment: Annotated[str | None, typer.Option(help="Campaigns of one segment.")] = None,
     days: Annotated[int, typer.Option(min=1, help="Period length, ending now.")] = 30,
+    fmt: FormatOption = OutputFormat.TABLE,
+    wide: WideOption = False,
 ) -> None:
     """Delivered, skipped, response, participation, CSAT and NPS, against the period before.
 
     Example: rapport report programmes --segment recent --days 90
     """
-    from rapport.bot.report_text import comparison_rows
+    from rapport.bot.present.reports import comparison_listing, metrics_listing
     from rapport.crm.campaigns.definitions import get_campaign
-    from rapport.crm.reports.programmes import Period, campaign_ids_for_segment, programme_metrics
+    from rapport.crm.reports.programmes import Period, programme_metrics, segment_campaign_ids
 
-    with open_db(configured_settings().database_url) as db:
+    settings = configured_settings()
+    look = style(settings)
+    with open_db(settings.database_url) as db:
         ids = None
         if campaign is not None:
             ids = [get_campaign(db, campaign).id]
         elif segment is not None:
-            ids = campaign_ids_for_segment(db, segment)
+            ids = segment_campaign_ids(db, segment)
         period = Period.last_days(days, utcnow())
         now_m = programme_metrics(db, campaign_ids=ids, period=period)
         before = programme_metrics(db, campaign_ids=ids, period=period.previous())
-        table = Table("measure", f"last {days} days", f"the {days} days before")
-        rows = comparison_rows(now_m, before)
-        for row in rows:
-            table.add_row(*row)
-        out.print(table)
+    if fmt is OutputFormat.TABLE:
+        show(comparison_listing(now_m, before, period, look, days), look, fmt, wide=wide)
+    else:
+        items = [("this", period, now_m), ("before", period.previous(), before)]
+        show(metrics_listing(items, settings.zone), look, fmt)
 
 
 @app.command("export")
@@ -60,8 +69,10 @@ def report_export(
     from rapport.bot.exports import export_report
     from rapport.crm.reports.programmes import Period
 
-    with open_db(configured_settings().database_url) as db:
-        made = export_report(db, cli_actor(), report, Period.last_days(days, utcnow()), days)
+    settings = configured_settings()
+    with open_db(settings.database_url) as db:
+        period = Period.last_days(days, utcnow())
+        made = export_report(db, cli_actor(), report, period, days, style(settings))
         path = to or Path(made.filename)
         path.write_bytes(made.content)
         out.print(f"wrote {made.rows} rows to {path}")
@@ -77,11 +88,19 @@ def report_chart(
 
     Example: rapport report chart satisfaction --days 90 --out csat.png
     """
-    from rapport.bot.charts import draw_report
+    from rapport.bot.charts import chart_thresholds, draw_report
     from rapport.crm.reports.programmes import Period
 
-    with open_db(configured_settings().database_url) as db:
-        png = draw_report(db, chart, Period.last_days(days, utcnow()), f"last {days} days")
+    settings = configured_settings()
+    with open_db(settings.database_url) as db:
+        png = draw_report(
+            db,
+            chart,
+            Period.last_days(days, utcnow()),
+            f"last {days} days",
+            zone=settings.zone,
+            thresholds=chart_thresholds(settings),
+        )
         path = to or Path(f"rapport-{chart}-{days}d.png")
         path.write_bytes(png)
         out.print(f"wrote {path}")
@@ -93,29 +112,29 @@ def report_acquisition(
         int, typer.Option(min=1, max=120, help="Months back, this one included.")
     ] = 12,
     segment: Annotated[str | None, typer.Option(help="Only customers this segment picks.")] = None,
+    fmt: FormatOption = OutputFormat.TABLE,
+    wide: WideOption = False,
 ) -> None:
-    """New customers per month of first contact, by first channel.
+    """New customers per month of first contact, by first channel (months in RAPPORT_TIMEZONE).
 
     Example: rapport report acquisition --months 6
     """
-    from rapport.crm.reports.retention import acquisition, add_months, month_start
+    from rapport.bot.present.reports import acquisition_listing
+    from rapport.crm.reports.retention import acquisition, add_months, month_key, month_start
 
-    with open_db(configured_settings().database_url) as db:
+    settings = configured_settings()
+    zone = settings.zone
+    with open_db(settings.database_url) as db:
         now = utcnow()
-        start = add_months(month_start(now), 1 - months)
-        rows = acquisition(db, start, add_months(month_start(now), 1), segment=segment, now=now)
-        channels = sorted({r.channel for r in rows})
-        by_month: dict[str, dict[str, int]] = {}
-        for r in rows:
-            by_month.setdefault(r.month, {})[r.channel] = r.customers
-        table = Table("month", *channels, "total")
-        for n in range(months):
-            month = f"{add_months(start, n):%Y-%m}"
-            counts = by_month.get(month, {})
-            table.add_row(
-                month, *(str(counts.get(ch, 0)) for ch in channels), str(sum(counts.values()))
-            )
-        out.print(table)
+        start = add_months(month_start(now, zone), 1 - months)
+        end = add_months(month_start(now, zone), 1)
+        rows = acquisition(db, start, end, segment=segment, now=now, zone=zone)
+    by_month: dict[str, dict[str, int]] = {}
+    for r in rows:
+        by_month.setdefault(r.month, {})[r.channel] = r.customers
+    labels = [month_key(add_months(start, n)) for n in range(months)]
+    listing = acquisition_listing(labels, by_month, month_key(now, zone), now, zone)
+    show(listing, style(settings), fmt, wide=wide)
 
 
 @app.command("retention")
@@ -124,44 +143,81 @@ def report_retention(
         int, typer.Option(min=1, max=60, help="Cohorts back, this one included.")
     ] = 12,
     dormancy_days: Annotated[int, typer.Option(min=1, help="Silence that counts as churn.")] = 90,
+    fmt: FormatOption = OutputFormat.TABLE,
+    wide: WideOption = False,
 ) -> None:
     """Retention cohorts (share active n months after first contact), churned and reactivated.
 
+    The month still running is marked: it has only its first days, so its
+    shares are low and its churn is not yet a month's.
+
     Example: rapport report retention --months 12 --dormancy-days 90
     """
-    from rapport.bot.report_text import pct
+    from rapport.bot.present.reports import churn_listing, cohort_listing
     from rapport.crm.reports.retention import (
         add_months,
         churn_and_reactivation,
+        month_key,
         month_start,
         retention_cohorts,
     )
 
-    with open_db(configured_settings().database_url) as db:
+    settings = configured_settings()
+    zone, look = settings.zone, style(settings)
+    with open_db(settings.database_url) as db:
         now = utcnow()
-        start = add_months(month_start(now), 1 - months)
-        cohorts = retention_cohorts(db, start, now)
-        width = max((len(c.active) for c in cohorts), default=1)
-        table = Table("cohort", "customers", *(f"+{k}" for k in range(width)))
-        for c in cohorts:
-            cells = [pct(s) for s in c.shares]
-            table.add_row(c.month, str(c.size), *cells, *([""] * (width - len(cells))))
-        out.print(table)
-        churn = Table("month", "new", "active", "churned", "reactivated")
-        for r in churn_and_reactivation(db, start, months, dormancy_days=dormancy_days):
-            churn.add_row(r.month, str(r.new), str(r.active), str(r.churned), str(r.reactivated))
-        out.print(churn)
+        start = add_months(month_start(now, zone), 1 - months)
+        cohorts = retention_cohorts(db, start, now, zone=zone)
+        churn = churn_and_reactivation(db, start, months, dormancy_days=dormancy_days)
+    current = month_key(now, zone)
+    show(cohort_listing(cohorts, now, zone), look, fmt, wide=wide)
+    if fmt is OutputFormat.TABLE:
+        out.print()
+        show(churn_listing(churn, current, now, zone, dormancy_days), look, fmt, wide=wide)
+
+
+@app.command("churn")
+def report_churn(
+    months: Annotated[
+        int, typer.Option(min=1, max=60, help="Months back, this one included.")
+    ] = 12,
+    dormancy_days: Annotated[int, typer.Option(min=1, help="Silence that counts as churn.")] = 90,
+    fmt: FormatOption = OutputFormat.TABLE,
+    wide: WideOption = False,
+) -> None:
+    """New, active, churned and reactivated customers per month (the table under retention).
+
+    Example: rapport report churn --months 6 --format csv
+    """
+    from rapport.bot.present.reports import churn_listing
+    from rapport.crm.reports.retention import (
+        add_months,
+        churn_and_reactivation,
+        month_key,
+        month_start,
+    )
+
+    settings = configured_settings()
+    zone = settings.zone
+    with open_db(settings.database_url) as db:
+        now = utcnow()
+        start = add_months(month_start(now, zone), 1 - months)
+        churn = churn_and_reactivation(db, start, months, dormancy_days=dormancy_days)
+    listing = churn_listing(churn, month_key(now, zone), now, zone, dormancy_days)
+    show(listing, style(settings), fmt, wide=wide)
 
 
 @app.command("desk")
 def report_desk(
     days: Annotated[int, typer.Option(min=1, help="Conversations opened in this many days.")] = 30,
+    fmt: FormatOption = OutputFormat.TABLE,
+    wide: WideOption = False,
 ) -> None:
     """First response and resolution times (p50/p90, business time), breaches, per agent/segment.
 
     Example: rapport report desk --days 7
     """
-    from rapport.bot.staff.desk_report import REPORT_HEADER, report_rows
+    from rapport.bot.present.reports import desk_listing
     from rapport.crm.desk.report import desk_report
     from rapport.crm.desk.rules import load_rules
     from rapport.crm.reports.programmes import Period
@@ -170,7 +226,4 @@ def report_desk(
     with open_db(settings.database_url) as db:
         now = utcnow()
         report = desk_report(db, load_rules(settings), Period.last_days(days, now), now)
-        table = Table(*REPORT_HEADER)
-        for row in report_rows(report):
-            table.add_row(*(escape(cell) for cell in row))
-        out.print(table)
+    show(desk_listing(report, settings.zone), style(settings), fmt, wide=wide)

@@ -25,7 +25,7 @@ def run(
 
     from rapport.bot.runner import run as run_app
 
-    asyncio.run(run_app(configured_settings(), workers=workers))
+    asyncio.run(run_app(configured_settings(chatter=True), workers=workers))
 
 
 def worker(
@@ -39,4 +39,4 @@ def worker(
 
     from rapport.bot.runner import run as run_app
 
-    asyncio.run(run_app(configured_settings(), worker=True, parent_fd=parent_fd))
+    asyncio.run(run_app(configured_settings(chatter=True), worker=True, parent_fd=parent_fd))

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
+from rich.text import Text
 
-from rapport.bot.cli.common import cli_actor, configured_settings, open_db, out, when
+from rapport.bot.cli.common import cli_actor, configured_settings, open_db, out, style, when
+from rapport.bot.cli.render import FormatOption, OutputFormat, WideOption, show
 from rapport.crm.clock import utcnow
 
 app = typer.Typer(no_args_is_help=True, help="Saved customer segments (named rules).")
@@ -31,29 +31,27 @@ def segments_create(
     with open_db(configured_settings().database_url) as db:
         segment = create_segment(db, name, rule, description)
         words = describe(segment_rule(segment))
-        out.print(f"segment {segment.id} '{escape(segment.name)}': {escape(words)}", soft_wrap=True)
+        out.print(f"segment {segment.id} '{segment.name}': {words}", soft_wrap=True)
 
 
 @app.command("list")
-def segments_list() -> None:
-    """Every segment: its rule in words and how many customers it picks now.
+def segments_list(fmt: FormatOption = OutputFormat.TABLE, wide: WideOption = False) -> None:
+    """Every segment: how many customers it picks now and its rule in words.
 
     Example: rapport segments list
     """
+    from rapport.bot.present.lists import segment_listing
     from rapport.crm.segments.rules import describe
     from rapport.crm.segments.saved import count_members, list_segments, segment_rule
 
-    with open_db(configured_settings().database_url) as db:
+    settings = configured_settings()
+    with open_db(settings.database_url) as db:
         now = utcnow()
-        table = Table("id", "name", "rule", "customers")
-        for segment in list_segments(db):
-            table.add_row(
-                str(segment.id),
-                escape(segment.name),
-                escape(describe(segment_rule(segment))),
-                str(count_members(db, segment.id, now)),
-            )
-        out.print(table)
+        rows = [
+            (s.id, s.name, describe(segment_rule(s)), count_members(db, s.id, now))
+            for s in list_segments(db)
+        ]
+    show(segment_listing(rows), style(settings), fmt, wide=wide)
 
 
 @app.command("show")
@@ -65,42 +63,41 @@ def segments_show(name: str) -> None:
     from rapport.crm.segments.rules import describe
     from rapport.crm.segments.saved import count_members, get_segment, segment_rule
 
-    with open_db(configured_settings().database_url) as db:
+    settings = configured_settings()
+    with open_db(settings.database_url) as db:
         segment = get_segment(db, name)
-        out.print(f"[bold]segment {segment.id} {escape(segment.name)}[/bold]")
+        out.print(Text(f"segment {segment.id} {segment.name}", style="bold"))
         if segment.description:
-            out.print(escape(segment.description), soft_wrap=True)
-        out.print(escape(describe(segment_rule(segment))), soft_wrap=True)
-        out.print(f"rule: {escape(segment.rule)}", soft_wrap=True)
+            out.print(segment.description, soft_wrap=True)
+        out.print(describe(segment_rule(segment)), soft_wrap=True)
+        out.print(f"rule: {segment.rule}", soft_wrap=True)
         size = count_members(db, segment.id)
-        out.print(f"created {when(segment.created_at)}; {size} customer(s) now")
+        out.print(f"created {when(segment.created_at, settings.zone)}; {size:,} customer(s) now")
 
 
 @app.command("preview")
 def segments_preview(
     name: str,
     sample: Annotated[int, typer.Option(min=0, max=100, help="How many to show.")] = 10,
+    fmt: FormatOption = OutputFormat.TABLE,
+    wide: WideOption = False,
 ) -> None:
     """How many customers a segment picks now, and some of them (audited).
 
     Example: rapport segments preview recent --sample 5
     """
+    from rapport.bot.present.lists import customer_listing
     from rapport.crm.segments.saved import preview
 
-    with open_db(configured_settings().database_url) as db:
+    settings = configured_settings()
+    with open_db(settings.database_url) as db:
         found = preview(db, cli_actor(), name, sample=sample)
-        out.print(f"{found.count} customer(s) match")
-        table = Table("id", "name", "last channel", "last activity", "messages")
-        for c in found.sample:
-            table.add_row(
-                str(c.id),
-                escape(c.display_name or "—"),
-                c.last_channel or "—",
-                when(c.last_activity_at),
-                str(c.interactions),
-            )
-        if found.sample:
-            out.print(table)
+    listing = customer_listing(found.sample, settings.zone, total=found.count)
+    listing.title = f"segment {name}: {found.count:,} customer(s) match"
+    if fmt is not OutputFormat.TABLE or found.sample:
+        show(listing, style(settings), fmt, wide=wide)
+    else:
+        out.print(listing.title)
 
 
 @app.command("delete")
@@ -114,4 +111,4 @@ def segments_delete(name: str) -> None:
     with open_db(configured_settings().database_url) as db:
         segment = get_segment(db, name)
         delete_segment(db, segment.id)
-        out.print(f"deleted segment {segment.id} '{escape(segment.name)}'")
+        out.print(f"deleted segment {segment.id} '{segment.name}'")

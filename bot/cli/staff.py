@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from rapport.bot.cli.common import cli_actor, configured_settings, open_db, out
+from rapport.bot.cli.common import cli_actor, configured_settings, open_db, out, style
+from rapport.bot.cli.render import FormatOption, OutputFormat, WideOption, show
 
 app = typer.Typer(no_args_is_help=True, help="Staff and roles (the CLI acts as admin).")
 
@@ -33,25 +33,18 @@ def staff_add(
 
 
 @app.command("list")
-def staff_list() -> None:
+def staff_list(fmt: FormatOption = OutputFormat.TABLE, wide: WideOption = False) -> None:
     """Every staff member with role and status.
 
     Example: rapport staff list
     """
+    from rapport.bot.present.lists import staff_listing
     from rapport.crm.staff.roles import list_staff
 
-    with open_db(configured_settings().database_url) as db:
-        table = Table("id", "name", "role", "telegram id", "email", "active")
-        for m in list_staff(db):
-            table.add_row(
-                str(m.id),
-                m.name,
-                m.role,
-                str(m.telegram_user_id or "—"),
-                m.email or "—",
-                "yes" if m.active else "no",
-            )
-        out.print(table)
+    settings = configured_settings()
+    with open_db(settings.database_url) as db:
+        members = list_staff(db)
+    show(staff_listing(members), style(settings), fmt, wide=wide)
 
 
 @app.command("role")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from rapport.bot.cli.common import configured_settings, open_db, out, when
@@ -39,14 +38,14 @@ def telegram_failed(
         )
         table.add_row(
             str(d.update_id),
-            escape(d.kind),
+            d.kind,
             state,
             str(d.attempts),
             when(d.first_seen),
             when(d.last_seen),
-            escape(d.error),
+            d.error,
         )
     out.print(table)
     if raw:
         for d in letters:
-            out.print(f"update {d.update_id}: ", escape(d.raw), sep="", soft_wrap=True)
+            out.print(f"update {d.update_id}: ", d.raw, sep="", soft_wrap=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from rapport.bot.report_text import num, pct, skipped, when
+from rapport.bot.report_text import figures_line, when
 from rapport.bot.staff.kit import (
     Call,
     Commands,
@@ -45,7 +45,7 @@ async def campaigns_page(cmds: Commands, member: StaffMember, number: int) -> Pa
             + (
                 f"cron {c.schedule_cron} {c.timezone}"
                 if c.schedule_cron
-                else f"once {when(c.run_at)}"
+                else f"once {when(c.run_at, cmds.settings.zone)}"
             )
             for c in list_campaigns(cmds.db)
         ]
@@ -73,7 +73,7 @@ async def campaign(cmds: Commands, call: Call) -> None:
             + (
                 f"cron {c.schedule_cron} ({c.timezone})"
                 if c.schedule_cron
-                else f"once at {when(c.run_at)}"
+                else f"once at {when(c.run_at, cmds.settings.zone)}"
             ),
             f"runs: {len(runs)}",
         ]
@@ -83,14 +83,7 @@ async def campaign(cmds: Commands, call: Call) -> None:
             lines.append(f"last run #{last.run_id}: {last.queued} to send, skipped {skipped_words}")
         total = programme_metrics(cmds.db, campaign_ids=[c.id])
         lines.append("all runs so far:")
-        lines += [
-            f"delivered {total.delivered}, failed {total.failed}, pending {total.pending}, "
-            f"skipped {skipped(total)}",
-            f"response rate {pct(total.response_rate)}, "
-            f"participation rate {pct(total.participation_rate)}",
-            f"CSAT mean {num(total.csat_mean)}, "
-            f"satisfied {num(total.csat_satisfied_pct, '%')}, NPS {num(total.nps)}",
-        ]
+        lines += figures_line(total)
         return "\n".join(lines)
 
     await say(call.bot, call.chat_id, await asyncio.to_thread(read))

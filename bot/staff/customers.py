@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from zoneinfo import ZoneInfo
 
+from rapport.bot.present.times import local
 from rapport.bot.report_text import when
 from rapport.bot.staff.kit import Call, Commands, StaffCommand, one_arg, say, snippet
 from rapport.crm.customers.profiles import CustomerProfile, customer_profile, list_customers
@@ -16,12 +18,15 @@ from rapport.crm.staff.roles import Permission, actor_for
 MAX_MATCHES = 10
 
 
-def profile_text(profile: CustomerProfile, points: int, segments: Sequence[str]) -> str:
+def profile_text(
+    profile: CustomerProfile, points: int, segments: Sequence[str], zone: ZoneInfo
+) -> str:
+    """The `/customer` card; times in the business's zone with the zone shown."""
     s = profile.summary
     lines = [
         f"Customer #{s.id}: {s.display_name or '(no name)'}",
-        f"since {when(profile.created_at)}, first seen on {s.first_seen_channel}",
-        f"last active: {when(s.last_activity_at)} on {s.last_channel or '—'}",
+        f"since {when(profile.created_at, zone)}, first contact by {s.first_seen_channel}",
+        f"last active: {when(s.last_activity_at, zone)} on {s.last_channel or '—'}",
         f"marketing consent: {'yes' if profile.marketing_consent else 'no'}",
         "identities: " + "; ".join(f"{ch} {ext}" for ch, ext in profile.identities),
         f"points: {points} · segments: {', '.join(segments) or 'none'}",
@@ -34,7 +39,9 @@ def profile_text(profile: CustomerProfile, points: int, segments: Sequence[str])
         lines.append("recent:")
         for r in profile.recent:
             arrow = "←" if r.direction == "in" else "→"
-            lines.append(f"{r.sent_at:%m-%d %H:%M} {arrow} {r.channel}: {snippet(r.body)}")
+            at = f"{local(r.sent_at, zone):%m-%d %H:%M}"
+            lines.append(f"{at} {arrow} {r.channel}: {snippet(r.body)}")
+        lines.append(f"(times in {zone.key})")
     return "\n".join(lines)
 
 
@@ -51,8 +58,10 @@ async def customer(cmds: Commands, call: Call) -> None:
             raise NotFound(f"no customer matches {query!r}")
         if len(matches) > 1:
             more = " (showing the first 10; be more specific)" if len(matches) > MAX_MATCHES else ""
+            zone = cmds.settings.zone
             lines = [
-                f"#{c.id} {c.display_name or '(no name)'}, last active {when(c.last_activity_at)}"
+                f"#{c.id} {c.display_name or '(no name)'}, "
+                f"last active {when(c.last_activity_at, zone)}"
                 for c in matches[:MAX_MATCHES]
             ]
             await say(
@@ -66,7 +75,10 @@ async def customer(cmds: Commands, call: Call) -> None:
     def read() -> str:
         profile = customer_profile(cmds.db, actor, customer_id)
         return profile_text(
-            profile, points_of(cmds.db, customer_id), segments_of_customer(cmds.db, customer_id)
+            profile,
+            points_of(cmds.db, customer_id),
+            segments_of_customer(cmds.db, customer_id),
+            cmds.settings.zone,
         )
 
     await say(call.bot, call.chat_id, await asyncio.to_thread(read))

@@ -26,7 +26,7 @@ async def audit_page(cmds: Commands, member: StaffMember, number: int) -> Page:
     def lines() -> list[str]:
         events = audit_trail(cmds.db, actor_for(member), limit=MAX_AUDIT)
         return [
-            f"{when(e.at)} {e.actor} {e.action}"
+            f"{when(e.at, cmds.settings.zone)} {e.actor} {e.action}"
             + (f" customer #{e.customer_id}" if e.customer_id else "")
             + (f" ({e.detail})" if e.detail else "")
             for e in events

@@ -7,6 +7,8 @@ import asyncio
 from telegram import InputFile
 
 from rapport.bot import charts, exports
+from rapport.bot.present import times
+from rapport.bot.present.listing import Style
 from rapport.bot.report_text import comparison_rows
 from rapport.bot.staff.kit import (
     DEFAULT_DAYS,
@@ -19,13 +21,20 @@ from rapport.bot.staff.kit import (
 )
 from rapport.crm.campaigns.definitions import get_campaign
 from rapport.crm.errors import InvalidInput
-from rapport.crm.reports.programmes import ProgrammeMetrics, programme_metrics, segment_campaign_ids
+from rapport.crm.reports.programmes import (
+    Period,
+    ProgrammeMetrics,
+    programme_metrics,
+    segment_campaign_ids,
+)
 from rapport.crm.staff.roles import Permission, actor_for
 
 
-def metrics_lines(now: ProgrammeMetrics, before: ProgrammeMetrics) -> list[str]:
+def metrics_lines(
+    now: ProgrammeMetrics, before: ProgrammeMetrics, period: Period, style: Style, days: int
+) -> list[str]:
     """The report figures (docs/reports.md), each with the previous period's in brackets."""
-    pairs = comparison_rows(now, before)
+    pairs = comparison_rows(now, before, period, style, days)
     return [f"{name}: {a} (before: {b})" for name, a, b in pairs]
 
 
@@ -51,8 +60,12 @@ async def report(cmds: Commands, call: Call) -> None:
         period = last_days(days)
         now = programme_metrics(cmds.db, campaign_ids=ids, period=period)
         before = programme_metrics(cmds.db, campaign_ids=ids, period=period.previous())
-        head = f"Report for {scope}, last {days} days (before: the {days} days before)"
-        return "\n".join([head, *metrics_lines(now, before)])
+        look = Style(cmds.settings.zone, cmds.settings.currency)
+        head = (
+            f"Report for {scope}, last {days} days: "
+            f"{times.period(period.start, period.end, look.zone)} (before: the {days} days before)"
+        )
+        return "\n".join([head, *metrics_lines(now, before, period, look, days)])
 
     await say(call.bot, call.chat_id, await asyncio.to_thread(read))
 
@@ -68,7 +81,13 @@ def _report_and_days(call: Call, known: dict[str, str]) -> tuple[str, int]:
 async def export(cmds: Commands, call: Call) -> None:
     name, days = _report_and_days(call, exports.EXPORTS)
     made = await asyncio.to_thread(
-        exports.export_report, cmds.db, actor_for(call.member), name, last_days(days), days
+        exports.export_report,
+        cmds.db,
+        actor_for(call.member),
+        name,
+        last_days(days),
+        days,
+        Style(cmds.settings.zone, cmds.settings.currency),
     )
     await call.bot.send_document(
         chat_id=call.chat_id,
@@ -82,7 +101,16 @@ async def chart(cmds: Commands, call: Call) -> None:
     period = last_days(days)
     label = f"last {days} days"
 
-    png = await asyncio.to_thread(charts.draw_report, cmds.db, name, period, label)
+    png = await asyncio.to_thread(
+        lambda: charts.draw_report(
+            cmds.db,
+            name,
+            period,
+            label,
+            zone=cmds.settings.zone,
+            thresholds=charts.chart_thresholds(cmds.settings),
+        )
+    )
     await call.bot.send_photo(
         chat_id=call.chat_id,
         photo=InputFile(png, filename=f"{name}.png"),

@@ -16,6 +16,7 @@ from starlette.requests import Request
 
 from rapport.bot.charts import CHARTS, NothingToChart, draw_report
 from rapport.bot.exports import EXPORTS, export_report
+from rapport.bot.present.listing import Style
 from rapport.bot.report_text import comparison_rows
 from rapport.bot.web.console import Console, Staff
 from rapport.crm.errors import InvalidInput, RapportError
@@ -47,7 +48,13 @@ def reports_router(console: Console) -> APIRouter:
             now_m = programme_metrics(console.db, campaign_ids=ids, period=period)
             before = programme_metrics(console.db, campaign_ids=ids, period=period.previous())
             return {
-                "rows": comparison_rows(now_m, before),
+                "rows": comparison_rows(
+                    now_m,
+                    before,
+                    period,
+                    Style(zone=console.settings.zone, currency=console.settings.currency),
+                    n,
+                ),
                 "days": n,
                 "segment": segment or "",
                 "segments": [s.name for s in list_segments(console.db)],

@@ -20,7 +20,7 @@ from rapport.crm.campaigns.schedule import InvalidSchedule, parse_crontab
 from rapport.crm.campaigns.templates import validate_template
 from rapport.crm.customers.identity import CHANNELS
 from rapport.crm.database import Database
-from rapport.crm.errors import NotFound, RapportError
+from rapport.crm.errors import RapportError, UnknownName
 from rapport.crm.models import Campaign, CampaignKind, CampaignStatus, Segment, SurveyKind
 
 log = logging.getLogger(__name__)
@@ -142,7 +142,7 @@ def create_campaign(db: Database, spec: CampaignSpec) -> CampaignView:
     with db.transaction() as session:
         segment = session.scalar(select(Segment).where(Segment.name == spec.segment))
         if segment is None:
-            raise NotFound(f"no segment named {spec.segment!r}")
+            raise UnknownName("segment", spec.segment, session.scalars(select(Segment.name)))
         campaign = Campaign(
             name=spec.name.strip(),
             kind=spec.kind,
@@ -215,7 +215,7 @@ def get_campaign(db: Database, ref: str | int) -> CampaignView:
         else:
             campaign = session.scalar(select(Campaign).where(Campaign.name == ref))
         if campaign is None:
-            raise NotFound(f"no campaign {ref!r}")
+            raise UnknownName("campaign", str(ref), session.scalars(select(Campaign.name)))
         return CampaignView.of(campaign)
 
 

@@ -29,7 +29,7 @@ from rapport.crm.campaigns.definitions import (
     validate_spec,
 )
 from rapport.crm.database import Database
-from rapport.crm.errors import Conflict, InvalidInput, NotFound
+from rapport.crm.errors import Conflict, InvalidInput, UnknownName
 from rapport.crm.models import Campaign, CampaignStatus, Segment
 from rapport.crm.segments.rules import parse_rule
 from rapport.crm.segments.saved import create_segment
@@ -285,8 +285,7 @@ def get_programme(name: str) -> Programme:
     for programme in PROGRAMMES:
         if programme.name == name.strip().lower():
             return programme
-    known = ", ".join(p.name for p in PROGRAMMES)
-    raise NotFound(f"no programme named {name!r}; known: {known}")
+    raise UnknownName("programme", name, (p.name for p in PROGRAMMES))
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,12 +15,13 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, SQLColumnExpression, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from rapport.crm.database import Database
-from rapport.crm.errors import NotFound
+from rapport.crm.errors import UnknownName
 from rapport.crm.models import (
     Campaign,
     Delivery,
@@ -30,6 +31,7 @@ from rapport.crm.models import (
     Segment,
     SurveyResponse,
 )
+from rapport.crm.reports.buckets import local_label
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,12 +305,12 @@ def campaign_ids_for_segment(db: Database, segment: str) -> list[int]:
 # --- Series over time (charts) ---------------------------------------------------------
 
 SENTIMENT_NEUTRAL_BAND = 0.05
-"""Polarity within ±this of zero counts as neutral in the sentiment distribution."""
+"""Without thresholds given: polarity within ±this of zero counts as neutral."""
 
 
 @dataclass(frozen=True, slots=True)
 class SatisfactionPoint:
-    """One segment's survey answers on one UTC day."""
+    """One segment's survey answers on one day (the business's day when a zone is given)."""
 
     day: date
     segment: str
@@ -320,7 +322,7 @@ class SatisfactionPoint:
 
 @dataclass(frozen=True, slots=True)
 class SentimentPoint:
-    """Scored inbound interactions on one UTC day: mean polarity and the split."""
+    """Scored inbound interactions on one day: mean polarity and the split."""
 
     day: date
     scored: int
@@ -330,13 +332,23 @@ class SentimentPoint:
     negative: int
 
 
-def _utc_day(db: Database, column: SQLColumnExpression[datetime]) -> ColumnElement[object]:
-    """The UTC calendar day of a timestamp, on either database.
+def _day(
+    db: Database,
+    column: SQLColumnExpression[datetime],
+    period: Period | None,
+    zone: ZoneInfo | None,
+) -> ColumnElement[object]:
+    """The calendar day of a timestamp: the business's day over a period, else the UTC day.
 
-    SQLite stores UTC already, as text starting with the date (cheaper to cut
-    than to parse); PostgreSQL would use the session's time zone unless told
-    otherwise.
+    With a zone and a period, the business's day (rapport.crm.reports.buckets:
+    `timezone()` on PostgreSQL, the period's UTC offsets, daylight saving
+    included, on SQLite). Without
+    them: SQLite stores UTC already, as text starting with the date (cheaper
+    to cut than to parse); PostgreSQL would use the session's time zone
+    unless told otherwise.
     """
+    if zone is not None and period is not None:
+        return local_label(db.dialect, column, period.start, period.end, zone, 10)
     if db.dialect == "sqlite":
         return func.substr(column, 1, 10)
     return func.date(func.timezone("UTC", column))
@@ -350,34 +362,57 @@ def _in(column: SQLColumnExpression[datetime], period: Period | None) -> list[Co
     return [] if period is None else [column >= period.start, column < period.end]
 
 
-def satisfaction_by_day(db: Database, *, period: Period | None = None) -> list[SatisfactionPoint]:
+def satisfaction_by_day(
+    db: Database, *, period: Period | None = None, zone: ZoneInfo | None = None
+) -> list[SatisfactionPoint]:
     """CSAT mean and NPS per segment per day the customers answered (same definitions as above).
 
     A survey answer belongs to its campaign's segment and to the day of the
     customer's reply (`responded_at`), so a late answer counts when it came.
+    Days are the business's (`zone`) when a period is given, else UTC days.
     """
-    answered = func.coalesce(Delivery.responded_at, SurveyResponse.created_at)
-    day = _utc_day(db, answered).label("day")
+    d = Delivery.__table__.c
+    r = SurveyResponse.__table__.c
+    c = Campaign.__table__.c
+    s = Segment.__table__.c
+    answered = func.coalesce(d.responded_at, r.created_at)
+    day = _day(db, answered, period, zone).label("day")
 
-    csat = and_(Campaign.survey_kind == "csat", SurveyResponse.score.is_not(None))
-    nps = and_(Campaign.survey_kind == "nps", SurveyResponse.score.is_not(None))
-    query = (
+    csat = and_(c.survey_kind == "csat", r.score.is_not(None))
+    nps = and_(c.survey_kind == "nps", r.score.is_not(None))
+    # Labelled in a subquery, grouped outside: PostgreSQL groups by a CASE with bound
+    # boundaries only when it sees one expression, not the same text twice.
+    answers = (
         select(
-            Segment.name,
+            s.name.label("segment"),
             day,
-            _count_if(csat),
-            func.avg(case((csat, SurveyResponse.score))),
-            _count_if(nps),
-            _count_if(and_(nps, SurveyResponse.score >= 9)),
-            _count_if(and_(nps, SurveyResponse.score <= 6)),
+            case((csat, 1), else_=0).label("csat"),
+            case((csat, r.score)).label("csat_score"),
+            case((nps, 1), else_=0).label("nps"),
+            case((and_(nps, r.score >= 9), 1), else_=0).label("promoter"),
+            case((and_(nps, r.score <= 6), 1), else_=0).label("detractor"),
         )
         .select_from(SurveyResponse)
         .join(Delivery, Delivery.id == SurveyResponse.delivery_id)
         .join(Campaign, Campaign.id == Delivery.campaign_id)
         .join(Segment, Segment.id == Campaign.segment_id)
         .where(*_in(answered, period))
-        .group_by(Segment.name, day)
-        .order_by(Segment.name, day)
+        .subquery()
+    )
+    a = answers.c
+    query = (
+        select(
+            a.segment,
+            a.day,
+            func.coalesce(func.sum(a.csat), 0),
+            func.avg(a.csat_score),
+            func.coalesce(func.sum(a.nps), 0),
+            func.coalesce(func.sum(a.promoter), 0),
+            func.coalesce(func.sum(a.detractor), 0),
+        )
+        .where(a.day.is_not(None))
+        .group_by(a.segment, a.day)
+        .order_by(a.segment, a.day)
     )
     with db.session() as session:
         rows = session.execute(query).all()
@@ -394,18 +429,32 @@ def satisfaction_by_day(db: Database, *, period: Period | None = None) -> list[S
     ]
 
 
-def sentiment_by_day(db: Database, *, period: Period | None = None) -> list[SentimentPoint]:
-    """Sentiment of what customers wrote (inbound, not automated, scored), per UTC day."""
-    day = _utc_day(db, Interaction.sent_at).label("day")
-    band = SENTIMENT_NEUTRAL_BAND
+def sentiment_by_day(
+    db: Database,
+    *,
+    period: Period | None = None,
+    zone: ZoneInfo | None = None,
+    positive_from: float | None = None,
+    negative_to: float | None = None,
+) -> list[SentimentPoint]:
+    """Sentiment of what customers wrote (inbound, not automated, scored), per day.
 
-    query = (
+    Positive is polarity at or above `positive_from`, negative at or below
+    `negative_to` (the settings' thresholds, docs/sentiment.md); without them,
+    beyond ±SENTIMENT_NEUTRAL_BAND. Days as in `satisfaction_by_day`.
+    """
+    i = Interaction.__table__.c
+    day = _day(db, i.sent_at, period, zone).label("day")
+    band = SENTIMENT_NEUTRAL_BAND
+    is_positive = i.polarity >= positive_from if positive_from is not None else i.polarity > band
+    is_negative = i.polarity <= negative_to if negative_to is not None else i.polarity < -band
+
+    scored = (
         select(
             day,
-            func.count(),
-            func.avg(Interaction.polarity),
-            _count_if(Interaction.polarity > band),
-            _count_if(Interaction.polarity < -band),
+            i.polarity.label("polarity"),
+            case((is_positive, 1), else_=0).label("positive"),
+            case((is_negative, 1), else_=0).label("negative"),
         )
         .where(
             # A literal, not a parameter: SQLite uses the partial index
@@ -415,8 +464,16 @@ def sentiment_by_day(db: Database, *, period: Period | None = None) -> list[Sent
             Interaction.polarity.is_not(None),
             *_in(Interaction.sent_at, period),
         )
-        .group_by(day)
-        .order_by(day)
+        .subquery()
+    )
+    m = scored.c
+    query = (
+        select(
+            m.day, func.count(), func.avg(m.polarity), func.sum(m.positive), func.sum(m.negative)
+        )
+        .where(m.day.is_not(None))
+        .group_by(m.day)
+        .order_by(m.day)
     )
     with db.session() as session:
         rows = session.execute(query).all()
@@ -471,5 +528,5 @@ def segment_campaign_ids(db: Database, segment: str) -> list[int]:
     """Like `campaign_ids_for_segment`, but an unknown segment is an error, not "no data"."""
     with db.session() as session:
         if session.scalar(select(Segment.id).where(Segment.name == segment)) is None:
-            raise NotFound(f"no segment {segment!r}")
+            raise UnknownName("segment", segment, session.scalars(select(Segment.name)))
     return campaign_ids_for_segment(db, segment)

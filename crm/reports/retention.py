@@ -2,7 +2,10 @@
 
 Plain data series for tables and charts (the staff report set draws them):
 
-- **Acquisition**: new customers per calendar month (UTC) of their first
+Months are the business's calendar months (`zone`, RAPPORT_TIMEZONE; UTC
+when not given), bucketed by `rapport.crm.reports.buckets`.
+
+- **Acquisition**: new customers per calendar month of their first
   contact (`customers.created_at`), by first channel, optionally only those a
   segment picks now.
 - **Retention cohorts**: customers grouped by month of first contact; for
@@ -23,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ColumnElement,
@@ -38,6 +42,7 @@ from sqlalchemy import (
 
 from rapport.crm.database import Database
 from rapport.crm.models import Customer, Direction, Interaction, Order
+from rapport.crm.reports.buckets import local_label
 from rapport.crm.segments.compilation import rule_condition
 from rapport.crm.segments.saved import get_segment, segment_rule
 
@@ -73,8 +78,20 @@ class ChurnRow:
     reactivated: int
 
 
-def month_start(moment: datetime | date) -> datetime:
-    return datetime(moment.year, moment.month, 1, tzinfo=UTC)
+UTC_ZONE = ZoneInfo("UTC")
+
+
+def month_start(moment: datetime | date, zone: ZoneInfo | None = None) -> datetime:
+    """The start of the moment's calendar month in `zone` (UTC by default)."""
+    if isinstance(moment, datetime) and zone is not None:
+        moment = moment.astimezone(zone)
+    return datetime(moment.year, moment.month, 1, tzinfo=zone or UTC)
+
+
+def month_key(moment: datetime, zone: ZoneInfo | None = None) -> str:
+    """YYYY-MM of the moment in `zone` (UTC by default)."""
+    local = moment.astimezone(zone or UTC)
+    return f"{local.year:04d}-{local.month:02d}"
 
 
 def add_months(moment: datetime, months: int) -> datetime:
@@ -87,10 +104,15 @@ def months_between(earlier: str, later: str) -> int:
     return (y2 - y1) * 12 + (m2 - m1)
 
 
-def _month(db: Database, column: SQLColumnExpression[Any]) -> ColumnElement[str]:
-    if db.dialect == "sqlite":
-        return func.strftime("%Y-%m", column)
-    return func.to_char(func.timezone("UTC", column), "YYYY-MM")
+def _month(
+    db: Database,
+    column: SQLColumnExpression[Any],
+    start: datetime,
+    end: datetime,
+    zone: ZoneInfo | None,
+) -> ColumnElement[str]:
+    """YYYY-MM of the business's month `column` falls in (rows in [start, end))."""
+    return local_label(db.dialect, column, start, end, zone or UTC_ZONE, 7)
 
 
 def _activity() -> Subquery:
@@ -104,10 +126,16 @@ def _activity() -> Subquery:
 
 
 def acquisition(
-    db: Database, start: datetime, end: datetime, *, segment: str | None = None, now: datetime
+    db: Database,
+    start: datetime,
+    end: datetime,
+    *,
+    segment: str | None = None,
+    now: datetime,
+    zone: ZoneInfo | None = None,
 ) -> list[AcquisitionRow]:
     """New customers per month and first channel, first contact in [start, end)."""
-    month = _month(db, Customer.created_at).label("month")
+    month = _month(db, Customer.created_at, start, end, zone).label("month")
     where = [Customer.erased_at.is_(None), Customer.created_at >= start, Customer.created_at < end]
     if segment is not None:
         where.append(rule_condition(segment_rule(get_segment(db, segment)), now))
@@ -121,11 +149,13 @@ def acquisition(
         return [AcquisitionRow(m, ch, n) for m, ch, n in session.execute(query)]
 
 
-def retention_cohorts(db: Database, start: datetime, now: datetime) -> list[Cohort]:
+def retention_cohorts(
+    db: Database, start: datetime, now: datetime, *, zone: ZoneInfo | None = None
+) -> list[Cohort]:
     """Cohorts by month of first contact from `start` to now, active share per month since."""
     activity = _activity()
-    cohort = _month(db, Customer.created_at).label("cohort")
-    active_month = _month(db, activity.c.at).label("active_month")
+    cohort = _month(db, Customer.created_at, start, now, zone).label("cohort")
+    active_month = _month(db, activity.c.at, start, now, zone).label("active_month")
     in_range = [
         Customer.erased_at.is_(None),
         Customer.created_at >= start,
@@ -141,11 +171,13 @@ def retention_cohorts(db: Database, start: datetime, now: datetime) -> list[Coho
             .where(*in_range, activity.c.at <= now)
             .group_by(cohort, active_month)
         ).all()
-    current = f"{now.year:04d}-{now.month:02d}"
+    current = month_key(now, zone)
     cohorts = {
         m: Cohort(m, int(n), [0] * (months_between(m, current) + 1)) for m, n in sizes.items()
     }
     for month, active, n in counts:
+        if active is None or month not in cohorts:
+            continue  # activity before the first month shown
         k = months_between(month, active)
         if 0 <= k < len(cohorts[month].active):
             cohorts[month].active[k] = int(n)

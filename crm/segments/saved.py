@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from rapport.crm.clock import utcnow
 from rapport.crm.customers.profiles import CustomerSummary, customer_summaries
 from rapport.crm.database import Database
-from rapport.crm.errors import Conflict, InvalidInput, NotFound
+from rapport.crm.errors import Conflict, InvalidInput, NotFound, UnknownName
 from rapport.crm.models import Campaign, Customer, Segment
 from rapport.crm.segments.compilation import rule_condition
 from rapport.crm.segments.fields import points_balance
@@ -74,7 +74,7 @@ def _find(session: Session, name_or_id: str | int) -> Segment:
     name = unicodedata.normalize("NFC", str(name_or_id)).strip()
     segment = session.scalar(select(Segment).where(func.lower(Segment.name) == name.lower()))
     if segment is None:
-        raise NotFound(f"no segment named {name!r}")
+        raise UnknownName("segment", name, session.scalars(select(Segment.name)))
     return segment
 
 

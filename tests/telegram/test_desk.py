@@ -518,7 +518,7 @@ async def test_overdue_follow_up_is_reminded_once_listed_and_marked_done(
     assert {"followups.list", "followup.done"} <= set(actions)
 
     report = await _ask(api, MANAGER, "/desk_report 7")
-    assert "follow-ups overdue / done late 0 / 1" in report.text
+    assert "follow-ups overdue 0, follow-ups done late 1" in report.text
 
 
 async def test_a_take_is_shown_on_the_other_agents_announcements(

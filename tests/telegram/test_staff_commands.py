@@ -186,10 +186,12 @@ async def test_report_scopes_and_bad_input(
     await _staff(db)
     one = (await _ask(api, MANAGER, "/report campaign 1 14")).text
     assert one.startswith("Report for campaign #1 Autumn CSAT, last 14 days")
-    assert "delivered: 3 (before: 0)" in one and "CSAT mean (1–5): 3.5 (before: —)" in one
+    assert "delivered: 3 (before: 0)" in one and "CSAT mean (1–5): 3.50 / 5 (before: —)" in one
     assert "skipped: no_consent 1 (before: 0)" in one
     segment = (await _ask(api, MANAGER, "/report segment everyone")).text
-    assert "delivered: 7 (before: 0)" in segment and "NPS: 0 (before: —)" in segment
+    assert (
+        "delivered: 7 (before: 0)" in segment and "NPS (−100 to +100): +0.0 (before: —)" in segment
+    )
     assert "no segment 'nobody'" in (await _ask(api, MANAGER, "/report segment nobody")).text
     assert "number of days" in (await _ask(api, MANAGER, "/report 0")).text
     paused = await _ask(api, MANAGER, "/campaign_pause 1")
