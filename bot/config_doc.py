@@ -1,6 +1,7 @@
 """Write docs/configuration.md from the Settings object, so the reference cannot drift.
 
-Run: python -m rapport.bot.config_doc   (tests/test_config_doc.py fails when it is stale)
+Run: python -m rapport.bot.config_doc
+(tests/bot/config_doc/test_config_doc.py fails when it is stale)
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Write docs/programmes.md from the programme templates, so the guide cannot drift.
 
-Run: python -m rapport.bot.programme_doc   (tests/test_programme_doc.py fails when it is stale)
+Run: python -m rapport.bot.programme_doc
+(tests/bot/programme_doc/test_programme_doc.py fails when it is stale)
 """
 
 from __future__ import annotations

@@ -78,7 +78,7 @@ def head_in_files() -> str | None:
 
     None when the files do not say it plainly (a merge revision, a tuple of
     parents, an unusual spelling): then only Alembic can tell, and the caller
-    asks it. tests/test_migrations.py holds this equal to `head_revision()`.
+    asks it. tests/migrations/test_migrations.py holds this equal to `head_revision()`.
     """
     revisions: set[str] = set()
     parents: set[str] = set()

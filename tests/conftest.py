@@ -20,9 +20,10 @@ from sqlalchemy.engine import make_url
 
 from rapport.crm.database import Database, normalise_url
 from rapport.migrations.schema import upgrade
-from tests.browser import browser  # noqa: F401  (a fixture, likewise)
-from tests.dovecot_server import dovecot  # noqa: F401  (a fixture: imported here, every test module may use it)
-from tests.email_sink import sink  # noqa: F401  (a fixture, likewise)
+from tests.support.browser import browser  # noqa: F401  (a fixture, likewise)
+from tests.support.dovecot_server import dovecot  # noqa: F401  (a fixture: imported here, every test module may use it)
+from tests.support.email_sink import sink  # noqa: F401  (a fixture, likewise)
+from tests.support.telegram_fixtures import api, clock, outbound, service, wakes  # noqa: F401  (fixtures)
 
 PG_ENV = "RAPPORT_TEST_POSTGRES_URL"
 PG_SKIP_REASON = f"PostgreSQL tests need {PG_ENV} (e.g. postgresql://postgres@127.0.0.1/test)"

@@ -89,7 +89,7 @@ def failure_line(exc: BaseException) -> str:
     """One line saying what failed: the database, or an unexpected error by its type.
 
     Checked by module name, so the CLI need not import SQLAlchemy to recognise
-    its errors (tests/test_cli_start.py).
+    its errors (tests/bot/cli/test_cli_start.py).
     """
     kind = type(exc)
     if kind.__module__.startswith("sqlalchemy") and kind.__name__ in _DB_OPEN_ERRORS:

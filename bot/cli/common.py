@@ -6,7 +6,7 @@ out, so no command leaves connections behind.
 
 Nothing heavy is imported at the top of the CLI's modules: `rapport --help`
 loads every noun module, so SQLAlchemy, Alembic, pydantic settings and the
-core come in only when a command runs (tests/test_cli_start.py holds the list).
+core come in only when a command runs (tests/bot/cli/test_cli_start.py holds the list).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ Each failure is a `TemplateLimit` (a `TemplateProblem`) naming the bound; a
 killed or crashed worker is replaced on the next render. Workers start with
 `python -m`, never a fork of a process with threads, and only when a first
 render needs one: importing this module starts nothing, so
-the CLI stays quick (tests/test_cli_start.py).
+the CLI stays quick (tests/bot/cli/test_cli_start.py).
 
 One worker per process, used under a lock: renders are short and the
 dispatcher renders one batch at a time; a template over its limit costs its

@@ -34,7 +34,7 @@ def normalise_email(address: str) -> str:
     Domain and local part are lower-cased: mailboxes that differ only in case
     are the same person for every provider a shop's customers use. Plain
     ASCII addresses take a fast path that gives the same answer as the full
-    validation (tests/test_identity_fast_path.py), which costs more than
+    validation (tests/crm/customers/test_identity_fast_path.py), which costs more than
     the rest of a 100,000-row customer import.
     """
     candidate = address.strip().lower()

@@ -42,7 +42,7 @@ The rules where the two customers' data clash:
   campaign message in flight (claimed or being sent by a dispatcher): the
   dispatcher writes the outcome against the customer it claimed.
 
-`tests/test_merge.py` enumerates every foreign key to `customers` and to
+`tests/crm/customers/test_merge.py` enumerates every foreign key to `customers` and to
 `deliveries` in the models and fails for any this module does not handle,
 so a new table cannot silently break merging.
 """

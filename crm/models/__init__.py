@@ -3,7 +3,7 @@
 `from rapport.crm.models import Customer` works for every model (as Zulip's
 zerver/models/__init__.py does); importing this package registers every
 table on `Base.metadata`, which the Alembic environment and
-`tests/test_migrations.py` compare with the migrations. Tables are created
+`tests/migrations/test_migrations.py` compare with the migrations. Tables are created
 and changed only by the Alembic migrations in `migrations/`.
 """
 
