@@ -133,8 +133,8 @@ def cli_rows(text: str) -> dict[str, tuple[str, str]]:
     """`rapport report programmes`' table as {measure: (this period, the one before)}."""
     rows = {}
     for line in text.splitlines():
-        cells = [c.strip() for c in line.split("│")[1:-1]]
-        if len(cells) == 3 and cells[0] and cells[0] != "measure":
+        cells = re.split(r"\s{2,}", line.strip())  # columns are set apart by two spaces or more
+        if len(cells) == 3 and cells[0] != "figure":
             rows[cells[0]] = (cells[1], cells[2])
     return rows
 
