@@ -39,12 +39,13 @@ def api_keys_list() -> None:
     """
     from rapport.crm.integrations.api_keys import list_api_keys
 
-    with open_db(configured_settings().database_url) as db:
+    settings = configured_settings()
+    with open_db(settings.database_url) as db:
         table = Table("id", "name", "scope", "starts with", "created", "last used", "revoked")
         for k in list_api_keys(db):
             table.add_row(
-                str(k.id), k.name, k.scope, k.prefix + "…", when(k.created_at),
-                when(k.last_used_at), when(k.revoked_at),
+                str(k.id), k.name, k.scope, k.prefix + "…", when(k.created_at, settings.zone),
+                when(k.last_used_at, settings.zone), when(k.revoked_at, settings.zone),
             )  # fmt: skip
         out.print(table)
 

@@ -146,9 +146,8 @@ def unknown_staff(db: Database, staff_id: int) -> NoReturn:
     raise InvalidInput(f"no active staff member {staff_id}; active staff: {known}")
 
 
-def when(value: datetime | None, zone: ZoneInfo | None = None) -> str:
-    """A moment in the business's zone, with the zone shown (rapport.bot.present.times);
-    without `zone`, the configured RAPPORT_TIMEZONE."""
+def when(value: datetime | None, zone: ZoneInfo) -> str:
+    """A moment in the business's zone, with the zone shown (rapport.bot.present.times)."""
     from rapport.bot.present.times import when as local_when
 
-    return local_when(value, zone or configured_settings().zone)
+    return local_when(value, zone)

@@ -15,7 +15,8 @@ def health() -> None:
     from rapport.crm.operations.dead_letters import DEAD, RETRYING, count_by_state
     from rapport.crm.operations.health import task_states
 
-    with open_db(configured_settings().database_url) as db:
+    settings = configured_settings()
+    with open_db(settings.database_url) as db:
         tasks = task_states(db)
         letters = count_by_state(db)
     if not tasks:
@@ -27,9 +28,9 @@ def health() -> None:
                 t.name,
                 t.state,
                 str(t.restarts),
-                when(t.last_ok),
+                when(t.last_ok, settings.zone),
                 t.last_error or "—",
-                when(t.last_error_at),
+                when(t.last_error_at, settings.zone),
             )
         out.print(table)
     dead, retrying = letters.get(DEAD, 0), letters.get(RETRYING, 0)

@@ -26,7 +26,8 @@ def telegram_failed(
     from rapport.crm.customers.identity import TELEGRAM
     from rapport.crm.operations.dead_letters import dead_letters
 
-    with open_db(configured_settings().database_url) as db:
+    settings = configured_settings()
+    with open_db(settings.database_url) as db:
         letters = dead_letters(db, channel=TELEGRAM, limit=limit)
     if not letters:
         out.print("No failed Telegram updates.")
@@ -34,15 +35,17 @@ def telegram_failed(
     table = Table("update", "kind", "state", "attempts", "first seen", "last seen", "error")
     for d in letters:
         state = (
-            d.state if d.next_attempt_at is None else f"{d.state} (next {when(d.next_attempt_at)})"
+            d.state
+            if d.next_attempt_at is None
+            else f"{d.state} (next {when(d.next_attempt_at, settings.zone)})"
         )
         table.add_row(
             str(d.update_id),
             d.kind,
             state,
             str(d.attempts),
-            when(d.first_seen),
-            when(d.last_seen),
+            when(d.first_seen, settings.zone),
+            when(d.last_seen, settings.zone),
             d.error,
         )
     out.print(table)

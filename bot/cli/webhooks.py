@@ -49,7 +49,8 @@ def webhooks_list(
     from rapport.crm.integrations.deliveries import list_deliveries
     from rapport.crm.integrations.subscriptions import list_subscriptions
 
-    with open_db(configured_settings().database_url) as db:
+    settings = configured_settings()
+    with open_db(settings.database_url) as db:
         if deliveries:
             table = Table(
                 "id", "event", "type", "webhook", "status", "attempts", "next / delivered", "last"
@@ -58,13 +59,15 @@ def webhooks_list(
                 table.add_row(
                     str(d.id), d.event_id, d.event_type, str(d.subscription_id), d.status,
                     str(d.attempts),
-                    when(d.delivered_at if d.delivered_at else d.next_attempt_at),
+                    when(d.delivered_at if d.delivered_at else d.next_attempt_at, settings.zone),
                     d.last_error or (str(d.last_status) if d.last_status else "—"),
                 )  # fmt: skip
         else:
             table = Table("id", "url", "events", "since")
             for s in list_subscriptions(db):
-                table.add_row(str(s.id), s.url, " ".join(s.event_types), when(s.created_at))
+                table.add_row(
+                    str(s.id), s.url, " ".join(s.event_types), when(s.created_at, settings.zone)
+                )
         out.print(table)
 
 
