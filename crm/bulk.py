@@ -16,15 +16,26 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table, func, select, text
+from sqlalchemy.orm import DeclarativeBase
+
+Target = Table | type[DeclarativeBase]
+"""A model (`Customer`) or its table: the statements here need only its name and column types."""
 
 CHUNK = 5_000
 _MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 
-def converter(conn: Connection, table: Table, column: str) -> Callable[[Any], Any]:
+def table_of(target: Target) -> Table:
+    """The table a model maps (every model maps one table), or the table itself."""
+    if isinstance(target, Table):
+        return target
+    return target.metadata.tables[target.__tablename__]
+
+
+def converter(conn: Connection, target: Target, column: str) -> Callable[[Any], Any]:
     """What turns a value into the driver's form for this column (a UTC timestamp into
     SQLite's text, a boolean into 0/1), as SQLAlchemy would for each row."""
-    column_type = table.c[column].type
+    column_type = table_of(target).c[column].type
     processor = column_type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
     return processor if processor is not None else _same
 
@@ -33,14 +44,14 @@ def _same(value: Any) -> Any:
     return value
 
 
-def stored(conn: Connection, table: Table, column: str, value: Any) -> Any:
+def stored(conn: Connection, target: Target, column: str, value: Any) -> Any:
     """`value` as the driver is given it for this column (a UTC timestamp, a boolean)."""
-    return converter(conn, table, column)(value)
+    return converter(conn, target, column)(value)
 
 
 def insert_rows(
     conn: Connection,
-    table: Table,
+    target: Target,
     columns: Sequence[str],
     rows: Iterable[Sequence[Any]],
     *,
@@ -51,6 +62,7 @@ def insert_rows(
     `upsert` = (key columns, columns to update): a row whose key exists updates
     those columns instead (ON CONFLICT, on both databases).
     """
+    table = table_of(target)
     mark = _MARKS[conn.dialect.paramstyle]
     names = ", ".join(f'"{c}"' for c in columns)
     sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join([mark] * len(columns))})'
@@ -63,12 +75,13 @@ def insert_rows(
 
 def update_rows(
     conn: Connection,
-    table: Table,
+    target: Target,
     columns: Sequence[str],
     key: str,
     rows: Iterable[Sequence[Any]],
 ) -> int:
     """UPDATE `columns` of the row with each key: tuples of (*values, key)."""
+    table = table_of(target)
     if conn.dialect.name == "postgresql":
         staged = _stage(conn, table, (*columns, key), rows)
         sets = ", ".join(f'"{c}" = s."{c}"' for c in columns)
@@ -131,7 +144,7 @@ def _drop(conn: Connection, staged: str) -> int:
     return count
 
 
-def take_ids(conn: Connection, table: Table, n: int) -> list[int]:
+def take_ids(conn: Connection, target: Target, n: int) -> list[int]:
     """`n` fresh ids for `table`'s integer key, reserved in the caller's transaction.
 
     PostgreSQL hands them out from the key's sequence; on SQLite a write
@@ -140,6 +153,7 @@ def take_ids(conn: Connection, table: Table, n: int) -> list[int]:
     """
     if n <= 0:
         return []
+    table = table_of(target)
     key = table.c.id
     if conn.dialect.name == "postgresql":
         query = text(

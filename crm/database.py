@@ -12,7 +12,17 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Engine, Result, create_engine, event, exc
+from sqlalchemy import (
+    CursorResult,
+    Engine,
+    Result,
+    Select,
+    SQLColumnExpression,
+    Update,
+    create_engine,
+    event,
+    exc,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,6 +45,33 @@ def rowcount(result: Result[Any]) -> int:
     driver's `CursorResult`, which has the count.
     """
     return cast(CursorResult[Any], result).rowcount
+
+
+def claim_rows(
+    session: Session, due: Select[int], claim: Update, key: SQLColumnExpression[int]
+) -> list[int]:
+    """Run `claim` (an UPDATE) on the rows `due` selects by `key`; the keys it claimed, sorted.
+
+    The one way a queue (deliveries, webhook deliveries) hands rows to one of
+    several workers. PostgreSQL: the due rows are selected `FOR UPDATE SKIP
+    LOCKED`, so workers claiming at once take disjoint batches without
+    waiting on each other, and the UPDATE runs on those. SQLite has one
+    writer at a time: one `UPDATE … WHERE key IN (due) … RETURNING` claims
+    atomically. `claim` may carry its own WHERE (a status re-checked): only
+    the rows it matched are returned. No ORM state is synchronised (the
+    claimed rows are read afterwards, not through loaded objects).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        ids = list(session.scalars(due.with_for_update(skip_locked=True)))
+        if not ids:
+            return []
+        statement = claim.where(key.in_(ids))
+    else:
+        statement = claim.where(key.in_(due.scalar_subquery()))
+    claimed = session.scalars(
+        statement.returning(key), execution_options={"synchronize_session": False}
+    )
+    return sorted(claimed)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -101,21 +101,20 @@ def sender_scoped_key(db: Database, message: InboundMessage) -> InboundMessage:
         sender = normalise_email(message.external_id)
     except InvalidMessage:
         return message  # ingest refuses it with the reason
-    i, ident = Interaction.__table__.c, Identity.__table__.c
     with db.session() as session:
         owner = session.scalar(
-            select(i.customer_id)
-            .where(i.channel == EMAIL, i.message_key == message.message_key)
+            select(Interaction.customer_id)
+            .where(Interaction.channel == EMAIL, Interaction.message_key == message.message_key)
             .limit(1)
         )
         if owner is None:
             return message
         same = session.scalar(
-            select(ident.id)
+            select(Identity.id)
             .where(
-                ident.customer_id == owner,
-                ident.channel == EMAIL,
-                ident.external_id == sender,
+                Identity.customer_id == owner,
+                Identity.channel == EMAIL,
+                Identity.external_id == sender,
             )
             .limit(1)
         )

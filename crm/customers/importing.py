@@ -140,10 +140,9 @@ def _chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
 
 
 def _look_up(db: Database, rows: list[CustomerRow]) -> _Known:
-    # Core on purpose (the bulk import's hot path): 100,000 rows are looked up and
-    # written as plain tuples through rapport.crm.bulk, without ORM state.
+    # Columns, not entities (the bulk import's hot path): 100,000 rows are looked up
+    # and written as plain tuples through rapport.crm.bulk, without ORM state.
     known = _Known()
-    ident = Identity.__table__.c
     emails = [r.email for r in rows if r.email]
     chats = [r.telegram_id for r in rows if r.telegram_id]
     with db.session() as session:
@@ -153,33 +152,35 @@ def _look_up(db: Database, rows: list[CustomerRow]) -> _Known:
         ):
             for chunk in _chunks(values, LOOKUP_CHUNK):
                 found = session.execute(
-                    select(ident.external_id, ident.customer_id).where(
-                        ident.channel == channel, ident.external_id.in_(chunk)
+                    select(Identity.external_id, Identity.customer_id).where(
+                        Identity.channel == channel, Identity.external_id.in_(chunk)
                     )
                 )
                 into.update({external: customer for external, customer in found})
         ids = sorted({*known.by_email.values(), *known.by_telegram.values()})
-        c = Customer.__table__.c
-        consent = Consent.__table__.c
-        event = ConsentEvent.__table__.c
-        tag = CustomerTag.__table__.c
         for chunk in _chunks(ids, LOOKUP_CHUNK):
             known.named.update(
-                session.scalars(select(c.id).where(c.id.in_(chunk), c.display_name.is_not(None)))
+                session.scalars(
+                    select(Customer.id).where(
+                        Customer.id.in_(chunk), Customer.display_name.is_not(None)
+                    )
+                )
             )
             known.tags.update(
                 (cid, name)
                 for cid, name in session.execute(
-                    select(tag.customer_id, tag.tag).where(tag.customer_id.in_(chunk))
+                    select(CustomerTag.customer_id, CustomerTag.tag).where(
+                        CustomerTag.customer_id.in_(chunk)
+                    )
                 )
             )
             known.granted.update(
                 session.scalars(
-                    select(consent.customer_id).where(
-                        consent.customer_id.in_(chunk),
-                        consent.channel == EMAIL,
-                        consent.purpose == MARKETING,
-                        consent.granted.is_(True),
+                    select(Consent.customer_id).where(
+                        Consent.customer_id.in_(chunk),
+                        Consent.channel == EMAIL,
+                        Consent.purpose == MARKETING,
+                        Consent.granted.is_(True),
                     )
                 )
             )
@@ -187,14 +188,14 @@ def _look_up(db: Database, rows: list[CustomerRow]) -> _Known:
                 {
                     cid: at
                     for cid, at in session.execute(
-                        select(event.customer_id, func.max(event.at))
+                        select(ConsentEvent.customer_id, func.max(ConsentEvent.at))
                         .where(
-                            event.customer_id.in_(chunk),
-                            event.channel == EMAIL,
-                            event.purpose == MARKETING,
-                            event.granted.is_(False),
+                            ConsentEvent.customer_id.in_(chunk),
+                            ConsentEvent.channel == EMAIL,
+                            ConsentEvent.purpose == MARKETING,
+                            ConsentEvent.granted.is_(False),
                         )
-                        .group_by(event.customer_id)
+                        .group_by(ConsentEvent.customer_id)
                     )
                 }
             )
@@ -233,7 +234,7 @@ def _write(
     fresh = [row for row, owner in zip(rows, owners, strict=True) if owner is None]
     new_ids = _insert_customers(conn, fresh, now, written)
     customer_of = dict(zip((r.line for r in fresh), new_ids, strict=True))
-    stamp = stored(conn, Identity.__table__, "created_at", now)
+    stamp = stored(conn, Identity, "created_at", now)
     identities: list[tuple[Any, ...]] = []
     names: list[tuple[str, int]] = []
     tags: list[tuple[int, str]] = []
@@ -273,11 +274,11 @@ def _write(
         else:
             report.unchanged += 1
     insert_rows(
-        conn, Identity.__table__,
+        conn, Identity,
         ("customer_id", "channel", "external_id", "display_name", "created_at"), identities,
     )  # fmt: skip
-    update_rows(conn, Customer.__table__, ("display_name",), "id", names)
-    insert_rows(conn, CustomerTag.__table__, ("customer_id", "tag"), tags)
+    update_rows(conn, Customer, ("display_name",), "id", names)
+    insert_rows(conn, CustomerTag, ("customer_id", "tag"), tags)
     grant_many(conn, grants)
     report.consents = len(grants)
     if written is not None and len(rows) > len(fresh):
@@ -309,15 +310,14 @@ def _insert_customers(
     now: datetime,
     written: Callable[[int], None] | None,
 ) -> list[int]:
-    table = Customer.__table__
-    ids = take_ids(conn, table, len(rows))
-    stamp = stored(conn, table, "created_at", now)
-    no = stored(conn, table, "marketing_consent", False)
+    ids = take_ids(conn, Customer, len(rows))
+    stamp = stored(conn, Customer, "created_at", now)
+    no = stored(conn, Customer, "marketing_consent", False)
     columns = ("id", "display_name", "first_seen_channel", "created_at", "marketing_consent")
     for start in range(0, len(rows), WRITE_CHUNK):
         chunk = rows[start : start + WRITE_CHUNK]
         insert_rows(
-            conn, table, columns,
+            conn, Customer, columns,
             ((cid, r.name, EMAIL if r.email else TELEGRAM, stamp, no)
              for cid, r in zip(ids[start:], chunk, strict=False)),
         )  # fmt: skip

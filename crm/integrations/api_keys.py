@@ -131,16 +131,15 @@ def authenticate(db: Database, secret: str, *, now: datetime | None = None) -> A
     now = now or utcnow()
     if not secret.startswith(KEY_PREFIX):
         raise PermissionDenied("invalid or revoked API key")
-    t = ApiKey.__table__.c
     with db.session() as session:
         row = session.execute(
-            select(t.id, t.name, t.scope, t.revoked_at, t.last_used_at).where(
-                t.key_hash == hash_key(secret)
-            )
+            select(
+                ApiKey.id, ApiKey.name, ApiKey.scope, ApiKey.revoked_at, ApiKey.last_used_at
+            ).where(ApiKey.key_hash == hash_key(secret))
         ).first()
     if row is None or row.revoked_at is not None:
         raise PermissionDenied("invalid or revoked API key")
     if row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY:
         with db.transaction() as session:
-            session.execute(update(ApiKey.__table__).where(t.id == row.id).values(last_used_at=now))
+            session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
     return ApiPrincipal(row.id, row.name, row.scope)

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, select, update
 
 from rapport.crm.clock import utcnow
-from rapport.crm.database import Database, rowcount
+from rapport.crm.database import Database, claim_rows, rowcount
 from rapport.crm.errors import InvalidInput, NotFound
 from rapport.crm.models import (
     WebhookDelivery,
@@ -108,36 +108,34 @@ def claim_due(
     """Claim up to `limit` due deliveries for this worker (their lease starts now)."""
     now = now or utcnow()
     lease = (policy or RetryPolicy()).lease
-    d = WebhookDelivery.__table__.c
     due = (
-        select(d.id)
-        .where(d.status == PENDING, d.next_attempt_at <= now)
-        .order_by(d.next_attempt_at, d.id)
+        select(WebhookDelivery.id)
+        .where(WebhookDelivery.status == PENDING, WebhookDelivery.next_attempt_at <= now)
+        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
         .limit(limit)
     )
-    claim = update(WebhookDelivery.__table__).values(
-        attempts=d.attempts + 1, next_attempt_at=now + lease
+    claim = update(WebhookDelivery).values(
+        attempts=WebhookDelivery.attempts + 1, next_attempt_at=now + lease
     )
     with db.transaction() as session:
-        if db.dialect == "postgresql":
-            ids = list(session.scalars(due.with_for_update(skip_locked=True)))
-            if not ids:
-                return []
-            session.execute(claim.where(d.id.in_(ids)))
-        else:
-            ids = list(
-                session.scalars(claim.where(d.id.in_(due.scalar_subquery())).returning(d.id))
-            )
-            if not ids:
-                return []
-        e = WebhookEvent.__table__.c
-        s = WebhookSubscription.__table__.c
+        ids = claim_rows(session, due, claim, WebhookDelivery.id)
+        if not ids:
+            return []
         rows = session.execute(
-            select(d.id, d.attempts, s.url, s.secret, e.event_id, e.type, e.created_at, e.payload)
-            .join(WebhookEvent.__table__, e.id == d.event_id)
-            .join(WebhookSubscription.__table__, s.id == d.subscription_id)
-            .where(d.id.in_(ids))
-            .order_by(d.id)
+            select(
+                WebhookDelivery.id,
+                WebhookDelivery.attempts,
+                WebhookSubscription.url,
+                WebhookSubscription.secret,
+                WebhookEvent.event_id,
+                WebhookEvent.type,
+                WebhookEvent.created_at,
+                WebhookEvent.payload,
+            )
+            .join(WebhookEvent, WebhookEvent.id == WebhookDelivery.event_id)
+            .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
+            .where(WebhookDelivery.id.in_(ids))
+            .order_by(WebhookDelivery.id)
         ).all()
     return [
         DueDelivery(
@@ -156,11 +154,10 @@ def claim_due(
 def record_delivered(
     db: Database, delivery: DueDelivery, status: int, *, now: datetime | None = None
 ) -> None:
-    d = WebhookDelivery.__table__.c
     with db.transaction() as session:
         session.execute(
-            update(WebhookDelivery.__table__)
-            .where(d.id == delivery.id, d.status == PENDING)
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id == delivery.id, WebhookDelivery.status == PENDING)
             .values(
                 status=DELIVERED, delivered_at=now or utcnow(), last_status=status, last_error=None
             )
@@ -182,12 +179,15 @@ def record_failure(
     policy = policy or RetryPolicy()
     give_up = delivery.attempt >= policy.max_attempts
     retry_at = None if give_up else now + policy.delay(delivery.attempt, rng or random.Random())
-    d = WebhookDelivery.__table__.c
     with db.transaction() as session:
         session.execute(
-            update(WebhookDelivery.__table__)
+            update(WebhookDelivery)
             # a worker whose lease ran out does not overwrite the attempt after its own
-            .where(d.id == delivery.id, d.status == PENDING, d.attempts == delivery.attempt)
+            .where(
+                WebhookDelivery.id == delivery.id,
+                WebhookDelivery.status == PENDING,
+                WebhookDelivery.attempts == delivery.attempt,
+            )
             .values(
                 status=FAILED if give_up else PENDING,
                 next_attempt_at=retry_at or now,
@@ -200,12 +200,11 @@ def record_failure(
 
 def next_due(db: Database) -> datetime | None:
     """When the earliest pending delivery falls due (the worker sleeps until then)."""
-    d = WebhookDelivery.__table__.c
     with db.session() as session:
         return session.scalar(
-            select(d.next_attempt_at)
-            .where(d.status == PENDING)
-            .order_by(d.next_attempt_at)
+            select(WebhookDelivery.next_attempt_at)
+            .where(WebhookDelivery.status == PENDING)
+            .order_by(WebhookDelivery.next_attempt_at)
             .limit(1)
         )
 
@@ -226,23 +225,23 @@ def redeliver(
     """
     if not delivery_ids and event_id is None and not all_failed:
         raise InvalidInput("say which: delivery ids, --event <event id> or --failed")
-    d = WebhookDelivery.__table__.c
     conditions: list[ColumnElement[bool]] = []
     if delivery_ids:
-        conditions.append(d.id.in_(list(delivery_ids)))
+        conditions.append(WebhookDelivery.id.in_(list(delivery_ids)))
     if event_id is not None:
-        e = WebhookEvent.__table__.c
-        conditions.append(d.event_id.in_(select(e.id).where(e.event_id == event_id.strip())))
+        conditions.append(
+            WebhookDelivery.event_id.in_(
+                select(WebhookEvent.id).where(WebhookEvent.event_id == event_id.strip())
+            )
+        )
     if all_failed:
-        conditions.append(d.status == FAILED)
-    live = select(WebhookSubscription.__table__.c.id).where(
-        WebhookSubscription.__table__.c.active.is_(True)
-    )
+        conditions.append(WebhookDelivery.status == FAILED)
+    live = select(WebhookSubscription.id).where(WebhookSubscription.active.is_(True))
     with db.transaction() as session:
         count = rowcount(
             session.execute(
-                update(WebhookDelivery.__table__)
-                .where(*conditions, d.subscription_id.in_(live))
+                update(WebhookDelivery)
+                .where(*conditions, WebhookDelivery.subscription_id.in_(live))
                 .values(
                     status=PENDING,
                     attempts=0,
@@ -263,31 +262,28 @@ def list_deliveries(
     """Newest first; `status` one of pending, delivered, failed."""
     if status is not None and status not in (PENDING, DELIVERED, FAILED):
         raise InvalidInput("status is pending, delivered or failed")
-    d = WebhookDelivery.__table__.c
-    e = WebhookEvent.__table__.c
-    s = WebhookSubscription.__table__.c
     query = (
         select(
-            d.id,
-            e.event_id,
-            e.type,
-            d.subscription_id,
-            s.url,
-            d.status,
-            d.attempts,
-            d.next_attempt_at,
-            d.last_status,
-            d.last_error,
-            d.delivered_at,
-            d.created_at,
+            WebhookDelivery.id,
+            WebhookEvent.event_id,
+            WebhookEvent.type,
+            WebhookDelivery.subscription_id,
+            WebhookSubscription.url,
+            WebhookDelivery.status,
+            WebhookDelivery.attempts,
+            WebhookDelivery.next_attempt_at,
+            WebhookDelivery.last_status,
+            WebhookDelivery.last_error,
+            WebhookDelivery.delivered_at,
+            WebhookDelivery.created_at,
         )
-        .join(WebhookEvent.__table__, e.id == d.event_id)
-        .join(WebhookSubscription.__table__, s.id == d.subscription_id)
-        .order_by(d.id.desc())
+        .join(WebhookEvent, WebhookEvent.id == WebhookDelivery.event_id)
+        .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
+        .order_by(WebhookDelivery.id.desc())
         .limit(limit)
     )
     if status is not None:
-        query = query.where(d.status == status)
+        query = query.where(WebhookDelivery.status == status)
     with db.session() as session:
         return [
             DeliveryView(

@@ -64,10 +64,13 @@ def emit(
     """
     if not payloads:
         return 0
-    s = WebhookSubscription.__table__.c
     subscribers = [
         row.id
-        for row in conn.execute(select(s.id, s.event_types).where(s.active.is_(True)))
+        for row in conn.execute(
+            select(WebhookSubscription.id, WebhookSubscription.event_types).where(
+                WebhookSubscription.active.is_(True)
+            )
+        )
         if wants(row.event_types, event_type)
     ]
     if not subscribers:
@@ -75,9 +78,7 @@ def emit(
     now = now or utcnow()
     event_ids = (
         conn.execute(
-            insert(WebhookEvent.__table__).returning(
-                WebhookEvent.__table__.c.id, sort_by_parameter_order=True
-            ),
+            insert(WebhookEvent).returning(WebhookEvent.id, sort_by_parameter_order=True),
             [
                 {
                     "event_id": str(uuid.uuid4()),
@@ -92,7 +93,7 @@ def emit(
         .all()
     )
     conn.execute(
-        insert(WebhookDelivery.__table__),
+        insert(WebhookDelivery),
         [
             {
                 "event_id": event_id,

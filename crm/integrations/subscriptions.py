@@ -105,12 +105,11 @@ def remove_subscription(db: Database, actor: Actor, subscription_id: int) -> int
         if row is None or not row.active:
             raise NotFound(f"no webhook subscription {subscription_id}")
         row.active = False
-        d = WebhookDelivery.__table__.c
         dropped = rowcount(
             session.execute(
-                delete(WebhookDelivery.__table__).where(
-                    d.subscription_id == subscription_id,
-                    d.status != WebhookDeliveryStatus.DELIVERED.value,
+                delete(WebhookDelivery).where(
+                    WebhookDelivery.subscription_id == subscription_id,
+                    WebhookDelivery.status != WebhookDeliveryStatus.DELIVERED.value,
                 )
             )
         )

@@ -102,11 +102,7 @@ def record_report(
     with db.transaction() as session:
         conn = session.connection()
         keys = [_key(report.message_key, n) for n in range(len(failures))]
-        seen = conn.scalar(
-            select(MailReportRow.__table__.c.id).where(
-                MailReportRow.__table__.c.message_key == keys[0]
-            )
-        )
+        seen = conn.scalar(select(MailReportRow.id).where(MailReportRow.message_key == keys[0]))
         if seen is not None:
             log.info("mail report was a replay of report %d", seen)
             return []
@@ -154,7 +150,7 @@ def _one(
     else:
         outcome = "attached"
     conn.execute(
-        insert(MailReportRow.__table__).values(
+        insert(MailReportRow).values(
             kind=report.kind,
             message_key=key,
             received_at=report.received_at,
@@ -179,11 +175,8 @@ def _bounce(
 ) -> str:
     status = failure.status or ""
     action = failure.action or ""
-    ident = Identity.__table__.c
     if action in ("delivered", "relayed", "expanded") or status.startswith("2."):
-        conn.execute(
-            update(Identity.__table__).where(ident.id == identity_id).values(soft_bounces=0)
-        )
+        conn.execute(update(Identity).where(Identity.id == identity_id).values(soft_bounces=0))
         return "delivered"
     permanent = status.startswith("5.") or (not status and action == "failed")
     if action == "failed" and delivery_id is not None:
@@ -193,10 +186,10 @@ def _bounce(
         return f"unreachable ({status or 'failed'})"
     soft = (
         conn.scalar(
-            update(Identity.__table__)
-            .where(ident.id == identity_id)
-            .values(soft_bounces=ident.soft_bounces + 1)
-            .returning(ident.soft_bounces)
+            update(Identity)
+            .where(Identity.id == identity_id)
+            .values(soft_bounces=Identity.soft_bounces + 1)
+            .returning(Identity.soft_bounces)
         )
         or 0
     )
@@ -207,20 +200,22 @@ def _bounce(
 
 
 def _fail_delivery(conn: Connection, delivery_id: int, failure: Failure, now: datetime) -> None:
-    d = Delivery.__table__.c
     detail = " ".join(f"bounced: {failure.status or ''} {failure.diagnostic or ''}".split())
     conn.execute(
-        update(Delivery.__table__)
-        .where(d.id == delivery_id, d.status == DeliveryStatus.SENT.value, d.bounced_at.is_(None))
+        update(Delivery)
+        .where(
+            Delivery.id == delivery_id,
+            Delivery.status == DeliveryStatus.SENT.value,
+            Delivery.bounced_at.is_(None),
+        )
         .values(status=DeliveryStatus.FAILED.value, bounced_at=now, last_error=detail[:300])
     )
 
 
 def _unreachable(conn: Connection, identity_id: int, reason: str, now: datetime) -> None:
-    ident = Identity.__table__.c
     conn.execute(
-        update(Identity.__table__)
-        .where(ident.id == identity_id, ident.unreachable_at.is_(None))
+        update(Identity)
+        .where(Identity.id == identity_id, Identity.unreachable_at.is_(None))
         .values(unreachable_at=now, unreachable_reason=reason[:200])
     )
 
@@ -239,23 +234,23 @@ def _delivery(
 ) -> tuple[int, int, int] | None:
     """(delivery, customer, identity) of the mail reported on: by Message-ID, else the latest
     mail sent to the address."""
-    d = Delivery.__table__.c
-    ident = Identity.__table__.c
-    query = select(d.id, d.customer_id, d.identity_id).join(
-        Identity.__table__, ident.id == d.identity_id
+    query = select(Delivery.id, Delivery.customer_id, Delivery.identity_id).join(
+        Identity, Identity.id == Delivery.identity_id
     )
     if message_id:
-        row = conn.execute(query.where(d.message_key == message_id, ident.channel == EMAIL)).first()
+        row = conn.execute(
+            query.where(Delivery.message_key == message_id, Identity.channel == EMAIL)
+        ).first()
         if row is not None:
             return row.id, row.customer_id, row.identity_id
     if address:
         row = conn.execute(
             query.where(
-                ident.channel == EMAIL,
-                ident.external_id == address,
-                d.status == DeliveryStatus.SENT.value,
+                Identity.channel == EMAIL,
+                Identity.external_id == address,
+                Delivery.status == DeliveryStatus.SENT.value,
             )
-            .order_by(d.sent_at.desc(), d.id.desc())
+            .order_by(Delivery.sent_at.desc(), Delivery.id.desc())
             .limit(1)
         ).first()
         if row is not None:
@@ -267,10 +262,9 @@ def _identity(conn: Connection, address: str | None) -> tuple[int, int] | None:
     """(identity, customer) of an email address we know."""
     if not address:
         return None
-    ident = Identity.__table__.c
     row = conn.execute(
-        select(ident.id, ident.customer_id).where(
-            ident.channel == EMAIL, ident.external_id == address
+        select(Identity.id, Identity.customer_id).where(
+            Identity.channel == EMAIL, Identity.external_id == address
         )
     ).first()
     return None if row is None else (row.id, row.customer_id)
@@ -283,19 +277,23 @@ def _replied_customer(conn: Connection, message_id: str | None) -> int | None:
     found = _delivery(conn, message_id, None)
     if found is not None:
         return found[1]
-    i = Interaction.__table__.c
     return conn.scalar(
-        select(i.customer_id).where(i.channel == EMAIL, i.message_key == message_id).limit(1)
+        select(Interaction.customer_id)
+        .where(Interaction.channel == EMAIL, Interaction.message_key == message_id)
+        .limit(1)
     )
 
 
 def note_customer_wrote(db: Database, address: str) -> None:
     """The customer wrote from this address: it works, so temporary bounces start over."""
-    ident = Identity.__table__.c
     with db.transaction() as session:
         session.execute(
-            update(Identity.__table__)
-            .where(ident.channel == EMAIL, ident.external_id == address, ident.soft_bounces > 0)
+            update(Identity)
+            .where(
+                Identity.channel == EMAIL,
+                Identity.external_id == address,
+                Identity.soft_bounces > 0,
+            )
             .values(soft_bounces=0)
         )
 
@@ -321,15 +319,16 @@ def list_reports(
     db: Database, actor: Actor, *, unmatched_only: bool = False, limit: int = 50
 ) -> Sequence[ReportView]:
     """The newest reports, for staff; audited (recipients are personal data)."""
-    m = MailReportRow.__table__.c
-    query = select(MailReportRow.__table__).order_by(m.received_at.desc(), m.id.desc())
+    query = select(MailReportRow).order_by(
+        MailReportRow.received_at.desc(), MailReportRow.id.desc()
+    )
     query = query.limit(limit)
     if unmatched_only:
-        query = query.where(m.customer_id.is_(None))
+        query = query.where(MailReportRow.customer_id.is_(None))
     with db.transaction() as session:
         rows = [
             ReportView(r.received_at, r.kind, r.recipient, r.status, r.customer_id, r.outcome)
-            for r in session.execute(query)
+            for r in session.scalars(query)
         ]
         record(session, actor, "mail_reports.list", detail=f"{len(rows)} shown")
     return rows

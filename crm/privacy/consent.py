@@ -174,10 +174,8 @@ def grant_many(conn: Connection, grants: Sequence[Grant]) -> None:
     """
     if not grants:
         return
-    # Core on purpose: an import grants thousands at once through rapport.crm.bulk.
-    consents = Consent.__table__
-    events = ConsentEvent.__table__
-    customers = Customer.__table__
+    # Plain rows on purpose: an import grants thousands at once through rapport.crm.bulk.
+    consents, events, customers = Consent, ConsentEvent, Customer
     yes = stored(conn, consents, "granted", True)
     when = converter(conn, consents, "updated_at")
     rows = [(g.customer_id, g.channel, g.source[:MAX_SOURCE], when(g.at)) for g in grants]

@@ -33,7 +33,7 @@ def signing_key(db: Database, settings: Settings) -> str:
     dialect = postgresql if db.dialect == "postgresql" else sqlite
     with db.transaction() as session:
         session.execute(
-            dialect.insert(AppSecret.__table__)
+            dialect.insert(AppSecret)
             .values(name=SIGNING_KEY, value=secrets.token_urlsafe(32), created_at=utcnow())
             .on_conflict_do_nothing(index_elements=["name"])
         )

@@ -72,7 +72,7 @@ Link = tuple[Column[Any], Column[Any]]
 
 def personal_tables() -> list[tuple[Table, list[Link]]]:
     """Every table holding rows about a customer, parents first, with how it refers to them."""
-    root = Customer.__table__
+    root = Base.metadata.tables[Customer.__tablename__]
     reached: set[str] = {root.name}
     grew = True
     while grew:
@@ -192,12 +192,13 @@ def erase_customer(
         conn = session.connection()
         if session.get(Customer, customer_id) is None:
             raise NotFound(f"no customer with id {customer_id}")
-        ident = Identity.__table__.c
-        identity_ids = list(conn.scalars(select(ident.id).where(ident.customer_id == customer_id)))
+        identity_ids = list(
+            conn.scalars(select(Identity.id).where(Identity.customer_id == customer_id))
+        )
         addresses = list(
             conn.scalars(
-                select(ident.external_id).where(
-                    ident.customer_id == customer_id, ident.channel == EMAIL
+                select(Identity.external_id).where(
+                    Identity.customer_id == customer_id, Identity.channel == EMAIL
                 )
             )
         )
@@ -205,8 +206,8 @@ def erase_customer(
         for identity_id in identity_ids:
             # random, not a hash: an address's hash can be matched by hashing guesses
             conn.execute(
-                update(Identity.__table__)
-                .where(ident.id == identity_id)
+                update(Identity)
+                .where(Identity.id == identity_id)
                 .values(
                     external_id=f"{ERASED_PREFIX}{secrets.token_hex(16)}",
                     display_name=None,
@@ -215,8 +216,8 @@ def erase_customer(
                 )
             )
         conn.execute(
-            update(Customer.__table__)
-            .where(Customer.__table__.c.id == customer_id)
+            update(Customer)
+            .where(Customer.id == customer_id)
             .values(
                 display_name=None,
                 erased_at=now,
@@ -225,42 +226,40 @@ def erase_customer(
                 consent_source="erased",
             )
         )
-        i = Interaction.__table__.c
         messages = conn.execute(
-            update(Interaction.__table__)
-            .where(i.customer_id == customer_id)
+            update(Interaction)
+            .where(Interaction.customer_id == customer_id)
             .values(body=None, subject=None, in_reply_to=None)
         ).rowcount
-        d = Delivery.__table__.c
-        theirs = select(d.id).where(d.customer_id == customer_id)
-        conn.execute(update(Delivery.__table__).where(d.id.in_(theirs)).values(last_error=None))
-        r = SurveyResponse.__table__.c
+        theirs = select(Delivery.id).where(Delivery.customer_id == customer_id)
+        conn.execute(update(Delivery).where(Delivery.id.in_(theirs)).values(last_error=None))
         comments = conn.execute(
-            update(SurveyResponse.__table__)
-            .where(r.delivery_id.in_(theirs), r.comment.is_not(None))
+            update(SurveyResponse)
+            .where(SurveyResponse.delivery_id.in_(theirs), SurveyResponse.comment.is_not(None))
             .values(comment=None)
         ).rowcount
-        v = ConversationSurvey.__table__.c
         comments += conn.execute(
-            update(ConversationSurvey.__table__)
-            .where(v.customer_id == customer_id, v.comment.is_not(None))
+            update(ConversationSurvey)
+            .where(
+                ConversationSurvey.customer_id == customer_id,
+                ConversationSurvey.comment.is_not(None),
+            )
             .values(comment=None)
         ).rowcount
         tags = conn.execute(
-            delete(CustomerTag.__table__).where(CustomerTag.__table__.c.customer_id == customer_id)
+            delete(CustomerTag).where(CustomerTag.customer_id == customer_id)
         ).rowcount
         conn.execute(
-            update(Consent.__table__)
+            update(Consent)
             .where(
-                Consent.__table__.c.customer_id == customer_id,
-                Consent.__table__.c.purpose == MARKETING,
+                Consent.customer_id == customer_id,
+                Consent.purpose == MARKETING,
             )
             .values(granted=False, source="erased", updated_at=now)
         )
         _erase_keys(conn, customer_id)
-        a = AuditEvent.__table__.c
         conn.execute(
-            update(AuditEvent.__table__).where(a.customer_id == customer_id).values(detail=None)
+            update(AuditEvent).where(AuditEvent.customer_id == customer_id).values(detail=None)
         )
         record(session, actor, "privacy.erase", customer_id=customer_id)
         emit(conn, EventType.CUSTOMER_ERASED, [customer_erased(customer_id, now)], now=now)
@@ -276,25 +275,17 @@ def _placeholder() -> str:
 def _erase_keys(conn: Connection, customer_id: int) -> None:
     """Message keys of the person's messages, one random placeholder each (they embed the
     chat id or an address); a key per row, so unique keys stay unique."""
-    keyed: list[tuple[Table, Column[Any], list[Column[Any]]]] = [
-        (Interaction.__table__, Interaction.__table__.c.customer_id,
-         [Interaction.__table__.c.message_key]),
-        (Delivery.__table__, Delivery.__table__.c.customer_id,
-         [Delivery.__table__.c.message_key]),
-        (ConversationSurvey.__table__, ConversationSurvey.__table__.c.customer_id,
-         [ConversationSurvey.__table__.c.message_key]),
-        (OptInRequest.__table__, OptInRequest.__table__.c.customer_id,
-         [OptInRequest.__table__.c.message_key]),
-        (MailReport.__table__, MailReport.__table__.c.customer_id,
-         [MailReport.__table__.c.message_key]),
-    ]  # fmt: skip
-    for table, owner, columns in keyed:
-        pk = next(iter(table.primary_key.columns))
-        ids = list(conn.scalars(select(pk).where(owner == customer_id)))
+    keyed: list[type[Interaction | Delivery | ConversationSurvey | OptInRequest | MailReport]] = [
+        Interaction,
+        Delivery,
+        ConversationSurvey,
+        OptInRequest,
+        MailReport,
+    ]
+    for model in keyed:
+        ids = list(conn.scalars(select(model.id).where(model.customer_id == customer_id)))
         for row_id in ids:
-            conn.execute(
-                update(table).where(pk == row_id).values({c.name: _placeholder() for c in columns})
-            )
+            conn.execute(update(model).where(model.id == row_id).values(message_key=_placeholder()))
 
 
 ERASE_TOUCHES = (
@@ -335,10 +326,11 @@ def find_customer(db: Database, who: str) -> int:
         key = normalise_external_id(channel, external)
     except InvalidMessage as exc:
         raise InvalidInput(str(exc)) from None
-    ident = Identity.__table__.c
     with db.session() as session:
         found = session.scalar(
-            select(ident.customer_id).where(ident.channel == channel, ident.external_id == key)
+            select(Identity.customer_id).where(
+                Identity.channel == channel, Identity.external_id == key
+            )
         )
     if found is None:
         raise NotFound(f"no customer with the {channel} address {external}")
@@ -348,20 +340,17 @@ def find_customer(db: Database, who: str) -> int:
 def _erase_outreach(conn: Connection, customer_id: int, addresses: list[str]) -> None:
     """Opt-in requests (the address, the browser that confirmed), bounce reports' recipients
     and consent evidence (addresses, notes) of the person; the rows stay, as proof and totals."""
-    o = OptInRequest.__table__.c
-    mine = or_(o.customer_id == customer_id, o.email.in_(addresses))
+    mine = or_(OptInRequest.customer_id == customer_id, OptInRequest.email.in_(addresses))
     conn.execute(
-        update(OptInRequest.__table__)
+        update(OptInRequest)
         .where(mine)
         .values(email=f"{ERASED_PREFIX}{secrets.token_hex(16)}", name=None, request_meta=None)
     )
-    m = MailReport.__table__.c
     conn.execute(
-        update(MailReport.__table__).where(m.customer_id == customer_id).values(recipient=None)
+        update(MailReport).where(MailReport.customer_id == customer_id).values(recipient=None)
     )
-    e = ConsentEvent.__table__.c
     conn.execute(
-        update(ConsentEvent.__table__).where(e.customer_id == customer_id).values(evidence=None)
+        update(ConsentEvent).where(ConsentEvent.customer_id == customer_id).values(evidence=None)
     )
 
 
@@ -394,24 +383,24 @@ def enforce_retention(db: Database, now: datetime | None = None, *, months: int)
         return RetentionResult(None, 0, 0)
     now = now or utcnow()
     cutoff = retention_cutoff(now, months)
-    i = Interaction.__table__.c
-    r = SurveyResponse.__table__.c
     with db.transaction() as session:
         conn = session.connection()
         messages = conn.execute(
-            update(Interaction.__table__)
-            .where(i.sent_at < cutoff, (i.body.is_not(None)) | (i.subject.is_not(None)))
+            update(Interaction)
+            .where(
+                Interaction.sent_at < cutoff,
+                (Interaction.body.is_not(None)) | (Interaction.subject.is_not(None)),
+            )
             .values(body=None, subject=None)
         ).rowcount
         comments = conn.execute(
-            update(SurveyResponse.__table__)
-            .where(r.created_at < cutoff, r.comment.is_not(None))
+            update(SurveyResponse)
+            .where(SurveyResponse.created_at < cutoff, SurveyResponse.comment.is_not(None))
             .values(comment=None)
         ).rowcount
-        v = ConversationSurvey.__table__.c
         comments += conn.execute(
-            update(ConversationSurvey.__table__)
-            .where(v.answered_at < cutoff, v.comment.is_not(None))
+            update(ConversationSurvey)
+            .where(ConversationSurvey.answered_at < cutoff, ConversationSurvey.comment.is_not(None))
             .values(comment=None)
         ).rowcount
         if messages or comments:

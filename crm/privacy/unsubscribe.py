@@ -113,9 +113,7 @@ class UnsubscribeLinks:
                 if session.get(UnsubscribeUse, delivery_id) is not None:
                     return Grant(delivery_id, customer_id, channel, already_used=True)
                 conn = session.connection()
-                conn.execute(
-                    insert(UnsubscribeUse.__table__).values(delivery_id=delivery_id, used_at=now)
-                )
+                conn.execute(insert(UnsubscribeUse).values(delivery_id=delivery_id, used_at=now))
                 record_consent(
                     conn,
                     customer_id,
