@@ -22,7 +22,8 @@ from zoneinfo import ZoneInfo
 
 from benchmarks.common import machine, result
 from rapport.bot.demo.fill import fill_demo
-from rapport.crm.reports.programmes import Period, satisfaction_by_day, sentiment_by_day
+from rapport.crm.reports.programmes import Period
+from rapport.crm.reports.series import satisfaction_by_day, sentiment_by_day
 from rapport.migrations.schema import open_database
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

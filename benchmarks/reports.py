@@ -48,9 +48,8 @@ from rapport.crm.reports.programmes import (
     metrics_per_campaign,
     metrics_per_segment,
     programme_metrics,
-    satisfaction_by_day,
-    sentiment_by_day,
 )
+from rapport.crm.reports.series import satisfaction_by_day, sentiment_by_day
 from rapport.crm.segments.saved import create_segment
 
 NOW = utcnow().replace(microsecond=0)

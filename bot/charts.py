@@ -40,12 +40,10 @@ from rapport.bot.present import numbers
 from rapport.bot.present.times import local
 from rapport.crm.database import Database
 from rapport.crm.errors import RapportError, UnknownChoice
-from rapport.crm.reports.programmes import (
-    Period,
-    ProgrammeMetrics,
+from rapport.crm.reports.programmes import Period, ProgrammeMetrics, metrics_per_campaign
+from rapport.crm.reports.series import (
     SatisfactionPoint,
     SentimentPoint,
-    metrics_per_campaign,
     satisfaction_by_day,
     sentiment_by_day,
 )

@@ -28,7 +28,7 @@ SENTIMENT_INDEX_WHERE = {
 """Rows of `ix_interactions_sentiment`: what customers wrote, scored, the sentiment report's rows.
 
 Partial, so outbound messages cost it nothing; written as each database
-spells the report's own conditions (rapport.crm.reports.programmes.sentiment_by_day), which is
+spells the report's own conditions (rapport.crm.reports.series.sentiment_by_day), which is
 how the planner recognises it can use the index.
 """
 

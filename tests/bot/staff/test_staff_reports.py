@@ -29,10 +29,9 @@ from rapport.crm.reports.programmes import (
     Period,
     metrics_per_campaign,
     metrics_per_segment,
-    satisfaction_by_day,
     segment_campaign_ids,
-    sentiment_by_day,
 )
+from rapport.crm.reports.series import satisfaction_by_day, sentiment_by_day
 from rapport.crm.staff.audit import Actor
 from tests.support.programme_fixtures import seed_programme
 

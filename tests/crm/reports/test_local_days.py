@@ -16,8 +16,9 @@ from rapport.bot.present import numbers, times
 from rapport.bot.present.listing import Column, Kind, Listing, Style, listing_csv
 from rapport.crm.database import Database
 from rapport.crm.reports.buckets import day_boundaries, month_boundaries, offset_stretches
-from rapport.crm.reports.programmes import Period, sentiment_by_day
+from rapport.crm.reports.programmes import Period
 from rapport.crm.reports.retention import acquisition, month_key, month_start
+from rapport.crm.reports.series import sentiment_by_day
 from tests.support.campaign_fixtures import customer
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -22,7 +22,7 @@ from rapport.crm.desk.rules import parse_rules
 from rapport.crm.interactions.ingest import ingest
 from rapport.crm.messages import InboundMessage
 from rapport.crm.models import Conversation, Interaction
-from rapport.crm.reports.programmes import sentiment_by_day
+from rapport.crm.reports.series import sentiment_by_day
 from rapport.crm.sentiment.scoring import MAX_CHARS, RapportAnalyser, sentiment_label
 from rapport.crm.settings import Settings
 
