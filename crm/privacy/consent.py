@@ -175,24 +175,24 @@ def grant_many(conn: Connection, grants: Sequence[Grant]) -> None:
     if not grants:
         return
     # Plain rows on purpose: an import grants thousands at once through rapport.crm.bulk.
-    consents, events, customers = Consent, ConsentEvent, Customer
-    yes = stored(conn, consents, "granted", True)
-    when = converter(conn, consents, "updated_at")
+    yes = stored(conn, Consent, "granted", True)
+    when = converter(conn, Consent, "updated_at")
     rows = [(g.customer_id, g.channel, g.source[:MAX_SOURCE], when(g.at)) for g in grants]
     insert_rows(
-        conn, consents, ("customer_id", "channel", "purpose", "granted", "source", "updated_at"),
+        conn, Consent, ("customer_id", "channel", "purpose", "granted", "source", "updated_at"),
         ((cid, channel, MARKETING, yes, source, at) for cid, channel, source, at in rows),
         upsert=(("customer_id", "channel", "purpose"), ("granted", "source", "updated_at")),
     )  # fmt: skip
     insert_rows(
-        conn, events, ("customer_id", "channel", "purpose", "granted", "source", "at", "evidence"),
+        conn, ConsentEvent,
+        ("customer_id", "channel", "purpose", "granted", "source", "at", "evidence"),
         (
             (cid, channel, MARKETING, yes, source, at, g.evidence)
             for (cid, channel, source, at), g in zip(rows, grants, strict=True)
         ),
     )  # fmt: skip
     update_rows(
-        conn, customers, ("marketing_consent", "consent_updated_at", "consent_source"), "id",
+        conn, Customer, ("marketing_consent", "consent_updated_at", "consent_source"), "id",
         ((yes, at, source, cid) for cid, _channel, source, at in rows),
     )  # fmt: skip
     emit(conn, EventType.CONSENT_CHANGED, [
