@@ -10,7 +10,8 @@ marks deliveries caught in `sending` as failed with "outcome unknown": the
 channel may or may not have delivered them, and a duplicate is worse than a
 gap the report shows. So no customer ever gets a run's message twice.
 
-On PostgreSQL batches are claimed with `FOR UPDATE SKIP LOCKED`, so any
+On PostgreSQL batches are claimed with `FOR UPDATE SKIP LOCKED` (`claim_rows`,
+shared with the webhook outbox), so any
 number of `rapport worker` processes share one outbox; SQLite has one.
 
 A delivery to a customer who wrote in the last `quiet_seconds` is not
@@ -38,7 +39,7 @@ from typing import Any
 from sqlalchemy import exists, func, select, update
 
 from rapport.crm.clock import as_utc
-from rapport.crm.database import Database, rowcount
+from rapport.crm.database import Database, claim_rows, rowcount
 from rapport.crm.models import Campaign, Customer, Delivery, DeliveryStatus, Identity, PointsEntry
 
 log = logging.getLogger(__name__)
@@ -164,23 +165,23 @@ def claim_due(
             .order_by(d.next_attempt_at, d.id)
             .limit(batch_size)
         )
-        if db.dialect == "postgresql":
-            due = due.with_for_update(skip_locked=True)
-        ids = list(session.scalars(due))
-        if not ids:
-            return Claimed([], {}, {})
-        # Re-checking the status makes the claim safe even where the SELECT took
+        # The status re-checked in the claim keeps it safe where the due rows took
         # no lock (SQLite): a row another dispatcher claimed first is not taken.
-        session.execute(
+        ids = claim_rows(
+            session,
+            due,
             update(Delivery.__table__)
-            .where(d.id.in_(ids), d.status == DeliveryStatus.QUEUED.value)
+            .where(d.status == DeliveryStatus.QUEUED.value)
             .values(
                 status=DeliveryStatus.CLAIMED.value,
                 claimed_by=worker_id,
                 claimed_at=now,
                 attempts=d.attempts + 1,
-            )
+            ),
+            d.id,
         )
+        if not ids:
+            return Claimed([], {}, {})
         rows = session.execute(
             select(
                 Delivery.id,
