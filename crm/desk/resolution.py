@@ -156,10 +156,11 @@ def match_survey_answers(
     scored = [(c, a) for c, a in scored if a is not None]
     if not scored:
         return {}
-    # Core on purpose, here and in `store_survey_answers`: both run inside
-    # ingest's storage transaction (the ingest hot path, on its Core
-    # connection, for every batch down to a single mail), where building the
-    # entity form of these statements took about 1.7 times as long.
+    # Core on purpose, here and in `store_survey_answers`: ingest storage calls
+    # both on its Core connection (the ingest hot path) for each batch with a
+    # message that reads as a score, and a survey's replies come by the
+    # thousand; building the entity form of these two statements took about
+    # 1.7 times as long (0.43 against 0.25 ms, on a one-message ingest of ~2.5).
     s = ConversationSurvey.__table__.c
     rows = conn.execute(
         select(s.id, s.conversation_id, s.customer_id, s.message_key)
