@@ -15,9 +15,9 @@ from rapport.crm.channel import Channel
 from rapport.crm.database import Database
 from rapport.crm.errors import ConfigurationError
 from rapport.crm.messages import OutboundMessage
-from rapport.crm.models import StaffMember
 from rapport.crm.privacy.keys import public_base_url
 from rapport.crm.settings import Settings
+from rapport.crm.staff.roles import StaffView
 from rapport.crm.staff.sign_in import LINK_TTL, issue_link
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ def console_url(settings: Settings) -> str | None:
     return None if base is None or settings.web_port == 0 else f"{base}/console/"
 
 
-async def new_login_link(db: Database, settings: Settings, member: StaffMember) -> str:
+async def new_login_link(db: Database, settings: Settings, member: StaffView) -> str:
     """A fresh one-time sign-in link for this member (SignInRefused past the rate limit)."""
     base = public_base_url(settings)
     if base is None or settings.web_port == 0:
@@ -49,7 +49,7 @@ def link_text(link: str) -> str:
 
 
 async def mail_login_link(
-    db: Database, settings: Settings, email: Channel, member: StaffMember
+    db: Database, settings: Settings, email: Channel, member: StaffView
 ) -> None:
     """Mail a sign-in link to the member's own address."""
     assert member.email is not None

@@ -23,14 +23,13 @@ from pathlib import Path
 import aiohttp
 import aiosmtplib
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
-from sqlalchemy import select
 
 from rapport.crm import database
 from rapport.crm.errors import ConfigurationError
-from rapport.crm.models import StaffMember, StaffRole
+from rapport.crm.models import StaffRole
 from rapport.crm.settings import Settings, SmtpSecurity, load_settings
 from rapport.crm.staff.audit import Actor
-from rapport.crm.staff.roles import add_staff
+from rapport.crm.staff.roles import add_staff, staff_by_telegram
 from rapport.migrations import schema
 
 CHECK_TIMEOUT = 15.0
@@ -264,10 +263,7 @@ def register_admin(settings: Settings, name: str, telegram_id: int) -> str:
     """Make the first admin; an existing staff member with that id is left as is."""
     db = database.Database(settings.database_url)
     try:
-        with db.session() as session:
-            existing = session.scalar(
-                select(StaffMember).where(StaffMember.telegram_user_id == telegram_id)
-            )
+        existing = staff_by_telegram(db, telegram_id, active_only=False)
         if existing is not None:
             return f"staff {existing.id} ({existing.role}) already has Telegram id {telegram_id}"
         member = add_staff(

@@ -43,7 +43,7 @@ from rapport.crm.campaigns.definitions import (
     set_status,
 )
 from rapport.crm.campaigns.runs import local_slot_taken, slot_run, start_run
-from rapport.crm.clock import utcnow
+from rapport.crm.clock import Clock, utcnow
 from rapport.crm.database import Database, is_outage
 from rapport.crm.errors import RapportError
 from rapport.crm.models import Campaign, CampaignStatus
@@ -73,6 +73,9 @@ class Runtime:
     channels: tuple[str, ...]
     frequency_cap: int
     wake_dispatcher: Callable[[], None]
+    clock: Clock = utcnow
+    """What the scheduler's own decisions read the time from: the firings, the
+    sync and the lateness check (a simulated clock in tests)."""
 
 
 _runtime: Runtime | None = None
@@ -90,7 +93,7 @@ def fire_campaign(campaign_id: int, now: datetime | None = None) -> None:
     if runtime is None:
         log.warning("campaign %d fired with no running application; ignored", campaign_id)
         return
-    now = now or utcnow()
+    now = now or runtime.clock()
     campaign = get_campaign(runtime.db, campaign_id)
     if not is_live(campaign, now):
         log.info("campaign %d is not live; firing ignored", campaign_id)
@@ -129,10 +132,10 @@ def planned_slot(campaign: CampaignView | Campaign, now: datetime) -> datetime:
     return now
 
 
-def sync_jobs(scheduler: AsyncIOScheduler, db: Database) -> None:
+def sync_jobs(scheduler: AsyncIOScheduler, db: Database, clock: Clock = utcnow) -> None:
     """Make the stored jobs match the campaigns table."""
     wanted: dict[str, Any] = {}
-    now = utcnow()
+    now = clock()
     for campaign in list_campaigns(db):
         if campaign.status != CampaignStatus.ACTIVE:
             continue
@@ -192,7 +195,7 @@ def refresh_values(db: Database, settings: Settings, now: datetime | None = None
     )
 
 
-def _report_lateness(event: JobEvent) -> None:
+def _report_lateness(clock: Clock, event: JobEvent) -> None:
     if not event.job_id.startswith(JOB_PREFIX):
         return
     if event.code == EVENT_JOB_MISSED:
@@ -200,7 +203,7 @@ def _report_lateness(event: JobEvent) -> None:
         return
     assert isinstance(event, JobSubmissionEvent)
     times: list[datetime] = event.scheduled_run_times
-    if times and (utcnow() - times[0]).total_seconds() > 60:
+    if times and (clock() - times[0]).total_seconds() > 60:
         log.warning(
             "%s fired late: scheduled for %s, run once for %d missed firing(s)",
             event.job_id,
@@ -319,7 +322,10 @@ class SchedulerService:
             job_defaults={"coalesce": True, "misfire_grace_time": MISFIRE_GRACE_SECONDS},
             timezone=settings.zone,
         )
-        self.scheduler.add_listener(_report_lateness, EVENT_JOB_MISSED | EVENT_JOB_SUBMITTED)
+        self.scheduler.add_listener(
+            functools.partial(_report_lateness, runtime.clock),
+            EVENT_JOB_MISSED | EVENT_JOB_SUBMITTED,
+        )
 
     async def start(self) -> None:
         global _runtime
@@ -327,8 +333,8 @@ class SchedulerService:
             raise SchedulerBusy("another Rapport process is scheduling for this database")
         _runtime = self.runtime
         self.scheduler.start()
-        await asyncio.to_thread(sync_jobs, self.scheduler, self.db)
-        sync = functools.partial(sync_jobs, self.scheduler, self.db)
+        sync = functools.partial(sync_jobs, self.scheduler, self.db, self.runtime.clock)
+        await asyncio.to_thread(sync)
         self.scheduler.add_job(
             self.supervisor.periodic(SYNC_TASK, sync),
             "interval",

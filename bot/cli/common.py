@@ -120,13 +120,11 @@ StaffOption = Annotated[
 
 def acting(db: Database, staff_id: int | None, permission: Permission) -> Actor:
     """The staff member acting (their role checked by `authorise`), or the CLI operator."""
-    from rapport.crm.models import StaffMember
-    from rapport.crm.staff.roles import actor_for, authorise
+    from rapport.crm.staff.roles import actor_for, authorise, staff_member
 
     if staff_id is None:
         return cli_actor()
-    with db.session() as session:
-        member = session.get(StaffMember, staff_id)
+    member = staff_member(db, staff_id)
     if member is None or not member.active:
         unknown_staff(db, staff_id)
     return actor_for(authorise(member, permission))
@@ -134,14 +132,9 @@ def acting(db: Database, staff_id: int | None, permission: Permission) -> Actor:
 
 def unknown_staff(db: Database, staff_id: int) -> NoReturn:
     """Refuse a staff id that is not an active member, naming the ones that are."""
-    from sqlalchemy import select
+    from rapport.crm.staff.roles import active_staff_names
 
-    from rapport.crm.models import StaffMember
-
-    with db.session() as session:
-        active = session.execute(
-            select(StaffMember.id, StaffMember.name).where(StaffMember.active.is_(True))
-        ).all()
+    active = active_staff_names(db)
     known = ", ".join(f"{i} {name}" for i, name in active) or "none yet (rapport staff add)"
     raise InvalidInput(f"no active staff member {staff_id}; active staff: {known}")
 

@@ -39,15 +39,13 @@ app = typer.Typer(
 
 def _staff_actor(db: Database, staff_id: int | None) -> Actor:
     """The staff member the CLI acts for (answers are theirs in reports), else the operator."""
-    from rapport.crm.models import StaffMember
-    from rapport.crm.staff.roles import actor_for
+    from rapport.crm.staff.roles import actor_for, staff_member
 
     if staff_id is None:
         return cli_actor()
-    with db.session() as session:
-        member = session.get(StaffMember, staff_id)
-        if member is not None and member.active:
-            return actor_for(member)
+    member = staff_member(db, staff_id)
+    if member is not None and member.active:
+        return actor_for(member)
     unknown_staff(db, staff_id)
 
 

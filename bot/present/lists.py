@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from rapport.crm.customers.profiles import CustomerSummary
     from rapport.crm.desk.conversations import ConversationView
     from rapport.crm.desk.follow_ups import FollowUpView
-    from rapport.crm.models import AuditEvent, StaffMember
+    from rapport.crm.staff.roles import AuditEntry, StaffView
 
 
 def times_note(zone: ZoneInfo) -> str:
@@ -187,7 +187,7 @@ def follow_up_listing(
     return listing
 
 
-def staff_listing(rows: Iterable[StaffMember]) -> Listing:
+def staff_listing(rows: Iterable[StaffView]) -> Listing:
     listing = Listing(
         [
             _ID,
@@ -210,7 +210,7 @@ def staff_listing(rows: Iterable[StaffMember]) -> Listing:
     return listing
 
 
-def audit_listing(rows: Iterable[AuditEvent], zone: ZoneInfo) -> Listing:
+def audit_listing(rows: Iterable[AuditEntry], zone: ZoneInfo) -> Listing:
     listing = Listing(
         [
             Column("happened_at", "when", Kind.WHEN, needed=True),

@@ -18,16 +18,16 @@ from rapport.bot.staff.kit import (
 from rapport.crm.campaigns.definitions import get_campaign, list_campaigns, set_status
 from rapport.crm.campaigns.runs import run_ids, start_run, summarise
 from rapport.crm.errors import InvalidInput
-from rapport.crm.models import CampaignStatus, StaffMember
+from rapport.crm.models import CampaignStatus
 from rapport.crm.reports.programmes import programme_metrics
 from rapport.crm.segments.rules import describe
 from rapport.crm.segments.saved import count_members, list_segments, segment_rule
-from rapport.crm.staff.roles import Permission
+from rapport.crm.staff.roles import Permission, StaffView
 
 log = logging.getLogger(__name__)
 
 
-async def segments_page(cmds: Commands, member: StaffMember, number: int) -> Page:
+async def segments_page(cmds: Commands, member: StaffView, number: int) -> Page:
     def lines() -> list[str]:
         found = []
         for seg in list_segments(cmds.db):
@@ -38,7 +38,7 @@ async def segments_page(cmds: Commands, member: StaffMember, number: int) -> Pag
     return paged("segments", "Segments", await asyncio.to_thread(lines), number)
 
 
-async def campaigns_page(cmds: Commands, member: StaffMember, number: int) -> Page:
+async def campaigns_page(cmds: Commands, member: StaffView, number: int) -> Page:
     def lines() -> list[str]:
         return [
             f"#{c.id} {c.name}: {c.kind}, {c.status}, "

@@ -51,9 +51,9 @@ from rapport.crm.desk.replies import send_reply
 from rapport.crm.desk.resolution import send_resolution
 from rapport.crm.desk.rules import load_rules
 from rapport.crm.errors import InvalidInput, PermissionDenied, RapportError
-from rapport.crm.models import StaffMember, StaffRole
+from rapport.crm.models import StaffRole
 from rapport.crm.staff.chats import NEUTRAL, StaffChats, refuse
-from rapport.crm.staff.roles import Permission, actor_for, authorise
+from rapport.crm.staff.roles import Permission, StaffView, actor_for, authorise
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def view_line(v: ConversationView) -> str:
     )
 
 
-async def conversations_page(cmds: Commands, member: StaffMember, number: int) -> Page:
+async def conversations_page(cmds: Commands, member: StaffView, number: int) -> Page:
     views = await asyncio.to_thread(list_conversations, cmds.db, actor_for(member))
     return paged("conversations", "Open conversations", [view_line(v) for v in views], number)
 
@@ -174,7 +174,7 @@ def followup_line(v: FollowUpView, now: datetime, zone: ZoneInfo) -> str:
     )
 
 
-async def followups_page(cmds: Commands, member: StaffMember, number: int) -> Page:
+async def followups_page(cmds: Commands, member: StaffView, number: int) -> Page:
     zone = load_rules(cmds.settings).hours.zone
     views = await asyncio.to_thread(list_follow_ups, cmds.db, actor_for(member))
     now = utcnow()

@@ -24,10 +24,9 @@ from rapport.channels.registry import OutboundChannels
 from rapport.crm.clock import utcnow
 from rapport.crm.database import Database
 from rapport.crm.errors import InvalidInput
-from rapport.crm.models import StaffMember
 from rapport.crm.reports.programmes import Period
 from rapport.crm.settings import Settings
-from rapport.crm.staff.roles import Permission, authorise
+from rapport.crm.staff.roles import Permission, StaffView, authorise
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +51,14 @@ class Call:
 
     bot: Bot
     chat_id: int
-    member: StaffMember
+    member: StaffView
     args: list[str]
     outbound: OutboundChannels
     wake_dispatcher: Callable[[], None]
 
     @classmethod
     def answering(
-        cls, context: RapportContext, chat_id: int, member: StaffMember, args: list[str]
+        cls, context: RapportContext, chat_id: int, member: StaffView, args: list[str]
     ) -> Call:
         """The call for a command that arrived with this handler context."""
         return cls(context.bot, chat_id, member, args, context.outbound, context.wake_dispatcher)
@@ -77,7 +76,7 @@ class Commands(Protocol):
     db: Database
     settings: Settings
 
-    async def member(self, user_id: int) -> StaffMember | None: ...
+    async def member(self, user_id: int) -> StaffView | None: ...
 
     async def claim(self, chat_id: int, message_id: int) -> bool: ...
 
@@ -85,7 +84,7 @@ class Commands(Protocol):
 
 
 Handler = Callable[[Commands, Call], Awaitable[None]]
-ListBuilder = Callable[[Commands, StaffMember, int], Awaitable[Page]]
+ListBuilder = Callable[[Commands, StaffView, int], Awaitable[Page]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +125,7 @@ def customer_id_arg(call: Call) -> int:
 # --- permission, text and answers ---------------------------------------------------------
 
 
-def check(member: StaffMember, permission: Permission | None) -> None:
+def check(member: StaffView, permission: Permission | None) -> None:
     """`authorise` for commands that need a permission; any active staff otherwise."""
     if permission is not None:
         authorise(member, permission)

@@ -10,19 +10,18 @@ from telegram import InputFile
 from rapport.bot.report_text import when
 from rapport.bot.staff.kit import Call, Commands, Page, StaffCommand, paged, say
 from rapport.crm.errors import InvalidInput
-from rapport.crm.models import StaffMember
 from rapport.crm.privacy.requests import (
     erase_customer,
     export_customer,
     export_html,
     find_customer,
 )
-from rapport.crm.staff.roles import Permission, actor_for, audit_trail
+from rapport.crm.staff.roles import Permission, StaffView, actor_for, audit_trail
 
 MAX_AUDIT = 200
 
 
-async def audit_page(cmds: Commands, member: StaffMember, number: int) -> Page:
+async def audit_page(cmds: Commands, member: StaffView, number: int) -> Page:
     def lines() -> list[str]:
         events = audit_trail(cmds.db, actor_for(member), limit=MAX_AUDIT)
         return [

@@ -78,11 +78,16 @@ from rapport.channels.telegram.inbound import message_key
 from rapport.crm.clock import utcnow
 from rapport.crm.database import Database
 from rapport.crm.errors import PermissionDenied, RapportError
-from rapport.crm.models import StaffMember
 from rapport.crm.operations.claims import claim_once
 from rapport.crm.settings import Settings
 from rapport.crm.staff.chats import NEUTRAL, StaffChats, refuse
-from rapport.crm.staff.roles import ROLE_PERMISSIONS, Permission, actor_for, staff_by_telegram
+from rapport.crm.staff.roles import (
+    ROLE_PERMISSIONS,
+    Permission,
+    StaffView,
+    actor_for,
+    staff_by_telegram,
+)
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +115,7 @@ class StaffCommands:
     def register(self, application: Application) -> None:  # type: ignore[type-arg]
         application.add_handlers(self.handlers(), group=STAFF_GROUP)
 
-    async def member(self, user_id: int) -> StaffMember | None:
+    async def member(self, user_id: int) -> StaffView | None:
         """The active staff member with this Telegram user id, if any."""
         return await asyncio.to_thread(staff_by_telegram, self.db, user_id)
 

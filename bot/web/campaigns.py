@@ -11,11 +11,12 @@ view polls its progress: queued, sent, failed, skipped by reason.
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from starlette.requests import Request
 
 from rapport.bot.campaign_preview import preview_text, send_test
@@ -37,18 +38,15 @@ SAMPLE = 20
 CHANNELS = (LAST_ACTIVE, "email", "telegram")
 
 
-def _runs(console: Console, campaign_id: int) -> list[tuple[CampaignRun, dict[str, int]]]:
+def _runs(console: Console, campaign_id: int) -> list[tuple[Row[int, datetime], dict[str, int]]]:
+    """The campaign's latest runs (id, started_at: plain rows, not ORM objects) and counts."""
     with console.db.session() as session:
-        runs = list(
-            session.scalars(
-                select(CampaignRun)
-                .where(CampaignRun.campaign_id == campaign_id)
-                .order_by(CampaignRun.id.desc())
-                .limit(10)
-            )
-        )
-        for run in runs:
-            session.expunge(run)
+        runs = session.execute(
+            select(CampaignRun.id, CampaignRun.started_at)
+            .where(CampaignRun.campaign_id == campaign_id)
+            .order_by(CampaignRun.id.desc())
+            .limit(10)
+        ).all()
     return [(run, run_progress(console.db, run.id)[0]) for run in runs]
 
 

@@ -25,11 +25,10 @@ from rapport.crm.channel import Channel
 from rapport.crm.clock import Clock, utcnow
 from rapport.crm.database import Database
 from rapport.crm.errors import PermissionDenied
-from rapport.crm.models import StaffMember
 from rapport.crm.privacy.keys import signing_key
 from rapport.crm.settings import Settings
 from rapport.crm.staff.audit import Actor
-from rapport.crm.staff.roles import ROLE_PERMISSIONS, Permission, actor_for, authorise
+from rapport.crm.staff.roles import ROLE_PERMISSIONS, Permission, StaffView, actor_for, authorise
 from rapport.crm.staff.sign_in import csrf_ok, csrf_token, session_member
 
 COOKIE = "rapport_console"
@@ -49,7 +48,7 @@ class Refused(Exception):
 class Staff:
     """The signed-in member of one request, with the session's CSRF token."""
 
-    member: StaffMember
+    member: StaffView
     csrf: str
 
     @property

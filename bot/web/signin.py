@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 from starlette.requests import Request
 
 from rapport.bot.console_links import mail_login_link
@@ -25,24 +24,13 @@ from rapport.bot.web.pages import page, render
 from rapport.bot.web.ratelimit import RateLimit
 from rapport.crm.channel import DeliveryFailure
 from rapport.crm.customers.identity import normalise_email
-from rapport.crm.database import Database
 from rapport.crm.errors import InvalidInput
-from rapport.crm.models import StaffMember
+from rapport.crm.staff.roles import staff_by_email
 from rapport.crm.staff.sign_in import SESSION_TTL, SignInRefused, end_session, redeem_link
 
 log = logging.getLogger(__name__)
 
 ATTEMPTS_PER_MINUTE = 10
-
-
-def _staff_by_email(db: Database, address: str) -> StaffMember | None:
-    with db.session() as session:
-        member = session.scalar(
-            select(StaffMember).where(StaffMember.email == address, StaffMember.active.is_(True))
-        )
-        if member is not None:
-            session.expunge(member)
-        return member
 
 
 def signin_router(console: Console) -> APIRouter:
@@ -66,7 +54,7 @@ def signin_router(console: Console) -> APIRouter:
             address = normalise_email(str(form.get("email", "")))
         except InvalidInput:
             address = ""
-        member = await asyncio.to_thread(_staff_by_email, console.db, address) if address else None
+        member = await asyncio.to_thread(staff_by_email, console.db, address) if address else None
         email = console.channels.get("email")
         if member is not None and email is not None:
             try:

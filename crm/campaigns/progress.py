@@ -39,7 +39,6 @@ class RunProgress:
 
 def run_progress(db: Database, run_id: int, *, campaign_id: int | None = None) -> RunProgress:
     """The run's counts; NotFound if there is no such run (of that campaign, if given)."""
-    d = Delivery.__table__.c
     with db.session() as session:
         run = session.get(CampaignRun, run_id)
         if run is None or (campaign_id is not None and run.campaign_id != campaign_id):
@@ -47,9 +46,9 @@ def run_progress(db: Database, run_id: int, *, campaign_id: int | None = None) -
                 f"no run {run_id}" + ("" if campaign_id is None else " of that campaign")
             )
         rows = session.execute(
-            select(d.status, d.skip_reason, func.count())
-            .where(d.run_id == run_id)
-            .group_by(d.status, d.skip_reason)
+            select(Delivery.status, Delivery.skip_reason, func.count())
+            .where(Delivery.run_id == run_id)
+            .group_by(Delivery.status, Delivery.skip_reason)
         ).all()
     by_status: dict[str, int] = {}
     skipped: dict[str, int] = {}

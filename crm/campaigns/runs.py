@@ -367,56 +367,62 @@ def _materialise(
     now: datetime,
 ) -> Insert:
     """The INSERT … SELECT that turns a segment into this run's deliveries."""
-    c = Customer.__table__.c
-    ident = Identity.__table__.c
-    d = Delivery.__table__.c
-
     # One grouped join driven by the segment's customers, not correlated
     # subqueries (a PostgreSQL planner without fresh statistics turned those into
     # a nested scan of identities per customer) and not a grouped subquery over
     # all identities joined back (SQLite then built a temporary index on it).
     # Consent is an outer join on its key, so it is looked up once per identity.
-    preferred = c.last_channel if campaign.channel == LAST_ACTIVE else literal(campaign.channel)
-    usable: list[ColumnElement[bool]] = [ident.customer_id == c.id, ident.unreachable_at.is_(None)]
+    preferred = (
+        Customer.last_channel if campaign.channel == LAST_ACTIVE else literal(campaign.channel)
+    )
+    usable: list[ColumnElement[bool]] = [
+        Identity.customer_id == Customer.id,
+        Identity.unreachable_at.is_(None),
+    ]
     if channels is not None:
-        usable.append(ident.channel.in_(channels) if channels else false())
-    consent = Consent.__table__
-    granted = consent.c.customer_id.is_not(None)
+        usable.append(Identity.channel.in_(channels) if channels else false())
+    granted = Consent.customer_id.is_not(None)
 
     def first(*conditions: Any) -> Any:
-        return func.min(case((and_(*conditions), ident.id))) if conditions else func.min(ident.id)
+        return (
+            func.min(case((and_(*conditions), Identity.id)))
+            if conditions
+            else func.min(Identity.id)
+        )
 
     # Consent is per channel: the identity used must be on a channel the customer
     # agreed to marketing on; `reachable` (any usable identity) only explains a skip.
-    identity_id: Any = first(ident.channel == preferred, granted)
-    reachable_id: Any = first(ident.channel == preferred)
+    identity_id: Any = first(Identity.channel == preferred, granted)
+    reachable_id: Any = first(Identity.channel == preferred)
     if campaign.channel == LAST_ACTIVE or campaign.fallback:
         identity_id = func.coalesce(identity_id, first(granted))
         reachable_id = func.coalesce(reachable_id, first())
     recent = (
-        select(d.customer_id.label("customer_id"), func.count().label("n"))
+        select(Delivery.customer_id.label("customer_id"), func.count().label("n"))
         .where(
-            d.status.in_([s.value for s in COUNTED]),
-            d.created_at >= literal(now - timedelta(days=7), UtcDateTime()),
+            Delivery.status.in_([s.value for s in COUNTED]),
+            Delivery.created_at >= literal(now - timedelta(days=7), UtcDateTime()),
         )
-        .group_by(d.customer_id)
+        .group_by(Delivery.customer_id)
         .subquery("recent")
     )
     candidates = (
         select(
-            c.id.label("customer_id"),
-            c.marketing_consent.label("consent"),  # grouped by the key: one value
+            Customer.id.label("customer_id"),
+            Customer.marketing_consent.label("consent"),  # grouped by the key: one value
             identity_id.label("identity_id"),
             reachable_id.label("reachable_id"),
             func.coalesce(func.max(recent.c.n), 0).label("recent"),
         )
-        .select_from(
-            Customer.__table__.outerjoin(Identity.__table__, and_(*usable))
-            .outerjoin(consent, marketing_grant_on(ident.customer_id, ident.channel))
-            .outerjoin(recent, recent.c.customer_id == c.id)
+        .select_from(Customer)
+        .outerjoin(Identity, and_(*usable))
+        .outerjoin(
+            Consent,
+            marketing_grant_on(Identity.customer_id.expression, Identity.channel.expression),
         )
-        .where(c.erased_at.is_(None), rule_condition(parse_rule(segment.rule), now))
-        .group_by(c.id)
+        .outerjoin(recent, recent.c.customer_id == Customer.id)
+        .where(Customer.erased_at.is_(None), rule_condition(parse_rule(segment.rule), now))
+        .group_by(Customer.id)
         .cte("candidates")
     )
     if _CAN_MATERIALISE:
@@ -445,7 +451,7 @@ def _materialise(
         at,
         at,
     )
-    return insert(Delivery.__table__).from_select(
+    return insert(Delivery).from_select(
         [
             "run_id",
             "campaign_id",

@@ -55,9 +55,22 @@ class PointsLine:
 
 
 @dataclass(frozen=True, slots=True)
+class ValueLine:
+    """The customer's value as of the last recompute: what the console shows of it."""
+
+    orders: int
+    historical_value: float
+    value_tier: str
+    rfm_score: int
+    churn_risk: float | None
+    loyalty_tier: str
+    computed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class CustomerDetails:
     consent: list[ConsentChange]
-    value: CustomerValue | None
+    value: ValueLine | None
     points: list[PointsLine]
     deliveries: list[DeliveryLine]
 
@@ -74,9 +87,11 @@ def customer_details(db: Database, customer_id: int, *, limit: int = 50) -> Cust
                 .limit(limit)
             )
         ]
-        value = session.get(CustomerValue, customer_id)
-        if value is not None:
-            session.expunge(value)
+        row = session.get(CustomerValue, customer_id)
+        value = None if row is None else ValueLine(
+            row.orders, row.historical_value, row.value_tier, row.rfm_score,
+            row.churn_risk, row.loyalty_tier, row.computed_at,
+        )  # fmt: skip
         points = [
             PointsLine(p.created_at, p.delta, p.reason)
             for p in session.scalars(

@@ -108,16 +108,20 @@ def mark_announced(
                     conversation_id=conversation_id, chat_id=chat_id, message_id=message_id
                 )
             )
-        c = Conversation.__table__.c
         session.execute(
-            update(Conversation.__table__)
-            .where(c.id.in_([a.conversation_id for a in announcements]), c.announced_at.is_(None))
+            update(Conversation)
+            .where(
+                Conversation.id.in_([a.conversation_id for a in announcements]),
+                Conversation.announced_at.is_(None),
+            )
             .values(announced_at=now)
         )
         for a in announcements:
             session.execute(
-                update(Conversation.__table__)
-                .where(c.id == a.conversation_id, c.forwarded_through.is_(None))
+                update(Conversation)
+                .where(
+                    Conversation.id == a.conversation_id, Conversation.forwarded_through.is_(None)
+                )
                 .values(forwarded_through=a.first_message_id)
             )
             record(
@@ -150,30 +154,29 @@ def take_notes(
     Without `conversation_id`, only unresolved conversations are looked at,
     so the desk round's scan stays as small as the open desk.
     """
-    a = AnnouncementMessage.__table__.c
-    c = Conversation.__table__.c
     where: list[ColumnElement[bool]] = [
-        c.assigned_staff_id.is_not(None),
-        (a.noted_staff_id.is_(None)) | (a.noted_staff_id != c.assigned_staff_id),
+        Conversation.assigned_staff_id.is_not(None),
+        (AnnouncementMessage.noted_staff_id.is_(None))
+        | (AnnouncementMessage.noted_staff_id != Conversation.assigned_staff_id),
     ]
     if conversation_id is not None:
-        where.append(c.id == conversation_id)
+        where.append(Conversation.id == conversation_id)
     else:
-        where.append(c.status.in_(UNRESOLVED))
+        where.append(Conversation.status.in_(UNRESOLVED))
     with db.session() as session:
         rows = session.execute(
             select(
-                a.conversation_id,
-                a.chat_id,
-                a.message_id,
+                AnnouncementMessage.conversation_id,
+                AnnouncementMessage.chat_id,
+                AnnouncementMessage.message_id,
                 StaffMember.id,
                 StaffMember.name,
                 StaffMember.telegram_user_id,
             )
-            .join(Conversation.__table__, c.id == a.conversation_id)
-            .join(StaffMember, StaffMember.id == c.assigned_staff_id)
+            .join(Conversation, Conversation.id == AnnouncementMessage.conversation_id)
+            .join(StaffMember, StaffMember.id == Conversation.assigned_staff_id)
             .where(*where)
-            .order_by(a.conversation_id, a.chat_id)
+            .order_by(AnnouncementMessage.conversation_id, AnnouncementMessage.chat_id)
             .limit(limit)
         ).all()
     return [TakeNote(row[0], row[1], row[2], row[3], row[4], own=row[5] == row[1]) for row in rows]
@@ -181,11 +184,13 @@ def take_notes(
 
 def mark_take_noted(db: Database, notes: Sequence[TakeNote]) -> None:
     """These copies show their conversation's current taker now."""
-    a = AnnouncementMessage.__table__.c
     with db.transaction() as session:
         for note in notes:
             session.execute(
-                update(AnnouncementMessage.__table__)
-                .where(a.conversation_id == note.conversation_id, a.chat_id == note.chat_id)
+                update(AnnouncementMessage)
+                .where(
+                    AnnouncementMessage.conversation_id == note.conversation_id,
+                    AnnouncementMessage.chat_id == note.chat_id,
+                )
                 .values(noted_staff_id=note.staff_id)
             )

@@ -96,13 +96,12 @@ def record_first_answer(db: Database, answer: FirstAnswer, receipt: Receipt) -> 
             )
         )
         if answer.kind == "faq":
-            c = Conversation.__table__.c
             session.execute(
-                update(Conversation.__table__)
+                update(Conversation)
                 .where(
-                    c.id == answer.out.conversation_id,
-                    c.status == ConversationStatus.OPEN.value,
-                    c.first_response_at.is_(None),
+                    Conversation.id == answer.out.conversation_id,
+                    Conversation.status == ConversationStatus.OPEN.value,
+                    Conversation.first_response_at.is_(None),
                 )
                 .values(status=ConversationStatus.WAITING.value)
             )

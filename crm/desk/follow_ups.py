@@ -225,10 +225,12 @@ def mark_reminded(db: Database, reminders: Sequence[FollowUpReminder], now: date
     """Staff were told of these follow-ups: never again (a restart reads `reminded_at`)."""
     if not reminders:
         return
-    f = FollowUp.__table__.c
     with db.transaction() as session:
         session.execute(
-            update(FollowUp.__table__)
-            .where(f.id.in_([r.follow_up_id for r in reminders]), f.reminded_at.is_(None))
+            update(FollowUp)
+            .where(
+                FollowUp.id.in_([r.follow_up_id for r in reminders]),
+                FollowUp.reminded_at.is_(None),
+            )
             .values(reminded_at=now)
         )

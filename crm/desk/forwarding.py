@@ -35,35 +35,34 @@ class Forward:
 
 def messages_to_forward(db: Database, *, limit: int = 50) -> list[Forward]:
     """Customer messages newer than what staff were shown, oldest first."""
-    i = Interaction.__table__.c
-    c = Conversation.__table__.c
     with db.session() as session:
         rows = session.execute(
             select(
-                c.id,
-                c.customer_id,
+                Conversation.id,
+                Conversation.customer_id,
                 Customer.display_name,
                 StaffMember.telegram_user_id,
-                i.id,
-                i.body,
+                Interaction.id,
+                Interaction.body,
                 # ingest stores the reopening message's time as reopened_at
-                c.reopened_at.is_not(None) & (c.reopened_at == i.sent_at),
+                Conversation.reopened_at.is_not(None)
+                & (Conversation.reopened_at == Interaction.sent_at),
             )
-            .join(Conversation.__table__, c.id == i.conversation_id)
-            .join(Customer, Customer.id == c.customer_id)
+            .join(Conversation, Conversation.id == Interaction.conversation_id)
+            .join(Customer, Customer.id == Conversation.customer_id)
             # a deactivated assignee is nobody: the staff on duty are told instead
             .outerjoin(
                 StaffMember,
-                (StaffMember.id == c.assigned_staff_id) & StaffMember.active.is_(True),
+                (StaffMember.id == Conversation.assigned_staff_id) & StaffMember.active.is_(True),
             )
             .where(
-                c.announced_at.is_not(None),
-                c.status.in_(UNRESOLVED),
-                i.direction == Direction.IN.value,
-                i.automated.is_(False),
-                i.id > func.coalesce(c.forwarded_through, 0),
+                Conversation.announced_at.is_not(None),
+                Conversation.status.in_(UNRESOLVED),
+                Interaction.direction == Direction.IN.value,
+                Interaction.automated.is_(False),
+                Interaction.id > func.coalesce(Conversation.forwarded_through, 0),
             )
-            .order_by(i.id)
+            .order_by(Interaction.id)
             .limit(limit)
         ).all()
     return [
@@ -76,14 +75,13 @@ def mark_forwarded(db: Database, actor: Actor, forwards: Sequence[Forward]) -> N
     """Staff were shown these messages: move each conversation's mark on, audited."""
     if not forwards:
         return
-    c = Conversation.__table__.c
     with db.transaction() as session:
         for f in forwards:
             session.execute(
-                update(Conversation.__table__)
+                update(Conversation)
                 .where(
-                    c.id == f.conversation_id,
-                    func.coalesce(c.forwarded_through, 0) < f.interaction_id,
+                    Conversation.id == f.conversation_id,
+                    func.coalesce(Conversation.forwarded_through, 0) < f.interaction_id,
                 )
                 .values(forwarded_through=f.interaction_id)
             )

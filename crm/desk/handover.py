@@ -45,7 +45,6 @@ def deactivate_staff(db: Database, actor: Actor, staff_id: int) -> Handover:
     Repeatable: a second call finds nothing assigned and changes nothing more.
     """
     now = utcnow()
-    c = Conversation.__table__.c
     with db.transaction() as session:
         member = session.get(StaffMember, staff_id, with_for_update=True)
         if member is None:
@@ -54,21 +53,25 @@ def deactivate_staff(db: Database, actor: Actor, staff_id: int) -> Handover:
         member.active = False
         theirs = list(
             session.execute(
-                select(c.id, c.customer_id)
-                .where(c.assigned_staff_id == staff_id, c.status.in_(UNRESOLVED))
-                .order_by(c.id)
+                select(Conversation.id, Conversation.customer_id)
+                .where(
+                    Conversation.assigned_staff_id == staff_id,
+                    Conversation.status.in_(UNRESOLVED),
+                )
+                .order_by(Conversation.id)
             )
         )
         if theirs:
             ids = [row.id for row in theirs]
             session.execute(
-                update(Conversation.__table__)
-                .where(c.id.in_(ids))
+                update(Conversation)
+                .where(Conversation.id.in_(ids))
                 .values(assigned_staff_id=None, announced_at=None)
             )
             # The old copies said "taken by <member>"; the new announcement replaces them.
-            a = AnnouncementMessage.__table__.c
-            session.execute(delete(AnnouncementMessage.__table__).where(a.conversation_id.in_(ids)))
+            session.execute(
+                delete(AnnouncementMessage).where(AnnouncementMessage.conversation_id.in_(ids))
+            )
         record(
             session,
             actor,

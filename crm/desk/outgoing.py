@@ -67,24 +67,23 @@ def outgoing_for(session: Session, conversation: Conversation) -> Outgoing:
             f"the customer of conversation #{conversation.id} has no reachable "
             f"{conversation.channel} address"
         )
-    inbound = Interaction.__table__.c
     last_key = session.scalar(
-        select(inbound.message_key)
+        select(Interaction.message_key)
         .where(
-            inbound.conversation_id == conversation.id,
-            inbound.direction == Direction.IN.value,
-            inbound.channel == conversation.channel,
-            inbound.message_key.is_not(None),
+            Interaction.conversation_id == conversation.id,
+            Interaction.direction == Direction.IN.value,
+            Interaction.channel == conversation.channel,
+            Interaction.message_key.is_not(None),
         )
-        .order_by(inbound.sent_at.desc(), inbound.id.desc())
+        .order_by(Interaction.sent_at.desc(), Interaction.id.desc())
         .limit(1)
     )
     subject = None
     if conversation.channel == EMAIL:
         first_subject = session.scalar(
-            select(inbound.subject)
-            .where(inbound.conversation_id == conversation.id, inbound.subject.is_not(None))
-            .order_by(inbound.sent_at, inbound.id)
+            select(Interaction.subject)
+            .where(Interaction.conversation_id == conversation.id, Interaction.subject.is_not(None))
+            .order_by(Interaction.sent_at, Interaction.id)
             .limit(1)
         )
         subject = (

@@ -305,10 +305,9 @@ def due_reminders(db: Database, rules: DeskRules, now: datetime) -> list[Reminde
                 continue
             found.append(Reminder(conversation.id, telegram_id, what, due))
         if found:
-            c = Conversation.__table__.c
             session.execute(
-                update(Conversation.__table__)
-                .where(c.id.in_([r.conversation_id for r in found]))
+                update(Conversation)
+                .where(Conversation.id.in_([r.conversation_id for r in found]))
                 .values(reminded_at=now)
             )
     return found

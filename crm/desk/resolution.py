@@ -60,10 +60,9 @@ def resolve(
         conversation.resolved_at = now
         if conversation.assigned_staff_id is None:
             conversation.assigned_staff_id = actor.staff_id
-        f = FollowUp.__table__.c
         session.execute(
-            update(FollowUp.__table__)
-            .where(f.conversation_id == conversation_id, f.done_at.is_(None))
+            update(FollowUp)
+            .where(FollowUp.conversation_id == conversation_id, FollowUp.done_at.is_(None))
             .values(done_at=now)
         )
         record(
@@ -157,6 +156,11 @@ def match_survey_answers(
     scored = [(c, a) for c, a in scored if a is not None]
     if not scored:
         return {}
+    # Core on purpose, here and in `store_survey_answers`: ingest storage calls
+    # both on its Core connection (the ingest hot path) for each batch with a
+    # message that reads as a score, and a survey's replies come by the
+    # thousand; building the entity form of these two statements took about
+    # 1.7 times as long (0.43 against 0.25 ms, on a one-message ingest of ~2.5).
     s = ConversationSurvey.__table__.c
     rows = conn.execute(
         select(s.id, s.conversation_id, s.customer_id, s.message_key)
@@ -192,7 +196,7 @@ def store_survey_answers(
     """Record each answer once: a question already answered keeps its first answer."""
     stored = 0
     answered: list[dict[str, object]] = []
-    s = ConversationSurvey.__table__.c
+    s = ConversationSurvey.__table__.c  # Core: the ingest hot path (`match_survey_answers`)
     for key, answer in answers.items():
         customer_id = conn.execute(
             update(ConversationSurvey.__table__)

@@ -21,7 +21,9 @@ channel's parallel sends times a pipeline depth) and marked just before it
 goes out.
 
 Built once with expanding IN parameters: one statement per kind per step,
-whatever the step's size.
+whatever the step's size. Core over `Delivery.__table__` on purpose: the
+statements are compiled once and reused for every step of every worker,
+where building ORM-aware statements per step would show.
 """
 
 from __future__ import annotations

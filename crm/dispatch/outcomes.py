@@ -5,6 +5,9 @@ one this worker still holds, so recording an outcome is safe to repeat when a
 commit may have happened unseen (`Dispatcher._record`). A transient failure
 goes back to the queue with exponential back-off until `max_attempts`; a
 recipient who is gone marks their address unreachable.
+
+Core over the tables' columns on purpose: outcomes are recorded for every
+send, in batches of prebuilt `executemany` statements (the dispatch hot path).
 """
 
 from __future__ import annotations

@@ -38,18 +38,25 @@ def customer_interactions(
     db: Database, actor: Actor, customer_id: int, *, limit: int = 50, before: int | None = None
 ) -> list[TimelineEntry]:
     limit = max(1, min(limit, MAX_PAGE))
-    t = Interaction.__table__.c
     with db.transaction() as session:
         customer = session.get(Customer, customer_id)
         if customer is None or customer.erased_at is not None:
             raise NotFound(f"no customer with id {customer_id}")
         query = select(
-            t.id, t.conversation_id, t.channel, t.direction, t.subject, t.body,
-            t.sent_at, t.polarity, t.language, t.automated,
-        ).where(t.customer_id == customer_id)  # fmt: skip
+            Interaction.id,
+            Interaction.conversation_id,
+            Interaction.channel,
+            Interaction.direction,
+            Interaction.subject,
+            Interaction.body,
+            Interaction.sent_at,
+            Interaction.polarity,
+            Interaction.language,
+            Interaction.automated,
+        ).where(Interaction.customer_id == customer_id)
         if before is not None:
-            query = query.where(t.id < before)
-        rows = session.execute(query.order_by(t.id.desc()).limit(limit)).all()
+            query = query.where(Interaction.id < before)
+        rows = session.execute(query.order_by(Interaction.id.desc()).limit(limit)).all()
         record(
             session, actor, "customer.interactions", customer_id=customer_id,
             detail=f"{len(rows)} shown",

@@ -30,7 +30,7 @@ def _compile(rule: Rule, now: datetime) -> ColumnElement[bool]:
 
 
 def rule_condition(rule: Rule, now: datetime) -> ColumnElement[bool]:
-    """The rule as a boolean over `Customer.__table__`, for ``select(...).where(...)``.
+    """The rule as a boolean over `Customer`'s columns, for ``select(...).where(...)``.
 
     Erased customers never match, whatever the rule says. `now` fixes what
     "days since" means, so one run of a campaign sees one consistent audience.

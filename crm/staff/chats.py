@@ -25,6 +25,7 @@ from sqlalchemy import select
 from rapport.crm.database import Database
 from rapport.crm.models import StaffMember
 from rapport.crm.staff.audit import Actor, record
+from rapport.crm.staff.roles import StaffView
 
 NEUTRAL = (
     "I can only help with that in a private chat with me. "
@@ -40,7 +41,7 @@ class StaffChats:
 
     staff_chat_id: int | None = None
 
-    def may_receive(self, chat_id: int, member: StaffMember | None) -> bool:
+    def may_receive(self, chat_id: int, member: StaffView | None) -> bool:
         """May a command's answer (personal data) go to `chat_id`, asked by `member`?
 
         Yes in the member's private chat with the bot or in the staff chat, and

@@ -25,7 +25,7 @@ from rapport.crm.database import Database
 from rapport.crm.errors import RapportError
 from rapport.crm.models import StaffLoginLink, StaffMember, StaffSession
 from rapport.crm.staff.audit import record
-from rapport.crm.staff.roles import actor_for
+from rapport.crm.staff.roles import StaffView, actor_for
 
 LINK_TTL = timedelta(minutes=10)
 SESSION_TTL = timedelta(hours=12)
@@ -78,7 +78,7 @@ def issue_link(db: Database, member_id: int, *, now: datetime | None = None) -> 
 @dataclass(frozen=True, slots=True)
 class SignedIn:
     session_token: str
-    member: StaffMember
+    member: StaffView
     expires_at: datetime
 
 
@@ -112,12 +112,10 @@ def redeem_link(db: Database, token: str, *, now: datetime | None = None) -> Sig
             )
         )
         record(session, actor_for(member), "console.sign_in")
-        session.flush()
-        session.expunge(member)
-        return SignedIn(session_token, member, expires)
+        return SignedIn(session_token, StaffView.of(member), expires)
 
 
-def session_member(db: Database, token: str, *, now: datetime | None = None) -> StaffMember | None:
+def session_member(db: Database, token: str, *, now: datetime | None = None) -> StaffView | None:
     """The active member a session token belongs to while it lasts; None otherwise."""
     now = now or utcnow()
     with db.session() as session:
@@ -131,9 +129,7 @@ def session_member(db: Database, token: str, *, now: datetime | None = None) -> 
                 StaffMember.active.is_(True),
             )
         )
-        if member is not None:
-            session.expunge(member)
-        return member
+        return None if member is None else StaffView.of(member)
 
 
 def end_session(db: Database, token: str, *, now: datetime | None = None) -> None:

@@ -65,7 +65,8 @@ ENGAGEMENT_MESSAGES = 10
 DEFAULT_TIERS = parse_tiers("silver:500,gold:2000")
 
 # Core on purpose: the bulk recompute reads and rewrites every customer's value row
-# as plain tuples, without building ORM state (see `recompute_values`).
+# as plain tuples, without building ORM state (see `recompute_values`); the one
+# customer's explanation (`explain_value`) reads through the entities.
 orders_t = Order.__table__
 values_t = CustomerValue.__table__
 customers_t = Customer.__table__
@@ -398,20 +399,18 @@ def explain_value(db: Database, customer_id: int, now: datetime | None = None) -
     with db.session() as session:
         if (
             session.scalar(
-                select(customers_t.c.id).where(
-                    customers_t.c.id == customer_id, customers_t.c.erased_at.is_(None)
-                )
+                select(Customer.id).where(Customer.id == customer_id, Customer.erased_at.is_(None))
             )
             is None
         ):
             raise NotFound(f"no customer with id {customer_id}")
         v = session.get(CustomerValue, customer_id)
         currency = session.scalar(
-            select(orders_t.c.currency).where(orders_t.c.customer_id == customer_id).limit(1)
+            select(Order.currency).where(Order.customer_id == customer_id).limit(1)
         )
         balance = session.scalar(
-            select(func.coalesce(func.sum(points_t.c.delta), 0)).where(
-                points_t.c.customer_id == customer_id
+            select(func.coalesce(func.sum(PointsEntry.delta), 0)).where(
+                PointsEntry.customer_id == customer_id
             )
         )
     if v is None:

@@ -14,11 +14,10 @@ from rapport.bot.web import WebService
 from rapport.bot.web.console import Console
 from rapport.crm.channel import Channel
 from rapport.crm.database import Database
-from rapport.crm.models import StaffMember
 from rapport.crm.privacy.unsubscribe import links_from_settings
 from rapport.crm.settings import Settings, load_settings
 from rapport.crm.staff.audit import Actor
-from rapport.crm.staff.roles import add_staff
+from rapport.crm.staff.roles import StaffView, add_staff
 from rapport.crm.staff.sign_in import issue_link
 
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
@@ -53,11 +52,11 @@ async def console_server(
         await service.stop()
 
 
-def staff(db: Database, name: str, role: str, telegram_id: int) -> StaffMember:
+def staff(db: Database, name: str, role: str, telegram_id: int) -> StaffView:
     return add_staff(db, OPERATOR, name=name, role=role, telegram_user_id=telegram_id)
 
 
-async def sign_in(client: httpx.AsyncClient, db: Database, member: StaffMember) -> str:
+async def sign_in(client: httpx.AsyncClient, db: Database, member: StaffView) -> str:
     """Sign `member` in on this client (its cookie jar keeps the session); their CSRF token."""
     token = issue_link(db, member.id)
     page = await client.get(f"/console/login/{token}")

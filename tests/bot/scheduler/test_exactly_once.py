@@ -2,6 +2,8 @@
 
 APScheduler and Rapport's scheduler adapter read one simulated clock, which
 the test moves a minute at a time, waking the scheduler as its timer would.
+Rapport's side is handed it as its `Clock` (`Runtime.clock`); APScheduler,
+which takes no clock, has its `datetime` replaced.
 The 30-second sync runs at every step (its interval job is due each simulated
 minute), which is what used to re-add a fired one-off campaign, and the
 service is stopped and started again in the middle, with minutes missed while
@@ -34,8 +36,13 @@ START = datetime(2026, 11, 2, 9, 0, 1, tzinfo=UTC)
 
 
 class SimulatedClock:
+    """The time the test sets: Rapport's scheduler is handed it as its `Clock`."""
+
     def __init__(self, start: datetime) -> None:
         self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
 @pytest.fixture
@@ -49,16 +56,19 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[SimulatedClock]:
 
     monkeypatch.setattr(apscheduler.schedulers.base, "datetime", Simulated)
     monkeypatch.setattr(apscheduler.executors.base, "datetime", Simulated)
-    monkeypatch.setattr(bot_scheduler, "utcnow", lambda: simulated.now)
     yield simulated
 
 
 class Running:
     """One SchedulerService and a way to wait until the jobs a wake-up submitted finished."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: SimulatedClock) -> None:
         runtime = Runtime(
-            db=db, channels=("email",), frequency_cap=100, wake_dispatcher=lambda: None
+            db=db,
+            channels=("email",),
+            frequency_cap=100,
+            wake_dispatcher=lambda: None,
+            clock=clock,
         )
         self.service = SchedulerService(load_settings(database_url=db.url), db, runtime)
         self.submitted = 0
@@ -133,7 +143,7 @@ async def test_one_off_once_and_cron_once_per_slot_across_a_restart(
     once = campaign(db, "Once", run_at=START.replace(second=0) + timedelta(minutes=2))
     every_minute = campaign(db, "Every minute", schedule_cron="* * * * *")
 
-    first = Running(db)
+    first = Running(db, clock)
     await first.start()
     for minute in range(1, 4):  # 09:01 … 09:03; the one-off is due at 09:02
         clock.now = START + timedelta(minutes=minute)
@@ -143,7 +153,7 @@ async def test_one_off_once_and_cron_once_per_slot_across_a_restart(
 
     assert get_campaign(db, once.id).status == CampaignStatus.COMPLETED
     clock.now = START + timedelta(minutes=6)  # down over 09:04 and 09:05
-    second = Running(db)
+    second = Running(db, clock)
     await second.start()
     for minute in range(7, 9):
         clock.now = START + timedelta(minutes=minute)
@@ -170,7 +180,7 @@ async def test_late_and_racing_firings_name_the_same_slot(
     customer(db, "race@example.org")
     c = campaign(db, "Hourly", schedule_cron="0 * * * *")
     bot_scheduler._runtime = Runtime(
-        db=db, channels=("email",), frequency_cap=100, wake_dispatcher=lambda: None
+        db=db, channels=("email",), frequency_cap=100, wake_dispatcher=lambda: None, clock=clock
     )
     try:
         clock.now = datetime(2026, 11, 2, 10, 0, 40, tzinfo=UTC)

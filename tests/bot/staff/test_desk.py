@@ -35,11 +35,10 @@ from rapport.crm.models import (
     ConversationSurvey,
     FollowUp,
     Interaction,
-    StaffMember,
 )
 from rapport.crm.reports.programmes import Period
 from rapport.crm.staff.audit import Actor
-from rapport.crm.staff.roles import actor_for, add_staff
+from rapport.crm.staff.roles import StaffView, actor_for, add_staff, staff_by_telegram
 from tests.support.email_inbound_smtp import send
 from tests.support.email_sink import Sink
 from tests.support.tg_helpers import bot_settings
@@ -554,8 +553,7 @@ async def test_a_take_is_shown_on_the_other_agents_announcements(
     assert (len(for_ada.edits), len(for_bea.edits)) == (1, 2)
 
 
-def _member(db: Database, telegram_id: int) -> StaffMember:
-    with db.session() as session:
-        return session.scalars(
-            select(StaffMember).where(StaffMember.telegram_user_id == telegram_id)
-        ).one()
+def _member(db: Database, telegram_id: int) -> StaffView:
+    member = staff_by_telegram(db, telegram_id)
+    assert member is not None
+    return member

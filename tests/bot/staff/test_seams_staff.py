@@ -21,10 +21,10 @@ from rapport.channels.telegram.testing import BotApiStandIn, SentMessage
 from rapport.crm.clock import utcnow
 from rapport.crm.database import Database
 from rapport.crm.desk.conversations import take
-from rapport.crm.models import AuditEvent, Conversation, Interaction, StaffMember
+from rapport.crm.models import AuditEvent, Conversation, Interaction
 from rapport.crm.staff.audit import Actor
 from rapport.crm.staff.chats import NEUTRAL
-from rapport.crm.staff.roles import actor_for, add_staff, set_role
+from rapport.crm.staff.roles import StaffView, actor_for, add_staff, set_role, staff_by_telegram
 from tests.support.tg_helpers import bot_settings
 
 AGENT, ADMIN, BEA, MANAGER = 9001, 9003, 9005, 9002
@@ -58,11 +58,10 @@ def _refusals(db: Database) -> list[str]:
         ]
 
 
-def _member(db: Database, telegram_id: int) -> StaffMember:
-    with db.session() as session:
-        return session.scalars(
-            select(StaffMember).where(StaffMember.telegram_user_id == telegram_id)
-        ).one()
+def _member(db: Database, telegram_id: int) -> StaffView:
+    member = staff_by_telegram(db, telegram_id)
+    assert member is not None
+    return member
 
 
 async def test_staff_commands_in_a_group_answer_neutrally_and_are_audited(

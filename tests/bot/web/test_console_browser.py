@@ -188,6 +188,7 @@ async def test_segment_campaign_and_report_from_the_console(
             await page.fill("textarea[name=template]", "Hi {{ first_name }}, 10% off this week.")
             await page.click("button:has-text('Create')")
             await page.wait_for_url("**/console/campaigns/*")
+            campaign_page = page.url
             await page.locator("#preview", has_text="Hi Ann, 10% off").wait_for()
             await page.select_option("select[name=customer]", label="#3 Cy Chan")
             await page.locator("#preview", has_text="Hi Cy, 10% off").wait_for()
@@ -207,6 +208,10 @@ async def test_segment_campaign_and_report_from_the_console(
             await page.locator(".done", has_text="Finished").wait_for()
             assert await page.inner_text("[data-status=failed]") == "0"
             await screenshots(page, shots, "run")
+            await page.goto(campaign_page)  # the run listed with its counts
+            run_row = page.locator("tbody tr", has=page.locator("a[href*='/runs/']"))
+            cells = await run_row.locator("td").all_inner_texts()
+            assert cells[0].startswith("#") and cells[2:] == ["0", "2", "0", "0"]
             offers = [r for r in sink.received if r.message["Subject"] == "Winter offer"]
             assert sorted(r.message["To"] for r in offers) == ["ann@example.org", "cy@example.org"]
 

@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from sqlalchemy import select
 
 from rapport.crm.customers.profiles import customer_profile
 from rapport.crm.database import Database
 from rapport.crm.errors import PermissionDenied
-from rapport.crm.models import AuditEvent
+from rapport.crm.models import AuditEvent, StaffMember
 from rapport.crm.staff.audit import Actor
 from rapport.crm.staff.roles import (
+    AuditEntry,
     InvalidStaff,
     Permission,
+    StaffView,
     actor_for,
     add_staff,
     audit_trail,
     authorise,
+    list_staff,
     set_role,
+    staff_by_email,
     staff_by_telegram,
+    staff_member,
 )
 from tests.support.campaign_fixtures import customer
 
@@ -92,3 +99,40 @@ def test_reads_of_personal_data_are_audited_with_who(db: Database) -> None:
     with db.session() as s:
         last = s.scalars(select(AuditEvent).order_by(AuditEvent.id.desc())).first()
     assert last is not None and (last.action, last.staff_id) == ("audit.read", admin.id)
+
+
+def test_staff_are_handed_out_as_frozen_views_not_rows(db: Database) -> None:
+    """Changing what a service returned changes nothing: only set_role does, audited."""
+    ada = add_staff(db, CLI, name="Ada", role="agent", telegram_user_id=7, email="Ada@Shop.hk")
+    found = [
+        ada,
+        staff_by_telegram(db, 7),
+        staff_member(db, ada.id),
+        staff_by_email(db, "ada@shop.hk"),
+        *list_staff(db),
+        set_role(db, CLI, ada.id, "manager"),
+    ]
+    assert all(type(m) is StaffView for m in found)
+    assert [m.role for m in found if m is not None] == ["agent"] * 5 + ["manager"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ada.role = "admin"  # type: ignore[misc]
+    with db.session() as session:
+        row = session.get(StaffMember, ada.id)
+        assert row is not None and (row.role, row.email) == ("manager", "ada@shop.hk")
+
+
+def test_inactive_staff_are_found_only_when_asked_for(db: Database) -> None:
+    leaver = add_staff(db, CLI, name="Leaver", role="agent", telegram_user_id=8, email="l@shop.hk")
+    set_role(db, CLI, leaver.id, None, active=False)
+    assert staff_by_telegram(db, 8) is None
+    assert staff_by_email(db, "l@shop.hk") is None
+    for member in (staff_by_telegram(db, 8, active_only=False), staff_member(db, leaver.id)):
+        assert member is not None and (member.id, member.active) == (leaver.id, False)
+    assert staff_member(db, leaver.id + 100) is None
+
+
+def test_the_audit_trail_is_read_as_entries(db: Database) -> None:
+    admin = add_staff(db, CLI, name="Ada", role="admin", telegram_user_id=100)
+    events = audit_trail(db, actor_for(admin))
+    assert events and all(type(e) is AuditEntry for e in events)
+    assert events[0].action == "staff.add" and events[0].actor == "cli:test"
