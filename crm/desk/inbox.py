@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import BindParameter, ColumnElement, bindparam, func, select
+from sqlalchemy import BindParameter, ColumnElement, bindparam, select
 from sqlalchemy.orm import Session
 
 from rapport.crm.clock import as_utc
@@ -78,27 +78,28 @@ def parse_show(value: str | None) -> Show:
 
 
 def _latest(session: Session, ids: list[int]) -> dict[int, tuple[str | None, str, float | None]]:
-    """Each conversation's latest message: (body, direction, sentiment of the last inbound)."""
+    """Each conversation's latest message: (body, direction, its sentiment).
+
+    Core and a correlated `LIMIT 1` per conversation: each reads one entry of
+    `ix_interactions_conversation_sent` (migration 0020), where a window
+    function over the page's conversations sorted all of their messages.
+    """
     if not ids:
         return {}
     i = Interaction.__table__.c
-    ranked = (
-        select(
-            i.conversation_id,
-            i.body,
-            i.direction,
-            i.polarity,
-            func.row_number()
-            .over(partition_by=i.conversation_id, order_by=(i.sent_at.desc(), i.id.desc()))
-            .label("n"),
-        )
-        .where(i.conversation_id.in_(ids))
-        .subquery()
+    newer = Interaction.__table__.alias("newer")
+    c = Conversation.__table__.c
+    newest = (
+        select(newer.c.id)
+        .where(newer.c.conversation_id == c.id)
+        .order_by(newer.c.sent_at.desc(), newer.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
     )
     rows = session.execute(
-        select(
-            ranked.c.conversation_id, ranked.c.body, ranked.c.direction, ranked.c.polarity
-        ).where(ranked.c.n == 1)
+        select(i.conversation_id, i.body, i.direction, i.polarity).where(
+            i.id.in_(select(newest).where(c.id.in_(ids)))
+        )
     ).all()
     return {r.conversation_id: (r.body, r.direction, r.polarity) for r in rows}
 

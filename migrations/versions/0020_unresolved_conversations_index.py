@@ -1,4 +1,4 @@
-"""The inbox's order over unresolved conversations only: (last_message_at, id), partial.
+"""The inbox's two reads in index order: unresolved conversations, a conversation's latest.
 
 The inbox pages unresolved conversations longest waiting first (`ORDER BY
 last_message_at, id LIMIT 50`). Without an index in that order both
@@ -11,6 +11,12 @@ last_message_at, id) was tried before and made SQLite's plan worse (two
 IN values cannot be read in one order). The queries write the two statuses
 into the SQL (rapport.crm.desk.inbox), which is how the planners see that
 the index's condition holds.
+
+And a conversation's messages in time order: (conversation_id, sent_at, id)
+replaces the index on conversation_id alone. The inbox finds each listed
+conversation's latest message by reading one index entry (it sorted all of
+their messages in a window function: 2.1 → 0.1 ms for a page of 50), and a
+thread's last 100 messages come in order.
 
 Revision ID: 0020
 Revises: 0017
@@ -40,7 +46,15 @@ def upgrade() -> None:
         sqlite_where=sa.text(_WHERE),
         postgresql_where=sa.text(_WHERE),
     )
+    with op.batch_alter_table("interactions", schema=None) as batch_op:
+        batch_op.drop_index("ix_interactions_conversation_id")
+        batch_op.create_index(
+            "ix_interactions_conversation_sent", ["conversation_id", "sent_at", "id"]
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("interactions", schema=None) as batch_op:
+        batch_op.drop_index("ix_interactions_conversation_sent")
+        batch_op.create_index("ix_interactions_conversation_id", ["conversation_id"])
     op.drop_index("ix_conversations_unresolved", table_name="conversations")

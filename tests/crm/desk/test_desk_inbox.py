@@ -138,7 +138,7 @@ def test_the_page_is_read_through_the_unresolved_index(db: Database) -> None:
     ran: list[tuple[str, object]] = []
 
     def keep(conn: object, cursor: object, sql: str, params: object, *_: object) -> None:
-        if "FROM conversations" in sql and "LIMIT" in sql:
+        if "ORDER BY conversations.last_message_at" in sql and "LIMIT" in sql:
             ran.append((sql, params))
 
     event.listen(db.engine, "before_cursor_execute", keep)
