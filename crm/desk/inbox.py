@@ -21,7 +21,7 @@ from rapport.crm.clock import as_utc
 from rapport.crm.database import Database
 from rapport.crm.desk.conversations import UNRESOLVED, ConversationView, conversation_views
 from rapport.crm.desk.report import tags_by_customer
-from rapport.crm.desk.rules import DeskRules
+from rapport.crm.desk.rules import EVERYONE, DeskRules
 from rapport.crm.errors import InvalidInput
 from rapport.crm.models import (
     Conversation,
@@ -164,14 +164,17 @@ def _breaching(session: Session, rules: DeskRules, now: datetime, limit: int) ->
         .order_by(c.last_message_at, c.id)
         .execution_options(yield_per=500)  # most pages fill long before the end
     )
-    t = CustomerTag.__table__.c
     tags: dict[int, set[str]] = {}
-    for customer_id, tag in session.execute(
-        select(t.customer_id, t.tag).where(
-            t.customer_id.in_(select(c.customer_id).where(unresolved()))
-        )
-    ):
-        tags.setdefault(customer_id, set()).add(tag)
+    # Only the tags a policy names decide (policy_for): read those, by the tag index, for
+    # customers with an unresolved conversation, not every tag of all of them.
+    named = sorted({p.segment for p in rules.policies if p.segment != EVERYONE})
+    if named:
+        t = CustomerTag.__table__.c
+        waiting = select(c.id).where(c.customer_id == t.customer_id, unresolved()).exists()
+        for customer_id, tag in session.execute(
+            select(t.customer_id, t.tag).where(t.tag.in_(named), waiting)
+        ):
+            tags.setdefault(customer_id, set()).add(tag)
     cutoffs: dict[tuple[int, bool], datetime] = {}
     found: list[int] = []
     for conversation_id, customer_id, status, opened_at, unanswered in rows:
