@@ -55,6 +55,9 @@ MAX_BATCH = 1000
 LOOKUP = 500
 """Keys per IN (…) list."""
 RACE = "conflicts with an order stored meanwhile"
+UNNEST_FROM = 20
+"""Rows from which PostgreSQL inserts go through unnest: below it a plain multi-row VALUES
+is cheaper (one order per request: 290 → 440 orders/s with VALUES)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,13 +190,14 @@ def _insert(
     On PostgreSQL the values go as one array per column through
     `unnest(…) WITH ORDINALITY … ORDER BY ordinality`: ids are drawn in that
     order, so sorting the returned ids gives the rows' order (the guarantee
-    SQLAlchemy's `sort_by_parameter_order` itself relies on there). On SQLite,
-    where SQLAlchemy keeps that order by inserting one row per statement, a
-    unique `key` column maps a multi-row RETURNING back to the rows instead.
+    SQLAlchemy's `sort_by_parameter_order` itself relies on there). Elsewhere
+    (SQLite, and a few rows on PostgreSQL) a unique `key` column maps a
+    multi-row RETURNING back to the rows; without one, SQLAlchemy's ordered
+    RETURNING (on SQLite one statement per row) is left for the few new customers.
     """
     if not rows:
         return []
-    if conn.dialect.name == "postgresql":
+    if conn.dialect.name == "postgresql" and len(rows) >= UNNEST_FROM:
         names = list(rows[0])
         arrays = [
             bindparam(None, [row[name] for row in rows], type_=ARRAY(table.c[name].type))
