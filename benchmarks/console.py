@@ -6,12 +6,14 @@ Run: python -m benchmarks.console [--customers 100000] [--interactions 1000000]
 Loads (untimed, Core bulk inserts) N customers with an email identity and
 messages spread over them, a fifth of the customers with a conversation
 (`--open` of them unresolved), a few saved segments and an agent. Then a
-signed-in agent requests the inbox (its first page, 100 conversations, and
-the "breaching" filter, which judges every unresolved conversation) and
-random customers' pages through the FastAPI app in-process (httpx's ASGI
-transport: the server's time, no network), `--requests` times each. The
-baseline is a plain indexed read of the same rows: the page of unresolved
-conversations with their customers, and a customer's latest 50 messages.
+signed-in agent requests the inbox (its first page, 50 conversations, and
+the "breaching" filter, which judges unresolved conversations until its page
+is full) and random customers' pages through the FastAPI app in-process
+(httpx's ASGI transport: the server's time, no network), `--requests` times
+each. The baseline is a plain indexed read of the same rows: the page of
+unresolved conversations with their customers (through the partial index
+`ix_conversations_unresolved`, as the inbox reads it), and a customer's
+latest 50 messages.
 """
 
 from __future__ import annotations
@@ -32,8 +34,10 @@ from sqlalchemy import insert, select
 from benchmarks.common import customer_text, fresh_database, machine, result
 from rapport.bot.web.app import build_web_app
 from rapport.bot.web.console import COOKIE, Console
+from rapport.bot.web.inbox import PAGE
 from rapport.crm.clock import utcnow
 from rapport.crm.database import Database
+from rapport.crm.desk.inbox import unresolved
 from rapport.crm.models import (
     Conversation,
     Customer,
@@ -159,9 +163,9 @@ async def measure(db: Database, customers: int, requests: int, rng: random.Rando
             s.execute(
                 select(Conversation, Customer.display_name)
                 .join(Customer, Customer.id == Conversation.customer_id)
-                .where(Conversation.status.in_(("open", "waiting")))
+                .where(unresolved())
                 .order_by(Conversation.last_message_at, Conversation.id)
-                .limit(100)
+                .limit(PAGE)
             ).all()
 
     def plain_customer() -> None:

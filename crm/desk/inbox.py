@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import BindParameter, ColumnElement, bindparam, select
 from sqlalchemy.orm import Session
 
 from rapport.crm.clock import as_utc
 from rapport.crm.database import Database
 from rapport.crm.desk.conversations import UNRESOLVED, ConversationView, conversation_views
 from rapport.crm.desk.report import tags_by_customer
-from rapport.crm.desk.rules import DeskRules
+from rapport.crm.desk.rules import EVERYONE, DeskRules
 from rapport.crm.errors import InvalidInput
 from rapport.crm.models import (
     Conversation,
@@ -56,6 +56,20 @@ class InboxRow:
     breaching: bool
 
 
+def unresolved() -> ColumnElement[bool]:
+    """`status IN ('open', 'waiting')` with the values written into the SQL, not bound.
+
+    That is the condition of the partial index `ix_conversations_unresolved`
+    (last_message_at, id), and planners only use a partial index when they can
+    see the query implies its condition: the page then reads its 50 rows in
+    order instead of sorting all unresolved conversations (20,000: 5 ms → 0.1 ms).
+    """
+    values: BindParameter[str] = bindparam(
+        "unresolved", list(UNRESOLVED), expanding=True, literal_execute=True
+    )
+    return Conversation.status.in_(values)
+
+
 def parse_show(value: str | None) -> Show:
     try:
         return Show(value or Show.ALL)
@@ -64,27 +78,28 @@ def parse_show(value: str | None) -> Show:
 
 
 def _latest(session: Session, ids: list[int]) -> dict[int, tuple[str | None, str, float | None]]:
-    """Each conversation's latest message: (body, direction, sentiment of the last inbound)."""
+    """Each conversation's latest message: (body, direction, its sentiment).
+
+    Core and a correlated `LIMIT 1` per conversation: each reads one entry of
+    `ix_interactions_conversation_sent` (migration 0020), where a window
+    function over the page's conversations sorted all of their messages.
+    """
     if not ids:
         return {}
     i = Interaction.__table__.c
-    ranked = (
-        select(
-            i.conversation_id,
-            i.body,
-            i.direction,
-            i.polarity,
-            func.row_number()
-            .over(partition_by=i.conversation_id, order_by=(i.sent_at.desc(), i.id.desc()))
-            .label("n"),
-        )
-        .where(i.conversation_id.in_(ids))
-        .subquery()
+    newer = Interaction.__table__.alias("newer")
+    c = Conversation.__table__.c
+    newest = (
+        select(newer.c.id)
+        .where(newer.c.conversation_id == c.id)
+        .order_by(newer.c.sent_at.desc(), newer.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
     )
     rows = session.execute(
-        select(
-            ranked.c.conversation_id, ranked.c.body, ranked.c.direction, ranked.c.polarity
-        ).where(ranked.c.n == 1)
+        select(i.conversation_id, i.body, i.direction, i.polarity).where(
+            i.id.in_(select(newest).where(c.id.in_(ids)))
+        )
     ).all()
     return {r.conversation_id: (r.body, r.direction, r.polarity) for r in rows}
 
@@ -143,21 +158,23 @@ def _breaching(session: Session, rules: DeskRules, now: datetime, limit: int) ->
     """Ids of the first `limit` unresolved conversations past their next target, longest
     waiting first: one light scan of the unresolved ones and their customers' tags."""
     c = Conversation.__table__.c
-    unresolved = c.status.in_(UNRESOLVED)
     rows = session.execute(
         select(c.id, c.customer_id, c.status, c.opened_at, c.first_response_at.is_(None))
-        .where(unresolved)
+        .where(unresolved())
         .order_by(c.last_message_at, c.id)
         .execution_options(yield_per=500)  # most pages fill long before the end
     )
-    t = CustomerTag.__table__.c
     tags: dict[int, set[str]] = {}
-    for customer_id, tag in session.execute(
-        select(t.customer_id, t.tag).where(
-            t.customer_id.in_(select(c.customer_id).where(unresolved))
-        )
-    ):
-        tags.setdefault(customer_id, set()).add(tag)
+    # Only the tags a policy names decide (policy_for): read those, by the tag index, for
+    # customers with an unresolved conversation, not every tag of all of them.
+    named = sorted({p.segment for p in rules.policies if p.segment != EVERYONE})
+    if named:
+        t = CustomerTag.__table__.c
+        waiting = select(c.id).where(c.customer_id == t.customer_id, unresolved()).exists()
+        for customer_id, tag in session.execute(
+            select(t.customer_id, t.tag).where(t.tag.in_(named), waiting)
+        ):
+            tags.setdefault(customer_id, set()).add(tag)
     cutoffs: dict[tuple[int, bool], datetime] = {}
     found: list[int] = []
     for conversation_id, customer_id, status, opened_at, unanswered in rows:
@@ -187,7 +204,7 @@ def inbox(
     limit: int = 100,
 ) -> list[InboxRow]:
     """Unresolved conversations, longest waiting first, as `show` filters them (audited)."""
-    where: list[ColumnElement[bool]] = [Conversation.status.in_(UNRESOLVED)]
+    where: list[ColumnElement[bool]] = [unresolved()]
     if show == Show.MINE:
         where.append(Conversation.assigned_staff_id == actor.staff_id)
     elif show == Show.UNASSIGNED:

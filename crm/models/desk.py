@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rapport.crm.clock import utcnow
@@ -18,11 +18,26 @@ class ConversationStatus(StrEnum):
     RESOLVED = "resolved"
 
 
+UNRESOLVED_INDEX_WHERE = "status IN ('open', 'waiting')"
+"""Rows of `ix_conversations_unresolved`: the inbox's conversations. The inbox writes the
+same two statuses into its SQL (not as bound values), so the planners can use the index."""
+
+
 class Conversation(Base):
     """A thread of contact with a customer, from first message to resolution."""
 
     __tablename__ = "conversations"
-    __table_args__ = (Index("ix_conversations_customer_status", "customer_id", "status"),)
+    __table_args__ = (
+        Index("ix_conversations_customer_status", "customer_id", "status"),
+        # The inbox's order over unresolved ones only (migration 0020, rapport.crm.desk.inbox).
+        Index(
+            "ix_conversations_unresolved",
+            "last_message_at",
+            "id",
+            sqlite_where=text(UNRESOLVED_INDEX_WHERE),
+            postgresql_where=text(UNRESOLVED_INDEX_WHERE),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))

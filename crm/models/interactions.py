@@ -40,6 +40,8 @@ class Interaction(Base):
     __table_args__ = (
         UniqueConstraint("channel", "message_key"),
         Index("ix_interactions_customer_sent", "customer_id", "sent_at"),
+        # A conversation's messages newest first: the thread, the inbox's latest (0020).
+        Index("ix_interactions_conversation_sent", "conversation_id", "sent_at", "id"),
         Index(
             "ix_interactions_sentiment",
             "sent_at",
@@ -51,7 +53,7 @@ class Interaction(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
-    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"))
     channel: Mapped[str] = mapped_column(String(20))
     direction: Mapped[str] = mapped_column(String(3))
     body: Mapped[str | None] = mapped_column(Text)

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import update
+from sqlalchemy import event, update
 
 from rapport.crm.customers.tags import add_tags
 from rapport.crm.database import Database
@@ -128,3 +128,29 @@ def test_latest_start_is_the_last_start_due_by_now(start: int, minutes: int) -> 
     cut = latest_start(RULES, duration, now)
     assert RULES.hours.add(cut, duration) <= now
     assert RULES.hours.add(cut + timedelta(seconds=1), duration) > now  # and no later one
+
+
+def test_the_page_is_read_through_the_unresolved_index(db: Database) -> None:
+    """The inbox's SQL names the statuses of `ix_conversations_unresolved` (migration 0020),
+    so the planner can read a page in order instead of sorting every unresolved one."""
+    for n in range(1, 6):
+        write(db, n, "Where is my parcel?", MONDAY + timedelta(minutes=n))
+    ran: list[tuple[str, object]] = []
+
+    def keep(conn: object, cursor: object, sql: str, params: object, *_: object) -> None:
+        if "ORDER BY conversations.last_message_at" in sql and "LIMIT" in sql:
+            ran.append((sql, params))
+
+    event.listen(db.engine, "before_cursor_execute", keep)
+    try:
+        assert len(inbox(db, OPS, RULES, now=MONDAY, limit=3)) == 3
+    finally:
+        event.remove(db.engine, "before_cursor_execute", keep)
+    ((sql, params),) = ran
+    with db.engine.connect() as conn:
+        if db.dialect == "postgresql":  # a five-row table: make the planner show what it can use
+            conn.exec_driver_sql("SET enable_seqscan = off")
+            plan = [r[0] for r in conn.exec_driver_sql("EXPLAIN " + sql, params)]  # type: ignore[arg-type]
+        else:
+            plan = [r[3] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params)]  # type: ignore[arg-type]
+    assert any("ix_conversations_unresolved" in line for line in plan), plan

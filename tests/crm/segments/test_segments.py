@@ -22,6 +22,7 @@ from rapport.crm.segments.saved import (
     get_segment,
     list_segments,
     preview,
+    segments_of,
 )
 from rapport.crm.staff.audit import Actor
 from tests.support.segment_data import NOW, Person, inbound, matching, store
@@ -366,3 +367,16 @@ def test_preview_counts_samples_and_is_audited(db: Database) -> None:
 def test_rule_condition_needs_an_aware_now() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         rule_condition(parse_rule({"all": []}), NOW.replace(tzinfo=None))
+
+
+def test_segments_of_names_every_segment_that_picks_the_customer(db: Database) -> None:
+    """One query for all segments (the customer page): each still decides on its own."""
+    vip, plain = store(db, [Person(tags=["vip"]), Person()])
+    assert segments_of(db, vip.id, now=NOW) == []
+    create_segment(db, "VIPs", cond("tag", "has", "vip"))
+    create_segment(db, "Others", cond("tag", "has_not", "vip"))
+    create_segment(db, "Everyone", {"all": []})
+    create_segment(db, "Corporate", cond("tag", "has", "corporate"))
+    assert segments_of(db, vip.id, now=NOW) == ["Everyone", "VIPs"]
+    assert segments_of(db, plain.id, now=NOW) == ["Everyone", "Others"]
+    assert segments_of(db, 10**6, now=NOW) == []

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 
 from rapport.crm.database import Database
-from rapport.crm.models import Customer, Order, PointsEntry
+from rapport.crm.models import Customer, Identity, Order, PointsEntry
 from rapport.crm.value.order_batches import OrderInput, record_orders
 from rapport.crm.value.orders import import_orders, orders_from_text
 
@@ -71,3 +71,36 @@ def test_a_batch_shares_the_imports_idempotency_both_ways(db: Database) -> None:
             s.scalar(select(Customer.display_name).where(Customer.id == out[2].customer_id))
             == "Nel"
         )
+
+
+def test_each_order_and_new_customer_gets_its_own_ids_in_a_large_batch(db: Database) -> None:
+    """The inserts return ids for many rows at once (unnest on PostgreSQL, a multi-row
+    RETURNING on SQLite): every reported id must be that order's and that customer's."""
+    import_orders(db, orders_from_text(CSV), now=NOW)
+    batch = [
+        OrderInput(f"K-{n:03}", f"p{n % 40}@example.com", f"{n + 1}.25", "2026-11-01",
+                   name=f"Person {n % 40}")
+        for n in range(300)
+    ] + [OrderInput("K-ann", "ann@example.com", "3", "2026-11-02")]  # fmt: skip
+    out = record_orders(db, batch, now=NOW)
+    assert all(o.error is None and not o.duplicate for o in out)
+    assert sum(o.new_customer for o in out) == 40
+    with db.session() as s:
+        orders = {
+            r.id: r
+            for r in s.execute(
+                select(Order.id, Order.order_key, Order.amount_minor, Order.customer_id)
+            )
+        }
+        names = dict(s.execute(select(Customer.id, Customer.display_name)).all())
+        owners = dict(s.execute(select(Identity.external_id, Identity.customer_id)).all())
+        points = dict(s.execute(select(PointsEntry.order_id, PointsEntry.customer_id)).all())
+    for n, (order, o) in enumerate(zip(batch[:300], out, strict=False)):
+        row = orders[o.order_id or 0]
+        assert (row.order_key, row.amount_minor, row.customer_id) == (
+            order.order_key, (n + 1) * 100 + 25, o.customer_id,
+        )  # fmt: skip
+        assert owners[order.customer] == o.customer_id
+        assert names[o.customer_id or 0] == f"Person {n % 40}"
+        assert points[o.order_id] == o.customer_id
+    assert out[-1].customer_id == owners["ann@example.com"] and not out[-1].new_customer
