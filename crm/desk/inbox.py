@@ -6,6 +6,10 @@ message and its sentiment, how long the customer has waited, and the next
 contact-policy target (first response, then resolution, in business time,
 rapport.crm.desk.rules) with whether it is already missed. The read is
 audited as the bot's list is ("conversations.list").
+
+Core over the tables' columns in the per-row lookups on purpose: the page is
+read on every refresh of every open console, and its statements are built
+once, with expanding parameters, rather than per request.
 """
 
 from __future__ import annotations

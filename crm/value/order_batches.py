@@ -19,6 +19,8 @@ plans anew: the orders' and points' inserts took twice as long. The lookups
 keep their IN (…) lists: the same lookups as `= ANY(array)` are prepared by
 psycopg after five calls, and the generic plan on a table not yet analysed
 compared every identity with every address (100 ms a batch instead of 5).
+Core over the tables on purpose: these are set-based bulk statements over
+many orders per call, where ORM-aware statements would cost per batch.
 """
 
 from __future__ import annotations
