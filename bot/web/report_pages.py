@@ -100,9 +100,16 @@ CSV_OF = {"desk": "desk", "value": "value", "retention": "retention", "churn": "
           "acquisition": "retention"}  # fmt: skip
 """Which page each CSV download belongs to."""
 
-CHART = {"desk": "within_policy_pct", "value": "customers", "retention": "m1_pct",
-         "churn": "churned", "acquisition": "total"}  # fmt: skip
-"""The column each table's bar chart draws."""
+CHART = {"desk": ("within_policy_pct",), "value": ("customers",),
+         "retention": ("m1_pct", "customers"), "churn": ("churned",),
+         "acquisition": ("total",)}  # fmt: skip
+"""The column each table's bar chart draws: the first the table has (cohorts have no
+"+1" column until a month has passed since the first)."""
+
+
+def charted(listing: Listing, report: str) -> str:
+    keys = {c.key for c in listing.columns}
+    return next((k for k in CHART[report] if k in keys), CHART[report][-1])
 
 
 def bars(listing: Listing, key: str, style: Style) -> list[tuple[str, float, float, str]]:
@@ -164,7 +171,7 @@ def report_pages_router(console: Console) -> APIRouter:
                 "report": report,
                 "f": f,
                 "tables": [
-                    (key, t, t.cells(style), bars(t, CHART[key], style), CHART[key])
+                    (key, t, t.cells(style), bars(t, charted(t, key), style), charted(t, key))
                     for key, t in shown.items()
                 ],
                 "segments": [s.name for s in list_segments(console.db)],
