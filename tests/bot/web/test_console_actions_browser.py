@@ -29,6 +29,11 @@ bob@example.org,Bob Wu,no,,
 cy@example.org,Cy Chan,yes,web form,2026-11-20
 ann.lee@work.example,Ann L,no,,
 """
+ORDERS = """customer,amount,currency,date,order_id
+ann@example.org,120.00,EUR,2026-10-03,A-1
+ann@example.org,80.50,EUR,2026-11-12,A-2
+bob@example.org,15.00,EUR,2026-11-20,B-1
+"""
 MAIL = b"""From: Bob Wu <bob@example.org>\r
 To: hello@corner-shop.example\r
 Subject: Opening hours\r
@@ -77,6 +82,8 @@ async def test_customer_actions_campaign_edit_and_reports(
         base = f"http://127.0.0.1:{web}/console"
         (tmp_path / "customers.csv").write_text(CUSTOMERS, encoding="utf-8")
         await shop.rapport("customers", "import", "customers.csv")
+        (tmp_path / "orders.csv").write_text(ORDERS, encoding="utf-8")
+        await shop.rapport("import", "orders", "orders.csv")
         await shop.rapport(
             "staff", "add", "--name", "Ada", "--role", "admin", "--telegram-id", str(ADA),
             "--email", "ada@corner-shop.example",
@@ -182,6 +189,8 @@ async def test_customer_actions_campaign_edit_and_reports(
             by_tier = {r["tier"]: r["customers"] for r in rows(cli)}
             assert {c[0]: c[1] for c in await table(page, "value")} == by_tier
             assert sum(int(n) for n in by_tier.values()) == 2  # Ann and Bob; Cy is erased
+            spend = {r["tier"]: r["spend_amount"] for r in rows(cli)}
+            assert sum(float(v) for v in spend.values()) == 215.5  # both customers' orders
             await screenshots(page, shots, "value-report")
 
             await page.goto(f"{base}/reports/retention?months=3&dormancy_days=60")
