@@ -23,7 +23,13 @@ from rapport.channels.email.rendering import MailRenderer
 from rapport.channels.registry import OutboundChannels
 from rapport.channels.telegram.outbound import keyboard
 from rapport.crm.campaigns.compose import Route, campaign_message, route_for
-from rapport.crm.campaigns.definitions import CampaignView, get_campaign
+from rapport.crm.campaigns.definitions import (
+    EDITABLE,
+    CampaignSpec,
+    CampaignView,
+    get_campaign,
+    validate_spec,
+)
 from rapport.crm.channel import Channel
 from rapport.crm.clock import utcnow
 from rapport.crm.customers.identity import EMAIL, TELEGRAM, normalise_external_id
@@ -44,10 +50,29 @@ PREVIEW_LINK = "/u/PERSONAL-LINK"
 
 
 def preview_text(
-    db: Database, settings: Settings, actor: Actor, ref: str, customer_id: int | None
+    db: Database,
+    settings: Settings,
+    actor: Actor,
+    ref: str,
+    customer_id: int | None,
+    *,
+    draft: Mapping[str, object] | None = None,
 ) -> str:
-    """The campaign's message for one customer (a segment member by default), as text."""
+    """The campaign's message for one customer (a segment member by default), as text.
+
+    `draft` holds edits not saved yet (template, subject, channel: the console's
+    edit form), checked as `update_campaign` checks them, so staff see the
+    message they are about to save."""
     campaign = get_campaign(db, ref)
+    if draft:
+        unknown = sorted(set(draft) - EDITABLE)
+        if unknown:
+            raise InvalidInput(f"cannot change {', '.join(unknown)}")
+        campaign = replace(campaign, **draft)  # type: ignore[arg-type]
+        fields = CampaignSpec.__dataclass_fields__
+        validate_spec(
+            CampaignSpec(**{f: getattr(campaign, f) for f in fields if f != "segment"}, segment="")
+        )
     if customer_id is None:
         sample = preview(db, actor, campaign.segment_id, sample=1).sample
         if not sample:

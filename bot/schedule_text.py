@@ -32,3 +32,28 @@ def next_run(campaign: CampaignView, zone: ZoneInfo, now: datetime) -> str:
     if planned is None or (campaign.ends_at is not None and planned >= campaign.ends_at):
         return "— (no time left in its window)"
     return f"{planned.astimezone(zone):%Y-%m-%d %H:%M %Z}"
+
+
+def schedule_words(campaign: CampaignView, zone: ZoneInfo | None = None) -> str:
+    """The schedule in words: a cron in its own zone; a one-off time in `zone` (the
+    business's, as listings show times), else the campaign's."""
+    if campaign.schedule_cron:
+        return f"cron '{campaign.schedule_cron}' {campaign.timezone}"
+    if campaign.run_at:
+        shown = zone or ZoneInfo(campaign.timezone)
+        return f"once at {campaign.run_at.astimezone(shown):%Y-%m-%d %H:%M %Z}"
+    return "run by hand"
+
+
+def parse_local_time(value: str | None, zone: str) -> datetime | None:
+    """ISO date-time (`--at`, the console's schedule form); without an offset it is in
+    `zone`, the campaign's time zone."""
+    from rapport.crm.campaigns.definitions import InvalidCampaign
+
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidCampaign(f"bad date-time {value!r}: use ISO form, 2026-12-01T09:00") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(zone))

@@ -30,16 +30,9 @@ app = typer.Typer(no_args_is_help=True, help="Loyalty, feedback and announcement
 
 
 def _parse_time(value: str | None, zone: str) -> datetime | None:
-    """ISO date-time; a value without an offset is in the campaign's time zone."""
-    from rapport.crm.campaigns.definitions import InvalidCampaign
+    from rapport.bot.schedule_text import parse_local_time
 
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidCampaign(f"bad date-time {value!r}: use ISO form, 2026-12-01T09:00") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(zone))
+    return parse_local_time(value, zone)
 
 
 @app.command("create")
@@ -105,14 +98,9 @@ def campaigns_create(
 
 
 def _schedule_words(campaign: CampaignView, zone: ZoneInfo | None = None) -> str:
-    """The schedule in words: a cron in its own zone; a one-off time in `zone` (the
-    business's, as listings show times), else the campaign's."""
-    if campaign.schedule_cron:
-        return f"cron '{campaign.schedule_cron}' {campaign.timezone}"
-    if campaign.run_at:
-        shown = zone or ZoneInfo(campaign.timezone)
-        return f"once at {campaign.run_at.astimezone(shown):%Y-%m-%d %H:%M %Z}"
-    return "run by hand"
+    from rapport.bot.schedule_text import schedule_words
+
+    return schedule_words(campaign, zone)
 
 
 @app.command("list")
@@ -197,7 +185,10 @@ def campaigns_edit(
         Path | None, typer.Option(help="Read the new message from a file.")
     ] = None,
     subject: Annotated[str | None, typer.Option(help="Email subject.")] = None,
-    cron: Annotated[str | None, typer.Option(help="Five-field crontab.")] = None,
+    cron: Annotated[str | None, typer.Option(help="Five-field crontab (drops --at).")] = None,
+    at: Annotated[
+        str | None, typer.Option(help="One-off time, ISO, campaign zone (drops --cron).")
+    ] = None,
     timezone: Annotated[str | None, typer.Option(help="IANA time zone.")] = None,
     channel: Annotated[str | None, typer.Option(help="last_active, email or telegram")] = None,
     points: Annotated[int | None, typer.Option(help="Points to award (loyalty).")] = None,
@@ -209,13 +200,13 @@ def campaigns_edit(
 
     Example: rapport campaigns edit "Win-back offer" --offer-code BACK20 --cron "0 9 * * 1"
     """
-    from rapport.crm.campaigns.definitions import InvalidCampaign, update_campaign
+    from rapport.crm.campaigns.definitions import InvalidCampaign, get_campaign, update_campaign
 
     if template is not None and template_file is not None:
         raise InvalidCampaign("give the message as --template or --template-file, not both")
     if template_file is not None:
         template = template_file.read_text("utf-8")
-    changes = {
+    given: dict[str, object] = {
         "template": template,
         "subject": subject,
         "schedule_cron": cron,
@@ -226,10 +217,17 @@ def campaigns_edit(
         "offer_valid_days": offer_days,
         "cost": cost,
     }
-    changes = {k: v for k, v in changes.items() if v is not None}
-    if not changes:
+    changes = {k: v for k, v in given.items() if v is not None}
+    if not changes and at is None:
         raise InvalidCampaign("nothing to change: give at least one option (see --help)")
+    if cron is not None and at is not None:
+        raise InvalidCampaign("give either --cron or --at, not both")
     with open_db(configured_settings().database_url) as db:
+        if cron is not None:
+            changes["run_at"] = None  # a recurrence replaces a one-off time
+        if at is not None:
+            zone = timezone or get_campaign(db, campaign).timezone
+            changes.update(run_at=_parse_time(at, zone), schedule_cron=None)
         c = update_campaign(db, campaign, **changes)
         out.print(f"campaign {c.id} updated: {', '.join(sorted(changes))}")
 

@@ -139,14 +139,13 @@ def customers_values(
 
     Example: rapport customers values --recompute
     """
-    from rapport.bot.present.lists import tier_listing
+    from rapport.bot import report_listings
     from rapport.crm.customers.profiles import customer_profile
     from rapport.crm.value.loyalty import expire_points, parse_tiers
     from rapport.crm.value.scores import (
         RECOMPUTE_STAGES,
         explain_value,
         recompute_values,
-        value_tier_counts,
     )
 
     settings = configured_settings()
@@ -168,8 +167,8 @@ def customers_values(
             for line in explain_value(db, customer_id):
                 out.print(line)
             return
-        tiers = value_tier_counts(db)
-    show(tier_listing(tiers), style(settings), fmt, wide=wide)
+        listing = report_listings.value(db)
+    show(listing, style(settings), fmt, wide=wide)
 
 
 SHOWN_ERRORS = 50

@@ -8,6 +8,7 @@ nearest known name, never a report of zeros.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -119,21 +120,11 @@ def report_acquisition(
 
     Example: rapport report acquisition --months 6
     """
-    from rapport.bot.present.reports import acquisition_listing
-    from rapport.crm.reports.retention import acquisition, add_months, month_key, month_start
+    from rapport.bot import report_listings
 
     settings = configured_settings()
-    zone = settings.zone
     with open_db(settings.database_url) as db:
-        now = utcnow()
-        start = add_months(month_start(now, zone), 1 - months)
-        end = add_months(month_start(now, zone), 1)
-        rows = acquisition(db, start, end, segment=segment, now=now, zone=zone)
-    by_month: dict[str, dict[str, int]] = {}
-    for r in rows:
-        by_month.setdefault(r.month, {})[r.channel] = r.customers
-    labels = [month_key(add_months(start, n)) for n in range(months)]
-    listing = acquisition_listing(labels, by_month, month_key(now, zone), now, zone)
+        listing = report_listings.acquisitions(db, settings.zone, months, segment, utcnow())
     show(listing, style(settings), fmt, wide=wide)
 
 
@@ -153,27 +144,18 @@ def report_retention(
 
     Example: rapport report retention --months 12 --dormancy-days 90
     """
-    from rapport.bot.present.reports import churn_listing, cohort_listing
-    from rapport.crm.reports.retention import (
-        add_months,
-        churn_and_reactivation,
-        month_key,
-        month_start,
-        retention_cohorts,
-    )
+    from rapport.bot import report_listings
 
     settings = configured_settings()
     zone, look = settings.zone, style(settings)
     with open_db(settings.database_url) as db:
         now = utcnow()
-        start = add_months(month_start(now, zone), 1 - months)
-        cohorts = retention_cohorts(db, start, now, zone=zone)
-        churn = churn_and_reactivation(db, start, months, dormancy_days=dormancy_days)
-    current = month_key(now, zone)
-    show(cohort_listing(cohorts, now, zone), look, fmt, wide=wide)
+        cohorts = report_listings.retention(db, zone, months, now)
+        churn = report_listings.churn(db, zone, months, dormancy_days, now)
+    show(cohorts, look, fmt, wide=wide)
     if fmt is OutputFormat.TABLE:
         out.print()
-        show(churn_listing(churn, current, now, zone, dormancy_days), look, fmt, wide=wide)
+        show(churn, look, fmt, wide=wide)
 
 
 @app.command("churn")
@@ -189,41 +171,45 @@ def report_churn(
 
     Example: rapport report churn --months 6 --format csv
     """
-    from rapport.bot.present.reports import churn_listing
-    from rapport.crm.reports.retention import (
-        add_months,
-        churn_and_reactivation,
-        month_key,
-        month_start,
-    )
+    from rapport.bot import report_listings
 
     settings = configured_settings()
-    zone = settings.zone
     with open_db(settings.database_url) as db:
-        now = utcnow()
-        start = add_months(month_start(now, zone), 1 - months)
-        churn = churn_and_reactivation(db, start, months, dormancy_days=dormancy_days)
-    listing = churn_listing(churn, month_key(now, zone), now, zone, dormancy_days)
+        listing = report_listings.churn(db, settings.zone, months, dormancy_days, utcnow())
     show(listing, style(settings), fmt, wide=wide)
 
 
 @app.command("desk")
 def report_desk(
     days: Annotated[int, typer.Option(min=1, help="Conversations opened in this many days.")] = 30,
+    first: Annotated[
+        datetime | None,
+        typer.Option("--from", formats=["%Y-%m-%d"], help="First day (RAPPORT_TIMEZONE)."),
+    ] = None,
+    last: Annotated[
+        datetime | None,
+        typer.Option("--to", formats=["%Y-%m-%d"], help="Last day, included (with --from)."),
+    ] = None,
     fmt: FormatOption = OutputFormat.TABLE,
     wide: WideOption = False,
 ) -> None:
     """First response and resolution times (p50/p90, business time), breaches, per agent/segment.
 
-    Example: rapport report desk --days 7
+    Example: rapport report desk --days 7   (or --from 2026-11-01 --to 2026-11-30)
     """
-    from rapport.bot.present.reports import desk_listing
-    from rapport.crm.desk.report import desk_report
-    from rapport.crm.desk.rules import load_rules
+    from rapport.bot import report_listings
+    from rapport.crm.errors import InvalidInput
     from rapport.crm.reports.programmes import Period
 
     settings = configured_settings()
+    now = utcnow()
+    if (first is None) != (last is None):
+        raise InvalidInput("give --from and --to together (or --days)")
+    period = (
+        report_listings.period_between(first.date(), last.date(), settings.zone)
+        if first is not None and last is not None
+        else Period.last_days(days, now)
+    )
     with open_db(settings.database_url) as db:
-        now = utcnow()
-        report = desk_report(db, load_rules(settings), Period.last_days(days, now), now)
-    show(desk_listing(report, settings.zone), style(settings), fmt, wide=wide)
+        listing = report_listings.desk(db, settings, period, now)
+    show(listing, style(settings), fmt, wide=wide)

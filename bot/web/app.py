@@ -20,13 +20,16 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rapport.bot.web.admin import admin_router
+from rapport.bot.web.campaign_edit import campaign_edit_router
 from rapport.bot.web.campaigns import campaigns_router
 from rapport.bot.web.console import Console, Refused, refused_response
 from rapport.bot.web.customer import customer_router
+from rapport.bot.web.customer_actions import customer_actions_router
 from rapport.bot.web.inbox import inbox_router
 from rapport.bot.web.opt_in import OptInPages
 from rapport.bot.web.pages import SECURITY_HEADERS, STATIC
 from rapport.bot.web.public import unsubscribe_router
+from rapport.bot.web.report_pages import report_pages_router
 from rapport.bot.web.reports import reports_router
 from rapport.bot.web.segments import segments_router
 from rapport.bot.web.signin import signin_router
@@ -78,9 +81,12 @@ def console_routers(console: Console) -> list[APIRouter]:
         signin_router(console),
         inbox_router(console),
         customer_router(console),
+        customer_actions_router(console),
         campaigns_router(console),
+        campaign_edit_router(console),
         segments_router(console),
         reports_router(console),
+        report_pages_router(console),
         admin_router(console),
     ]
 

@@ -5,7 +5,8 @@ through the same functions: `create_campaign`, `preview_text` (the
 dispatcher's rendering, the real mail renderer; an audited read of the
 customer), `send_test` (marked [TEST], counts nowhere, audited) and
 `start_run` (the run's deliveries; the running dispatcher sends them). The run
-view polls its progress: queued, sent, failed, skipped by reason.
+view polls its progress: queued, sent, failed, skipped by reason. Editing,
+scheduling, pausing and resuming are rapport.bot.web.campaign_edit.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import RedirectResponse, Response
@@ -20,6 +22,8 @@ from sqlalchemy import Row, select
 from starlette.requests import Request
 
 from rapport.bot.campaign_preview import preview_text, send_test
+from rapport.bot.schedule_text import next_run, schedule_words
+from rapport.bot.web.campaign_edit import DONE as EDIT_DONE
 from rapport.bot.web.console import Console, Staff
 from rapport.crm.campaigns.definitions import (
     LAST_ACTIVE,
@@ -91,11 +95,24 @@ def campaigns_router(console: Console) -> APIRouter:
         return RedirectResponse(f"/console/campaigns/{made.id}", status_code=303)
 
     @router.get("/campaigns/{cid}")
-    async def campaign(request: Request, cid: int, staff: Staff = manager) -> Response:
+    async def campaign(
+        request: Request, cid: int, done: str | None = None, staff: Staff = manager
+    ) -> Response:
         def read() -> dict[str, Any]:
             c = get_campaign(console.db, cid)
             sample = preview(console.db, staff.actor, c.segment_id, sample=SAMPLE).sample
-            return {"c": c, "sample": sample, "runs": _runs(console, c.id)}
+            zone = console.settings.zone
+            return {
+                "c": c,
+                "sample": sample,
+                "runs": _runs(console, c.id),
+                "channels": CHANNELS,
+                "schedule": schedule_words(c, zone),
+                "next_run": next_run(c, zone, console.clock()),
+                "zone": zone.key,
+                "local_at": c.run_at.astimezone(ZoneInfo(c.timezone)) if c.run_at else None,
+                "done": EDIT_DONE.get(done or ""),
+            }
 
         try:
             context = await asyncio.to_thread(read)

@@ -4,6 +4,7 @@ The same permission as the bot's /customer (view customers), the same
 audited reads (`list_customers` records "customers.list",
 `customer_profile` records "customer.show"), plus the consent history,
 value, points ledger, segments and deliveries (rapport.crm.customers.details).
+The staff actions on a customer are rapport.bot.web.customer_actions.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from fastapi.responses import HTMLResponse
 from starlette.requests import Request
 
 from rapport.bot.web.console import Console, Staff
+from rapport.bot.web.customer_actions import DONE
 from rapport.crm.customers.details import customer_details
 from rapport.crm.customers.profiles import customer_profile, list_customers
 from rapport.crm.errors import NotFound
@@ -32,15 +34,18 @@ def customer_router(console: Console) -> APIRouter:
 
     @router.get("/customers")
     async def customers(
-        request: Request, q: str | None = None, staff: Staff = view
+        request: Request, q: str | None = None, done: str | None = None, staff: Staff = view
     ) -> HTMLResponse:
         found = await asyncio.to_thread(
             list_customers, console.db, staff.actor, search=(q or "").strip()[:100] or None
         )
-        return console.page(request, staff, "customers.html", {"customers": found, "q": q or ""})
+        context = {"customers": found, "q": q or "", "done": DONE.get(done or "")}
+        return console.page(request, staff, "customers.html", context)
 
     @router.get("/customers/{customer_id}")
-    async def customer(request: Request, customer_id: int, staff: Staff = view) -> HTMLResponse:
+    async def customer(
+        request: Request, customer_id: int, done: str | None = None, staff: Staff = view
+    ) -> HTMLResponse:
         def read() -> dict[str, Any]:
             profile = customer_profile(console.db, staff.actor, customer_id, recent=TIMELINE)
             tiers = parse_tiers(console.settings.loyalty_tiers)
@@ -49,6 +54,7 @@ def customer_router(console: Console) -> APIRouter:
                 "d": customer_details(console.db, customer_id),
                 "standing": standing(console.db, customer_id, tiers, now=console.clock()),
                 "segments": segments_of(console.db, customer_id, now=console.clock()),
+                "done": DONE.get(done or ""),
             }
 
         try:

@@ -172,8 +172,8 @@ def create_campaign(db: Database, spec: CampaignSpec) -> CampaignView:
 
 
 EDITABLE = frozenset(
-    {"template", "subject", "schedule_cron", "timezone", "channel", "fallback", "points",
-     "offer_code", "offer_valid_days", "cost", "starts_at", "ends_at"}
+    {"template", "subject", "schedule_cron", "run_at", "timezone", "channel", "fallback",
+     "points", "offer_code", "offer_valid_days", "cost", "starts_at", "ends_at"}
 )  # fmt: skip
 """What `update_campaign` may change; kind, survey and segment make a different programme."""
 

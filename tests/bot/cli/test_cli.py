@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import signal
@@ -162,3 +164,25 @@ def test_privacy_export_erase_and_retention(tmp_path: Path) -> None:
         actions = set(s.scalars(select(AuditEvent.action)))
     db.dispose()
     assert {"privacy.export", "privacy.erase"} <= actions
+
+
+def test_campaigns_edit_switches_between_cron_and_a_one_off_time(tmp_path: Path) -> None:
+    env = {"RAPPORT_TIMEZONE": "Europe/Paris"}
+
+    def ok(*args: str) -> str:
+        done = rapport(tmp_path, *args, env=env)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    ok("segments", "create", "everyone", "--rule", '{"all": []}')
+    ok("campaigns", "create", "News", "--kind", "announcement", "--segment", "everyone",
+       "--template", "Hi", "--cron", "0 9 * * 1")  # fmt: skip
+    ok("campaigns", "edit", "News", "--at", "2031-01-06T10:30")
+    [row] = list(csv.DictReader(io.StringIO(ok("campaigns", "list", "--format", "csv"))))
+    assert "once at 2031-01-06 10:30 CET" in row["schedule"]  # the campaign's zone: Paris
+    ok("campaigns", "edit", "News", "--cron", "0 8 * * 2")
+    assert "cron '0 8 * * 2'" in ok("campaigns", "show", "News")
+    both = rapport(tmp_path, "campaigns", "edit", "News", "--cron", "0 8 * * 2", "--at",
+                   "2031-01-06T10:30", env=env)  # fmt: skip
+    assert both.returncode == 2 and "not both" in both.stderr
+    assert "cron '0 8 * * 2'" in ok("campaigns", "show", "News")  # unchanged

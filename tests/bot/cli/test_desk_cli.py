@@ -5,6 +5,7 @@ In process (typer's runner) rather than subprocesses, to keep the test fast.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.support.desk_cli import _rapport
@@ -35,6 +36,20 @@ async def test_take_reply_resolve_and_report_from_the_command_line(
     assert "satisfaction question sent" in resolved and len(sink.received) == 2
     report = await ok("report", "desk", "--days", "7")
     assert "Ada" in report and "everyone else" in report
+    today = datetime.now(UTC).date()
+    in_range = await ok("report", "desk", "--from", f"{today}", "--to", f"{today}",
+                        "--format", "csv")  # fmt: skip
+    assert in_range == await ok("report", "desk", "--days", "7", "--format", "csv")
+    before = today - timedelta(days=3)
+    empty = await ok("report", "desk", "--from", f"{before}", "--to", f"{before}",
+                     "--format", "csv")  # fmt: skip
+    assert empty.splitlines()[1].startswith("all,0,")
+    code, _, err = await _rapport(tmp_path, sink, "report", "desk", "--from", f"{today}")
+    assert code == 2 and "--from and --to together" in err
+    code, _, err = await _rapport(
+        tmp_path, sink, "report", "desk", "--from", f"{today}", "--to", f"{before}"
+    )
+    assert code == 2 and "ends before it starts" in err
 
     code, _, err = await _rapport(tmp_path, sink, "conversations", "reply", "9", "Hello")
     assert code == 2 and "no conversation #9" in err

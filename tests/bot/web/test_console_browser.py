@@ -17,13 +17,10 @@ from typing import Any
 
 from rapport.channels.telegram.testing import BotApiStandIn
 from tests.support.browser import screenshots, shots_folder
+from tests.support.console_shop import ADA, TOKEN, console_shop, login_link
 from tests.support.email_inbound_smtp import send
 from tests.support.email_sink import Sink
-from tests.support.shop_processes import Shop, free_port, running, shop_env, wait_for
-
-TOKEN = "424242:console-test"
-ADA = 4242
-LINK = re.compile(r"http://127\.0\.0\.1:\d+/console/login/\S+")
+from tests.support.shop_processes import running, wait_for
 
 
 def customer_mail(text: str, *, subject: str, reply_to: str | None = None) -> EmailMessage:
@@ -36,30 +33,6 @@ def customer_mail(text: str, *, subject: str, reply_to: str | None = None) -> Em
         mail["In-Reply-To"] = reply_to
     mail.set_content(text)
     return mail
-
-
-async def login_link(api: BotApiStandIn) -> str:
-    api.user(ADA, "Ada")
-    before = len(api.sent_to(ADA))
-    await api.send_text(ADA, "/login")
-    await api.wait_for(
-        lambda: len(api.sent_to(ADA)) > before and "/console/login/" in api.sent_to(ADA)[-1].text
-    )
-    found = LINK.search(api.sent_to(ADA)[-1].text)
-    assert found is not None
-    return found.group(0)
-
-
-def console_shop(
-    tmp_path: Path, sink: Sink, api: BotApiStandIn, **extra: str
-) -> tuple[Shop, int, int]:
-    web, inbound = free_port(), free_port()
-    env = shop_env(
-        tmp_path, f"sqlite:///{tmp_path / 'shop.db'}", sink,
-        RAPPORT_WEB_PORT=str(web), RAPPORT_INBOUND_SMTP_PORT=str(inbound),
-        RAPPORT_TELEGRAM_TOKEN=TOKEN, RAPPORT_TELEGRAM_API_URL=api.base_url, **extra,
-    )  # fmt: skip
-    return Shop(tmp_path, env), web, inbound
 
 
 async def test_sign_in_by_login_link_and_answer_an_email_in_its_thread(

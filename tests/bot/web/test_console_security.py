@@ -10,24 +10,29 @@ script; what shows personal data is audited as the bot's reads are.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from fastapi.routing import APIRoute
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from rapport.bot.web.app import console_routers
 from rapport.bot.web.console import StaffCheck
+from rapport.bot.web.customer_actions import export_json
+from rapport.crm.campaigns.definitions import get_campaign
 from rapport.crm.clock import utcnow
 from rapport.crm.database import Database
 from rapport.crm.interactions.ingest import ingest
 from rapport.crm.messages import InboundMessage
-from rapport.crm.models import AuditEvent
+from rapport.crm.models import AuditEvent, ConsentEvent, Customer
+from rapport.crm.privacy.requests import export_customer
 from rapport.crm.staff.roles import ROLE_PERMISSIONS, set_role
 from rapport.crm.staff.sign_in import issue_link
+from tests.support.campaign_fixtures import campaign, everyone
 from tests.support.console_client import OPERATOR, Served, console_server, sign_in, staff
 from tests.support.recording import RecordingChannel
 
@@ -212,6 +217,10 @@ async def test_pages_carry_strict_headers_and_no_inline_script(
             "/console/inbox",
             "/console/conversations/1",
             "/console/customers/1",
+            "/console/customers/1/erase",
+            "/console/reports/desk",
+            "/console/reports/value",
+            "/console/reports/retention",
             "/console/login",
         ):
             r = await client.get(path)
@@ -261,3 +270,165 @@ async def test_personal_data_pages_are_audited_like_the_bots_reads(
         ("customer.show", 1),
     } <= actions
     assert {actor for _, _, actor in rows} == {f"staff:{member.id}:Ada"}  # the bot's actor label
+
+
+def _changes(db: Database) -> tuple[object, ...]:
+    """What the customer and campaign actions could change: customers, consent events,
+    the campaign's row and the audit actions that record a change or an export."""
+    with db.session() as session:
+        customers = tuple(session.scalars(select(Customer.id).where(Customer.erased_at.is_(None))))
+        consents = session.scalar(select(func.count()).select_from(ConsentEvent))
+        actions = tuple(
+            session.scalars(
+                select(AuditEvent.action).where(
+                    AuditEvent.action.in_(
+                        ["customer.merge", "privacy.erase", "privacy.export", "consent.grant",
+                         "consent.withdraw"]
+                    )
+                )
+            )
+        )  # fmt: skip
+    return customers, consents, actions, get_campaign(db, "Promo")
+
+
+ACTIONS = [
+    ("/console/customers/1/consent", {"change": "grant", "channel": "email", "source": "till"}),
+    ("/console/customers/1/merge", {"absorb": "2", "confirm": "yes"}),
+    ("/console/customers/1/export", {}),
+    ("/console/customers/1/erase", {"confirm": "1"}),
+    ("/console/campaigns/1/edit", {"template": "Changed {{ first_name }}", "channel": "email"}),
+    ("/console/campaigns/1/schedule", {"mode": "cron", "cron": "0 10 * * 1"}),
+    ("/console/campaigns/1/pause", {}),
+]
+
+
+async def test_customer_and_campaign_actions_refused_change_nothing(
+    db: Database, served: tuple[Served, RecordingChannel]
+) -> None:
+    s, mail = served
+    ingest(db, InboundMessage("email", "bo@example.org", "Bo", "Hi", utcnow(), "<b1@x>"))
+    everyone(db)
+    campaign(db, "Promo")
+    before = _changes(db)
+    agent, manager = staff(db, "Al", "agent", 700), staff(db, "Mo", "manager", 701)
+    admin = staff(db, "Ada", "admin", 702)
+    async with (
+        httpx.AsyncClient(base_url=s.url) as anon,
+        httpx.AsyncClient(base_url=s.url) as al,
+        httpx.AsyncClient(base_url=s.url) as mo,
+        httpx.AsyncClient(base_url=s.url) as ada,
+    ):
+        al_csrf, mo_csrf = await sign_in(al, db, agent), await sign_in(mo, db, manager)
+        ada_csrf = await sign_in(ada, db, admin)
+        for path, form in ACTIONS:
+            assert (await anon.post(path, data={**form, "csrf": ada_csrf})).status_code == 401
+            r = await al.post(path, data={**form, "csrf": al_csrf})  # agents may none of it
+            assert r.status_code == 403 and "does not allow" in r.text, path
+            for bad in ({}, {"csrf": "f" * 64}, {"csrf": mo_csrf}):  # no, a forged, another's
+                assert (await ada.post(path, data={**form, **bad})).status_code == 403, path
+        for path in ("/console/customers/1/erase", "/console/customers/1/export"):
+            r = await mo.post(path, data={"confirm": "1", "csrf": mo_csrf})
+            assert r.status_code == 403 and "does not allow" in r.text  # managers are no admins
+            assert (await mo.get("/console/customers/1/erase")).status_code == 403
+        # Bad input from the right member: one clear line, nothing done.
+        for path, form, said in (
+            ("/console/customers/1/erase", {"confirm": "2"}, "type the customer"),
+            ("/console/customers/1/merge", {"absorb": "2"}, "tick the box"),
+            ("/console/customers/1/merge", {"absorb": "1", "confirm": "yes"}, "into itself"),
+            ("/console/customers/1/consent", {"change": "grant", "source": "x"}, "say where"),
+            ("/console/campaigns/1/edit", {"template": "{{ broken"}, "template"),
+            ("/console/campaigns/1/schedule", {"mode": "cron", "cron": "99 * * * *"}, "cron"),
+            ("/console/campaigns/1/schedule", {"mode": "once", "at": "soon"}, "bad date-time"),
+        ):
+            r = await ada.post(path, data={**form, "csrf": ada_csrf})
+            assert r.status_code == 400 and said in r.text, (path, r.text)
+    assert _changes(db) == before and mail.sent == []
+
+
+async def test_an_admin_records_consent_exports_merges_and_erases_over_http(
+    db: Database, served: tuple[Served, RecordingChannel]
+) -> None:
+    s, _ = served
+    ingest(db, InboundMessage("email", "ann.lee@example.org", ANN, "Hi", utcnow(), "<b2@x>"))
+    ada = staff(db, "Ada", "admin", 800)
+    async with httpx.AsyncClient(base_url=s.url) as client:
+        csrf = await sign_in(client, db, ada)
+        given = {"change": "grant", "channel": "email", "source": "signed at the till"}
+        r = await client.post("/console/customers/1/consent", data={"csrf": csrf, **given})
+        assert r.status_code == 303
+        page = (await client.get(r.headers["location"])).text
+        assert "Consent recorded." in page and "staff:signed at the till" in page
+
+        r = await client.post("/console/customers/1/export", data={"csrf": csrf})
+        assert r.status_code == 200 and "attachment" in r.headers["content-disposition"]
+        cli = json.loads(export_json(export_customer(db, OPERATOR, 1)))  # the CLI's document
+        web = r.json()
+        for doc in (web, cli):  # each export is itself audited, so that table grows by one
+            doc["exported_at"] = doc["tables"].pop("audit_events") and None
+        assert web == cli
+        assert "ann@example.org" in r.text
+
+        r = await client.post("/console/customers/1/merge",
+                              data={"csrf": csrf, "absorb": "2", "confirm": "yes"})  # fmt: skip
+        assert r.status_code == 303
+        page = (await client.get(r.headers["location"])).text
+        assert "ann.lee@example.org" in page and "Customers merged" in page
+        assert (await client.get("/console/customers/2")).status_code == 404
+
+        assert "Type the customer" in (await client.get("/console/customers/1/erase")).text
+        r = await client.post("/console/customers/1/erase", data={"csrf": csrf, "confirm": "1"})
+        assert r.status_code == 303 and r.headers["location"] == "/console/customers?done=erased"
+        assert (await client.get("/console/customers/1")).status_code == 404
+        assert ANN not in (await client.get("/console/customers")).text
+    with db.session() as session:
+        rows = session.execute(
+            select(AuditEvent.action, AuditEvent.actor).where(AuditEvent.staff_id == ada.id)
+        ).all()
+    done = [a for a, _ in rows]
+    for action in ("consent.grant", "privacy.export", "customer.merge", "privacy.erase"):
+        assert action in done
+    assert {actor for _, actor in rows} == {f"staff:{ada.id}:Ada"}
+
+
+async def test_a_manager_edits_schedules_pauses_and_resumes_a_campaign(
+    db: Database, served: tuple[Served, RecordingChannel]
+) -> None:
+    s, _ = served
+    everyone(db)
+    c = campaign(db, "Promo")
+    mo = staff(db, "Mo", "manager", 900)
+    async with httpx.AsyncClient(base_url=s.url) as client:
+        csrf = await sign_in(client, db, mo)
+        draft = {"csrf": csrf, "customer": "1", "template": "Dear {{ first_name }}, a draft",
+                 "subject": "Draft news", "channel": "email"}  # fmt: skip
+        shown = (await client.post(f"/console/campaigns/{c.id}/preview", data=draft)).text
+        assert "Dear Ann, a draft" in shown and "Subject: Draft news" in shown
+        assert get_campaign(db, c.id).template == c.template  # a preview saves nothing
+
+        r = await client.post(f"/console/campaigns/{c.id}/edit", data=draft)
+        assert r.status_code == 303
+        saved = get_campaign(db, c.id)
+        assert (saved.template, saved.subject, saved.channel) == (
+            "Dear {{ first_name }}, a draft", "Draft news", "email")  # fmt: skip
+
+        form = {"csrf": csrf, "mode": "once", "at": "2031-01-05T09:30", "timezone": "Europe/Paris"}
+        assert (
+            await client.post(f"/console/campaigns/{c.id}/schedule", data=form)
+        ).status_code == 303
+        once = get_campaign(db, c.id)
+        assert once.run_at == datetime(2031, 1, 5, 8, 30, tzinfo=UTC) and once.schedule_cron is None
+        page = (await client.get(f"/console/campaigns/{c.id}")).text
+        assert "2031-01-05 08:30 UTC" in page  # the business zone (UTC here)
+
+        form = {"csrf": csrf, "mode": "cron", "cron": "0 10 * * 1", "timezone": "UTC"}
+        await client.post(f"/console/campaigns/{c.id}/schedule", data=form)
+        weekly = get_campaign(db, c.id)
+        assert weekly.schedule_cron == "0 10 * * 1" and weekly.run_at is None
+        page = (await client.get(f"/console/campaigns/{c.id}")).text
+        assert "cron &#39;0 10 * * 1&#39; UTC" in page and "10:00 UTC" in page
+
+        await client.post(f"/console/campaigns/{c.id}/pause", data={"csrf": csrf})
+        assert get_campaign(db, c.id).status == "paused"
+        assert "— (paused)" in (await client.get(f"/console/campaigns/{c.id}")).text
+        await client.post(f"/console/campaigns/{c.id}/resume", data={"csrf": csrf})
+        assert get_campaign(db, c.id).status == "active"

@@ -14,6 +14,7 @@ from rapport.crm.campaigns.definitions import (
     get_campaign,
     list_campaigns,
     set_status,
+    update_campaign,
 )
 from rapport.crm.campaigns.runs import start_run
 from rapport.crm.campaigns.templates import TemplateProblem
@@ -383,3 +384,21 @@ def test_campaign_services_return_frozen_views_not_orm_rows(db: Database) -> Non
             seen.status = "ended"
     assert paused.status == CampaignStatus.PAUSED == get_campaign(db, made.id).status
     assert made.status == CampaignStatus.ACTIVE  # a snapshot: pausing did not change it
+
+
+def test_a_schedule_changes_between_cron_one_off_and_by_hand(db: Database) -> None:
+    """`campaigns edit --at|--cron` and the console's schedule form: one replaces the other."""
+    everyone(db)
+    c = campaign(db, schedule_cron="0 9 * * 1")
+    once = update_campaign(db, c.id, run_at=T0 + timedelta(days=30), schedule_cron=None)
+    assert (once.run_at, once.schedule_cron) == (T0 + timedelta(days=30), None)
+    with pytest.raises(InvalidCampaign, match="not both"):
+        update_campaign(db, c.id, schedule_cron="0 10 * * 1")  # the one-off is still set
+    assert get_campaign(db, c.id) == once  # a refused change leaves it as it was
+    weekly = update_campaign(db, c.id, schedule_cron="0 10 * * 1", run_at=None)
+    assert (weekly.run_at, weekly.schedule_cron) == (None, "0 10 * * 1")
+    with pytest.raises(InvalidCampaign, match="time zone"):
+        naive = (T0 + timedelta(days=1)).replace(tzinfo=None)
+        update_campaign(db, c.id, run_at=naive, schedule_cron=None)
+    by_hand = update_campaign(db, c.id, schedule_cron=None, run_at=None)
+    assert (by_hand.run_at, by_hand.schedule_cron) == (None, None)
