@@ -23,6 +23,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.requests import Request
 
 from rapport.bot.web.console import Console, Staff
+from rapport.bot.web.pages import download
 from rapport.crm.customers.merge import merge_customers
 from rapport.crm.customers.profiles import customer_profile
 from rapport.crm.errors import InvalidInput, NotFound, RapportError
@@ -99,14 +100,7 @@ def customer_actions_router(console: Console) -> APIRouter:
             data = await asyncio.to_thread(export_customer, console.db, staff.actor, customer_id)
         except RapportError as exc:
             return refused(request, staff, exc)
-        return Response(
-            export_json(data),
-            media_type="application/json",
-            headers={
-                "Content-Disposition": f'attachment; filename="customer-{customer_id}.json"',
-                "Cache-Control": "no-store",
-            },
-        )
+        return download(export_json(data), f"customer-{customer_id}.json", "application/json")
 
     @router.get("/customers/{customer_id}/erase")
     async def confirm_erase(request: Request, customer_id: int, staff: Staff = privacy) -> Response:

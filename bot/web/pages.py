@@ -12,7 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from starlette.requests import Request
@@ -93,4 +93,16 @@ def page(
     one hidden field (name, value, label) back to the same URL."""
     return render(
         request, "public.html", {"title": title, "text": text, "button": button}, status=status
+    )
+
+
+def download(content: str | bytes, filename: str, media_type: str) -> Response:
+    """A file the browser saves rather than shows; never cached (it holds personal data)."""
+    return Response(
+        content,
+        media_type=media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+        },
     )

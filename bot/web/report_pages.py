@@ -25,6 +25,7 @@ from starlette.requests import Request
 from rapport.bot import report_listings
 from rapport.bot.present.listing import Listing, Style, listing_csv
 from rapport.bot.web.console import Console, Staff
+from rapport.bot.web.pages import download
 from rapport.crm.errors import InvalidInput, RapportError
 from rapport.crm.reports.programmes import Period
 from rapport.crm.segments.saved import list_segments
@@ -139,7 +140,7 @@ def report_pages_router(console: Console) -> APIRouter:
         return Style(zone=console.settings.zone, currency=console.settings.currency)
 
     @router.get("/reports/{report}.csv")  # before the page's route, which would match too
-    async def download(request: Request, report: str, staff: Staff = reader) -> Response:
+    async def csv_download(request: Request, report: str, staff: Staff = reader) -> Response:
         def made() -> str:
             if report not in CSV_OF:
                 raise InvalidInput(f"downloads here are {', '.join(CSV_OF)}")
@@ -152,14 +153,7 @@ def report_pages_router(console: Console) -> APIRouter:
             text = await asyncio.to_thread(made)
         except RapportError as exc:
             return Response(str(exc), status_code=400, media_type="text/plain")
-        return Response(
-            text,
-            media_type="text/csv; charset=utf-8",
-            headers={
-                "Content-Disposition": f'attachment; filename="rapport-{report}.csv"',
-                "Cache-Control": "no-store",
-            },
-        )
+        return download(text, f"rapport-{report}.csv", "text/csv; charset=utf-8")
 
     @router.get("/reports/{report}")
     async def page(request: Request, report: str, staff: Staff = reader) -> Response:

@@ -19,6 +19,7 @@ from rapport.bot.exports import EXPORTS, export_report
 from rapport.bot.present.listing import Style
 from rapport.bot.report_text import comparison_rows
 from rapport.bot.web.console import Console, Staff
+from rapport.bot.web.pages import download
 from rapport.crm.errors import InvalidInput, RapportError
 from rapport.crm.reports.programmes import Period, campaign_ids_for_segment, programme_metrics
 from rapport.crm.segments.saved import list_segments
@@ -95,13 +96,6 @@ def reports_router(console: Console) -> APIRouter:
             )
         except InvalidInput as exc:
             return Response(str(exc), status_code=400, media_type="text/plain")
-        return Response(
-            made.content,
-            media_type="text/csv; charset=utf-8",
-            headers={
-                "Content-Disposition": f'attachment; filename="{made.filename}"',
-                "Cache-Control": "no-store",
-            },
-        )
+        return download(made.content, made.filename, "text/csv; charset=utf-8")
 
     return router
