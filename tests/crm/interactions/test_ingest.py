@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from rapport.crm.database import Database
 from rapport.crm.errors import InvalidMessage
@@ -206,3 +210,72 @@ def test_late_message_does_not_move_activity_backwards(db: Database) -> None:
     with db.session() as s:
         customer = s.get(Customer, result.customer_id)
         assert customer.last_activity_at == T0 + timedelta(days=1)  # type: ignore[union-attr]
+
+
+@contextmanager
+def statements(db: Database) -> Iterator[list[str]]:
+    """The SQL statements run on `db` inside the block (BEGIN and COMMIT not among them)."""
+    seen: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+
+
+def test_one_message_is_a_handful_of_statements(db: Database) -> None:
+    """The single-message path (an SMTP mail) stays cheap: one lookup, inserts, two updates.
+
+    A new sender: the lookup and four INSERTs (customer, identity, conversation,
+    interaction), no UPDATE; a known one: the lookup, the interaction and two
+    UPDATEs (customer, conversation activity).
+    """
+    with statements(db) as first:
+        ingest(db, msg("<s1@example.com>"))
+    assert len(first) == 5, first
+    assert sum(s.lstrip().upper().startswith("UPDATE") for s in first) == 0
+    with statements(db) as second:
+        ingest(db, msg("<s2@example.com>", at=T0 + timedelta(minutes=1)))
+    assert len(second) == 4, second
+
+
+def test_a_new_customer_is_inserted_as_its_whole_batch_leaves_it(db: Database) -> None:
+    """No touch after the insert: the rows already carry the batch's newest message."""
+    later = T0 + timedelta(minutes=5)
+    auto = replace(msg("auto", "Out of office", at=T0 + timedelta(hours=1)), automated=True)
+    results = ingest_batch(
+        db,
+        [
+            msg("1", sender=None, at=T0 + timedelta(minutes=1)),
+            msg("2", channel="email", sender="Alice Smith", at=later),
+            msg("3", sender="Al", at=T0),  # late: moves nothing backwards
+            auto,  # automated: not activity
+        ],
+    )
+    assert [r.new_customer for r in results] == [True, False, False, False]
+    with db.session() as s:
+        customer = s.get(Customer, results[0].customer_id)
+        assert customer is not None
+        assert (customer.display_name, customer.last_activity_at) == ("Alice Smith", later)
+        assert customer.last_channel == "email"
+        assert s.scalars(select(Identity.display_name)).one() == "Alice Smith"
+        conversation = s.get(Conversation, results[0].conversation_id)
+        assert conversation is not None
+        assert conversation.opened_at == T0 + timedelta(minutes=1)
+        assert conversation.last_message_at == later
+
+
+def test_a_replay_of_one_message_is_found_after_its_insert_is_refused(db: Database) -> None:
+    """One message skips the replay lookup; the unique key refuses a replay, nothing stays."""
+    first = ingest(db, msg("<r@example.com>", "Where is my parcel?"))
+    with statements(db) as replayed:
+        again = ingest(db, msg("<r@example.com>", "Where is my parcel?", sender="Alice B"))
+    assert again.duplicate and again.interaction_id == first.interaction_id
+    assert any("interactions" in s and s.lstrip().upper().startswith("SELECT") for s in replayed)
+    assert count(db, Interaction) == 1
+    with db.session() as s:
+        assert s.scalars(select(Identity.display_name)).one() == "Alice"  # rolled back
