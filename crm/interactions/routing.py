@@ -13,13 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Update, bindparam, insert, update
+from sqlalchemy import Connection, Update, bindparam, update
 
 from rapport.crm.desk.resolution import SurveyAnswer
 from rapport.crm.desk.rules import DeskRules
 from rapport.crm.integrations.events import EventType, emit
 from rapport.crm.integrations.payloads import conversation_created
 from rapport.crm.interactions.checking import Checked
+from rapport.crm.interactions.prepared import Inserting
 from rapport.crm.models import Conversation, ConversationStatus, UtcDateTime
 
 log = logging.getLogger(__name__)
@@ -68,9 +69,12 @@ def _statements() -> Update:
 
 
 _REOPEN = _statements()
-_OPEN = insert(Conversation.__table__).returning(
-    Conversation.__table__.c.id, sort_by_parameter_order=True
-)
+_OPEN = Inserting(
+    Conversation.__table__,
+    ["customer_id", "channel", "status", "is_complaint", "opened_at", "last_message_at",
+     "reopened_count"],
+    Conversation.__table__.c.id,
+)  # fmt: skip
 
 
 def conversations_for(
@@ -119,23 +123,20 @@ def conversations_for(
         if not i.message.automated:
             cid = customer_of[(i.message.channel, i.external_id)]
             last[cid] = max(last.get(cid, i.message.sent_at), i.message.sent_at)
-    new_ids = (
-        conn.execute(
-            _OPEN,
-            [
-                {
-                    "customer_id": cid,
-                    "channel": talking[cid].message.channel,
-                    "status": ConversationStatus.OPEN.value,
-                    "is_complaint": False,
-                    "opened_at": talking[cid].message.sent_at,
-                    "last_message_at": last[cid],
-                }
-                for cid in opening
-            ],
-        )
-        .scalars()
-        .all()
+    new_ids = _OPEN.ids(
+        conn,
+        [
+            {
+                "customer_id": cid,
+                "channel": talking[cid].message.channel,
+                "status": ConversationStatus.OPEN.value,
+                "is_complaint": False,
+                "opened_at": talking[cid].message.sent_at,
+                "last_message_at": last[cid],
+                "reopened_count": 0,
+            }
+            for cid in opening
+        ],
     )
     conversation_of.update(zip(opening, new_ids, strict=True))
     if hooks:

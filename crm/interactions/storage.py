@@ -21,16 +21,17 @@ from sqlalchemy import (
     case,
     exists,
     func,
-    insert,
     or_,
     select,
     true,
     update,
 )
 
+from rapport.crm.clock import utcnow
 from rapport.crm.desk.resolution import SurveyAnswer
 from rapport.crm.interactions.checking import Checked
 from rapport.crm.interactions.engagement import ENGAGEMENT_WINDOW
+from rapport.crm.interactions.prepared import Inserting, Prepared
 from rapport.crm.interactions.routing import Joinable, conversation_id_for
 from rapport.crm.messages import IngestResult
 from rapport.crm.models import (
@@ -66,7 +67,7 @@ def _by_channel(pairs: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
     return grouped
 
 
-def _lookups() -> tuple[Select[Any], Select[Any]]:
+def _lookups() -> tuple[Select[Any], Prepared]:
     """Built once, with expanding IN parameters: a statement built per message costs
     more than running it (the single-message path is what each SMTP mail pays).
 
@@ -83,7 +84,7 @@ def _lookups() -> tuple[Select[Any], Select[Any]]:
         t.subjectivity,
         t.language,
     ).where(t.channel == bindparam("channel"), t.message_key.in_(bindparam("keys", expanding=True)))
-    return replays, _senders()
+    return replays, Prepared(_senders())
 
 
 def _senders() -> Select[Any]:
@@ -187,19 +188,17 @@ def existing_identities(conn: Connection, fresh: list[Checked]) -> Senders:
         return found
     since = min(c.message.sent_at for c in fresh) - ENGAGEMENT_WINDOW
     for channel, ids in _by_channel((c.message.channel, c.external_id) for c in fresh).items():
-        rows = conn.execute(_SENDERS, {"channel": channel, "ids": sorted(ids), "since": since})
-        for r in rows:
-            found.hooks = found.hooks or bool(r.hooks)
-            if r.customer_id is None:  # the hooks row: no sender known
+        rows = _SENDERS.rows(conn, {"channel": channel, "ids": sorted(ids), "since": since})
+        for hooks, xid, cid, name, vid, status, vchannel, resolved_at, complaint, sent in rows:
+            found.hooks = found.hooks or bool(hooks)
+            if cid is None:  # the hooks row: no sender known
                 continue
-            found.customer_of[(channel, r.external_id)] = r.customer_id
-            found.names[(channel, r.external_id)] = r.display_name
-            if r.conversation_id is not None:
-                found.joins[r.customer_id] = Joinable(
-                    r.conversation_id, r.status, r.channel, r.resolved_at, bool(r.is_complaint)
-                )
-            if r.recently_sent:
-                found.recently_sent.add(r.customer_id)
+            found.customer_of[(channel, xid)] = cid
+            found.names[(channel, xid)] = name
+            if vid is not None:
+                found.joins[cid] = Joinable(vid, status, vchannel, resolved_at, bool(complaint))
+            if sent:
+                found.recently_sent.add(cid)
     return found
 
 
@@ -243,9 +242,9 @@ def create_customers(
                 "marketing_consent": False,
             }
         )
-    new_ids = conn.execute(_NEW_CUSTOMER, customer_rows).scalars().all()
-    conn.execute(
-        _NEW_IDENTITY,
+    new_ids = _NEW_CUSTOMER.ids(conn, customer_rows)
+    _NEW_IDENTITY.ids(
+        conn,
         [
             {
                 "customer_id": cid,
@@ -253,6 +252,7 @@ def create_customers(
                 "external_id": key[1],
                 "display_name": name,
                 "created_at": first_message[key].message.sent_at,
+                "soft_bounces": 0,
             }
             for cid, key, name in zip(new_ids, keys, names, strict=True)
         ],
@@ -269,6 +269,7 @@ def insert_interactions(
     ratings: dict[tuple[str, str], SurveyAnswer],
 ) -> dict[tuple[str, str], int]:
     rows = []
+    recorded_at = utcnow()
     for item in fresh:
         customer_id = customer_of[(item.message.channel, item.external_id)]
         m = item.message
@@ -290,9 +291,10 @@ def insert_interactions(
                 "in_reply_to": m.in_reply_to,
                 "sent_at": m.sent_at,
                 "claimed_sent_at": m.claimed_sent_at,
+                "recorded_at": recorded_at,
             }
         )
-    ids = conn.execute(_NEW_INTERACTION, rows).scalars().all()
+    ids = _NEW_INTERACTION.ids(conn, rows)
     return {item.key: i for item, i in zip(fresh, ids, strict=True)}
 
 
@@ -321,19 +323,11 @@ def touch_activity(
         if cid not in newest or item.message.sent_at >= newest[cid].message.sent_at:
             newest[cid] = item
     known = [(cid, i) for cid, i in newest.items() if cid not in created]
-    if known:
-        conn.execute(
-            _TOUCH_CUSTOMER,
-            [
-                {
-                    "cid": cid,
-                    "at": i.message.sent_at,
-                    "channel": i.message.channel,
-                    "name": i.sender,
-                }
-                for cid, i in known
-            ],
-        )
+    touched = [
+        {"cid": c, "at": i.message.sent_at, "channel": i.message.channel, "name": i.sender}
+        for c, i in known
+    ]
+    _run(conn, _TOUCH_CUSTOMER, touched)
     named = [
         i
         for cid, i in known
@@ -349,11 +343,18 @@ def touch_activity(
         for cid, i in newest.items()
         if conversation_of[cid] not in opened
     ]
-    if moved:
-        conn.execute(_TOUCH_CONVERSATION, moved)
+    _run(conn, _TOUCH_CONVERSATION, moved)
 
 
-def _touch_statements() -> tuple[Update, Update, Update]:
+def _run(conn: Connection, statement: Prepared, params: list[dict[str, Any]]) -> None:
+    """One set of parameters on the driver's cursor (see `prepared`), several as executemany."""
+    if len(params) == 1:
+        statement.execute(conn, params[0])
+    elif params:
+        conn.execute(statement.statement, params)
+
+
+def _touch_statements() -> tuple[Prepared, Update, Prepared]:
     """Built once: constructing SQLAlchemy statements per message costs more than running them."""
     c = Customer.__table__.c
     at = bindparam("at", type_=UtcDateTime())
@@ -382,16 +383,27 @@ def _touch_statements() -> tuple[Update, Update, Update]:
             last_message_at=case((v.last_message_at < at, at), else_=v.last_message_at),
         )
     )
-    return touch_customer, name_identity, touch_conversation
+    return Prepared(touch_customer), name_identity, Prepared(touch_conversation)
 
 
 _TOUCH_CUSTOMER, _NAME_IDENTITY, _TOUCH_CONVERSATION = _touch_statements()
 
-# Core INSERTs built once (see `_lookups`), RETURNING the ids in parameter order.
-_NEW_CUSTOMER = insert(Customer.__table__).returning(
-    Customer.__table__.c.id, sort_by_parameter_order=True
-)
-_NEW_IDENTITY = insert(Identity.__table__)
-_NEW_INTERACTION = insert(Interaction.__table__).returning(
-    Interaction.__table__.c.id, sort_by_parameter_order=True
+# Core INSERTs built once (see `_lookups`), RETURNING the ids in parameter order;
+# one row goes straight to the driver's cursor (rapport.crm.interactions.prepared).
+_CUSTOMER_COLUMNS = [
+    "display_name", "first_seen_channel", "last_channel", "last_activity_at", "created_at",
+    "marketing_consent",
+]  # fmt: skip
+_IDENTITY_COLUMNS = [
+    "customer_id", "channel", "external_id", "display_name", "created_at", "soft_bounces",
+]  # fmt: skip
+_INTERACTION_COLUMNS = [
+    "customer_id", "conversation_id", "channel", "direction", "body", "subject", "language",
+    "polarity", "subjectivity", "automated", "message_key", "in_reply_to", "sent_at",
+    "claimed_sent_at", "recorded_at",
+]  # fmt: skip
+_NEW_CUSTOMER = Inserting(Customer.__table__, _CUSTOMER_COLUMNS, Customer.__table__.c.id)
+_NEW_IDENTITY = Inserting(Identity.__table__, _IDENTITY_COLUMNS, Identity.__table__.c.id)
+_NEW_INTERACTION = Inserting(
+    Interaction.__table__, _INTERACTION_COLUMNS, Interaction.__table__.c.id
 )
