@@ -15,7 +15,14 @@ from rapport.crm.database import Database
 from rapport.crm.errors import InvalidMessage
 from rapport.crm.interactions.ingest import ingest, ingest_batch
 from rapport.crm.messages import InboundMessage
-from rapport.crm.models import Conversation, ConversationStatus, Customer, Identity, Interaction
+from rapport.crm.models import (
+    Conversation,
+    ConversationStatus,
+    Customer,
+    FollowUp,
+    Identity,
+    Interaction,
+)
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
@@ -289,3 +296,27 @@ def test_a_replay_of_one_message_is_found_after_its_insert_is_refused(db: Databa
     assert count(db, Interaction) == 1
     with db.session() as s:
         assert s.scalars(select(Identity.display_name)).one() == "Alice"  # rolled back
+
+
+def test_complaints_in_one_batch_are_flagged_once_each_with_one_follow_up(db: Database) -> None:
+    """Set-based flagging: every tripped conversation flagged, one follow-up each, first kept."""
+    ingest(db, msg("old", "Hello there", sender_id="bob@example.com"))  # known, not flagged
+    first = ingest_batch(
+        db,
+        [
+            msg("a1", "This is a complaint: the parcel is broken", sender_id="ann@example.com"),
+            msg("b1", "I want to complain, the order is wrong", sender_id="bob@example.com"),
+            msg("c1", "Thanks, all good", sender_id="cy@example.com"),
+        ],
+    )
+    ingest_batch(db, [msg("a2", "Still a complaint, terrible", sender_id="ann@example.com")])
+    with db.session() as s:
+        flagged = dict(
+            s.execute(select(Conversation.id, Conversation.complaint_reason).where(
+                Conversation.is_complaint.is_(True)
+            )).all()
+        )  # fmt: skip
+        follow_ups = s.scalars(select(FollowUp.conversation_id)).all()
+    assert set(flagged) == {first[0].conversation_id, first[1].conversation_id}
+    assert all(reason and reason.startswith("word:") for reason in flagged.values())
+    assert sorted(follow_ups) == sorted(flagged)
