@@ -7,17 +7,18 @@ and due date.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, Insert, Select, Update, bindparam, insert, select, update
 
 from rapport.crm.clock import utcnow
 from rapport.crm.database import Database
 from rapport.crm.desk.conversations import lock_conversation
 from rapport.crm.desk.rules import DeskRules
-from rapport.crm.models import Conversation, FollowUp
+from rapport.crm.models import Conversation, FollowUp, UtcDateTime
 from rapport.crm.staff.audit import Actor, record
 
 
@@ -49,26 +50,49 @@ def flag_complaint(
 
 
 def _flag(
-    conn: Connection, conversation_id: int, reason: str, rules: DeskRules, now: datetime
+    conn: Connection,
+    conversation_id: int,
+    reason: str,
+    rules: DeskRules,
+    now: datetime,
+    *,
+    opened: bool = False,
 ) -> datetime:
-    """Flag and follow-up, idempotent: a second flag keeps the first reason and due date."""
+    """Flag and follow-up, idempotent: a second flag keeps the first reason and due date.
+
+    `opened`: the conversation was opened in this transaction, so it has no
+    follow-up yet and none is looked up.
+    """
+    conn.execute(_MARK, {"cid": conversation_id, "reason": reason[:60]})
+    if not opened:
+        due: datetime | None = conn.scalar(_DUE, {"cid": conversation_id})
+        if due is not None:
+            return due
+    due = rules.hours.add(now, rules.follow_up)
+    conn.execute(_FOLLOW_UP, {"cid": conversation_id, "due": due, "now": now})
+    return due
+
+
+def _statements() -> tuple[Update, Select[Any], Insert]:
+    """Built once, Core: ingest flags on the single-message path (see `flag_complaints_on_ingest`),
+    where building a statement costs more than running it."""
     c = Conversation.__table__.c
-    conn.execute(
+    mark = (
         update(Conversation.__table__)
-        .where(c.id == conversation_id, c.is_complaint.is_(False))
-        .values(is_complaint=True, complaint_reason=reason[:60])
+        .where(c.id == bindparam("cid"), c.is_complaint.is_(False))
+        .values(is_complaint=True, complaint_reason=bindparam("reason"))
     )
     f = FollowUp.__table__.c
-    due: datetime | None = conn.scalar(select(f.due_at).where(f.conversation_id == conversation_id))
-    if due is not None:
-        return due
-    due = rules.hours.add(now, rules.follow_up)
-    conn.execute(
-        insert(FollowUp.__table__).values(
-            conversation_id=conversation_id, due_at=due, created_at=now
-        )
+    due = select(f.due_at).where(f.conversation_id == bindparam("cid"))
+    follow_up = insert(FollowUp.__table__).values(
+        conversation_id=bindparam("cid"),
+        due_at=bindparam("due", type_=UtcDateTime()),
+        created_at=bindparam("now", type_=UtcDateTime()),
     )
-    return due
+    return mark, due, follow_up
+
+
+_MARK, _DUE, _FOLLOW_UP = _statements()
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,29 +110,53 @@ _ALREADY_FLAGGED = select(Conversation.__table__.c.id).where(
 )
 """Built once: ingest runs it for every message that trips a rule."""
 
+_HAVE_FOLLOW_UP = select(FollowUp.__table__.c.conversation_id).where(
+    FollowUp.__table__.c.conversation_id.in_(bindparam("ids", expanding=True))
+)
+
 
 def flag_complaints_on_ingest(
     conn: Connection,
     said: Sequence[Said],
     rules: DeskRules,
     now: datetime,
+    *,
+    flagged: Collection[int] | None = None,
+    opened: Collection[int] = (),
 ) -> int:
-    """Flag conversations whose new messages trip a complaint rule; returns how many."""
-    flagged: dict[int, str] = {}
+    """Flag conversations whose new messages trip a complaint rule; returns how many.
+
+    `flagged`: the conversations already complaints, when the caller knows the
+    flag of every conversation in `said` (ingest reads it with the sender);
+    else it is looked up. `opened`: conversations opened in this transaction.
+    """
+    tripped: dict[int, str] = {}
     for item in said:
-        if item.conversation_id in flagged:
+        if item.conversation_id in tripped:
             continue
         word = rules.complaint_word_in(item.text)
         if word is not None:
-            flagged[item.conversation_id] = f"word:{word}"
+            tripped[item.conversation_id] = f"word:{word}"
         elif (
             rules.complain_on_strong_negative
             and item.polarity is not None
             and item.polarity <= rules.strongly_negative
         ):
-            flagged[item.conversation_id] = "sentiment"
-    already = set(conn.scalars(_ALREADY_FLAGGED, {"ids": sorted(flagged)})) if flagged else set()
-    for conversation_id, reason in flagged.items():
-        if conversation_id not in already:
-            _flag(conn, conversation_id, reason, rules, now)
-    return len(set(flagged) - already)
+            tripped[item.conversation_id] = "sentiment"
+    if not tripped:
+        return 0
+    if flagged is None:
+        flagged = set(conn.scalars(_ALREADY_FLAGGED, {"ids": sorted(tripped)}))
+    new = {cid: reason for cid, reason in tripped.items() if cid not in flagged}
+    if not new:
+        return 0
+    # Set-based, as `_flag` does one by one: a batch with twenty complaints is
+    # three statements, not sixty.
+    conn.execute(_MARK, [{"cid": cid, "reason": reason[:60]} for cid, reason in new.items()])
+    existing = sorted(cid for cid in new if cid not in opened)
+    have = set(conn.scalars(_HAVE_FOLLOW_UP, {"ids": existing})) if existing else set()
+    due = rules.hours.add(now, rules.follow_up)
+    follow_ups = [{"cid": cid, "due": due, "now": now} for cid in new if cid not in have]
+    if follow_ups:
+        conn.execute(_FOLLOW_UP, follow_ups)
+    return len(new)

@@ -11,7 +11,7 @@ for rows that did not come through ingest (bulk loads).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,16 +37,30 @@ ENGAGEMENT_WINDOW = timedelta(days=7)
 """Any message from the customer within this time after a delivery counts as engagement."""
 
 
-def note_wrote_back(conn: Connection, messages: Iterable[tuple[int, datetime]]) -> None:
+def note_wrote_back(
+    conn: Connection,
+    messages: Iterable[tuple[int, datetime]],
+    recently_sent: Collection[int] | None = None,
+) -> None:
     """Mark the sent deliveries that these inbound (customer id, sent at) messages followed.
 
     Keeps the earliest such message, so replays and messages arriving out of
     order give the same value as one pass over the history would. Only
     deliveries already sent when the message is stored are marked: a
     delivery is sent before anyone can write back to it.
+
+    `recently_sent`: the customers sent a delivery within the window before
+    the earliest of these messages, when the caller already knows them (ingest
+    asks with its sender lookup, so a message that follows no campaign costs
+    no statement here); else they are looked up.
+
+    Stays in ingest's transaction rather than after the acknowledgement: with
+    the lookup folded into the sender's, it costs nothing unless a delivery
+    was sent to the customer that week, and then one UPDATE, which is cheaper
+    than the repair pass a deferred mark would need after a crash.
     """
     messages = list(messages)
-    recent = _recently_sent_to(conn, messages)
+    recent = _recently_sent_to(conn, messages) if recently_sent is None else recently_sent
     rows = [
         {"b_customer": customer, "b_at": at, "b_since": at - ENGAGEMENT_WINDOW}
         for customer, at in messages

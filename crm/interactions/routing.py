@@ -9,17 +9,19 @@ within the reopen window, or opens one.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import BindParameter, Connection, Select, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Update, bindparam, update
 
 from rapport.crm.desk.resolution import SurveyAnswer
 from rapport.crm.desk.rules import DeskRules
 from rapport.crm.integrations.events import EventType, emit
 from rapport.crm.integrations.payloads import conversation_created
 from rapport.crm.interactions.checking import Checked
-from rapport.crm.models import Conversation, ConversationStatus
+from rapport.crm.interactions.prepared import Inserting
+from rapport.crm.models import Conversation, ConversationStatus, UtcDateTime
 
 log = logging.getLogger(__name__)
 
@@ -36,28 +38,43 @@ def conversation_id_for(
     return conversation_of.get(customer_id)
 
 
-def _lookups() -> tuple[Select[Any], Select[Any]]:
-    """Built once: on the single-message path, building a statement costs more than running it."""
+@dataclass(frozen=True, slots=True)
+class Joinable:
+    """A customer's newest unresolved conversation, or else their newest one.
+
+    Found with the sender (rapport.crm.interactions.storage, one statement for both).
+    """
+
+    id: int
+    status: str
+    channel: str
+    resolved_at: datetime | None
+    is_complaint: bool
+
+
+def _statements() -> Update:
+    """Built once (Core: on the single-message path building a statement costs more
+    than running it)."""
     t = Conversation.__table__.c
-    customers: BindParameter[Any] = bindparam("cids", expanding=True)
-    unresolved = (
-        select(t.id, t.customer_id)
-        .where(t.customer_id.in_(customers), t.status != ConversationStatus.RESOLVED)
-        .order_by(t.id)
+    return (
+        update(Conversation.__table__)
+        .where(t.id == bindparam("vid"), t.status == ConversationStatus.RESOLVED.value)
+        .values(
+            status=ConversationStatus.OPEN.value,
+            resolved_at=None,
+            reopened_count=t.reopened_count + 1,
+            reopened_at=bindparam("at", type_=UtcDateTime()),
+        )
     )
-    latest = (
-        select(t.customer_id, func.max(t.id).label("id"))
-        .where(t.customer_id.in_(customers))
-        .group_by(t.customer_id)
-        .subquery()
-    )
-    latest_ones = select(t.id, t.customer_id, t.channel, t.resolved_at).join(
-        latest, latest.c.id == t.id
-    )
-    return unresolved, latest_ones
 
 
-_UNRESOLVED, _LATEST = _lookups()
+_REOPEN = _statements()
+_OPEN = Inserting(
+    Conversation.__table__,
+    ["customer_id", "channel", "status", "is_complaint", "opened_at", "last_message_at",
+     "reopened_count"],
+    Conversation.__table__.c.id,
+)  # fmt: skip
 
 
 def conversations_for(
@@ -66,62 +83,77 @@ def conversations_for(
     customer_of: dict[tuple[str, str], int],
     rules: DeskRules,
     rating: set[int],
-    new: set[int] | None = None,
-) -> dict[int, int]:
-    """customer id → the conversation their messages join.
+    joins: Mapping[int, Joinable],
+    *,
+    hooks: bool = True,
+) -> tuple[dict[int, int], set[int]]:
+    """customer id → the conversation their messages join, and the conversations opened.
 
     The unresolved one; else the customer's latest conversation reopened, when
     it was resolved within the rules' reopen window and is on the same channel
     (an answer goes out on the conversation's channel) and the customer is not
-    just rating it (`rating`); else a new one. Customers created in this batch
-    (`new`) have none yet, so nothing is looked up for them.
+    just rating it (`rating`); else a new one. `joins` is what the sender
+    lookup found for each customer (none for customers created in this batch).
+    A new conversation is opened with its newest message's time, so it needs
+    no touch afterwards. `hooks`: whether any webhook is subscribed.
     """
-    t = Conversation.__table__.c
     talking = {
         customer_of[(i.message.channel, i.external_id)]: i
         for i in reversed(fresh)
         if not i.message.automated
     }
     if not talking:
-        return {}
-    known = sorted(set(talking) - (new or set()))
+        return {}, set()
     conversation_of: dict[int, int] = {}
-    if known:
-        rows = conn.execute(_UNRESOLVED, {"cids": known})
-        conversation_of = {r.customer_id: r.id for r in rows}
-    settled = set(conversation_of) | rating | (new or set())
-    after_resolution = {cid: i for cid, i in talking.items() if cid not in settled}
-    conversation_of.update(_reopen(conn, after_resolution, rules.reopen_window))
+    after_resolution: dict[int, Checked] = {}
+    for cid, item in talking.items():
+        found = joins.get(cid)
+        if found is None:
+            continue
+        if found.status != ConversationStatus.RESOLVED:
+            conversation_of[cid] = found.id
+        elif cid not in rating:
+            after_resolution[cid] = item
+    conversation_of.update(_reopen(conn, after_resolution, joins, rules.reopen_window))
     opening = [cid for cid in talking if cid not in conversation_of]
-    if opening:
-        new_ids = (
-            conn.execute(
-                insert(Conversation.__table__).returning(t.id, sort_by_parameter_order=True),
-                [
-                    {
-                        "customer_id": cid,
-                        "channel": talking[cid].message.channel,
-                        "status": ConversationStatus.OPEN,
-                        "is_complaint": False,
-                        "opened_at": talking[cid].message.sent_at,
-                        "last_message_at": talking[cid].message.sent_at,
-                    }
-                    for cid in opening
-                ],
-            )
-            .scalars()
-            .all()
-        )
-        conversation_of.update(zip(opening, new_ids, strict=True))
+    if not opening:
+        return conversation_of, set()
+    last: dict[int, datetime] = {}
+    for i in fresh:
+        if not i.message.automated:
+            cid = customer_of[(i.message.channel, i.external_id)]
+            last[cid] = max(last.get(cid, i.message.sent_at), i.message.sent_at)
+    new_ids = _OPEN.ids(
+        conn,
+        [
+            {
+                "customer_id": cid,
+                "channel": talking[cid].message.channel,
+                "status": ConversationStatus.OPEN.value,
+                "is_complaint": False,
+                "opened_at": talking[cid].message.sent_at,
+                "last_message_at": last[cid],
+                "reopened_count": 0,
+            }
+            for cid in opening
+        ],
+    )
+    conversation_of.update(zip(opening, new_ids, strict=True))
+    if hooks:
         emit(conn, EventType.CONVERSATION_CREATED, [
             conversation_created(cid, customer, talking[customer].message.channel,
                                  talking[customer].message.sent_at)
             for customer, cid in zip(opening, new_ids, strict=True)
         ])  # fmt: skip
-    return conversation_of
+    return conversation_of, set(new_ids)
 
 
-def _reopen(conn: Connection, talking: dict[int, Checked], window: timedelta) -> dict[int, int]:
+def _reopen(
+    conn: Connection,
+    talking: dict[int, Checked],
+    joins: Mapping[int, Joinable],
+    window: timedelta,
+) -> dict[int, int]:
     """Reopen each customer's latest conversation if it was resolved within `window`.
 
     Reopening keeps the first response (it happened) and clears the resolution,
@@ -131,27 +163,16 @@ def _reopen(conn: Connection, talking: dict[int, Checked], window: timedelta) ->
     """
     if not talking or window <= timedelta(0):
         return {}
-    t = Conversation.__table__.c
-    rows = conn.execute(_LATEST, {"cids": sorted(talking)})
     reopened: dict[int, int] = {}
-    for row in rows:
-        item = talking[row.customer_id]
+    for customer_id, item in talking.items():
+        row = joins[customer_id]
         if (
             row.resolved_at is None
             or row.channel != item.message.channel
             or item.message.sent_at - row.resolved_at > window
         ):
             continue
-        conn.execute(
-            update(Conversation.__table__)
-            .where(t.id == row.id, t.status == ConversationStatus.RESOLVED.value)
-            .values(
-                status=ConversationStatus.OPEN.value,
-                resolved_at=None,
-                reopened_count=t.reopened_count + 1,
-                reopened_at=item.message.sent_at,
-            )
-        )
-        reopened[row.customer_id] = row.id
+        conn.execute(_REOPEN, {"vid": row.id, "at": item.message.sent_at})
+        reopened[customer_id] = row.id
         log.info("conversation %d reopened by a customer message", row.id)
     return reopened

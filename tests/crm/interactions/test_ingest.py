@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from rapport.crm.database import Database
 from rapport.crm.errors import InvalidMessage
 from rapport.crm.interactions.ingest import ingest, ingest_batch
 from rapport.crm.messages import InboundMessage
-from rapport.crm.models import Conversation, ConversationStatus, Customer, Identity, Interaction
+from rapport.crm.models import (
+    Conversation,
+    ConversationStatus,
+    Customer,
+    FollowUp,
+    Identity,
+    Interaction,
+)
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
@@ -206,3 +217,106 @@ def test_late_message_does_not_move_activity_backwards(db: Database) -> None:
     with db.session() as s:
         customer = s.get(Customer, result.customer_id)
         assert customer.last_activity_at == T0 + timedelta(days=1)  # type: ignore[union-attr]
+
+
+@contextmanager
+def statements(db: Database) -> Iterator[list[str]]:
+    """The SQL statements SQLite ran for `db` inside the block, as the driver saw them.
+
+    From SQLite's own trace, so the statements run on the raw cursor
+    (rapport.crm.interactions.prepared) count too; BEGIN and COMMIT do not.
+    """
+    seen: list[str] = []
+
+    def note(statement: str) -> None:
+        if statement.lstrip().split(" ", 1)[0].upper() in {"SELECT", "INSERT", "UPDATE", "DELETE"}:
+            seen.append(statement)
+
+    def trace(dbapi_connection: Any, *_args: Any) -> None:
+        dbapi_connection.set_trace_callback(note)
+
+    event.listen(db.engine, "checkout", trace)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "checkout", trace)
+
+
+def test_one_message_is_a_handful_of_statements(db: Database) -> None:
+    """The single-message path (an SMTP mail) stays cheap: one lookup, inserts, two updates.
+
+    A new sender: the lookup and four INSERTs (customer, identity, conversation,
+    interaction), no UPDATE; a known one: the lookup, the interaction and two
+    UPDATEs (customer, conversation activity). Counted by SQLite's trace; the
+    statements are the same on PostgreSQL, whose driver has no such hook.
+    """
+    if db.dialect != "sqlite":
+        pytest.skip("statements are counted by SQLite's trace callback")
+    with statements(db) as first:
+        ingest(db, msg("<s1@example.com>"))
+    assert len(first) == 5, first
+    assert sum(s.lstrip().upper().startswith("UPDATE") for s in first) == 0
+    with statements(db) as second:
+        ingest(db, msg("<s2@example.com>", at=T0 + timedelta(minutes=1)))
+    assert len(second) == 4, second
+
+
+def test_a_new_customer_is_inserted_as_its_whole_batch_leaves_it(db: Database) -> None:
+    """No touch after the insert: the rows already carry the batch's newest message."""
+    later = T0 + timedelta(minutes=5)
+    auto = replace(msg("auto", "Out of office", at=T0 + timedelta(hours=1)), automated=True)
+    results = ingest_batch(
+        db,
+        [
+            msg("1", sender=None, at=T0 + timedelta(minutes=1)),
+            msg("2", channel="email", sender="Alice Smith", at=later),
+            msg("3", sender="Al", at=T0),  # late: moves nothing backwards
+            auto,  # automated: not activity
+        ],
+    )
+    assert [r.new_customer for r in results] == [True, False, False, False]
+    with db.session() as s:
+        customer = s.get(Customer, results[0].customer_id)
+        assert customer is not None
+        assert (customer.display_name, customer.last_activity_at) == ("Alice Smith", later)
+        assert customer.last_channel == "email"
+        assert s.scalars(select(Identity.display_name)).one() == "Alice Smith"
+        conversation = s.get(Conversation, results[0].conversation_id)
+        assert conversation is not None
+        assert conversation.opened_at == T0 + timedelta(minutes=1)
+        assert conversation.last_message_at == later
+
+
+def test_a_replay_of_one_message_is_found_after_its_insert_is_refused(db: Database) -> None:
+    """One message skips the replay lookup; the unique key refuses a replay, nothing stays."""
+    first = ingest(db, msg("<r@example.com>", "Where is my parcel?"))
+    again = ingest(db, msg("<r@example.com>", "Where is my parcel?", sender="Alice B"))
+    assert again.duplicate and again.interaction_id == first.interaction_id
+    assert (again.customer_id, again.conversation_id) == (first.customer_id, first.conversation_id)
+    assert count(db, Interaction) == 1
+    with db.session() as s:
+        assert s.scalars(select(Identity.display_name)).one() == "Alice"  # rolled back
+
+
+def test_complaints_in_one_batch_are_flagged_once_each_with_one_follow_up(db: Database) -> None:
+    """Set-based flagging: every tripped conversation flagged, one follow-up each, first kept."""
+    ingest(db, msg("old", "Hello there", sender_id="bob@example.com"))  # known, not flagged
+    first = ingest_batch(
+        db,
+        [
+            msg("a1", "This is a complaint: the parcel is broken", sender_id="ann@example.com"),
+            msg("b1", "I want to complain, the order is wrong", sender_id="bob@example.com"),
+            msg("c1", "Thanks, all good", sender_id="cy@example.com"),
+        ],
+    )
+    ingest_batch(db, [msg("a2", "Still a complaint, terrible", sender_id="ann@example.com")])
+    with db.session() as s:
+        flagged = dict(
+            s.execute(select(Conversation.id, Conversation.complaint_reason).where(
+                Conversation.is_complaint.is_(True)
+            )).all()
+        )  # fmt: skip
+        follow_ups = s.scalars(select(FollowUp.conversation_id)).all()
+    assert set(flagged) == {first[0].conversation_id, first[1].conversation_id}
+    assert all(reason and reason.startswith("word:") for reason in flagged.values())
+    assert sorted(follow_ups) == sorted(flagged)
