@@ -3,6 +3,9 @@
 Flagging creates the complaint's follow-up task (`rapport.crm.desk.follow_ups`), due
 `follow_up_hours` of business time later; a second flag keeps the first reason
 and due date.
+
+Core over the tables' columns on purpose where ingest flags complaints: the
+rules run on every inbound message, in statements built once.
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ the report set cost seconds at 100,000 customers, so the answer is kept on
 the delivery instead: ingest marks `deliveries.wrote_back_at` as messages
 arrive, and `recompute_wrote_back` rebuilds it from the stored interactions
 for rows that did not come through ingest (bulk loads).
+
+Core over `Delivery.__table__` on purpose: the marking runs inside every
+ingest transaction, and the recompute over every delivery at once.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ A rating of a resolved complaint (rapport.crm.desk.resolution) joins the
 conversation it rates and does not reopen it; every other customer message
 joins the customer's unresolved conversation, reopens the one resolved
 within the reopen window, or opens one.
+
+Core over the conversations' columns on purpose: routing runs for every
+inbound message, in statements built once (`_REOPEN`, `_OPEN`).
 """
 
 from __future__ import annotations

@@ -34,13 +34,6 @@ HOT_PATHS = {
 }
 """Modules allowed Core statements over `Model.__table__`, and the hot path each is on."""
 
-UNEXPLAINED = {
-    "crm/interactions/routing.py",
-    "crm/interactions/engagement.py",
-    "crm/desk/complaints.py",
-}
-"""Hot paths whose owners have yet to write the "Core" comment (added at merge; then empty)."""
-
 DECLARES = {"crm/models/base.py"}
 """Where `Model.__table__` is declared (its type, for the hot paths), not used."""
 
@@ -91,7 +84,7 @@ def test_only_the_hot_paths_use_core_over_model_tables() -> None:
 
 def test_every_hot_path_says_why_it_uses_core() -> None:
     modules = _modules()
-    silent = [m for m in HOT_PATHS if m not in UNEXPLAINED and not explains_core(modules[m])]
+    silent = [m for m in HOT_PATHS if not explains_core(modules[m])]
     assert not silent, f"hot paths without a comment saying why they use Core: {silent}"
 
 
@@ -99,10 +92,8 @@ def test_the_allow_lists_name_modules_that_still_need_them() -> None:
     modules = _modules()
     gone = [m for m in (*HOT_PATHS, *DECLARES) if m not in modules]
     unused = [m for m in HOT_PATHS if m in modules and not table_uses(modules[m])]
-    explained = [m for m in UNEXPLAINED if m in modules and explains_core(modules[m])]
     assert not gone, f"allow-listed modules that do not exist: {gone}"
     assert not unused, f"hot paths no longer using Core (take them off HOT_PATHS): {unused}"
-    assert not explained, f"hot paths now saying why (take them off UNEXPLAINED): {explained}"
 
 
 def test_the_check_sees_a_use_and_ignores_words() -> None:
