@@ -30,26 +30,30 @@ from rapport.bot.web.public import unsubscribe_router
 from rapport.bot.web.reports import reports_router
 from rapport.bot.web.segments import segments_router
 from rapport.bot.web.signin import signin_router
+from rapport.bot.web.telegram_hook import MAX_UPDATE, TelegramHook, telegram_router
 from rapport.crm.database import Database
 from rapport.crm.privacy.unsubscribe import UnsubscribeLinks
 
 MAX_BODY = 64 * 1024
+"""Largest request body: a campaign template and its form fit; nothing else needs more."""
 API_MAX_BODY = 2 * 1024 * 1024
 """A batch of orders (up to 1,000) is bigger than any form a page posts."""
-"""Largest request body: a campaign template and its form fit; nothing else needs more."""
 
 
 class Guard:
     """ASGI middleware: refuse oversized bodies, answer HEAD, add the security headers."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, larger: Sequence[tuple[str, int]] = ()) -> None:
         self.app = app
+        self.limits = (("/api/", API_MAX_BODY), *larger)
+        """Path prefixes allowed a larger body than MAX_BODY, and their limit."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = API_MAX_BODY if scope["path"].startswith("/api/") else MAX_BODY
+        path = scope["path"]
+        limit = next((n for prefix, n in self.limits if path.startswith(prefix)), MAX_BODY)
         for name, value in scope["headers"]:
             if name == b"content-length" and (not value.isdigit() or int(value) > limit):
                 too_big = PlainTextResponse("request too large", status_code=413)
@@ -92,16 +96,20 @@ def build_web_app(
     opt_in: OptInPages | None = None,
     console: Console | None = None,
     routers: Sequence[APIRouter] = (),
+    telegram: TelegramHook | None = None,
 ) -> FastAPI:
-    """The HTTP application: unsubscribe, opt-in and the console (each if given), static
-    files, then `routers` (the API's) in order."""
+    """The HTTP application: Telegram's webhook, unsubscribe, opt-in and the console (each
+    if given), static files, then `routers` (the API's) in order."""
     app = FastAPI(
         title="Rapport",
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
     )
-    app.add_middleware(Guard)
+    hook_path = telegram.webhook_path if telegram is not None else None
+    app.add_middleware(Guard, larger=((hook_path, MAX_UPDATE),) if hook_path else ())
+    if telegram is not None and hook_path is not None:  # first: its path wins
+        app.include_router(telegram_router(telegram, hook_path))
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     app.include_router(unsubscribe_router(db, links))
     if opt_in is not None:
