@@ -162,6 +162,7 @@ def _assemble(
         if isinstance(service, WebService):  # the subscribe page mails its confirmations
             service.use_channels(outbound.for_campaigns())
             service.use_dispatcher(dispatcher.wake, health)
+            service.use_webhooks(webhooks.wake)
             web = service
         services.append(service)
     for name in (EMAIL, TELEGRAM):

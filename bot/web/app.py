@@ -23,6 +23,7 @@ from rapport.bot.web.admin import admin_router
 from rapport.bot.web.campaigns import campaigns_router
 from rapport.bot.web.console import Console, Refused, refused_response
 from rapport.bot.web.customer import customer_router
+from rapport.bot.web.health import health_router
 from rapport.bot.web.inbox import inbox_router
 from rapport.bot.web.opt_in import OptInPages
 from rapport.bot.web.pages import SECURITY_HEADERS, STATIC
@@ -31,6 +32,7 @@ from rapport.bot.web.reports import reports_router
 from rapport.bot.web.segments import segments_router
 from rapport.bot.web.signin import signin_router
 from rapport.bot.web.telegram_hook import MAX_UPDATE, TelegramHook, telegram_router
+from rapport.bot.web.webhooks import webhooks_router
 from rapport.crm.database import Database
 from rapport.crm.privacy.unsubscribe import UnsubscribeLinks
 
@@ -86,6 +88,8 @@ def console_routers(console: Console) -> list[APIRouter]:
         segments_router(console),
         reports_router(console),
         admin_router(console),
+        webhooks_router(console),
+        health_router(console),
     ]
 
 

@@ -83,6 +83,11 @@ class WebService:
         if self.api is not None:
             self.api = dataclasses.replace(self.api, wake_dispatcher=wake)
 
+    def use_webhooks(self, wake: Callable[[], None]) -> None:
+        """The webhook sender's wake-up: a re-delivery from the admin page goes at once."""
+        if self.console is not None:
+            self.console.wake_webhooks = wake
+
     def use_telegram(self, hook: TelegramHook) -> None:
         """Serve Telegram's webhook on its path; before `start`, which builds the app.
 

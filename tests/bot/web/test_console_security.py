@@ -34,7 +34,7 @@ from tests.support.recording import RecordingChannel
 ANN = "Ann Lee"
 PARAMS = {
     "cid": "1", "customer_id": "1", "run_id": "1", "what": "reply", "name": "participation",
-    "report": "campaigns", "staff_id": "1", "token": "x",
+    "report": "campaigns", "staff_id": "1", "token": "x", "delivery_id": "1",
 }  # fmt: skip
 
 
