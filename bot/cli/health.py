@@ -10,7 +10,9 @@ def health(fmt: FormatOption = OutputFormat.TABLE, wide: WideOption = False) -> 
     """Each task of `rapport run` (polling, retries, dispatcher, desk): live or not and why.
 
     A task is live when it runs and its process beats (every 30 s); the
-    console's health page shows the same rows. Example: rapport health --format csv
+    console's health page shows the same rows.
+
+    Example: rapport health --format csv
     """
     from rapport.bot.present.health import health_listing
     from rapport.crm.clock import utcnow

@@ -76,7 +76,7 @@ def test_every_console_route_but_sign_in_needs_staff(
         if isinstance(r, APIRoute)
         and not any(isinstance(d.call, StaffCheck) for d in r.dependant.dependencies)
     }
-    assert unguarded == {"/console/login", "/console/login/{token}"}
+    assert unguarded == {"/console/login", "/console/login/{token}", "/console/password"}
 
 
 async def test_anonymous_requests_are_refused(
