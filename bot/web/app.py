@@ -10,7 +10,7 @@ one more router through `routers`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from fastapi import APIRouter, FastAPI
 from starlette.datastructures import MutableHeaders
@@ -45,17 +45,17 @@ API_MAX_BODY = 2 * 1024 * 1024
 class Guard:
     """ASGI middleware: refuse oversized bodies, answer HEAD, add the security headers."""
 
-    def __init__(self, app: ASGIApp, larger: Sequence[tuple[str, int]] = ()) -> None:
+    def __init__(self, app: ASGIApp, larger: Mapping[str, int] | None = None) -> None:
         self.app = app
-        self.limits = (("/api/", API_MAX_BODY), *larger)
-        """Path prefixes allowed a larger body than MAX_BODY, and their limit."""
+        self.larger = dict(larger or {})
+        """Exact paths allowed another body limit than MAX_BODY (Telegram's webhook)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path = scope["path"]
-        limit = next((n for prefix, n in self.limits if path.startswith(prefix)), MAX_BODY)
+        limit = self.larger.get(path, API_MAX_BODY if path.startswith("/api/") else MAX_BODY)
         for name, value in scope["headers"]:
             if name == b"content-length" and (not value.isdigit() or int(value) > limit):
                 too_big = PlainTextResponse("request too large", status_code=413)
@@ -111,7 +111,7 @@ def build_web_app(
         openapi_url=None,
     )
     hook_path = telegram.webhook_path if telegram is not None else None
-    app.add_middleware(Guard, larger=((hook_path, MAX_UPDATE),) if hook_path else ())
+    app.add_middleware(Guard, larger={hook_path: MAX_UPDATE} if hook_path else None)
     if telegram is not None and hook_path is not None:  # first: its path wins
         app.include_router(telegram_router(telegram, hook_path))
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
