@@ -31,9 +31,17 @@ def free_port() -> int:
 
 @asynccontextmanager
 async def webhook_bot(
-    api: BotApiStandIn, db: Database, path: str = "/telegram/hook", **overrides: Any
+    api: BotApiStandIn,
+    db: Database,
+    path: str = "/telegram/hook",
+    *,
+    bot_db: Database | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[tuple[TelegramService, str]]:
-    """The customer bot in webhook mode on the web app's port; yields it and its URL."""
+    """The customer bot in webhook mode on the web app's port; yields it and its URL.
+
+    `bot_db` is the bot's own database object when it must differ (an impatient one).
+    """
     port = free_port()
     url = f"http://127.0.0.1:{port}{path}"
     settings = bot_settings(
@@ -46,7 +54,7 @@ async def webhook_bot(
     )
     web = web_factory(settings, db)
     assert isinstance(web, WebService)
-    service = customer_bot(settings, db, BotShared())
+    service = customer_bot(settings, bot_db or db, BotShared())
     web.use_telegram(service)
     await web.start()
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -12,6 +13,7 @@ from rapport.channels.telegram.testing import BotApiStandIn
 from rapport.crm.database import Database
 from rapport.crm.models import Interaction
 from rapport.crm.operations.dead_letters import DEAD, dead_letters
+from tests.support.db_locks import impatient_database, write_lock
 from tests.support.telegram_webhook import SECRET, webhook_bot
 from tests.support.tg_helpers import count, interactions
 
@@ -114,3 +116,25 @@ async def test_webhook_mode_without_the_web_server_is_refused(db_url: str) -> No
             )
         )
     assert str(refused.value) == WEBHOOK_NEEDS_WEB
+
+
+async def test_the_webhook_answers_200_only_after_the_update_is_committed(
+    api: BotApiStandIn, db: Database, db_url: str
+) -> None:
+    api.user(DAN, "Dan")
+    impatient = impatient_database(db_url)
+    try:
+        async with webhook_bot(api, db, bot_db=impatient):
+            with write_lock(db_url):
+                await api.send_text(DAN, "Stored before it is acknowledged")
+                update_id = api.last_update_id
+                await api.wait_for(lambda: update_id in api.handed_out)  # POSTed to us...
+                await asyncio.sleep(1.0)  # ...and answered "send it again" while locked
+                assert api.pending == [update_id]
+                assert api.sent_to(DAN) == []  # (PostgreSQL's lock blocks reads too)
+            await api.wait_for(lambda: not api.pending, timeout=30)
+            await api.wait_for(lambda: len(api.sent_to(DAN)) == 1)
+        bodies = [i.body for i in interactions(db, Interaction.direction == "in")]
+        assert bodies == ["Stored before it is acknowledged"]
+    finally:
+        impatient.dispose()
