@@ -46,6 +46,11 @@ from rapport.migrations.schema import open_database
 
 log = logging.getLogger(__name__)
 
+WEBHOOK_NEEDS_WEB = (
+    "RAPPORT_TELEGRAM_WEBHOOK_URL needs the web server, which serves the webhook: "
+    "set RAPPORT_WEB_PORT (not 0) or unset the URL for long polling"
+)
+
 INBOUND_MAIL: tuple[ServiceFactory, ...] = (inbound_smtp_service, imap_service)
 """The mail adapters' inbound services; each says why it stays off if it does."""
 
@@ -157,6 +162,7 @@ def _assemble(
         if isinstance(service, WebService):  # the subscribe page mails its confirmations
             service.use_channels(outbound.for_campaigns())
             service.use_dispatcher(dispatcher.wake, health)
+            service.use_webhooks(webhooks.wake)
             web = service
         services.append(service)
     for name in (EMAIL, TELEGRAM):
@@ -170,6 +176,10 @@ def _assemble(
         telegram = customer_bot(
             settings, db, BotShared(outbound, dispatcher.wake), supervisor=supervisor
         )
+        if telegram.webhook_path is not None:
+            if web is None:
+                raise ConfigurationError(WEBHOOK_NEEDS_WEB)
+            web.use_telegram(telegram)  # one HTTP application: the webhook is a route of it
         services.append(telegram)
     services.append(dispatcher)
     services.append(webhooks)

@@ -11,7 +11,10 @@ raises `GiveUp`, is given up: the supervisor's `failed` event is set and
 restarts the whole process instead of leaving a bot that no longer listens.
 
 A task that returns has finished its work (it is not restarted); cancelling
-it is how its service stops it.
+it is how its service stops it. While any task runs, the supervisor beats
+every `HEARTBEAT` for its running tasks and periodic jobs (the rows'
+`updated_at`), so `rapport health` and the console can tell a live task
+from the row of a process that was killed.
 """
 
 from __future__ import annotations
@@ -27,7 +30,15 @@ from typing import Any
 from rapport.crm.clock import Clock, utcnow
 from rapport.crm.database import Database
 from rapport.crm.errors import RapportError
-from rapport.crm.operations.health import FAILED, RESTARTING, RUNNING, STOPPED, record_task
+from rapport.crm.operations.health import (
+    FAILED,
+    HEARTBEAT,
+    RESTARTING,
+    RUNNING,
+    STOPPED,
+    beat,
+    record_task,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +90,10 @@ class Supervisor:
         first_delay: float = FIRST_DELAY,
         max_delay: float = MAX_DELAY,
         clock: Clock = utcnow,
+        heartbeat: float = HEARTBEAT.total_seconds(),
     ) -> None:
         self.db = db
+        self.heartbeat = heartbeat
         self.max_failures = max_failures
         self.window = window
         self.first_delay = first_delay
@@ -91,10 +104,27 @@ class Supervisor:
         self.gave_up: dict[str, str] = {}
         """Task name -> the error it was given up on."""
         self.restarts: dict[str, int] = {}
+        self._tasks: set[str] = set()
+        """Spawned tasks not ended: while there are any, the heartbeat runs."""
+        self._jobs: set[str] = set()
+        self._beating: asyncio.Task[None] | None = None
 
     def spawn(self, name: str, factory: TaskFactory) -> asyncio.Task[None]:
         """Start `factory()` as the task `name`, under supervision."""
+        self._tasks.add(name)
+        if self.db is not None and (self._beating is None or self._beating.done()):
+            self._beating = asyncio.create_task(self._beat_forever(), name="heartbeat")
         return asyncio.create_task(self._supervise(name, factory), name=name)
+
+    async def _beat_forever(self) -> None:
+        """Touch the running rows until the last spawned task has ended."""
+        assert self.db is not None
+        while self._tasks:
+            await asyncio.sleep(self.heartbeat)
+            try:
+                await asyncio.to_thread(beat, self.db, self._tasks | self._jobs, now=self.clock())
+            except Exception as exc:  # the database away: the next beat tries again
+                log.warning("heartbeat not recorded (%s)", type(exc).__name__)
 
     def error(self) -> TaskGaveUp:
         """What `rapport run` raises once a task was given up."""
@@ -144,6 +174,10 @@ class Supervisor:
         except asyncio.CancelledError:
             await asyncio.shield(self._note(name, STOPPED))
             raise
+        finally:
+            self._tasks.discard(name)
+            if not self._tasks and self._beating is not None:
+                self._beating.cancel()  # nothing left to beat for
 
     def periodic(self, name: str, job: Callable[[], None]) -> Callable[[], None]:
         """`job`, run now and then by a scheduler in a thread, with its failures counted.
@@ -157,6 +191,7 @@ class Supervisor:
         failures: deque[float] = deque()
         healthy: list[bool] = []
         self.restarts.setdefault(name, 0)
+        self._jobs.add(name)
 
         def run() -> None:
             try:

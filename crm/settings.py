@@ -118,18 +118,13 @@ class Settings(BaseSettings):
     )
     telegram_webhook_url: str | None = Field(
         None,
-        description="Public HTTPS URL Telegram posts updates to; unset means long polling.",
+        description="Public HTTPS URL Telegram posts updates to (your TLS proxy forwards "
+        "its path to the web server, RAPPORT_WEB_HOST:PORT); unset means long polling.",
     )
     telegram_webhook_secret: SecretStr | None = Field(
         None,
         description="Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token with every "
         "webhook request (1-256 of A-Z a-z 0-9 _ -); required in webhook mode.",
-    )
-    telegram_webhook_host: str = Field(
-        "127.0.0.1", description="Address the webhook server binds (behind a TLS proxy)."
-    )
-    telegram_webhook_port: int = Field(
-        8443, ge=0, le=65535, description="Port the webhook server listens on (0: any free)."
     )
     telegram_overall_rate: float = Field(
         29.5, gt=0, le=30, description="Telegram messages sent per second at most, overall."

@@ -36,6 +36,9 @@ Allow = Callable[[Permission], Callable[..., ApiPrincipal]]
 
 def add_customer_routes(router: APIRouter, deps: ApiDeps, allow: Allow) -> None:
     db = deps.db
+    reader = Depends(allow(Permission.VIEW_CUSTOMERS))
+    """The three reads share the permission; each read's lookup and audit row are the
+    core's (customer_profile, list_customers, customer_interactions), in its transaction."""
 
     @router.post("/customers", response_model=Upserted, tags=["customers"])
     def upsert(
@@ -55,7 +58,7 @@ def add_customer_routes(router: APIRouter, deps: ApiDeps, allow: Allow) -> None:
     def search(
         q: str | None = Query(None, max_length=200, description="Part of a name or address"),
         limit: int = Query(50, ge=1, le=200),
-        key: ApiPrincipal = Depends(allow(Permission.VIEW_CUSTOMERS)),  # noqa: B008
+        key: ApiPrincipal = reader,
     ) -> CustomerPage:
         """Customers, most recently active first, optionally matching `q` (audited)."""
         found = list_customers(db, key.actor, search=q, limit=limit)
@@ -83,7 +86,7 @@ def add_customer_routes(router: APIRouter, deps: ApiDeps, allow: Allow) -> None:
     )
     def get(
         customer_id: int,
-        key: ApiPrincipal = Depends(allow(Permission.VIEW_CUSTOMERS)),  # noqa: B008
+        key: ApiPrincipal = reader,
     ) -> CustomerOut:
         """One customer: identities, consent summary, activity (audited)."""
         p = customer_profile(db, key.actor, customer_id, recent=0)
@@ -117,7 +120,7 @@ def add_customer_routes(router: APIRouter, deps: ApiDeps, allow: Allow) -> None:
         customer_id: int,
         limit: int = Query(50, ge=1, le=200),
         before: int | None = Query(None, ge=1, description="Only interactions older than this id"),
-        key: ApiPrincipal = Depends(allow(Permission.VIEW_CUSTOMERS)),  # noqa: B008
+        key: ApiPrincipal = reader,
     ) -> InteractionPage:
         """The customer's messages in and out, newest first, a page at a time (audited)."""
         rows = customer_interactions(db, key.actor, customer_id, limit=limit, before=before)

@@ -78,3 +78,38 @@ def staff_remove(staff_id: int) -> None:
             else ""
         )
         out.print(f"staff {done.staff_id} deactivated{handed}")
+
+
+@app.command("password")
+def staff_password(
+    member: Annotated[str, typer.Argument(help="The member's name, email or id.")],
+    stdin: Annotated[
+        bool, typer.Option("--stdin", help="Read the password from the first line of stdin.")
+    ] = False,
+    clear: Annotated[bool, typer.Option("--clear", help="Remove the password.")] = False,
+) -> None:
+    """Set a console password (argon2id); sign-in links keep working. Asks twice.
+
+    With --stdin the first line of standard input is the password (for scripts).
+
+    Example: rapport staff password Ada
+    """
+    import sys
+
+    from rapport.crm.errors import InvalidInput
+    from rapport.crm.staff.passwords import check_password_text, find_member, set_password
+
+    password: str | None = None
+    if not clear:
+        if stdin:
+            password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+        else:
+            password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        if not password:
+            raise InvalidInput("no password given (an empty line)")
+        check_password_text(password)  # before the database is opened
+    with open_db(configured_settings().database_url) as db:
+        found = find_member(db, member)
+        set_password(db, cli_actor(), found.id, password)
+    done = "cleared" if password is None else "set"
+    out.print(f"staff {found.id} {found.name}: console password {done}")

@@ -2,8 +2,8 @@
 
 The staff list and role changes are `rapport staff`'s (`list_staff`,
 `set_role`, audited "staff.change"); the audit trail is `audit_trail`, whose
-reading is itself recorded; the health page shows each service the
-composition root built, or the reason it stayed off (`Console.health`).
+reading is itself recorded. Webhooks (rapport.bot.web.webhooks) and health
+(rapport.bot.web.health) have their own pages under /console/admin/.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def admin_router(console: Console) -> APIRouter:
         members = await asyncio.to_thread(list_staff, console.db)
         return console.page(
             request, staff, "admin.html",
-            {"members": members, "roles": list(ROLE_PERMISSIONS), "health": console.health},
+            {"members": members, "roles": list(ROLE_PERMISSIONS)},
         )  # fmt: skip
 
     @router.post("/admin/staff/{staff_id}")

@@ -10,7 +10,7 @@ one more router through `routers`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from fastapi import APIRouter, FastAPI
 from starlette.datastructures import MutableHeaders
@@ -25,6 +25,7 @@ from rapport.bot.web.campaigns import campaigns_router
 from rapport.bot.web.console import Console, Refused, refused_response
 from rapport.bot.web.customer import customer_router
 from rapport.bot.web.customer_actions import customer_actions_router
+from rapport.bot.web.health import health_router
 from rapport.bot.web.inbox import inbox_router
 from rapport.bot.web.opt_in import OptInPages
 from rapport.bot.web.pages import SECURITY_HEADERS, STATIC
@@ -33,26 +34,31 @@ from rapport.bot.web.report_pages import report_pages_router
 from rapport.bot.web.reports import reports_router
 from rapport.bot.web.segments import segments_router
 from rapport.bot.web.signin import signin_router
+from rapport.bot.web.telegram_hook import MAX_UPDATE, TelegramHook, telegram_router
+from rapport.bot.web.webhooks import webhooks_router
 from rapport.crm.database import Database
 from rapport.crm.privacy.unsubscribe import UnsubscribeLinks
 
 MAX_BODY = 64 * 1024
+"""Largest request body: a campaign template and its form fit; nothing else needs more."""
 API_MAX_BODY = 2 * 1024 * 1024
 """A batch of orders (up to 1,000) is bigger than any form a page posts."""
-"""Largest request body: a campaign template and its form fit; nothing else needs more."""
 
 
 class Guard:
     """ASGI middleware: refuse oversized bodies, answer HEAD, add the security headers."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, larger: Mapping[str, int] | None = None) -> None:
         self.app = app
+        self.larger = dict(larger or {})
+        """Exact paths allowed another body limit than MAX_BODY (Telegram's webhook)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = API_MAX_BODY if scope["path"].startswith("/api/") else MAX_BODY
+        path = scope["path"]
+        limit = self.larger.get(path, API_MAX_BODY if path.startswith("/api/") else MAX_BODY)
         for name, value in scope["headers"]:
             if name == b"content-length" and (not value.isdigit() or int(value) > limit):
                 too_big = PlainTextResponse("request too large", status_code=413)
@@ -88,6 +94,8 @@ def console_routers(console: Console) -> list[APIRouter]:
         reports_router(console),
         report_pages_router(console),
         admin_router(console),
+        webhooks_router(console),
+        health_router(console),
     ]
 
 
@@ -98,16 +106,20 @@ def build_web_app(
     opt_in: OptInPages | None = None,
     console: Console | None = None,
     routers: Sequence[APIRouter] = (),
+    telegram: TelegramHook | None = None,
 ) -> FastAPI:
-    """The HTTP application: unsubscribe, opt-in and the console (each if given), static
-    files, then `routers` (the API's) in order."""
+    """The HTTP application: Telegram's webhook, unsubscribe, opt-in and the console (each
+    if given), static files, then `routers` (the API's) in order."""
     app = FastAPI(
         title="Rapport",
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
     )
-    app.add_middleware(Guard)
+    hook_path = telegram.webhook_path if telegram is not None else None
+    app.add_middleware(Guard, larger={hook_path: MAX_UPDATE} if hook_path else None)
+    if telegram is not None and hook_path is not None:  # first: its path wins
+        app.include_router(telegram_router(telegram, hook_path))
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     app.include_router(unsubscribe_router(db, links))
     if opt_in is not None:

@@ -67,6 +67,8 @@ class Console:
     channels: Mapping[str, Channel] = field(default_factory=dict)
     wake: Callable[[], None] = lambda: None
     """Tells the running dispatcher a campaign run has deliveries (the app's own)."""
+    wake_webhooks: Callable[[], None] = lambda: None
+    """Tells the app's webhook sender a delivery was queued again (admin page)."""
     health: list[tuple[str, bool, str]] = field(default_factory=list)
     """(service, on, why) as the composition root built them, for the admin page."""
     _key: str | None = None

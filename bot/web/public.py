@@ -10,6 +10,7 @@ itself are `rapport.crm.privacy.unsubscribe`'s; this is the edge.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
@@ -48,16 +49,29 @@ def unsubscribe_router(db: Database, links: UnsubscribeLinks) -> APIRouter:
             "This link came in a test send: it unsubscribes nobody and changed nothing.",
         )
 
-    @router.get("/u/{token}")
-    async def confirm(request: Request, token: str) -> HTMLResponse:
+    async def usable(
+        request: Request, token: str, use: Callable[[Database, str], Grant]
+    ) -> Grant | HTMLResponse:
+        """The token's grant (`use` is `check` or `redeem`), or the page that says why not.
+
+        GET and POST answer a test send's token, a refused token and a used one
+        alike; only what they do with a good one differs.
+        """
         if token == TEST_TOKEN:
             return test_page(request)
         try:
-            grant = await asyncio.to_thread(links.check, db, token)
+            grant = await asyncio.to_thread(use, db, token)
         except TokenRefused as exc:
             return refusal(request, exc)
         if grant.already_used:
             return page(request, "Already unsubscribed", "This link has already been used.")
+        return grant
+
+    @router.get("/u/{token}")
+    async def confirm(request: Request, token: str) -> HTMLResponse:
+        grant = await usable(request, token, links.check)
+        if isinstance(grant, HTMLResponse):
+            return grant
         return page(
             request,
             "Unsubscribe?",
@@ -71,14 +85,9 @@ def unsubscribe_router(db: Database, links: UnsubscribeLinks) -> APIRouter:
         form = await request.form()
         if form.get(ONE_CLICK[0]) != ONE_CLICK[1]:
             return page(request, "Bad request", "Expected List-Unsubscribe=One-Click.", status=400)
-        if token == TEST_TOKEN:
-            return test_page(request)
-        try:
-            grant = await asyncio.to_thread(links.redeem, db, token)
-        except TokenRefused as exc:
-            return refusal(request, exc)
-        if grant.already_used:
-            return page(request, "Already unsubscribed", "This link has already been used.")
+        grant = await usable(request, token, links.redeem)
+        if isinstance(grant, HTMLResponse):
+            return grant
         return page(
             request,
             "Unsubscribed",

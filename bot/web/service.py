@@ -22,6 +22,7 @@ from rapport.bot.console_links import console_url
 from rapport.bot.web.app import build_web_app
 from rapport.bot.web.console import Console
 from rapport.bot.web.opt_in import OptInPages
+from rapport.bot.web.telegram_hook import TelegramHook
 from rapport.channels.lifecycle import Disabled
 from rapport.crm.channel import Channel
 from rapport.crm.database import Database
@@ -58,6 +59,8 @@ class WebService:
         self.routers = routers
         self.api = api
         """The JSON API's dependencies: /api/v1, /api/openapi.json and /api/docs when given."""
+        self.telegram: TelegramHook | None = None
+        """Telegram's webhook, routed here in webhook mode (`use_telegram`)."""
         self._server: uvicorn.Server | None = None
         self._loop_task: asyncio.Task[None] | None = None
 
@@ -80,9 +83,27 @@ class WebService:
         if self.api is not None:
             self.api = dataclasses.replace(self.api, wake_dispatcher=wake)
 
+    def use_webhooks(self, wake: Callable[[], None]) -> None:
+        """The webhook sender's wake-up: a re-delivery from the admin page goes at once."""
+        if self.console is not None:
+            self.console.wake_webhooks = wake
+
+    def use_telegram(self, hook: TelegramHook) -> None:
+        """Serve Telegram's webhook on its path; before `start`, which builds the app.
+
+        The web server starts before the Telegram service, so the route listens
+        when the service tells Telegram its URL; until then it answers 503.
+        """
+        self.telegram = hook
+
     def app(self) -> FastAPI:
         app = build_web_app(
-            self.db, self.links, opt_in=self.opt_in, console=self.console, routers=self.routers
+            self.db,
+            self.links,
+            opt_in=self.opt_in,
+            console=self.console,
+            routers=self.routers,
+            telegram=self.telegram,
         )
         if self.api is not None:
             install_api(app, self.api)

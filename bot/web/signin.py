@@ -3,9 +3,12 @@
 Opening a link (`GET /console/login/<token>`) changes nothing — Telegram's
 link previews and mail scanners fetch links — it shows a button whose POST
 redeems the link and sets the session cookie (HttpOnly, SameSite=Lax,
-Secure behind https). Both POST routes are rate-limited per address; the
-mail form answers the same whatever the address, so it tells a stranger
-nothing about who is staff.
+Secure behind https). A member with a password (`rapport staff password`)
+may sign in with name or address and password instead (`POST
+/console/password`, rapport.crm.staff.passwords). Every POST route is
+rate-limited per address, and cross-site POSTs are refused; the mail form
+answers the same whatever the address, and a wrong password the same as an
+unknown member, so neither tells a stranger who is staff.
 """
 
 from __future__ import annotations
@@ -25,8 +28,15 @@ from rapport.bot.web.ratelimit import RateLimit
 from rapport.crm.channel import DeliveryFailure
 from rapport.crm.customers.identity import normalise_email
 from rapport.crm.errors import InvalidInput
+from rapport.crm.staff.passwords import password_sign_in
 from rapport.crm.staff.roles import staff_by_email
-from rapport.crm.staff.sign_in import SESSION_TTL, SignInRefused, end_session, redeem_link
+from rapport.crm.staff.sign_in import (
+    SESSION_TTL,
+    SignedIn,
+    SignInRefused,
+    end_session,
+    redeem_link,
+)
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +87,16 @@ def signin_router(console: Console) -> APIRouter:
             button=("sign_in", "yes", "Sign in"),
         )
 
-    @router.post("/login/{token}")
-    async def redeem(request: Request, token: str) -> Response:
+    def foreign(request: Request) -> bool:
+        """A POST from another site: it would sign the victim in as the link's (or the
+        password's) owner, whose console the victim would then use."""
         origin = request.headers.get("origin")
         ours = {request.headers.get("host"), urlsplit(console.settings.public_url or "").netloc}
-        if origin is not None and urlsplit(origin).netloc not in ours:
-            # another site posting someone's link would sign the victim in as its owner
+        return origin is not None and urlsplit(origin).netloc not in ours
+
+    @router.post("/login/{token}")
+    async def redeem(request: Request, token: str) -> Response:
+        if foreign(request):
             return page(request, "Not allowed", "Open the link itself to sign in.", status=403)
         if limited(request):
             return page(request, "Too many attempts", "Wait a minute and try again.", status=429)
@@ -90,6 +104,25 @@ def signin_router(console: Console) -> APIRouter:
             done = await asyncio.to_thread(redeem_link, console.db, token, now=console.clock())
         except SignInRefused as exc:
             return page(request, "Link not valid", f"{exc}.", status=400)
+        return signed_in(done)
+
+    @router.post("/password")
+    async def with_password(request: Request) -> Response:
+        if foreign(request):
+            return page(request, "Not allowed", "Sign in on this site's own page.", status=403)
+        if limited(request):
+            return page(request, "Too many attempts", "Wait a minute and try again.", status=429)
+        form = await request.form()
+        who, password = str(form.get("who", "")), str(form.get("password", ""))
+        try:
+            done = await asyncio.to_thread(
+                password_sign_in, console.db, who, password, now=console.clock()
+            )
+        except SignInRefused as exc:  # the same words for an unknown member
+            return page(request, "Not signed in", f"{str(exc).capitalize()}.", status=400)
+        return signed_in(done)
+
+    def signed_in(done: SignedIn) -> Response:
         response = RedirectResponse("/console/", status_code=303)
         response.set_cookie(
             COOKIE,

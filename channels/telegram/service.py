@@ -39,7 +39,6 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from aiohttp import web
 from telegram import Bot, Update
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application, ApplicationBuilder, BaseHandler, ContextTypes
@@ -146,7 +145,6 @@ class TelegramService:
         self.max_attempts = max_attempts
         self.first_retry = first_retry
         self.clock = clock
-        self.webhook_port: int | None = None
         self._failures: dict[int, BaseException] = {}
         self._offset: int | None = None
         self._confirmed: int | None = None
@@ -155,7 +153,6 @@ class TelegramService:
         self._retry_wake = asyncio.Event()
         self._busy = False
         self._stopping = False
-        self._runner: web.AppRunner | None = None
         self._one_at_a_time = asyncio.Lock()
 
     # -- lifecycle -----------------------------------------------------------------
@@ -185,8 +182,6 @@ class TelegramService:
                 await asyncio.wait_for(self._task, timeout=30)
             await self._confirm_processed()
         await cancel(self._retries)
-        if self._runner is not None:
-            await self._runner.cleanup()
         if self.application.running:
             await self.application.stop()
         await self.application.shutdown()
@@ -361,51 +356,56 @@ class TelegramService:
 
     # -- webhook ------------------------------------------------------------------------
 
+    @property
+    def webhook_path(self) -> str | None:
+        """The path Telegram posts to in webhook mode (None when polling).
+
+        The channel serves no HTTP itself: the process's one web application
+        routes POSTs on this path to `accept_webhook` (rapport.bot.web).
+        """
+        url = self.settings.telegram_webhook_url
+        return (urlsplit(url).path or "/") if url else None
+
     async def _start_webhook(self) -> None:
         secret = self.settings.telegram_webhook_secret
         url = self.settings.telegram_webhook_url
         assert url is not None
         if secret is None:
             raise ConfigurationError(WEBHOOK_SECRET_MISSING)
-        app = web.Application(client_max_size=1024 * 1024)
-        app.router.add_post(urlsplit(url).path or "/", self._webhook)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(
-            self._runner, self.settings.telegram_webhook_host, self.settings.telegram_webhook_port
-        )
-        await site.start()
-        self.webhook_port = self._runner.addresses[0][1]
         await self.application.bot.set_webhook(
             url=url,
             secret_token=secret.get_secret_value(),
             allowed_updates=list(ALLOWED_UPDATES),
         )
 
-    async def _webhook(self, request: web.Request) -> web.Response:
-        """200 once the update is stored or parked; anything else makes Telegram resend it."""
-        secret = self.settings.telegram_webhook_secret
-        assert secret is not None
-        # Any bytes may arrive in the header (aiohttp hands undecodable ones over as
-        # surrogates): encoded leniently, a wrong secret of any kind is a 403, never a 500.
-        given = request.headers.get(SECRET_HEADER, "").encode("utf-8", "backslashreplace")
-        if not hmac.compare_digest(given, secret.get_secret_value().encode()):
+    async def accept_webhook(self, secret: str | None, body: bytes) -> int:
+        """One webhook request: its secret header and body in, the HTTP status to answer out.
+
+        200 once the update is stored or parked; 403 for any wrong secret; 400
+        for a body that is no update; 500 or 503 make Telegram send it again
+        (not stored, or the service not started yet or stopping).
+        """
+        expected = self.settings.telegram_webhook_secret
+        # Any bytes may arrive in the header (the web server hands them over as latin-1
+        # characters): encoded leniently, a wrong secret of any kind is a 403, never a 500.
+        given = (secret or "").encode("utf-8", "backslashreplace")
+        if expected is None or not hmac.compare_digest(given, expected.get_secret_value().encode()):
             log.warning("telegram webhook: request without the right secret refused")
-            return web.Response(status=403, text="forbidden")
+            return 403
+        if self._stopping or not self.application.running:
+            return 503
         try:
-            data = json.loads(await request.text())
+            data = json.loads(body)
         except ValueError:
-            return web.Response(status=400, text="not a Telegram update")
+            return 400
         if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
-            return web.Response(status=400, text="not a Telegram update")
+            return 400
         try:
             outcome = await self.receive(data)
         except Exception as exc:  # a bug here must not make Telegram resend forever
             log.error("telegram webhook: %s", describe(exc))
-            return web.Response(status=500, text="not stored; send it again")
-        if outcome is Outcome.HELD:
-            return web.Response(status=500, text="not stored; send it again")
-        return web.Response(status=200)
+            return 500
+        return 500 if outcome is Outcome.HELD else 200
 
 
 def _is_outage(error: BaseException) -> bool:

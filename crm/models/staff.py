@@ -30,6 +30,8 @@ class StaffMember(Base):
     role: Mapped[str] = mapped_column(String(10))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    """argon2id of the console password, if one was set (rapport.crm.staff.passwords)."""
 
 
 class AuditEvent(Base):

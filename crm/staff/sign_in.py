@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from rapport.crm.clock import utcnow
 from rapport.crm.database import Database
@@ -101,18 +102,26 @@ def redeem_link(db: Database, token: str, *, now: datetime | None = None) -> Sig
         if member is None or not member.active:
             raise SignInRefused("only active staff can sign in")
         link.used_at = now
-        session_token = secrets.token_urlsafe(32)
-        expires = now + SESSION_TTL
-        session.add(
-            StaffSession(
-                staff_id=member.id,
-                token_hash=token_hash(session_token),
-                created_at=now,
-                expires_at=expires,
-            )
+        return start_session(session, member, now)
+
+
+def start_session(
+    session: Session, member: StaffMember, now: datetime, *, how: str | None = None
+) -> SignedIn:
+    """A new session for `member` in the caller's transaction, audited "console.sign_in"
+    (`how` the detail: "password"; a link's sign-in has none)."""
+    session_token = secrets.token_urlsafe(32)
+    expires = now + SESSION_TTL
+    session.add(
+        StaffSession(
+            staff_id=member.id,
+            token_hash=token_hash(session_token),
+            created_at=now,
+            expires_at=expires,
         )
-        record(session, actor_for(member), "console.sign_in")
-        return SignedIn(session_token, StaffView.of(member), expires)
+    )
+    record(session, actor_for(member), "console.sign_in", detail=how)
+    return SignedIn(session_token, StaffView.of(member), expires)
 
 
 def session_member(db: Database, token: str, *, now: datetime | None = None) -> StaffView | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 
 def rapport(
-    cwd: Path, *args: str, env: dict[str, str] | None = None
+    cwd: Path, *args: str, env: dict[str, str] | None = None, input: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "RAPPORT_DATABASE_URL": f"sqlite:///{cwd / 'r.db'}", **(env or {})}
     return subprocess.run(
@@ -20,6 +20,7 @@ def rapport(
         cwd=cwd,
         env=full_env,
         capture_output=True,
+        input=input,
         text=True,
         timeout=60,
     )

@@ -39,7 +39,7 @@ from tests.support.recording import RecordingChannel
 ANN = "Ann Lee"
 PARAMS = {
     "cid": "1", "customer_id": "1", "run_id": "1", "what": "reply", "name": "participation",
-    "report": "campaigns", "staff_id": "1", "token": "x",
+    "report": "campaigns", "staff_id": "1", "token": "x", "delivery_id": "1",
 }  # fmt: skip
 
 
@@ -81,7 +81,7 @@ def test_every_console_route_but_sign_in_needs_staff(
         if isinstance(r, APIRoute)
         and not any(isinstance(d.call, StaffCheck) for d in r.dependant.dependencies)
     }
-    assert unguarded == {"/console/login", "/console/login/{token}"}
+    assert unguarded == {"/console/login", "/console/login/{token}", "/console/password"}
 
 
 async def test_anonymous_requests_are_refused(

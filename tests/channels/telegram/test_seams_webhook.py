@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
+from urllib.parse import urlsplit
 
-from rapport.bot.app import customer_bot
-from rapport.bot.context import BotShared
 from rapport.channels.telegram.testing import BotApiStandIn
 from rapport.crm.database import Database
 from rapport.crm.models import Interaction
-from tests.support.tg_helpers import bot_settings, count
-
-SECRET = "s3cret-Token_1"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.telegram_webhook import webhook_bot
+from tests.support.tg_helpers import count
 
 
 async def raw_post(port: int, path: str, secret: bytes, body: bytes) -> int:
@@ -41,16 +32,9 @@ async def raw_post(port: int, path: str, secret: bytes, body: bytes) -> int:
 
 
 async def test_non_ascii_and_wrong_secrets_get_403(api: BotApiStandIn, db: Database) -> None:
-    port = free_port()
-    settings = bot_settings(
-        api,
-        telegram_webhook_url=f"http://127.0.0.1:{port}/hook",
-        telegram_webhook_secret=SECRET,
-        telegram_webhook_port=port,
-    )
-    service = customer_bot(settings, db, BotShared())
-    await service.start()
-    try:
+    async with webhook_bot(api, db, path="/hook") as (_, url):
+        port = urlsplit(url).port
+        assert port is not None
         update = {
             "update_id": 1,
             "message": {
@@ -70,5 +54,3 @@ async def test_non_ascii_and_wrong_secrets_get_403(api: BotApiStandIn, db: Datab
         ):
             assert await raw_post(port, "/hook", secret, body) == 403, secret
         assert count(db, Interaction) == 0
-    finally:
-        await service.stop()

@@ -12,46 +12,22 @@ import asyncio
 import logging
 import os
 import signal
-import sqlite3
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import make_url
 
 from rapport.bot.app import build_app, customer_bot
 from rapport.bot.context import BotShared
 from rapport.channels.telegram.testing import BotApiStandIn
-from rapport.crm.database import Database, normalise_url
+from rapport.crm.database import Database
 from rapport.crm.errors import ConfigurationError
 from rapport.crm.models import Interaction
+from tests.support.db_locks import impatient_database, write_lock
 from tests.support.tg_helpers import TOKEN, bot_settings, count, interactions
 
 CAROL = 4004
 ROOT = Path(__file__).resolve().parents[3]
-
-
-@contextmanager
-def write_lock(db_url: str) -> Iterator[None]:
-    """Hold the database so that ingest blocks inside its transaction."""
-    if db_url.startswith("sqlite"):
-        conn = sqlite3.connect(make_url(db_url).database or "", isolation_level=None)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        finally:
-            conn.execute("ROLLBACK")
-            conn.close()
-        return
-    engine = create_engine(normalise_url(db_url))
-    with engine.connect() as conn:
-        conn.execute(text("LOCK TABLE interactions IN ACCESS EXCLUSIVE MODE"))
-        yield
-        conn.rollback()
-    engine.dispose()
 
 
 async def start_rapport(
@@ -117,15 +93,6 @@ async def test_crash_between_receive_and_commit_redelivers_without_doubling(
         if rapport.returncode is None:
             rapport.kill()
             await rapport.wait()
-
-
-def impatient_database(db_url: str) -> Database:
-    """The same database, but a locked table makes a statement fail in 50 ms, not wait."""
-    if db_url.startswith("sqlite"):
-        db = Database(db_url)
-        event.listen(db.engine, "connect", lambda conn, _: conn.execute("PRAGMA busy_timeout=50"))
-        return db
-    return Database(db_url, connect_args={"options": "-c lock_timeout=50"})
 
 
 async def test_an_update_that_fails_to_store_is_held_back_and_retried(
