@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, AnyStr
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy.exc import SQLAlchemyError
@@ -105,7 +105,7 @@ class InboundSmtpService:
         self._server: asyncio.base_events.Server | None = None
 
     def _protocol(self) -> SMTP:
-        return SMTP(
+        return PrintableReplies(
             self.handler,
             data_size_limit=self.max_bytes,
             hostname=SERVER_NAME,
@@ -140,6 +140,23 @@ class InboundSmtpService:
             self._server = None
 
 
+class PrintableReplies(SMTP):
+    """aiosmtpd's server whose every reply line is printable ASCII (RFC 5321 4.2).
+
+    aiosmtpd echoes an unknown command back (`500 Error: command "…" not
+    recognized`), control characters included: a client sending a NUL got a
+    malformed reply. Anything outside printable ASCII becomes `?`.
+    """
+
+    async def push(self, status: AnyStr) -> None:
+        text = status.decode("ascii", "replace") if isinstance(status, bytes) else status
+        await super().push(_printable(text))
+
+
+def _printable(text: str) -> str:
+    return "".join(ch if " " <= ch <= "~" else "?" for ch in text)
+
+
 def _error_name(exc: SQLAlchemyError) -> str:
     original = getattr(exc, "orig", None)
     return type(original if original is not None else exc).__name__
@@ -152,6 +169,5 @@ def _reason(exc: Exception) -> str:
     fails to encode it and the client gets a malformed `500 Error` instead.
     Anything outside printable ASCII becomes `?`.
     """
-    text = " ".join(str(exc).split())
-    text = "".join(ch if " " <= ch <= "~" else "?" for ch in text)
+    text = _printable(" ".join(str(exc).split()))
     return text[:400] or type(exc).__name__

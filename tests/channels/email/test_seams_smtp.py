@@ -69,6 +69,17 @@ async def test_refusal_quoting_non_ascii_is_a_valid_5xx_line(
     assert stored(db) == []
 
 
+async def test_an_unknown_command_of_control_characters_gets_a_printable_reply(
+    server: InboundSmtpService, db: Database
+) -> None:
+    """aiosmtpd echoes an unknown command in its 500; a NUL or ESC must not reach the client."""
+    for command in (b"\x00", b"\x1b[31mHELO", b"\x7f\x01 x"):
+        replies = await session(server.bound_port, [command, b"QUIT"])  # MalformedReply if not
+        code, lines = replies[1]
+        assert code == 500 and all(b"\x00" not in line for line in lines), lines
+    assert stored(db) == []
+
+
 async def test_a_date_of_year_one_is_not_believed(server: InboundSmtpService, db: Database) -> None:
     before = utcnow()
     data = mail(date="Mon, 1 Jan 1 00:00:00 +0000", message_id="<old-1@example.org>")
