@@ -90,7 +90,7 @@ async def test_link_page_then_one_click_withdraws_that_channel_once(
 ) -> None:
     service, client = server
     urls = await _sent_campaign(db, service.links)
-    url = _local(service, next(iter(urls.values())))
+    url = _local(service, urls[min(urls)])  # customer 1 (p1@…): mails may leave in any order
     before = _events(db)
 
     async with client.get(url) as r:  # opening the link changes nothing
