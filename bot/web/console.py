@@ -100,7 +100,12 @@ class Console:
         status: int = 200,
     ) -> HTMLResponse:
         """A console template with the member, their permissions and the CSRF token."""
-        base = {"staff": staff, "P": Permission, "business": self.settings.business_name}
+        base = {
+            "staff": staff,
+            "P": Permission,
+            "business": self.settings.business_name,
+            "business_zone": self.settings.zone,
+        }
         return render(request, name, {**base, **(context or {})}, status=status)
 
 

@@ -8,14 +8,20 @@ carries inline script, so the Content-Security-Policy forbids it.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from markupsafe import Markup
 from starlette.requests import Request
+
+from rapport.bot.present.numbers import NO_DATA
+from rapport.bot.present.times import day, local, when
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -66,8 +72,26 @@ def ago(delta: timedelta | None) -> str:
     return f"{minutes // 1440} d"
 
 
+@pass_context
+def local_time(context: Context, moment: datetime | None) -> str:
+    """A stored (UTC) moment in the business's zone with the zone shown, as the CLI shows it."""
+    return when(moment, context.get("business_zone") or ZoneInfo("UTC"))
+
+
+@pass_context
+def local_day(context: Context, moment: datetime | None) -> str:
+    """The business's calendar day of a stored moment: "2 Dec 2026"."""
+    return (
+        NO_DATA
+        if moment is None
+        else day(local(moment, context.get("business_zone") or ZoneInfo("UTC")))
+    )
+
+
 templates.env.filters["sentiment"] = sentiment
 templates.env.filters["ago"] = ago
+templates.env.filters["local"] = local_time
+templates.env.filters["localday"] = local_day
 
 
 def render(
