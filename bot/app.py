@@ -31,7 +31,7 @@ from rapport.bot.staff.desk_round import DeskService
 from rapport.bot.staff.registry import StaffCommands
 from rapport.bot.web import WebService, web_factory
 from rapport.bot.webhook_service import WebhookService
-from rapport.bot.workers import WorkerPool
+from rapport.bot.workers import WORKER_COMMAND, WorkerPool
 from rapport.channels.email import imap_service, inbound_smtp_service
 from rapport.channels.lifecycle import Disabled, Service, ServiceFactory
 from rapport.channels.registry import OutboundChannels
@@ -195,7 +195,12 @@ def _assemble(
     )
     services.append(SchedulerService(settings, db, runtime, supervisor=supervisor))
     if workers:
-        services.append(WorkerPool(workers))
+        # Telegram's per-chat limit (1/s) is paced inside one process only: a worker's
+        # campaign message and the app's reply to the same chat drew 429s (36 in five
+        # minutes of soak). With the bot here, the workers send email only and every
+        # Telegram message goes through this process's one rate limiter.
+        command = (*WORKER_COMMAND, "--no-telegram") if telegram is not None else WORKER_COMMAND
+        services.append(WorkerPool(workers, command=command))
     health[:0] = [(service.name, True, "running") for service in services]
     if web is None:
         log.debug("no web server: the console is off")

@@ -30,6 +30,13 @@ def run(
 
 def worker(
     parent_fd: Annotated[int | None, typer.Option("--parent-fd", hidden=True)] = None,
+    no_telegram: Annotated[
+        bool,
+        typer.Option(
+            "--no-telegram",
+            help="Send no Telegram messages (leave them to `rapport run`, one pace per chat).",
+        ),
+    ] = False,
 ) -> None:
     """Run a dispatcher only: sends queued campaign messages (several may share PostgreSQL).
 
@@ -39,4 +46,7 @@ def worker(
 
     from rapport.bot.runner import run as run_app
 
-    asyncio.run(run_app(configured_settings(chatter=True), worker=True, parent_fd=parent_fd))
+    settings = configured_settings(chatter=True)
+    if no_telegram:  # claims email deliveries only (a worker claims what it can send)
+        settings = settings.model_copy(update={"telegram_token": None})
+    asyncio.run(run_app(settings, worker=True, parent_fd=parent_fd))

@@ -9,6 +9,13 @@ offset move past the update (polling) or does the webhook answer 200.
 A crash before that makes Telegram deliver the update again, and the
 replay is a no-op by message key.
 
+Chats are handled side by side, each in its own order
+(rapport.channels.telegram.lanes): a slow chat, or one whose answer waits
+out a 429, holds up only itself. The offset moves only to the lowest update
+not yet finished, so "acknowledge after commit" holds with updates finishing
+out of order; while updates are in hand the loop polls again every few tens
+of milliseconds (without waiting) to take the newer ones.
+
 Nothing blocks the updates behind a bad one. The raw JSON is fetched and
 each update parsed on its own: one the library cannot parse is kept as a
 dead letter at once (rapport.crm.operations.dead_letters) and acknowledged.
@@ -34,7 +41,7 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -45,6 +52,7 @@ from telegram.ext import Application, ApplicationBuilder, BaseHandler, ContextTy
 
 from rapport.channels.supervision import GiveUp, Supervisor, cancel, describe
 from rapport.channels.telegram.client import build_bot
+from rapport.channels.telegram.lanes import ChatTurns, Lanes, chat_key
 from rapport.channels.telegram.outbound import TelegramChannel
 from rapport.crm.clock import Clock, utcnow
 from rapport.crm.customers.identity import TELEGRAM
@@ -63,6 +71,12 @@ POLL_TIMEOUT = 30
 MAX_BACKOFF = 30.0
 IDLE_BACKOFF = 5.0
 """Longest pause after empty answers that came back at once (a misbehaving proxy)."""
+BUSY_POLL = 0.03
+"""Seconds between polls while updates are in hand (so newer ones are taken at once)."""
+BUSY_POLL_MAX = 0.25
+"""Longest such pause, reached while nothing moves (a chat held back, an outage)."""
+DRAIN_SECONDS = 30.0
+"""How long `stop` lets the updates being handled finish."""
 RETRY_IDLE = 30.0
 """Longest sleep of the retry task when nothing is due (a new failure wakes it)."""
 WEBHOOK_SECRET_MISSING = (
@@ -146,14 +160,14 @@ class TelegramService:
         self.first_retry = first_retry
         self.clock = clock
         self._failures: dict[int, BaseException] = {}
-        self._offset: int | None = None
         self._confirmed: int | None = None
         self._task: asyncio.Task[None] | None = None
         self._retries: asyncio.Task[None] | None = None
         self._retry_wake = asyncio.Event()
-        self._busy = False
         self._stopping = False
-        self._one_at_a_time = asyncio.Lock()
+        self.lanes = Lanes(self._finished, retry_delay=retry_delay)
+        self._turns = ChatTurns()
+        """One update of a chat at a time, whichever path it came by (poll, retry, webhook)."""
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -176,10 +190,9 @@ class TelegramService:
         self._stopping = True
         self._retry_wake.set()
         if self._task is not None:
-            if not self._busy:  # waiting on Telegram or backing off: nothing to finish
-                self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(self._task, timeout=30)
+            # The loop only fetches (the lanes handle): nothing of it to finish.
+            await cancel(self._task)
+            await self.lanes.drain(DRAIN_SECONDS)
             await self._confirm_processed()
         await cancel(self._retries)
         if self.application.running:
@@ -202,6 +215,9 @@ class TelegramService:
         """Process one update; True when it may be acknowledged (stored, or parked)."""
         return await self.receive(update.to_dict(), update) is not Outcome.HELD
 
+    async def _finished(self, data: Mapping[str, Any]) -> bool:
+        return await self.receive(data) is not Outcome.HELD
+
     async def receive(self, data: Mapping[str, Any], update: Update | None = None) -> Outcome:
         """One update as Telegram sent it: parse, handle, and park it if that fails."""
         update_id = data.get("update_id")
@@ -215,15 +231,15 @@ class TelegramService:
                 log.error("telegram update %d could not be parsed: %s", update_id,
                           type(exc).__name__)  # fmt: skip
                 return await self._park(data, dead_letters.UNPARSEABLE, exc)
-        error = await self._process(update)
+        error = await self._process(update, chat_key(data))
         if error is None:
             return Outcome.DONE
         if _is_outage(error):
             return Outcome.HELD  # the database is away: wait for it, however long
         return await self._park(data, update_kind(data), error)
 
-    async def _process(self, update: Update) -> BaseException | None:
-        async with self._one_at_a_time:
+    async def _process(self, update: Update, chat: Hashable) -> BaseException | None:
+        async with self._turns.of(chat):
             await self.application.process_update(update)
         return self._failures.pop(update.update_id, None)
 
@@ -283,28 +299,45 @@ class TelegramService:
 
     # -- long polling -----------------------------------------------------------------
 
-    async def _get_updates(self) -> list[dict[str, Any]]:
+    async def _get_updates(self, offset: int | None, timeout: float) -> list[dict[str, Any]]:
         """The raw updates of one getUpdates call: parsed one by one later, not all at once."""
         bot = self.application.bot
         data: dict[str, Any] = {
-            "timeout": self.poll_timeout,
-            "offset": self._offset,
+            "timeout": timeout,
+            "offset": offset,
             "allowed_updates": list(ALLOWED_UPDATES),
         }
         # Bot.get_updates parses the whole batch at once (one bad update fails them all):
         # the raw JSON instead, through the same request object and rate limiter.
-        result = await bot._post("getUpdates", data, read_timeout=self.poll_timeout + 10)
+        result = await bot._post("getUpdates", data, read_timeout=timeout + 10)
         if not isinstance(result, list):
             raise TypeError(f"getUpdates answered {type(result).__name__}, not a list")
         return [u for u in result if isinstance(u, dict)]
 
     async def _poll_forever(self) -> None:
+        """Fetch updates into the lanes; the offset confirms only the finished ones.
+
+        With nothing in hand the poll waits (long polling). With updates in
+        hand, Telegram answers at once (the unfinished ones are still there),
+        so the loop pauses between polls: it polls again as soon as the offset
+        can move on, else after `BUSY_POLL`, longer while nothing moves.
+        """
         delay = self.retry_delay
         idle = self.retry_delay
+        busy_pause = BUSY_POLL
+        progress = self.lanes.progress
         while not self._stopping:
+            busy = self.lanes.busy
+            if busy and not progress.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(progress.wait(), busy_pause)
+            moved = progress.is_set()
+            progress.clear()
+            offset = self.lanes.offset()
+            timeout = 0 if busy else self.poll_timeout
             asked = time.monotonic()
             try:
-                updates = await self._get_updates()
+                updates = await self._get_updates(offset, timeout)
             except InvalidToken as exc:
                 log.error("telegram: the bot token was refused; polling stops")
                 raise GiveUp("the bot token was refused") from exc
@@ -314,45 +347,26 @@ class TelegramService:
                 delay = min(delay * 2, MAX_BACKOFF)
                 continue
             delay = self.retry_delay
-            if not updates:
+            if offset is not None:
+                self._confirmed = offset
+            new = self.lanes.take(updates)
+            busy_pause = BUSY_POLL if new or moved else min(busy_pause * 2, BUSY_POLL_MAX)
+            if not updates and timeout > 0:
                 if time.monotonic() - asked < min(1.0, self.poll_timeout / 2):
                     # An empty answer at once, though we asked to wait: never spin on it.
                     await asyncio.sleep(idle)
                     idle = min(idle * 2, IDLE_BACKOFF)
                 continue
             idle = self.retry_delay
-            self._confirmed = self._offset
-            self._busy = True
-            try:
-                handled = await self._process_batch(updates)
-            finally:
-                self._busy = False
-            if not handled:
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, MAX_BACKOFF)
-
-    async def _process_batch(self, updates: Sequence[Mapping[str, Any]]) -> bool:
-        """Handle updates in order; the offset moves only past handled (or parked) ones."""
-        for data in updates:
-            if self._stopping:
-                return True
-            update_id = data.get("update_id")
-            if not isinstance(update_id, int):
-                continue
-            if self._offset is not None and update_id < self._offset:
-                continue
-            if await self.receive(data) is Outcome.HELD:
-                return False
-            self._offset = update_id + 1
-        return True
 
     async def _confirm_processed(self) -> None:
         """Tell Telegram what we stored since the last poll (PTB's Updater does the same)."""
-        if self._offset is None or self._offset == self._confirmed:
+        offset = self.lanes.offset()
+        if offset is None or offset == self._confirmed:
             return
         with contextlib.suppress(TelegramError):
-            await self.application.bot.get_updates(offset=self._offset, limit=1, timeout=0)
-            self._confirmed = self._offset
+            await self.application.bot.get_updates(offset=offset, limit=1, timeout=0)
+            self._confirmed = offset
 
     # -- webhook ------------------------------------------------------------------------
 
