@@ -140,3 +140,24 @@ def test_a_batch_update_on_the_cursor_and_its_errors(db: Database) -> None:
         _BREAK.execute_many(conn, [{"cid": first}, {"cid": second}])
     with db.engine.connect() as conn:
         assert len(_SEEN.rows(conn, {"ids": [first, second], "since": later})) == 2
+
+
+def test_a_batch_insert_refused_by_a_unique_key_is_sqlalchemys_error(db: Database) -> None:
+    """A race on a unique key inside a batch (pipelined on psycopg): the IntegrityError that
+    ingest retries on, nothing of the batch kept, the pool's connection usable after."""
+    from rapport.crm.interactions import storage
+
+    cid = _customer(db)
+    row = {
+        "customer_id": cid,
+        "channel": "email",
+        "external_id": "race@example.com",
+        "display_name": None,
+        "created_at": T0,
+        "soft_bounces": 0,
+    }
+    with pytest.raises(exc.IntegrityError), db.engine.begin() as conn:
+        storage._NEW_IDENTITY.ids(conn, [row, {**row, "display_name": "Twice"}])
+    with db.engine.begin() as conn:
+        [only] = storage._NEW_IDENTITY.ids(conn, [row])
+        assert isinstance(only, int)
