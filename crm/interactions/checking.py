@@ -37,6 +37,28 @@ class Checked:
         return (self.message.channel, self.message.message_key)
 
 
+class OncePerText:
+    """An analyser that scores each distinct text once: one per batch (`ingest_batch`).
+
+    The analysers are pure functions of the text, so a repeated text ("thanks",
+    "ok", a tapped 👍) gets the very same Assessment without being scored again.
+    Per batch, not process-wide: a cache that outlives the batch would grow
+    with every text ever received and only help texts that repeat across days.
+    """
+
+    __slots__ = ("_analyser", "_seen")
+
+    def __init__(self, analyser: SentimentAnalyser) -> None:
+        self._analyser = analyser
+        self._seen: dict[str, Assessment] = {}
+
+    def assess(self, text: str) -> Assessment:
+        found = self._seen.get(text)
+        if found is None:
+            found = self._seen[text] = self._analyser.assess(text)
+        return found
+
+
 def check(
     message: InboundMessage,
     *,

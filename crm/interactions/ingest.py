@@ -25,7 +25,7 @@ from rapport.crm.desk.resolution import Candidate, match_survey_answers, store_s
 from rapport.crm.desk.rules import DeskRules, current_rules
 from rapport.crm.integrations.events import EventType, emit
 from rapport.crm.integrations.payloads import messages_received
-from rapport.crm.interactions.checking import DEFAULT_MAX_CHARS, Checked, check
+from rapport.crm.interactions.checking import DEFAULT_MAX_CHARS, Checked, OncePerText, check
 from rapport.crm.interactions.engagement import note_wrote_back
 from rapport.crm.interactions.routing import conversation_id_for, conversations_for
 from rapport.crm.interactions.storage import (
@@ -72,6 +72,8 @@ def ingest_batch(
     to skip bad messages call `check` on each first. `desk` is the complaint
     rules (rapport.crm.desk.rules; the configured ones by default).
     """
+    if len(messages) > 1:
+        analyser = OncePerText(analyser)
     checked = [check(m, analyser=analyser, max_chars=max_chars) for m in messages]
     if not checked:
         return []

@@ -12,8 +12,10 @@ booleans on SQLite), and a driver error is raised as SQLAlchemy's, with
 the connection invalidated on a disconnect, so `is_outage` and the
 IntegrityError retry of ingest see what they would have seen.
 
-One set of parameters at a time (several go through SQLAlchemy's
-executemany). A statement whose columns have Python-side defaults, which
+A batch goes the same way (issue #22): an UPDATE's parameter sets as one
+executemany on the cursor, an INSERT … RETURNING one execution per row
+(`Prepared.returning_many`), each parameter set processed as for one. A
+statement whose columns have Python-side defaults, which
 only SQLAlchemy's execution applies, is run through SQLAlchemy instead
 (`fallback`); the INSERTs of `Inserting` name every column, so theirs do not.
 The statements run inside the caller's transaction, on its connection.
@@ -21,7 +23,7 @@ The statements run inside the caller's transaction, on its connection.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Column, Connection, Insert, Select, Table, Update, bindparam, exc, insert
@@ -33,7 +35,7 @@ Statement = Select[Any] | Update | Insert
 
 
 class _Compiled:
-    __slots__ = ("binds", "compiled", "fallback", "results")
+    __slots__ = ("binds", "compiled", "fallback", "fixed", "results")
 
     def __init__(self, statement: Statement, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
@@ -44,6 +46,13 @@ class _Compiled:
             name: bind.type.dialect_impl(dialect).bind_processor(dialect)
             for name, bind in compiled.binds.items()
         }
+        # No IN list to expand: the SQL text is fixed and each parameter set only
+        # needs its values (`Prepared._args`), the path a batch's rows take.
+        self.fixed = not (
+            compiled.post_compile_params
+            or compiled.literal_execute_params
+            or compiled.escaped_bind_names
+        )
         columns = statement.exported_columns
         self.results: list[_Processor] = [
             c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
@@ -69,13 +78,18 @@ class Prepared:
             found = self._by_dialect[dialect.name] = _Compiled(self.statement, dialect)
         return found
 
-    def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        """Run with one set of parameters; the result rows (none for an UPDATE)."""
-        dialect = conn.dialect
-        compiled = self._compiled(dialect)
-        if compiled.fallback:
-            result = conn.execute(self.statement, dict(params))
-            return [tuple(r) for r in result] if result.returns_rows else []
+    def _args(self, compiled: _Compiled, params: Mapping[str, Any]) -> tuple[str, Any]:
+        """The SQL text and the driver's parameters, each through its column's type processor."""
+        if compiled.fixed:
+            values = compiled.compiled.construct_params(params)
+            for name, process in compiled.binds.items():
+                if process is not None and values.get(name) is not None:
+                    values[name] = process(values[name])
+            if compiled.compiled.positional:
+                return compiled.compiled.string, tuple(
+                    values[k] for k in compiled.compiled.positiontup or ()
+                )
+            return compiled.compiled.string, values
         state = compiled.compiled.construct_expanded_state(params)
         values = dict(state.parameters)
         expanded = state.parameter_expansion
@@ -90,27 +104,84 @@ class Prepared:
             if compiled.compiled.positional
             else values
         )
-        raw = conn.connection.dbapi_connection
-        assert raw is not None
-        cursor = raw.cursor()
-        try:
-            cursor.execute(state.statement, args)
-            fetched = cursor.fetchall() if cursor.description else []
-        except dialect.loaded_dbapi.Error as error:
-            invalidated = dialect.is_disconnect(error, raw, cursor)
-            if invalidated:
-                conn.invalidate(error)
-            raise exc.DBAPIError.instance(
-                state.statement,
-                None,
-                error,
-                dialect.loaded_dbapi.Error,
-                hide_parameters=True,
-                connection_invalidated=invalidated,
-                dialect=dialect,
-            ) from error
-        finally:
-            cursor.close()
+        return state.statement, args
+
+    def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Run with one set of parameters; the result rows (none for an UPDATE)."""
+        compiled = self._compiled(conn.dialect)
+        if compiled.fallback:
+            result = conn.execute(self.statement, dict(params))
+            return [tuple(r) for r in result] if result.returns_rows else []
+        sql, args = self._args(compiled, params)
+
+        def run(cursor: Any) -> list[Any]:
+            cursor.execute(sql, args)
+            return cursor.fetchall() if cursor.description else []
+
+        return self._processed(compiled, _on_cursor(conn, sql, run))
+
+    def execute(self, conn: Connection, params: Mapping[str, Any]) -> None:
+        """Run an UPDATE with one set of parameters."""
+        self.rows(conn, params)
+
+    def execute_many(self, conn: Connection, params: Sequence[Mapping[str, Any]]) -> None:
+        """Run an UPDATE (no IN lists) once per set of parameters, as one executemany.
+
+        For a batch this is what `Connection.execute(statement, list)` did, without
+        SQLAlchemy's per-row execution context (about a third of a batch's storage).
+        """
+        if not params:
+            return
+        compiled = self._compiled(conn.dialect)
+        if compiled.fallback:
+            conn.execute(self.statement, [dict(p) for p in params])
+            return
+        prepared = [self._args(compiled, p) for p in params]
+        sql = prepared[0][0]
+
+        def run(cursor: Any) -> list[Any]:
+            cursor.executemany(sql, [args for _, args in prepared])
+            return []
+
+        _on_cursor(conn, sql, run)
+
+    def returning_many(
+        self, conn: Connection, params: Sequence[Mapping[str, Any]]
+    ) -> list[tuple[Any, ...]] | None:
+        """Each parameter set's RETURNING row, in order; None where this driver cannot.
+
+        One execution per row, so the order is the rows' order by construction (a
+        multi-row VALUES … RETURNING promises no order): on SQLite a loop on the
+        cursor, each row a few µs in the library; on psycopg 3 its executemany
+        with `returning=True`, pipelined (one round trip, not one per row).
+        """
+        dialect = conn.dialect
+        compiled = self._compiled(dialect)
+        if compiled.fallback or dialect.driver not in ("pysqlite", "psycopg"):
+            return None
+        prepared = [self._args(compiled, p) for p in params]
+        sql = prepared[0][0]
+
+        def run(cursor: Any) -> list[Any]:
+            if dialect.driver == "pysqlite":
+                fetched = []
+                for _, args in prepared:
+                    cursor.execute(sql, args)
+                    fetched.extend(cursor.fetchall())
+                return fetched
+            cursor.executemany(sql, [args for _, args in prepared], returning=True)
+            fetched = list(cursor.fetchall())
+            while cursor.nextset():
+                fetched.extend(cursor.fetchall())
+            return fetched
+
+        rows = self._processed(compiled, _on_cursor(conn, sql, run))
+        if len(rows) != len(params):  # never expected: refuse rather than mis-assign ids
+            raise exc.InvalidRequestError(f"{len(params)} rows inserted, {len(rows)} returned")
+        return rows
+
+    @staticmethod
+    def _processed(compiled: _Compiled, fetched: list[Any]) -> list[tuple[Any, ...]]:
         results = compiled.results
         if not fetched or not any(results):
             return [tuple(row) for row in fetched]
@@ -119,13 +190,34 @@ class Prepared:
             for row in fetched
         ]
 
-    def execute(self, conn: Connection, params: Mapping[str, Any]) -> None:
-        """Run an UPDATE with one set of parameters."""
-        self.rows(conn, params)
+
+def _on_cursor(conn: Connection, sql: str, run: Callable[[Any], list[Any]]) -> list[Any]:
+    """`run` on a fresh cursor of the connection's driver, its errors raised as SQLAlchemy's."""
+    dialect = conn.dialect
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    cursor = raw.cursor()
+    try:
+        return run(cursor)
+    except dialect.loaded_dbapi.Error as error:
+        invalidated = dialect.is_disconnect(error, raw, cursor)
+        if invalidated:
+            conn.invalidate(error)
+        raise exc.DBAPIError.instance(
+            sql,
+            None,
+            error,
+            dialect.loaded_dbapi.Error,
+            hide_parameters=True,
+            connection_invalidated=invalidated,
+            dialect=dialect,
+        ) from error
+    finally:
+        cursor.close()
 
 
 class Inserting:
-    """INSERT … RETURNING into `table`: one row on the cursor, several as executemany.
+    """INSERT … RETURNING into `table` on the cursor, the ids in the rows' order.
 
     The one-row form names every column in `columns` as a parameter, so no
     Python-side default is left for SQLAlchemy to fill in; the caller gives
@@ -146,4 +238,9 @@ class Inserting:
         """The returned column of each row, in the rows' order."""
         if len(rows) == 1:
             return [row[0] for row in self.one.rows(conn, rows[0])]
+        if not rows:
+            return []
+        returned = self.one.returning_many(conn, rows)
+        if returned is not None:
+            return [row[0] for row in returned]
         return list(conn.execute(self.many, rows).scalars())

@@ -347,11 +347,11 @@ def touch_activity(
 
 
 def _run(conn: Connection, statement: Prepared, params: list[dict[str, Any]]) -> None:
-    """One set of parameters on the driver's cursor (see `prepared`), several as executemany."""
+    """On the driver's cursor (see `prepared`): one set of parameters, or an executemany."""
     if len(params) == 1:
         statement.execute(conn, params[0])
     elif params:
-        conn.execute(statement.statement, params)
+        statement.execute_many(conn, params)
 
 
 def _touch_statements() -> tuple[Prepared, Update, Prepared]:

@@ -23,6 +23,7 @@ from rapport.crm.models import (
     Identity,
     Interaction,
 )
+from rapport.crm.sentiment.scoring import Assessment, default_analyser
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
@@ -320,3 +321,32 @@ def test_complaints_in_one_batch_are_flagged_once_each_with_one_follow_up(db: Da
     assert set(flagged) == {first[0].conversation_id, first[1].conversation_id}
     assert all(reason and reason.startswith("word:") for reason in flagged.values())
     assert sorted(follow_ups) == sorted(flagged)
+
+
+class _Counting:
+    """The default analyser, counting what it is asked to score."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def assess(self, text: str) -> Assessment:
+        self.asked.append(text)
+        return default_analyser.assess(text)
+
+
+def test_a_batch_scores_each_distinct_text_once_with_the_same_scores(db: Database) -> None:
+    texts = ["thanks", "The app is broken again", "thanks", "thanks", "The app is broken again"]
+    counting = _Counting()
+    results = ingest_batch(
+        db,
+        [msg(f"<r{n}@example.com>", t, at=T0 + timedelta(seconds=n)) for n, t in enumerate(texts)],
+        analyser=counting,
+    )
+    assert sorted(counting.asked) == sorted(set(texts))
+    expected = [default_analyser.assess(t) for t in texts]
+    assert [(r.polarity, r.subjectivity, r.language) for r in results] == [
+        (e.polarity, e.subjectivity, e.language) for e in expected
+    ]
+    with db.session() as s:
+        stored = s.scalars(select(Interaction.polarity).order_by(Interaction.id)).all()
+    assert stored == [e.polarity for e in expected]
