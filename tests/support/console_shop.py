@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from rapport.channels.telegram.testing import BotApiStandIn
 from tests.support.email_sink import Sink
@@ -25,6 +26,17 @@ async def login_link(api: BotApiStandIn) -> str:
     found = LINK.search(api.sent_to(ADA)[-1].text)
     assert found is not None
     return found.group(0)
+
+
+async def signed_in(browser: Any, api: BotApiStandIn, **context_options: Any) -> tuple[Any, Any]:
+    """A browser context and page signed in through the bot's /login link, on the inbox."""
+    link = await login_link(api)
+    context = await browser.new_context(viewport={"width": 1280, "height": 860}, **context_options)
+    page = await context.new_page()
+    await page.goto(link)
+    await page.click("button:has-text('Sign in')")
+    await page.wait_for_url("**/console/inbox")
+    return context, page
 
 
 def console_shop(

@@ -18,10 +18,10 @@ from typing import Any
 from rapport.channels.telegram.testing import BotApiStandIn
 from rapport.crm.clock import utcnow
 from tests.support.browser import screenshots, shots_folder
-from tests.support.console_shop import ADA, TOKEN, console_shop, login_link
+from tests.support.console_shop import ADA, TOKEN, console_shop, signed_in
 from tests.support.email_inbound_smtp import send
 from tests.support.email_sink import Sink
-from tests.support.shop_processes import Shop, running
+from tests.support.shop_processes import running
 
 CUSTOMERS = """email,name,consent,consent_source,consent_at
 ann@example.org,Ann Lee,yes,signed at the till,2026-11-01
@@ -61,18 +61,6 @@ async def download(page: Any, url: str) -> str:
     return str(await got.text())
 
 
-async def signed_in(browser: Any, shop: Shop, api: BotApiStandIn) -> tuple[Any, Any]:
-    link = await login_link(api)
-    context = await browser.new_context(
-        viewport={"width": 1280, "height": 860}, accept_downloads=True
-    )
-    page = await context.new_page()
-    await page.goto(link)
-    await page.click("button:has-text('Sign in')")
-    await page.wait_for_url("**/console/inbox")
-    return context, page
-
-
 async def test_customer_actions_campaign_edit_and_reports(
     tmp_path: Path, sink: Sink, browser: Any
 ) -> None:
@@ -96,7 +84,7 @@ async def test_customer_actions_campaign_edit_and_reports(
         )  # fmt: skip
         async with running(shop):
             await send(inbound, MAIL, mail_from="bob@example.org")
-            context, page = await signed_in(browser, shop, api)
+            context, page = await signed_in(browser, api, accept_downloads=True)
             await page.locator("tr[data-conversation]", has_text="Bob Wu").wait_for()
 
             # Consent Bob gave on paper, with its source: it joins his history.

@@ -19,10 +19,10 @@ from typing import Any
 
 from rapport.channels.telegram.testing import BotApiStandIn
 from tests.support.browser import screenshots, shots_folder
-from tests.support.console_shop import ADA, TOKEN, console_shop, login_link
+from tests.support.console_shop import ADA, TOKEN, console_shop, signed_in
 from tests.support.email_inbound_smtp import send
 from tests.support.email_sink import Sink
-from tests.support.shop_processes import running
+from tests.support.shop_processes import running, wait_for
 from tests.support.webhook_receiver import receiving
 
 MAIL = b"""From: Bob Wu <bob@example.org>\r
@@ -58,12 +58,7 @@ async def test_admin_reads_health_and_redelivers_a_failed_webhook(
         )  # fmt: skip
         async with running(shop), asyncio.timeout(180):
             await send(inbound, MAIL, mail_from="bob@example.org")
-            link = await login_link(api)
-            context = await browser.new_context(viewport={"width": 1280, "height": 860})
-            page = await context.new_page()
-            await page.goto(link)
-            await page.click("button:has-text('Sign in')")
-            await page.wait_for_url("**/console/inbox")
+            context, page = await signed_in(browser, api)
 
             await page.goto(f"{base}/admin")
             assert "Ada" in await page.inner_text("main")
@@ -85,8 +80,8 @@ async def test_admin_reads_health_and_redelivers_a_failed_webhook(
             await screenshots(page, shots, "health")
 
             # The receiver was down when the mail's event went out: the page says so.
-            first = await _requests_wait(receiver, 1)
-            event_id = first[0][1]["X-Rapport-Event-Id"]
+            await wait_for(lambda: len(receiver.requests) >= 1, "the first webhook attempt")
+            event_id = receiver.requests[0][1]["X-Rapport-Event-Id"]
             await page.goto(f"{base}/admin/webhooks")
             row = page.locator("#deliveries tbody tr[data-delivery]").first
             await row.wait_for()
@@ -100,19 +95,11 @@ async def test_admin_reads_health_and_redelivers_a_failed_webhook(
             before = len(receiver.requests)
             await row.locator("button:has-text('Re-deliver')").click()
             await page.locator(".done", has_text="queued again").wait_for()
-            again = await _requests_wait(receiver, before + 1)
-            assert again[-1][1]["X-Rapport-Event-Id"] == event_id
-            assert again[-1][1]["X-Rapport-Signature"]
+            await wait_for(lambda: len(receiver.requests) > before, "the re-delivery")
+            assert receiver.requests[-1][1]["X-Rapport-Event-Id"] == event_id
+            assert receiver.requests[-1][1]["X-Rapport-Signature"]
             while await page.locator("#deliveries tr[data-status=delivered]").count() == 0:
                 await page.reload()
             await context.close()
     audit = await shop.rapport("audit", "list", "--format", "csv")
     assert "webhook.redeliver" in audit
-
-
-async def _requests_wait(receiver: Any, count: int) -> list[Any]:
-    """The receiver's requests once it has had `count` (the sender retries on its own)."""
-    async with asyncio.timeout(60):
-        while len(receiver.requests) < count:
-            await asyncio.sleep(0.05)
-    return list(receiver.requests)

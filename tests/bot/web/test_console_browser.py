@@ -17,7 +17,7 @@ from typing import Any
 
 from rapport.channels.telegram.testing import BotApiStandIn
 from tests.support.browser import screenshots, shots_folder
-from tests.support.console_shop import ADA, TOKEN, console_shop, login_link
+from tests.support.console_shop import ADA, TOKEN, console_shop, login_link, signed_in
 from tests.support.email_inbound_smtp import send
 from tests.support.email_sink import Sink
 from tests.support.shop_processes import running, wait_for
@@ -125,12 +125,7 @@ async def test_segment_campaign_and_report_from_the_console(
             "--email", "ada@corner-shop.example",
         )  # fmt: skip
         async with running(shop):
-            link = await login_link(api)
-            context = await browser.new_context(viewport={"width": 1280, "height": 860})
-            page = await context.new_page()
-            await page.goto(link)
-            await page.click("button:has-text('Sign in')")
-            await page.wait_for_url("**/console/inbox")
+            context, page = await signed_in(browser, api)
 
             # A segment: the count follows the rule as it is built.
             await page.goto(f"http://127.0.0.1:{web}/console/segments")
