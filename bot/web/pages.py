@@ -72,20 +72,22 @@ def ago(delta: timedelta | None) -> str:
     return f"{minutes // 1440} d"
 
 
+def _zone(context: Context) -> ZoneInfo:
+    """The zone the console passes every page (`Console.page`); UTC on a page outside it."""
+    zone: ZoneInfo = context.get("business_zone") or ZoneInfo("UTC")
+    return zone
+
+
 @pass_context
 def local_time(context: Context, moment: datetime | None) -> str:
     """A stored (UTC) moment in the business's zone with the zone shown, as the CLI shows it."""
-    return when(moment, context.get("business_zone") or ZoneInfo("UTC"))
+    return when(moment, _zone(context))
 
 
 @pass_context
 def local_day(context: Context, moment: datetime | None) -> str:
     """The business's calendar day of a stored moment: "2 Dec 2026"."""
-    return (
-        NO_DATA
-        if moment is None
-        else day(local(moment, context.get("business_zone") or ZoneInfo("UTC")))
-    )
+    return NO_DATA if moment is None else day(local(moment, _zone(context)))
 
 
 templates.env.filters["sentiment"] = sentiment
