@@ -8,7 +8,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from rapport.channels.telegram.testing import BotApiStandIn
+from rapport.channels.registry import OutboundChannels
+from rapport.channels.telegram.testing import BotApiStandIn, SentMessage
 from rapport.crm.clock import utcnow
 from rapport.crm.database import Database
 from rapport.crm.models import Customer, Interaction
@@ -61,3 +62,24 @@ def customer(db: Database) -> Customer | None:
 def replies(api: BotApiStandIn, chat_id: int) -> Callable[[int], Callable[[], bool]]:
     """`replies(api, chat)(n)` is a predicate: the bot has sent at least n messages there."""
     return lambda n: lambda: len(api.sent_to(chat_id)) >= n
+
+
+async def ask(api: BotApiStandIn, chat_id: int, text: str) -> SentMessage:
+    """Send `text` into the chat and return the bot's next message there."""
+    before = len(api.sent_to(chat_id))
+    await api.send_text(chat_id, text)
+    await api.wait_for(lambda: len(api.sent_to(chat_id)) > before)
+    return api.sent_to(chat_id)[-1]
+
+
+def outbound_with_mail(api: BotApiStandIn, smtp_port: int) -> OutboundChannels:
+    """Both outbound channels, mail to a sink on loopback, as the root builds them."""
+    return OutboundChannels.from_settings(
+        bot_settings(
+            api,
+            smtp_host="127.0.0.1",
+            smtp_port=smtp_port,
+            smtp_tls="none",
+            mail_from="shop@example.com",
+        )
+    )

@@ -28,7 +28,14 @@ from rapport.crm.messages import InboundMessage
 from rapport.crm.models import Customer, CustomerMerge, Identity, Interaction, LinkCode, PointsEntry
 from rapport.crm.value.loyalty import balance
 from tests.support.email_sink import Sink
-from tests.support.tg_helpers import MovableClock, bot_settings, count, interactions, replies
+from tests.support.tg_helpers import (
+    MovableClock,
+    bot_settings,
+    count,
+    interactions,
+    outbound_with_mail,
+    replies,
+)
 
 ANN = 1001
 ADDRESS = "ann@example.com"
@@ -37,15 +44,7 @@ ADDRESS = "ann@example.com"
 @pytest.fixture
 def outbound(api: BotApiStandIn, sink: Sink) -> OutboundChannels:
     """The bot's channels with mail to the sink, as the root builds them from the settings."""
-    return OutboundChannels.from_settings(
-        bot_settings(
-            api,
-            smtp_host="127.0.0.1",
-            smtp_port=sink.port,
-            smtp_tls="none",
-            mail_from="shop@example.com",
-        )
-    )
+    return outbound_with_mail(api, sink.port)
 
 
 @pytest.fixture

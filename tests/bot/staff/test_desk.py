@@ -23,7 +23,7 @@ from rapport.bot.staff.desk_round import DeskService, announce_new
 from rapport.channels.email.inbound_smtp import InboundSmtpService
 from rapport.channels.registry import OutboundChannels
 from rapport.channels.telegram.service import TelegramService
-from rapport.channels.telegram.testing import BotApiStandIn, SentMessage
+from rapport.channels.telegram.testing import BotApiStandIn
 from rapport.crm.clock import utcnow
 from rapport.crm.database import Database
 from rapport.crm.desk.conversations import take
@@ -41,7 +41,7 @@ from rapport.crm.staff.audit import Actor
 from rapport.crm.staff.roles import StaffView, actor_for, add_staff, staff_by_telegram
 from tests.support.email_inbound_smtp import send
 from tests.support.email_sink import Sink
-from tests.support.tg_helpers import bot_settings
+from tests.support.tg_helpers import ask, bot_settings, outbound_with_mail
 
 AGENT, MANAGER, STRANGER, CUSTOMER = 9001, 9002, 9004, 5005
 UNKNOWN = "Sorry, I don't know that command."
@@ -58,15 +58,7 @@ async def inbound(db: Database) -> AsyncIterator[InboundSmtpService]:
 @pytest.fixture
 def outbound(api: BotApiStandIn, sink: Sink) -> OutboundChannels:
     """Both outbound channels, mail to the sink, as the root builds them."""
-    return OutboundChannels.from_settings(
-        bot_settings(
-            api,
-            smtp_host="127.0.0.1",
-            smtp_port=sink.port,
-            smtp_tls="none",
-            mail_from="shop@example.com",
-        )
-    )
+    return outbound_with_mail(api, sink.port)
 
 
 @pytest.fixture
@@ -78,13 +70,6 @@ async def desk(api: BotApiStandIn, service: TelegramService, db: Database) -> Te
     add_staff(db, actor, name="Agent Ada", role="agent", telegram_user_id=AGENT)
     add_staff(db, actor, name="Manager Max", role="manager", telegram_user_id=MANAGER)
     return service
-
-
-async def _ask(api: BotApiStandIn, chat_id: int, text: str) -> SentMessage:
-    before = len(api.sent_to(chat_id))
-    await api.send_text(chat_id, text)
-    await api.wait_for(lambda: len(api.sent_to(chat_id)) > before)
-    return api.sent_to(chat_id)[-1]
 
 
 def _conversation(db: Database, conversation_id: int) -> Conversation:
@@ -128,11 +113,11 @@ async def test_email_complaint_from_message_to_reply_to_resolution_and_csat(
     assert "I want a refund" in announcement.text
     assert api.sent_to(MANAGER) == []  # only agents when no staff group is configured
 
-    taken = await _ask(api, AGENT, f"/take {conversation.id}")
+    taken = await ask(api, AGENT, f"/take {conversation.id}")
     assert taken.text.startswith(f"Conversation #{conversation.id} is yours")
 
     # Someone who is not staff cannot answer: the neutral answer, nothing sent.
-    refused = await _ask(api, STRANGER, f"/reply {conversation.id} Free money!")
+    refused = await ask(api, STRANGER, f"/reply {conversation.id} Free money!")
     assert refused.text.startswith(UNKNOWN)
     assert sink.received == []
 
@@ -152,15 +137,15 @@ async def test_email_complaint_from_message_to_reply_to_resolution_and_csat(
     assert answered.assigned_staff_id is not None and answered.send_error is None
 
     # An agent may not take over (only managers may), and is told why.
-    takeover = await _ask(api, AGENT, f"/take {conversation.id} force")
+    takeover = await ask(api, AGENT, f"/take {conversation.id} force")
     assert takeover.text.startswith("Sorry: only managers and admins take over")
     # A manager must say "force" to take someone else's conversation, and then may.
-    busy = await _ask(api, MANAGER, f"/take {conversation.id}")
+    busy = await ask(api, MANAGER, f"/take {conversation.id}")
     assert busy.text.startswith(f"/take: conversation #{conversation.id} is taken by Agent Ada")
-    mine = await _ask(api, MANAGER, f"/take {conversation.id} force")
+    mine = await ask(api, MANAGER, f"/take {conversation.id} force")
     assert mine.text.startswith(f"Conversation #{conversation.id} is yours")
 
-    done = await _ask(api, AGENT, f"/resolve {conversation.id}")
+    done = await ask(api, AGENT, f"/resolve {conversation.id}")
     assert "resolved" in done.text and "asked how the complaint was handled" in done.text
     assert _conversation(db, conversation.id).status == "resolved"
     assert _all(db, FollowUp)[0].done_at is not None
@@ -214,15 +199,15 @@ async def test_telegram_conversation_answered_by_command_and_rated_by_button(
     api: BotApiStandIn, desk: TelegramService, db: Database
 ) -> None:
     api.user(CUSTOMER, "Carl")
-    await _ask(api, CUSTOMER, "Hello, can I change my delivery address?")
+    await ask(api, CUSTOMER, "Hello, can I change my delivery address?")
     [conversation] = _all(db, Conversation)
     assert not conversation.is_complaint
 
-    listing = await _ask(api, AGENT, "/conversations")
+    listing = await ask(api, AGENT, "/conversations")
     assert f"#{conversation.id} Carl via telegram: open, unassigned" in listing.text
 
     before = len(api.sent_to(CUSTOMER))
-    ok = await _ask(api, AGENT, f"/reply {conversation.id} Yes, send it to us here.")
+    ok = await ask(api, AGENT, f"/reply {conversation.id} Yes, send it to us here.")
     assert ok.text.startswith("Sent to the customer")
     assert api.sent_to(CUSTOMER)[before].text == "Yes, send it to us here."
     with db.session() as session:
@@ -234,14 +219,14 @@ async def test_telegram_conversation_answered_by_command_and_rated_by_button(
     assert [i.body for i in staff_out] == ["Yes, send it to us here."]
     assert staff_out[0].conversation_id == conversation.id
 
-    flagged = await _ask(api, MANAGER, f"/complaint {conversation.id}")
+    flagged = await ask(api, MANAGER, f"/complaint {conversation.id}")
     assert "is a complaint; follow up by" in flagged.text
-    listed = await _ask(api, AGENT, "/conversations")
+    listed = await ask(api, AGENT, "/conversations")
     assert "⚠️complaint (follow up by" in listed.text
-    thread = await _ask(api, AGENT, f"/conversation {conversation.id}")
+    thread = await ask(api, AGENT, f"/conversation {conversation.id}")
     assert "← Hello, can I change my delivery address?" in thread.text
     assert "→ Yes, send it to us here." in thread.text
-    await _ask(api, AGENT, f"/resolve {conversation.id}")
+    await ask(api, AGENT, f"/resolve {conversation.id}")
     question = api.sent_to(CUSTOMER)[-1]
     assert [data for row in question.buttons for _, data in row] == ["1", "2", "3", "4", "5"]
     assert question.buttons[0] == [("1 = very dissatisfied", "1")]
@@ -260,7 +245,7 @@ async def test_failed_answer_is_reported_and_kept_unanswered(
     await send(inbound.bound_port, _mail(b"Question", b"Do you ship to Malta?", b"<q@example.org>"))
     [conversation] = _all(db, Conversation)
     sink.handler.rcpt_replies["zoe@example.org"] = "550 5.1.1 no such user"
-    failed = await _ask(api, AGENT, f"/reply {conversation.id} Yes we do.")
+    failed = await ask(api, AGENT, f"/reply {conversation.id} Yes we do.")
     assert "was not delivered" in failed.text
     after = _conversation(db, conversation.id)
     assert after.status == "open" and after.first_response_at is None
@@ -274,12 +259,12 @@ async def test_failed_answer_is_reported_and_kept_unanswered(
             ).all()
             == []
         )
-    listing = await _ask(api, AGENT, "/conversations")
+    listing = await ask(api, AGENT, "/conversations")
     assert "last answer NOT delivered" in listing.text
 
-    empty = await _ask(api, AGENT, f"/reply {conversation.id}")
+    empty = await ask(api, AGENT, f"/reply {conversation.id}")
     assert "the answer is empty" in empty.text
-    missing = await _ask(api, AGENT, "/reply 999 hello")
+    missing = await ask(api, AGENT, "/reply 999 hello")
     assert "no conversation #999" in missing.text
 
 
@@ -307,7 +292,7 @@ async def test_desk_round_announces_to_the_staff_group_and_reminds_before_a_brea
     api.user(group, "Desk group")
     settings = bot_settings(api, staff_chat_id=group, desk_rules=str(rules))
     api.user(CUSTOMER, "Carl")
-    await _ask(api, CUSTOMER, "Is the shop open on Sunday?")
+    await ask(api, CUSTOMER, "Is the shop open on Sunday?")
     [conversation] = _all(db, Conversation)
 
     round_ = DeskService(desk.application.bot, db, settings)
@@ -319,13 +304,13 @@ async def test_desk_round_announces_to_the_staff_group_and_reminds_before_a_brea
     assert texts[1].startswith(f"Conversation #{conversation.id}: the first response is")
 
     # Later messages reach the staff on duty while unassigned, then the assignee only.
-    await _ask(api, CUSTOMER, "Hello? Anyone there?")
+    await ask(api, CUSTOMER, "Hello? Anyone there?")
     await round_.tick()
     assert api.sent_to(group)[-1].text == (
         f"Conversation #{conversation.id}: Carl writes:\nHello? Anyone there?"
     )
-    await _ask(api, AGENT, f"/take {conversation.id}")
-    await _ask(api, CUSTOMER, "It is urgent.")
+    await ask(api, AGENT, f"/take {conversation.id}")
+    await ask(api, CUSTOMER, "It is urgent.")
     before = len(api.sent_to(group))
     await round_.tick()
     await round_.tick()  # shown once
@@ -333,10 +318,10 @@ async def test_desk_round_announces_to_the_staff_group_and_reminds_before_a_brea
     forwarded = [m.text for m in api.sent_to(AGENT) if "writes:" in m.text]
     assert forwarded == [f"Conversation #{conversation.id}: Carl writes:\nIt is urgent."]
 
-    report = await _ask(api, MANAGER, "/desk_report 7")
+    report = await ask(api, MANAGER, "/desk_report 7")
     assert report.text.startswith("Contact policy, conversations opened in the last 7 days")
     assert "All: 1 conversations" in report.text
-    refused = await _ask(api, AGENT, "/desk_report")
+    refused = await ask(api, AGENT, "/desk_report")
     assert refused.text.startswith("Sorry: your role (agent) does not allow you to view reports")
 
 
@@ -344,24 +329,24 @@ async def test_message_after_resolution_reopens_and_reaches_the_agent_again(
     api: BotApiStandIn, desk: TelegramService, db: Database
 ) -> None:
     api.user(CUSTOMER, "Carl")
-    await _ask(api, CUSTOMER, "Where is my parcel?")
+    await ask(api, CUSTOMER, "Where is my parcel?")
     [conversation] = _all(db, Conversation)
     round_ = DeskService(desk.application.bot, db, bot_settings(api))
     await round_.tick()
     assert api.sent_to(AGENT)[-1].text.startswith(f"Conversation #{conversation.id}: new from")
-    await _ask(api, AGENT, f"/take {conversation.id}")
-    await _ask(api, AGENT, f"/reply {conversation.id} It left our store today.")
-    await _ask(api, AGENT, f"/resolve {conversation.id}")
+    await ask(api, AGENT, f"/take {conversation.id}")
+    await ask(api, AGENT, f"/reply {conversation.id} It left our store today.")
+    await ask(api, AGENT, f"/resolve {conversation.id}")
     resolved = _conversation(db, conversation.id)
     assert resolved.status == "resolved" and resolved.resolved_at is not None
 
     # Within the reopen window (7 days by default): the same conversation, open again.
-    await _ask(api, CUSTOMER, "It still has not arrived.")
+    await ask(api, CUSTOMER, "It still has not arrived.")
     [reopened] = _all(db, Conversation)
     assert reopened.id == conversation.id and reopened.status == "open"
     assert reopened.reopened_count == 1 and reopened.resolved_at is None
     assert reopened.first_response_at == resolved.first_response_at
-    listing = await _ask(api, AGENT, "/conversations")
+    listing = await ask(api, AGENT, "/conversations")
     assert f"#{conversation.id} Carl via telegram: open, Agent Ada, reopened ×1" in listing.text
 
     # The desk round shows the assigned agent the reopening message, once.
@@ -378,11 +363,11 @@ async def test_message_after_resolution_reopens_and_reaches_the_agent_again(
     await api.wait_for(lambda: len(api.sent_to(AGENT)) > before)
     assert api.sent_to(CUSTOMER)[-1].text == "Sorry! We send a new one today."
     assert _conversation(db, conversation.id).status == "waiting"
-    await _ask(api, AGENT, f"/resolve {conversation.id}")
+    await ask(api, AGENT, f"/resolve {conversation.id}")
     again = _conversation(db, conversation.id)
     assert again.status == "resolved" and again.reopened_count == 1
 
-    report = await _ask(api, MANAGER, "/desk_report 7")
+    report = await ask(api, MANAGER, "/desk_report 7")
     assert "All: 1 conversations" in report.text and "reopened 1" in report.text
 
 
@@ -411,7 +396,7 @@ async def test_faq_first_answer_on_telegram_then_agent_reopens(
         await running.start()
         try:
             api.user(CUSTOMER, "Carl")
-            answer = await _ask(api, CUSTOMER, "What are your opening hours?")
+            answer = await ask(api, CUSTOMER, "What are your opening hours?")
             assert answer.text == "Mon–Fri 9–17.\n\nReply 'agent' to reach a person."
             [conversation] = _all(db, Conversation)
             # The answer is recorded just after Telegram took it: wait for the record.
@@ -423,7 +408,7 @@ async def test_faq_first_answer_on_telegram_then_agent_reopens(
                 ).one()
             assert auto.automated and auto.conversation_id == conversation.id
             # "agent": the conversation is open again for staff; no second automatic answer.
-            again = await _ask(api, CUSTOMER, "agent")
+            again = await ask(api, CUSTOMER, "agent")
             assert again.text.startswith("Thank you for your message!")
             assert _conversation(db, conversation.id).status == "open"
         finally:
@@ -459,7 +444,7 @@ async def test_staff_group_talk_is_not_taken_for_a_customer(db: Database) -> Non
             api.user(group, "Desk group")
             api.user(CUSTOMER, "Carl")
             await api.send_text(group, "Who takes the Malta question?")
-            await _ask(api, CUSTOMER, "Do you ship to Malta?")  # processed after the group's
+            await ask(api, CUSTOMER, "Do you ship to Malta?")  # processed after the group's
             assert api.sent_to(group) == []
             with db.session() as session:
                 bodies = session.scalars(
@@ -474,9 +459,9 @@ async def test_overdue_follow_up_is_reminded_once_listed_and_marked_done(
     api: BotApiStandIn, desk: TelegramService, db: Database
 ) -> None:
     api.user(CUSTOMER, "Carl Jensen")
-    await _ask(api, CUSTOMER, "Hello, my order never came.")
+    await ask(api, CUSTOMER, "Hello, my order never came.")
     [conversation] = _all(db, Conversation)
-    flagged = await _ask(api, AGENT, f"/complaint {conversation.id}")
+    flagged = await ask(api, AGENT, f"/complaint {conversation.id}")
     assert "is a complaint; follow up by" in flagged.text
     settings = bot_settings(api)
     round_ = DeskService(desk.application.bot, db, settings)
@@ -497,26 +482,26 @@ async def test_overdue_follow_up_is_reminded_once_listed_and_marked_done(
     assert api.sent_to(MANAGER) == []  # unassigned, no staff group: the agents on duty
     assert _all(db, FollowUp)[0].reminded_at is not None
 
-    listing = await _ask(api, AGENT, "/followups")
+    listing = await ask(api, AGENT, "/followups")
     assert listing.text.startswith("Open follow-ups, overdue first (times UTC) (1):")
     assert f"#{conversation.id} Carl Jensen: OVERDUE, was due" in listing.text
 
-    refused = await _ask(api, STRANGER, f"/followup_done {conversation.id}")
+    refused = await ask(api, STRANGER, f"/followup_done {conversation.id}")
     assert refused.text.startswith(UNKNOWN)
     assert _all(db, FollowUp)[0].done_at is None
-    done = await _ask(api, AGENT, f"/followup_done {conversation.id}")
+    done = await ask(api, AGENT, f"/followup_done {conversation.id}")
     assert done.text.startswith(f"The follow-up of conversation #{conversation.id} is done")
     assert _all(db, FollowUp)[0].done_at is not None
     assert _conversation(db, conversation.id).status == "open"  # not resolved
-    again = await _ask(api, AGENT, f"/followup_done {conversation.id}")
+    again = await ask(api, AGENT, f"/followup_done {conversation.id}")
     assert "already done" in again.text
-    empty = await _ask(api, AGENT, "/followups")
+    empty = await ask(api, AGENT, "/followups")
     assert empty.text.startswith("Open follow-ups, overdue first (times UTC): none yet.")
     with db.session() as session:
         actions = session.scalars(select(AuditEvent.action)).all()
     assert {"followups.list", "followup.done"} <= set(actions)
 
-    report = await _ask(api, MANAGER, "/desk_report 7")
+    report = await ask(api, MANAGER, "/desk_report 7")
     assert "follow-ups overdue 0, follow-ups done late 1" in report.text
 
 
@@ -527,7 +512,7 @@ async def test_a_take_is_shown_on_the_other_agents_announcements(
     api.user(bea, "Bea")
     add_staff(db, Actor(label="cli:test"), name="Agent Bea", role="agent", telegram_user_id=bea)
     api.user(CUSTOMER, "Carl")
-    await _ask(api, CUSTOMER, "Do you have this in blue?")
+    await ask(api, CUSTOMER, "Do you have this in blue?")
     [conversation] = _all(db, Conversation)
     settings = bot_settings(api)
     round_ = DeskService(desk.application.bot, db, settings)
@@ -535,7 +520,7 @@ async def test_a_take_is_shown_on_the_other_agents_announcements(
     [for_ada] = [m for m in api.sent_to(AGENT) if m.text.startswith("Conversation #")]
     [for_bea] = [m for m in api.sent_to(bea) if m.text.startswith("Conversation #")]
 
-    await _ask(api, AGENT, f"/take {conversation.id}")
+    await ask(api, AGENT, f"/take {conversation.id}")
     taken = f"Conversation #{conversation.id}: taken by Agent Ada. "
     assert [e[: len(taken)] for e in for_bea.edits] == [taken]
     assert for_ada.edits == []  # the taker's own copy stays as it was

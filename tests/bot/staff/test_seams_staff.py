@@ -25,19 +25,12 @@ from rapport.crm.models import AuditEvent, Conversation, Interaction
 from rapport.crm.staff.audit import Actor
 from rapport.crm.staff.chats import NEUTRAL
 from rapport.crm.staff.roles import StaffView, actor_for, add_staff, set_role, staff_by_telegram
-from tests.support.tg_helpers import bot_settings
+from tests.support.tg_helpers import ask, bot_settings
 
 AGENT, ADMIN, BEA, MANAGER = 9001, 9003, 9005, 9002
 CARL, DORA = 5005, 5006
 GROUP, STAFF_GROUP = -100555, -100777
 CLI = Actor(label="cli:test")
-
-
-async def _ask(api: BotApiStandIn, chat_id: int, text: str) -> SentMessage:
-    before = len(api.sent_to(chat_id))
-    await api.send_text(chat_id, text)
-    await api.wait_for(lambda: len(api.sent_to(chat_id)) > before)
-    return api.sent_to(chat_id)[-1]
 
 
 async def _in_group(api: BotApiStandIn, group: int, user: int, text: str) -> list[SentMessage]:
@@ -72,7 +65,7 @@ async def test_staff_commands_in_a_group_answer_neutrally_and_are_audited(
     add_staff(db, CLI, name="Agent Ada", role="agent", telegram_user_id=AGENT)
     add_staff(db, CLI, name="Admin Alan", role="admin", telegram_user_id=ADMIN)
     api.user(CARL, "Carl Jensen")
-    await _ask(api, CARL, "My secret order 4711 never came")
+    await ask(api, CARL, "My secret order 4711 never came")
     api.group(GROUP, "Friends of the shop")
 
     shown = await _in_group(api, GROUP, AGENT, "/customer 1")
@@ -87,7 +80,7 @@ async def test_staff_commands_in_a_group_answer_neutrally_and_are_audited(
     assert "/customer" in refusals[0] and str(GROUP) in refusals[0]
 
     # The same commands in the member's own private chat work as before.
-    profile = await _ask(api, AGENT, "/customer 1")
+    profile = await ask(api, AGENT, "/customer 1")
     assert profile.text.startswith("Customer #1: Carl Jensen")
     before = len(api.sent_to(ADMIN))
     await api.send_text(ADMIN, "/privacy_export 1")
@@ -106,7 +99,7 @@ async def test_the_configured_staff_chat_may_see_personal_data_other_groups_not(
     await running.start()
     try:
         api.user(CARL, "Carl Jensen")
-        await _ask(api, CARL, "Hello there")
+        await ask(api, CARL, "Hello there")
         [answer] = await _in_group(api, STAFF_GROUP, AGENT, "/customer 1")
         assert answer.text.startswith("Customer #1: Carl Jensen")
         [answer] = await _in_group(api, GROUP, AGENT, "/customer 1")
@@ -123,10 +116,10 @@ async def test_a_removed_agent_gets_nothing_and_their_conversations_go_back_to_t
         api.user(user, name)
         add_staff(db, CLI, name=f"Agent {name}", role="agent", telegram_user_id=user)
     api.user(CARL, "Carl")
-    await _ask(api, CARL, "Do you have this in blue?")
+    await ask(api, CARL, "Do you have this in blue?")
     desk = DeskService(service.application.bot, db, bot_settings(api))
     await desk.tick()  # announced to Ada and Bea
-    taken = await _ask(api, AGENT, "/take 1")
+    taken = await ask(api, AGENT, "/take 1")
     assert taken.text.startswith("Conversation #1 is yours")
     seen_by_ada = len(api.sent_to(AGENT))
 
@@ -149,7 +142,7 @@ async def test_a_removed_agent_gets_nothing_and_their_conversations_go_back_to_t
         actions = set(session.scalars(select(AuditEvent.action)))
     assert "conversation.handover" in actions
     # Ada's commands are a stranger's now: the customer dialogs' "unknown command".
-    answer = await _ask(api, AGENT, "/conversations")
+    answer = await ask(api, AGENT, "/conversations")
     assert "Conversation" not in answer.text
 
 
@@ -161,7 +154,7 @@ async def test_deactivated_assignee_never_gets_forwards_or_reminders_even_withou
         api.user(user, name)
         add_staff(db, CLI, name=f"Agent {name}", role="agent", telegram_user_id=user)
     api.user(CARL, "Carl")
-    await _ask(api, CARL, "Hello, a question")
+    await ask(api, CARL, "Hello, a question")
     desk = DeskService(service.application.bot, db, bot_settings(api))
     await desk.tick()
     take(db, actor_for(_member(db, AGENT)), 1)
@@ -181,8 +174,8 @@ async def test_a_conversation_nobody_can_be_told_of_does_not_stall_the_round(
     add_staff(db, CLI, name="Manager Max", role="manager", telegram_user_id=MANAGER)
     api.user(CARL, "Carl")
     api.user(DORA, "Dora")
-    await _ask(api, CARL, "First question")
-    await _ask(api, DORA, "Second question")
+    await ask(api, CARL, "First question")
+    await ask(api, DORA, "Second question")
     with db.transaction() as session:  # both announced back when an agent was on duty
         session.execute(update(Conversation).values(announced_at=utcnow()))
     take(db, actor_for(_member(db, MANAGER)), 2)

@@ -23,14 +23,14 @@ from rapport.bot.staff.kit import STAFF_GROUP
 from rapport.bot.staff.registry import COMMANDS
 from rapport.channels.registry import OutboundChannels
 from rapport.channels.telegram.service import TelegramService
-from rapport.channels.telegram.testing import BotApiStandIn, SentMessage
+from rapport.channels.telegram.testing import BotApiStandIn
 from rapport.crm.database import Database
 from rapport.crm.models import AuditEvent, CampaignRun, Interaction
 from rapport.crm.segments.saved import create_segment
 from rapport.crm.staff.audit import Actor
 from rapport.crm.staff.roles import add_staff, set_role
 from tests.support.programme_fixtures import seed_programme
-from tests.support.tg_helpers import bot_settings, count
+from tests.support.tg_helpers import ask, bot_settings, count
 
 AGENT, MANAGER, ADMIN, STRANGER = 9001, 9002, 9003, 9004
 ROLES = {AGENT: "agent", MANAGER: "manager", ADMIN: "admin"}
@@ -62,26 +62,19 @@ async def _staff(db: Database) -> None:
         add_staff(db, actor, name=f"{role.title()} Person", role=role, telegram_user_id=user_id)
 
 
-async def _ask(api: BotApiStandIn, chat_id: int, text: str) -> SentMessage:
-    before = len(api.sent_to(chat_id))
-    await api.send_text(chat_id, text)
-    await api.wait_for(lambda: len(api.sent_to(chat_id)) > before)
-    return api.sent_to(chat_id)[-1]
-
-
 async def test_every_command_for_every_role(
     api: BotApiStandIn, service: TelegramService, db: Database, wakes: list[int]
 ) -> None:
     await seed_programme(db)
     await _staff(db)
-    neutral = await _ask(api, STRANGER, "/no_such_command")
+    neutral = await ask(api, STRANGER, "/no_such_command")
     assert neutral.text.startswith(UNKNOWN)
     with db.session() as session:
         stored_before = session.scalar(select(func.max(Interaction.id))) or 0
 
     for text, allowed, shows in MATRIX:
         for user in (AGENT, MANAGER, ADMIN, STRANGER):
-            reply = await _ask(api, user, text)
+            reply = await ask(api, user, text)
             where = f"{text} as {ROLES.get(user, 'non-staff')}"
             if user == STRANGER and text == "/help":
                 assert reply.text.startswith("You can write to us here"), where  # customer help
@@ -118,13 +111,13 @@ async def test_help_shows_only_what_the_role_allows_and_customers_keep_theirs(
     api: BotApiStandIn, service: TelegramService, db: Database
 ) -> None:
     await _staff(db)
-    agent_help = (await _ask(api, AGENT, "/help")).text
-    admin_help = (await _ask(api, ADMIN, "/help")).text
-    customer_help = (await _ask(api, STRANGER, "/help")).text
+    agent_help = (await ask(api, AGENT, "/help")).text
+    admin_help = (await ask(api, ADMIN, "/help")).text
+    customer_help = (await ask(api, STRANGER, "/help")).text
     assert "/customer" in agent_help and "/campaign_run" not in agent_help
     assert "/audit" in admin_help and "/campaign_run" in admin_help
     assert "/customer" not in customer_help and "/feedback" in customer_help
-    who = (await _ask(api, MANAGER, "/whoami")).text
+    who = (await ask(api, MANAGER, "/whoami")).text
     assert who.startswith("You are Manager Person, staff #2, role manager.")
     assert "run campaigns" in who and "read the audit trail" not in who
 
@@ -135,13 +128,13 @@ async def test_customer_lookup_is_audited_with_who_read_whom(
     programme = await seed_programme(db)
     await _staff(db)
     ann = programme.customers["a"]
-    profile = (await _ask(api, AGENT, f"/customer {ann}")).text
+    profile = (await ask(api, AGENT, f"/customer {ann}")).text
     assert profile.startswith(f"Customer #{ann}: A")
     assert "identities: email a@example.com" in profile
     assert "segments: everyone" in profile and "marketing consent: yes" in profile
-    several = (await _ask(api, AGENT, "/customer example.com")).text
+    several = (await ask(api, AGENT, "/customer example.com")).text
     assert several.startswith("Several customers match") and "Send /customer <id>." in several
-    missing = (await _ask(api, AGENT, "/customer nobody-like-this")).text
+    missing = (await ask(api, AGENT, "/customer nobody-like-this")).text
     assert "no customer matches 'nobody-like-this'" in missing
     with db.session() as session:
         shown = list(
@@ -157,7 +150,7 @@ async def test_export_and_chart_arrive_as_files_built_from_the_numbers(
 ) -> None:
     await seed_programme(db)
     await _staff(db)
-    document = await _ask(api, MANAGER, "/export campaigns 30")
+    document = await ask(api, MANAGER, "/export campaigns 30")
     assert document.kind == "document" and document.file_name is not None
     assert document.file_name.startswith("rapport-campaigns-30d-")
     assert document.file is not None
@@ -170,12 +163,12 @@ async def test_export_and_chart_arrive_as_files_built_from_the_numbers(
         exported = session.scalar(select(AuditEvent).where(AuditEvent.action == "report.export"))
     assert exported is not None and exported.staff_id == 2
 
-    photo = await _ask(api, MANAGER, "/chart satisfaction 7")
+    photo = await ask(api, MANAGER, "/chart satisfaction 7")
     assert photo.kind == "photo" and photo.file is not None
     assert photo.file[:8] == b"\x89PNG\r\n\x1a\n" and len(photo.file) > 20_000
-    empty = await _ask(api, MANAGER, "/chart sentiment 1")
+    empty = await ask(api, MANAGER, "/chart sentiment 1")
     assert empty.kind == "text" and "no scored customer messages in last 1 days" in empty.text
-    wrong = await _ask(api, MANAGER, "/export everything")
+    wrong = await ask(api, MANAGER, "/export everything")
     assert "choose one of: campaigns, segments" in wrong.text and "Usage: /export" in wrong.text
 
 
@@ -184,19 +177,19 @@ async def test_report_scopes_and_bad_input(
 ) -> None:
     await seed_programme(db)
     await _staff(db)
-    one = (await _ask(api, MANAGER, "/report campaign 1 14")).text
+    one = (await ask(api, MANAGER, "/report campaign 1 14")).text
     assert one.startswith("Report for campaign #1 Autumn CSAT, last 14 days")
     assert "delivered: 3 (before: 0)" in one and "CSAT mean (1–5): 3.50 / 5 (before: —)" in one
     assert "skipped: no_consent 1 (before: 0)" in one
-    segment = (await _ask(api, MANAGER, "/report segment everyone")).text
+    segment = (await ask(api, MANAGER, "/report segment everyone")).text
     assert (
         "delivered: 7 (before: 0)" in segment and "NPS (−100 to +100): +0.0 (before: —)" in segment
     )
-    assert "no segment 'nobody'" in (await _ask(api, MANAGER, "/report segment nobody")).text
-    assert "number of days" in (await _ask(api, MANAGER, "/report 0")).text
-    paused = await _ask(api, MANAGER, "/campaign_pause 1")
+    assert "no segment 'nobody'" in (await ask(api, MANAGER, "/report segment nobody")).text
+    assert "number of days" in (await ask(api, MANAGER, "/report 0")).text
+    paused = await ask(api, MANAGER, "/campaign_pause 1")
     assert "is now paused" in paused.text
-    refused = (await _ask(api, MANAGER, "/campaign_run 1")).text
+    refused = (await ask(api, MANAGER, "/campaign_run 1")).text
     assert "campaign #1 is paused; /campaign_resume 1 first" in refused
 
 
@@ -206,7 +199,7 @@ async def test_long_lists_page_with_buttons(
     await _staff(db)
     for n in range(20):
         create_segment(db, f"seg{n:02}", {"field": "tag", "op": "has", "value": f"t{n}"})
-    first = await _ask(api, MANAGER, "/segments")
+    first = await ask(api, MANAGER, "/segments")
     assert first.text.startswith("Segments (20), page 1 of 3:")
     assert first.text.count("\n• ") == 8 and "seg00" in first.text and "seg08" not in first.text
     assert first.buttons == [[("next ›", "page:segments:1")]]
@@ -222,12 +215,12 @@ async def test_long_lists_page_with_buttons(
     assert first.buttons == [[("‹ previous", "page:segments:1")]]
 
     # A tap is checked like a command: an agent cannot page the audit trail...
-    agent_message = await _ask(api, AGENT, "/whoami")
+    agent_message = await ask(api, AGENT, "/whoami")
     refused = await api.tap(agent_message, "page:audit:0")
     await api.wait_for(lambda: refused in api.callback_answers)
     assert "does not allow you to read the audit trail" in (api.callback_answers[refused] or "")
     # ...and a stranger's forged tap turns no page and stores nothing.
-    neutral = await _ask(api, STRANGER, "/segments")
+    neutral = await ask(api, STRANGER, "/segments")
     forged = await api.tap(neutral, "page:segments:1")
     await api.wait_for(lambda: forged in api.callback_answers)
     assert neutral.edits == [] and api.callback_answers[forged] is None
@@ -263,10 +256,10 @@ async def test_deactivated_staff_are_strangers_again_and_the_attempt_is_logged_b
     api: BotApiStandIn, service: TelegramService, db: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
     await _staff(db)
-    assert "Audit trail" in (await _ask(api, ADMIN, "/audit")).text
+    assert "Audit trail" in (await ask(api, ADMIN, "/audit")).text
     set_role(db, Actor(label="cli:test"), 3, None, active=False)
     with caplog.at_level(logging.INFO, logger="rapport.bot.staff.registry"):
-        assert (await _ask(api, ADMIN, "/audit secret words")).text.startswith(UNKNOWN)
+        assert (await ask(api, ADMIN, "/audit secret words")).text.startswith(UNKNOWN)
     [attempt] = [r.getMessage() for r in caplog.records if "non-staff" in r.getMessage()]
     assert attempt.startswith("staff command /audit from non-staff user ")
     assert str(ADMIN) not in attempt and "secret" not in attempt
@@ -279,9 +272,9 @@ async def test_privacy_requests_are_admin_only_and_audited(
     await _staff(db)
     ann = programme.customers["a"]
     for user in (AGENT, MANAGER):
-        refused = await _ask(api, user, f"/privacy_export {ann}")
+        refused = await ask(api, user, f"/privacy_export {ann}")
         assert refused.text.startswith(f"Sorry: your role ({ROLES[user]}) does not allow")
-    assert (await _ask(api, STRANGER, f"/privacy_erase {ann} confirm")).text.startswith(UNKNOWN)
+    assert (await ask(api, STRANGER, f"/privacy_erase {ann} confirm")).text.startswith(UNKNOWN)
 
     before = len(api.sent_to(ADMIN))
     await api.send_text(ADMIN, f"/privacy_export {ann}")
@@ -290,9 +283,9 @@ async def test_privacy_requests_are_admin_only_and_audited(
     assert json_doc.kind == "document" and json_doc.file_name == f"customer-{ann}.json"
     assert b"a@example.com" in json_doc.file and html_doc.file_name.endswith(".html")
 
-    unconfirmed = await _ask(api, ADMIN, f"/privacy_erase {ann}")
+    unconfirmed = await ask(api, ADMIN, f"/privacy_erase {ann}")
     assert "cannot be undone" in unconfirmed.text
-    erased = await _ask(api, ADMIN, f"/privacy_erase {ann} confirm")
+    erased = await ask(api, ADMIN, f"/privacy_erase {ann} confirm")
     assert erased.text.startswith(f"customer {ann} erased:")
     with db.session() as session:
         actions = set(
