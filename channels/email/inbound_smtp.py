@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+from collections.abc import Coroutine
 from typing import Any, AnyStr
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -82,7 +84,15 @@ class IngestHandler:
 
 
 class InboundSmtpService:
-    """The SMTP server as a `rapport.channels.lifecycle.Service`, on the running event loop."""
+    """The SMTP server as a `rapport.channels.lifecycle.Service`, on a loop of its own.
+
+    The server runs in its own thread with its own event loop, and so its own
+    pool of threads to store mail in: a mail's turn never waits behind the
+    app's other work on the main loop (Telegram chats, campaign
+    bookkeeping, the console), which shares the main loop's pool. The sending
+    server waits for our 250 with a connection open; the sooner it has it,
+    the fewer connections it holds.
+    """
 
     name = "email-inbound-smtp"
 
@@ -103,6 +113,8 @@ class InboundSmtpService:
         self.max_bytes = max_bytes
         self.timeout = timeout
         self._server: asyncio.base_events.Server | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
 
     def _protocol(self) -> SMTP:
         return PrintableReplies(
@@ -114,6 +126,18 @@ class InboundSmtpService:
         )
 
     async def start(self) -> None:
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, name=self.name, daemon=True)
+        thread.start()
+        try:
+            await self._on_own_loop(loop, self._listen())
+        except BaseException:
+            await self._stop_loop(loop, thread)
+            raise
+        self._loop, self._thread = loop, thread
+        log.info("inbound SMTP listening on %s:%d", self.host, self.bound_port)
+
+    async def _listen(self) -> None:
         loop = asyncio.get_running_loop()
         try:
             self._server = await loop.create_server(self._protocol, host=self.host, port=self.port)
@@ -123,7 +147,6 @@ class InboundSmtpService:
                 "change RAPPORT_INBOUND_SMTP_HOST or RAPPORT_INBOUND_SMTP_PORT "
                 "(0 turns the server off)"
             ) from None
-        log.info("inbound SMTP listening on %s:%d", self.host, self.bound_port)
 
     @property
     def bound_port(self) -> int:
@@ -134,10 +157,39 @@ class InboundSmtpService:
         return int(address[1])
 
     async def stop(self) -> None:
+        loop, thread, self._loop, self._thread = self._loop, self._thread, None, None
+        if loop is None or thread is None:
+            return
+        await self._on_own_loop(loop, self._close())
+        await self._stop_loop(loop, thread)
+
+    async def _close(self) -> None:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+
+    @staticmethod
+    async def _on_own_loop(
+        loop: asyncio.AbstractEventLoop, work: Coroutine[Any, Any, None]
+    ) -> None:
+        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, loop))
+
+    @staticmethod
+    async def _stop_loop(loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
+        """Stop the server's loop, its sessions cancelled and its store threads finished."""
+
+        async def wind_down() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await loop.shutdown_default_executor()
+
+        await InboundSmtpService._on_own_loop(loop, wind_down())
+        loop.call_soon_threadsafe(loop.stop)
+        await asyncio.to_thread(thread.join)
+        loop.close()
 
 
 class PrintableReplies(SMTP):
