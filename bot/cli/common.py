@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -33,7 +33,22 @@ if TYPE_CHECKING:
     from rapport.crm.staff.audit import Actor
     from rapport.crm.staff.roles import Permission
 
-out = Console(markup=False, highlight=False)
+
+class _Stdout(Console):
+    """A console that measures the terminal (or COLUMNS and LINES) whenever it prints.
+
+    Rich fixes the size when the console is made if COLUMNS and LINES are set
+    then; `out` is made at import, which in a process that runs several
+    commands (a test runner, a program embedding the CLI) can be long before
+    the command whose output should fit.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._width = self._height = None
+
+
+out = _Stdout(markup=False, highlight=False)
 """Standard output. Markup is off: customer names and messages are data, and a name
 like `[/i]Zoe` must print as written (emphasis is given with `rich.text.Text`)."""
 
