@@ -7,7 +7,9 @@ goes back to the queue with exponential back-off until `max_attempts`; a
 recipient who is gone marks their address unreachable.
 
 Core over the tables' columns on purpose: outcomes are recorded for every
-send, in batches of prebuilt `executemany` statements (the dispatch hot path).
+send, in batches of statements built once and run as one `executemany` on
+the driver's cursor (`rapport.crm.prepared`): SQLAlchemy's
+execution context per row cost more than the rows themselves on this hot path.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from rapport.crm.models import (
     PointsEntry,
     UtcDateTime,
 )
+from rapport.crm.prepared import Prepared
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +92,7 @@ class RetryPolicy:
 
 
 _d = Delivery.__table__.c
-_MARK_SENT = (
+_MARK_SENT = Prepared(
     update(Delivery.__table__)
     .where(_d.id == bindparam("did"), _d.status != DeliveryStatus.SENT.value)
     .values(
@@ -99,7 +102,33 @@ _MARK_SENT = (
         last_error=None,
     )
 )
-"""Built once; the dispatcher runs it (executemany) for every step."""
+
+
+def _inserting(table: Any, columns: Sequence[str]) -> Prepared:
+    """An INSERT naming each of `columns` as a parameter, so no Python-side default is
+    left for SQLAlchemy's execution to fill in (`Prepared.execute_many` needs none)."""
+    return Prepared(
+        insert(table).values({name: bindparam(name, type_=table.c[name].type) for name in columns})
+    )
+
+
+_HISTORY = _inserting(
+    Interaction.__table__,
+    [
+        "customer_id",
+        "channel",
+        "direction",
+        "body",
+        "subject",
+        "automated",
+        "message_key",
+        "sent_at",
+        "recorded_at",
+    ],
+)
+_POINTS = _inserting(
+    PointsEntry.__table__, ["customer_id", "delta", "reason", "delivery_id", "created_at"]
+)
 
 
 def record_outcomes(
@@ -145,8 +174,8 @@ def _record_sent(
     each statement covers all of them.
     """
     now = clock()
-    conn.execute(
-        _MARK_SENT,
+    _MARK_SENT.execute_many(
+        conn,
         [
             {"did": job.delivery_id, "sent_at": receipt.sent_at, "key": receipt.message_key}
             for job, receipt in sent
@@ -168,7 +197,7 @@ def _record_sent(
                 "recorded_at": now,
             }
         )
-    conn.execute(insert(Interaction.__table__), history)
+    _HISTORY.execute_many(conn, history)
     points = [
         {
             "customer_id": job.customer_id,
@@ -181,7 +210,7 @@ def _record_sent(
         if job.points
     ]
     if points:
-        conn.execute(insert(PointsEntry.__table__), points)
+        _POINTS.execute_many(conn, points)
 
 
 def _record_failure(

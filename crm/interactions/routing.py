@@ -23,8 +23,8 @@ from rapport.crm.desk.rules import DeskRules
 from rapport.crm.integrations.events import EventType, emit
 from rapport.crm.integrations.payloads import conversation_created
 from rapport.crm.interactions.checking import Checked
-from rapport.crm.interactions.prepared import Inserting
 from rapport.crm.models import Conversation, ConversationStatus, UtcDateTime
+from rapport.crm.prepared import Inserting
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,6 @@ from rapport.crm.clock import utcnow
 from rapport.crm.desk.resolution import SurveyAnswer
 from rapport.crm.interactions.checking import Checked
 from rapport.crm.interactions.engagement import ENGAGEMENT_WINDOW
-from rapport.crm.interactions.prepared import Inserting, Prepared
 from rapport.crm.interactions.routing import Joinable, conversation_id_for
 from rapport.crm.messages import IngestResult
 from rapport.crm.models import (
@@ -46,6 +45,7 @@ from rapport.crm.models import (
     UtcDateTime,
     WebhookSubscription,
 )
+from rapport.crm.prepared import Inserting, Prepared
 
 
 def first_occurrences(
@@ -389,7 +389,7 @@ def _touch_statements() -> tuple[Prepared, Update, Prepared]:
 _TOUCH_CUSTOMER, _NAME_IDENTITY, _TOUCH_CONVERSATION = _touch_statements()
 
 # Core INSERTs built once (see `_lookups`), RETURNING the ids in parameter order;
-# one row goes straight to the driver's cursor (rapport.crm.interactions.prepared).
+# one row goes straight to the driver's cursor (rapport.crm.prepared).
 _CUSTOMER_COLUMNS = [
     "display_name", "first_seen_channel", "last_channel", "last_activity_at", "created_at",
     "marketing_consent",

@@ -225,7 +225,7 @@ def statements(db: Database) -> Iterator[list[str]]:
     """The SQL statements SQLite ran for `db` inside the block, as the driver saw them.
 
     From SQLite's own trace, so the statements run on the raw cursor
-    (rapport.crm.interactions.prepared) count too; BEGIN and COMMIT do not.
+    (rapport.crm.prepared) count too; BEGIN and COMMIT do not.
     """
     seen: list[str] = []
 

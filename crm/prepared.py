@@ -1,4 +1,4 @@
-"""Core statements compiled once and run straight on the driver's cursor: the ingest hot path.
+"""Core statements compiled once and run straight on the driver's cursor: the hot paths.
 
 Core on the DBAPI cursor, not `Connection.execute`, on purpose: for the few
 statements every single message runs (the sender lookup, the activity
@@ -19,6 +19,8 @@ statement whose columns have Python-side defaults, which
 only SQLAlchemy's execution applies, is run through SQLAlchemy instead
 (`fallback`); the INSERTs of `Inserting` name every column, so theirs do not.
 The statements run inside the caller's transaction, on its connection.
+The dispatcher records each step's sends the same way
+(`rapport.crm.dispatch.outcomes`).
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import bindparam, exc, insert, select, update
 
 from rapport.crm.database import Database
-from rapport.crm.interactions.prepared import Inserting, Prepared
 from rapport.crm.models import Customer, UtcDateTime
+from rapport.crm.prepared import Inserting, Prepared
 
 T0 = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
 c = Customer.__table__.c
