@@ -38,8 +38,9 @@ from typing import Any
 
 from sqlalchemy import exists, func, select, update
 
+from rapport.crm.campaigns.templates import shows_points
 from rapport.crm.clock import as_utc
-from rapport.crm.database import Database, claim_rows, rowcount
+from rapport.crm.database import Database, among, claim_rows, rowcount
 from rapport.crm.models import Campaign, Customer, Delivery, DeliveryStatus, Identity, PointsEntry
 
 log = logging.getLogger(__name__)
@@ -151,6 +152,7 @@ def claim_due(
     """Claim up to `batch_size` due deliveries of live campaigns for this worker."""
     d = Delivery.__table__.c
     camp = Campaign.__table__.c
+    dialect = db.dialect
     with db.transaction() as session:
         due = (
             select(d.id)
@@ -196,14 +198,17 @@ def claim_due(
             .join(Identity, Identity.id == Delivery.identity_id, isouter=True)
             .join(Customer, Customer.id == Delivery.customer_id)
             .where(
-                Delivery.id.in_(ids),
+                among(dialect, Delivery.id, ids),
                 Delivery.claimed_by == worker_id,
                 Delivery.status == DeliveryStatus.CLAIMED.value,
             )
             .order_by(Delivery.id)
         ).all()
-        balances = _balances(session, {r.customer_id for r in rows})
         campaigns = _load_campaigns(session, {r.campaign_id for r in rows})
+        showing = {c.id for c in campaigns.values() if shows_points(c.template)}
+        balances = _balances(
+            session, dialect, {r.customer_id for r in rows if r.campaign_id in showing}
+        )
     return Claimed(rows, campaigns, balances)
 
 
@@ -297,10 +302,13 @@ def _load_campaigns(session: Any, ids: set[int]) -> dict[int, Campaign]:
     return {c.id: c for c in session.scalars(select(Campaign).where(Campaign.id.in_(ids)))}
 
 
-def _balances(session: Any, customer_ids: set[int]) -> dict[int, int]:
+def _balances(session: Any, dialect: str, customer_ids: set[int]) -> dict[int, int]:
+    """Points balances, read only for customers whose message shows them."""
+    if not customer_ids:
+        return {}
     rows = session.execute(
         select(PointsEntry.customer_id, func.sum(PointsEntry.delta))
-        .where(PointsEntry.customer_id.in_(customer_ids))
+        .where(among(dialect, PointsEntry.customer_id, sorted(customer_ids)))
         .group_by(PointsEntry.customer_id)
     )
     return {cid: int(total or 0) for cid, total in rows}

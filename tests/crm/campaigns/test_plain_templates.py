@@ -16,7 +16,13 @@ from hypothesis import strategies as st
 
 from rapport.crm.campaigns import bounded
 from rapport.crm.campaigns.bounded import BoundedRenderer, TemplateLimit
-from rapport.crm.campaigns.templates import SAMPLE_CONTEXT, TemplateProblem, is_plain, render
+from rapport.crm.campaigns.templates import (
+    SAMPLE_CONTEXT,
+    TemplateProblem,
+    is_plain,
+    render,
+    shows_points,
+)
 
 SAMPLE_OUTPUTS = {
     "Hi {{ first_name }}, thanks for shopping at {{ business }}!": (
@@ -88,3 +94,17 @@ names = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_siz
 def test_in_process_and_worker_say_the_same(name: str, points: int, which: str) -> None:
     context = {**SAMPLE_CONTEXT, "name": name, "first_name": name.split(" ")[0], "points": points}
     assert render(which, context) == bounded.renderer().render(which, context)
+
+
+@pytest.mark.parametrize(
+    ("source", "shows"),
+    [
+        ("You have {{ points }} points", True),
+        ("{% if points > 100 %}a treat{% endif %}", True),
+        ("You earned {{ points_awarded }} points", False),
+        ("Hi {{ first_name }}", False),
+        ("{% for %}", True),  # does not compile: read the balance, to be safe
+    ],
+)
+def test_the_balance_is_read_only_for_templates_that_show_it(source: str, shows: bool) -> None:
+    assert shows_points(source) is shows
