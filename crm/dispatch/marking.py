@@ -20,10 +20,11 @@ as "outcome unknown", never as a resend; so a step is kept small (the
 channel's parallel sends times a pipeline depth) and marked just before it
 goes out.
 
-Built once with expanding IN parameters: one statement per kind per step,
-whatever the step's size. Core over `Delivery.__table__` on purpose: the
-statements are compiled once and reused for every step of every worker,
-where building ORM-aware statements per step would show.
+Built once, the ids as one array parameter on PostgreSQL and an expanding
+IN list elsewhere: one statement per kind per step, whatever the step's
+size. Core over `Delivery.__table__` on purpose: the statements are
+compiled once and reused for every step of every worker, where building
+ORM-aware statements per step would show.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Update, bindparam, exists, update
+from sqlalchemy import ARRAY, BigInteger, Connection, Update, any_, bindparam, exists, update
 
 from rapport.crm.dispatch.claims import QUIET_HOLD_FACTOR
 from rapport.crm.models import Customer, Delivery, DeliveryStatus, Identity, UtcDateTime
@@ -51,11 +52,15 @@ class Marked:
     """Consent, reach or ownership changed since the claim: not sent."""
 
 
-def _statements() -> tuple[Update, Update, Update, Update, Update]:
+def _statements(postgresql: bool) -> tuple[Update, Update, Update, Update, Update]:
     d = Delivery.__table__.c
     cust = Customer.__table__.c
     ident = Identity.__table__.c
-    step = d.id.in_(bindparam("ids", expanding=True))
+    step = (
+        d.id == any_(bindparam("ids", type_=ARRAY(BigInteger)))
+        if postgresql
+        else d.id.in_(bindparam("ids", expanding=True))
+    )
     mine = d.claimed_by == bindparam("me")
     claimed = d.status == DeliveryStatus.CLAIMED.value
     reachable = (
@@ -113,7 +118,8 @@ def _statements() -> tuple[Update, Update, Update, Update, Update]:
     )
 
 
-_MARK, _MARK_QUIET, _MARK_AGAIN, _HOLD_BACK, _SKIP = _statements()
+_BY_DIALECT = {"postgresql": _statements(True), "other": _statements(False)}
+"""On PostgreSQL a step's ids are one array parameter (`rapport.crm.database.among`)."""
 
 
 def mark_sending(
@@ -128,6 +134,9 @@ def mark_sending(
     """Mark this worker's claimed deliveries `ids` "sending", in the caller's transaction."""
     if not ids:
         return Marked()
+    _MARK, _MARK_QUIET, _MARK_AGAIN, _HOLD_BACK, _SKIP = _BY_DIALECT.get(
+        conn.dialect.name, _BY_DIALECT["other"]
+    )
     params = {"ids": list(ids), "me": worker_id, "at": now}
     held: frozenset[int] = frozenset()
     if quiet_seconds > 0 and not again:

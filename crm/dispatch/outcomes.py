@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, select, text, update
 
+from rapport.crm.clock import as_utc
 from rapport.crm.dispatch.jobs import Job
 from rapport.crm.messages import Receipt
 from rapport.crm.models import (
@@ -167,13 +168,36 @@ def record_outcomes(
 def _record_sent(
     conn: Connection, sent: Sequence[tuple[Job, Receipt]], clock: Callable[[], datetime]
 ) -> None:
-    """Mark sent, add the outbound history rows and points: three executemany statements.
+    """Mark sent, add the outbound history rows and points: one statement each.
 
     Every delivery here is this step's, "sending" by this worker and not yet
     "sent" (a repeated step filtered out what its first try recorded), so
     each statement covers all of them.
     """
     now = clock()
+    if conn.dialect.name == "postgresql":
+        _record_sent_as_arrays(conn, sent, now)
+    else:
+        _record_sent_row_by_row(conn, sent, now)
+    points = [
+        {
+            "customer_id": job.customer_id,
+            "delta": job.points,
+            "reason": f"campaign {job.campaign_id}",
+            "delivery_id": job.delivery_id,
+            "created_at": now,
+        }
+        for job, _ in sent
+        if job.points
+    ]
+    if points:
+        _POINTS.execute_many(conn, points)
+
+
+def _record_sent_row_by_row(
+    conn: Connection, sent: Sequence[tuple[Job, Receipt]], now: datetime
+) -> None:
+    """Mark sent and add the history rows: one executemany each (SQLite: in process)."""
     _MARK_SENT.execute_many(
         conn,
         [
@@ -198,19 +222,58 @@ def _record_sent(
             }
         )
     _HISTORY.execute_many(conn, history)
-    points = [
+
+
+_MARK_SENT_ARRAYS = text(
+    f"""UPDATE {Delivery.__tablename__} AS d
+    SET status = :sent, sent_at = v.sent_at, message_key = v.message_key, last_error = NULL
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:sent_ats AS timestamptz[]),
+                CAST(:keys AS text[])) AS v(id, sent_at, message_key)
+    WHERE d.id = v.id AND d.status <> :sent"""
+)
+_HISTORY_ARRAYS = text(
+    f"""INSERT INTO {Interaction.__tablename__}
+        (customer_id, channel, direction, body, subject, automated, message_key, sent_at,
+         recorded_at)
+    SELECT v.customer_id, v.channel, :direction, v.body, v.subject, true, v.message_key,
+           v.sent_at, :recorded_at
+    FROM unnest(CAST(:customer_ids AS bigint[]), CAST(:channels AS text[]),
+                CAST(:bodies AS text[]), CAST(:subjects AS text[]), CAST(:keys AS text[]),
+                CAST(:sent_ats AS timestamptz[]))
+         AS v(customer_id, channel, body, subject, message_key, sent_at)"""
+)
+
+
+def _record_sent_as_arrays(
+    conn: Connection, sent: Sequence[tuple[Job, Receipt]], now: datetime
+) -> None:
+    """`_record_sent` on PostgreSQL: each statement once for the whole step, its values
+    as arrays, where one execution per delivery cost the server and the driver more
+    than the rows themselves."""
+    keys = [receipt.message_key for _, receipt in sent]
+    sent_ats = [as_utc(receipt.sent_at) for _, receipt in sent]
+    conn.execute(
+        _MARK_SENT_ARRAYS,
         {
-            "customer_id": job.customer_id,
-            "delta": job.points,
-            "reason": f"campaign {job.campaign_id}",
-            "delivery_id": job.delivery_id,
-            "created_at": now,
-        }
-        for job, _ in sent
-        if job.points
-    ]
-    if points:
-        _POINTS.execute_many(conn, points)
+            "sent": DeliveryStatus.SENT.value,
+            "ids": [job.delivery_id for job, _ in sent],
+            "sent_ats": sent_ats,
+            "keys": keys,
+        },
+    )
+    conn.execute(
+        _HISTORY_ARRAYS,
+        {
+            "direction": Direction.OUT.value,
+            "recorded_at": as_utc(now),
+            "customer_ids": [job.customer_id for job, _ in sent],
+            "channels": [job.channel for job, _ in sent],
+            "bodies": [job.message.text if job.message else None for job, _ in sent],
+            "subjects": [job.message.subject if job.message else None for job, _ in sent],
+            "keys": keys,
+            "sent_ats": sent_ats,
+        },
+    )
 
 
 def _record_failure(
