@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import smtplib
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from rapport.crm.database import Database
 from rapport.crm.errors import ConfigurationError
 from rapport.crm.models import Conversation, Customer, Identity, Interaction, MailReport
 from rapport.crm.settings import load_settings
-from tests.support.email_inbound_smtp import send
+from tests.support.email_inbound_smtp import _send_blocking, send
 
 CORPUS = Path(__file__).parent / "email_corpus"
 
@@ -69,6 +70,25 @@ async def test_mail_is_committed_before_250(db: Database, server: InboundSmtpSer
         identity = session.scalars(select(Identity)).one()
     assert identity.external_id == "zoe@example.org"
     assert identity.display_name == "Zoë"
+
+
+async def test_mail_is_answered_while_the_main_loop_is_busy(
+    db: Database, server: InboundSmtpService
+) -> None:
+    """The server has its own thread and loop: a main loop held up (a slow callback,
+    the dispatcher's bookkeeping) does not hold up the sender's 250."""
+    answered = threading.Event()
+
+    def client() -> None:
+        _send_blocking(server.bound_port, MAIL)
+        answered.set()
+
+    sender = threading.Thread(target=client)
+    sender.start()
+    # This blocks the test's (the app's) event loop itself, not just a task.
+    assert answered.wait(timeout=10), "no 250 while the main loop was blocked"
+    sender.join()
+    assert len(rows(db)) == 1
 
 
 async def test_replayed_mail_is_accepted_and_stored_once(
