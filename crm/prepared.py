@@ -37,7 +37,7 @@ Statement = Select[Any] | Update | Insert
 
 
 class _Compiled:
-    __slots__ = ("binds", "compiled", "fallback", "fixed", "results")
+    __slots__ = ("binds", "compiled", "fallback", "fixed", "results", "slots")
 
     def __init__(self, statement: Statement, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
@@ -54,6 +54,12 @@ class _Compiled:
             compiled.post_compile_params
             or compiled.literal_execute_params
             or compiled.escaped_bind_names
+        )
+        # What `construct_params` looks up for each bind on every call, looked up once:
+        # its name, the key a caller passes, its type processor, the bind itself.
+        self.slots = tuple(
+            (name, bind.key, self.binds.get(name), bind)
+            for bind, name in compiled.bind_names.items()
         )
         columns = statement.exported_columns
         self.results: list[_Processor] = [
@@ -83,10 +89,7 @@ class Prepared:
     def _args(self, compiled: _Compiled, params: Mapping[str, Any]) -> tuple[str, Any]:
         """The SQL text and the driver's parameters, each through its column's type processor."""
         if compiled.fixed:
-            values = compiled.compiled.construct_params(params)
-            for name, process in compiled.binds.items():
-                if process is not None and values.get(name) is not None:
-                    values[name] = process(values[name])
+            values = _values(compiled, params)
             if compiled.compiled.positional:
                 return compiled.compiled.string, tuple(
                     values[k] for k in compiled.compiled.positiontup or ()
@@ -191,6 +194,27 @@ class Prepared:
             tuple(v if p is None or v is None else p(v) for p, v in zip(results, row, strict=True))
             for row in fetched
         ]
+
+
+def _values(compiled: _Compiled, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The driver's values by bind name, each through its type processor.
+
+    `SQLCompiler.construct_params` as it behaves for a statement with no IN
+    list to expand and no escaped names (`_Compiled.fixed`), without its
+    per-call lookups: for a batch of rows that was a sixth of the storage.
+    """
+    values: dict[str, Any] = {}
+    for name, key, process, bind in compiled.slots:
+        if key in params:
+            value = params[key]
+        elif name in params:
+            value = params[name]
+        elif bind.required:
+            raise exc.InvalidRequestError(f"A value is required for bind parameter {key!r}")
+        else:
+            value = bind.effective_value if bind.callable else bind.value
+        values[name] = value if process is None or value is None else process(value)
+    return values
 
 
 def _on_cursor(conn: Connection, sql: str, run: Callable[[Any], list[Any]]) -> list[Any]:
