@@ -22,6 +22,7 @@ from rapport.crm.database import Database
 from rapport.crm.desk.conversations import lock_conversation
 from rapport.crm.desk.rules import DeskRules
 from rapport.crm.models import Conversation, FollowUp, UtcDateTime
+from rapport.crm.prepared import Prepared
 from rapport.crm.staff.audit import Actor, record
 
 
@@ -117,6 +118,12 @@ _HAVE_FOLLOW_UP = select(FollowUp.__table__.c.conversation_id).where(
     FollowUp.__table__.c.conversation_id.in_(bindparam("ids", expanding=True))
 )
 
+# The same statements on the driver's cursor, for the ingest hot path (rapport.crm.prepared).
+_ALREADY_FLAGGED_ON_INGEST = Prepared(_ALREADY_FLAGGED)
+_MARK_ON_INGEST = Prepared(_MARK)
+_HAVE_FOLLOW_UP_ON_INGEST = Prepared(_HAVE_FOLLOW_UP)
+_FOLLOW_UP_ON_INGEST = Prepared(_FOLLOW_UP)
+
 
 def flag_complaints_on_ingest(
     conn: Connection,
@@ -149,17 +156,25 @@ def flag_complaints_on_ingest(
     if not tripped:
         return 0
     if flagged is None:
-        flagged = set(conn.scalars(_ALREADY_FLAGGED, {"ids": sorted(tripped)}))
+        flagged = {
+            row[0] for row in _ALREADY_FLAGGED_ON_INGEST.rows(conn, {"ids": sorted(tripped)})
+        }
     new = {cid: reason for cid, reason in tripped.items() if cid not in flagged}
     if not new:
         return 0
     # Set-based, as `_flag` does one by one: a batch with twenty complaints is
     # three statements, not sixty.
-    conn.execute(_MARK, [{"cid": cid, "reason": reason[:60]} for cid, reason in new.items()])
+    _MARK_ON_INGEST.execute_many(
+        conn, [{"cid": cid, "reason": reason[:60]} for cid, reason in new.items()]
+    )
     existing = sorted(cid for cid in new if cid not in opened)
-    have = set(conn.scalars(_HAVE_FOLLOW_UP, {"ids": existing})) if existing else set()
+    have = (
+        {row[0] for row in _HAVE_FOLLOW_UP_ON_INGEST.rows(conn, {"ids": existing})}
+        if existing
+        else set()
+    )
     due = rules.hours.add(now, rules.follow_up)
     follow_ups = [{"cid": cid, "due": due, "now": now} for cid in new if cid not in have]
     if follow_ups:
-        conn.execute(_FOLLOW_UP, follow_ups)
+        _FOLLOW_UP_ON_INGEST.execute_many(conn, follow_ups)
     return len(new)
