@@ -33,19 +33,21 @@ def _backend_pid(db: Database) -> int:
         return int(conn.scalar(text("SELECT pg_backend_pid()")) or 0)
 
 
-def _terminate(postgres_url: str, pid: int) -> None:
+def _cut_the_pooled_connection(pg: Database, postgres_url: str) -> int:
+    """End the server side of the pool's one connection; its backend's pid."""
+    pid = _backend_pid(pg)
     admin = Database(postgres_url)
     with admin.engine.connect() as conn:
         assert conn.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
     admin.dispose()
+    return pid
 
 
 def test_a_connection_cut_while_idle_is_replaced_unseen(
     pg: Database, postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(database, "IDLE_PING_SECONDS", 0.05)
-    first = _backend_pid(pg)
-    _terminate(postgres_url, first)
+    first = _cut_the_pooled_connection(pg, postgres_url)
     time.sleep(0.1)  # idle past the threshold: the next checkout pings
     assert _backend_pid(pg) not in (0, first)
 
@@ -54,8 +56,7 @@ def test_a_busy_connection_is_not_pinged_and_a_cut_is_an_outage(
     pg: Database, postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(database, "IDLE_PING_SECONDS", 60.0)
-    first = _backend_pid(pg)
-    _terminate(postgres_url, first)
+    first = _cut_the_pooled_connection(pg, postgres_url)
     with pytest.raises(Exception) as failure:
         _backend_pid(pg)
     assert is_outage(failure.value)
