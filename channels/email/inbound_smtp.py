@@ -13,6 +13,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, AnyStr
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -30,6 +31,10 @@ DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 """Largest mail accepted (SIZE), enough for a 20 MB attachment in base64."""
 
 SERVER_NAME = "rapport"
+STORE_THREADS = 4
+"""Mails stored at once: each is one short transaction, so four threads store hundreds
+a second; more would only wait on the database, whose connection pool the rest of the
+process shares, and each would hold its own memory."""
 
 
 class IngestHandler:
@@ -127,6 +132,9 @@ class InboundSmtpService:
 
     async def start(self) -> None:
         loop = asyncio.new_event_loop()
+        loop.set_default_executor(
+            ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="smtp-store")
+        )
         thread = threading.Thread(target=loop.run_forever, name=self.name, daemon=True)
         thread.start()
         try:
