@@ -62,7 +62,7 @@ def among(dialect: str, key: SQLColumnExpression[int], ids: Sequence[int]) -> Co
     list is cheap.
     """
     if dialect == "postgresql":
-        return key == any_(bindparam("among_ids", list(ids), type_=ARRAY(BigInteger)))
+        return key == any_(bindparam("among_ids", list(ids), type_=ARRAY(BigInteger), unique=True))
     return key.in_(ids)
 
 
