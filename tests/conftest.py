@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from rapport.crm.database import Database, normalise_url
 from rapport.migrations.schema import upgrade
@@ -73,7 +74,10 @@ def postgres_url() -> Iterator[str]:
 
 
 def _truncate_all(db: Database) -> None:
+    """Empty every table. A session an earlier test left open would block TRUNCATE for
+    good (its transaction holds a lock), so the wait is bounded and says so."""
     with db.engine.begin() as conn:
+        conn.execute(text("SET LOCAL lock_timeout = '20s'"))
         tables = conn.execute(
             text(
                 "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
@@ -81,8 +85,18 @@ def _truncate_all(db: Database) -> None:
             )
         ).scalars()
         names = ", ".join(f'"{t}"' for t in tables)
-        if names:
+        if not names:
+            return
+        try:
             conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        except OperationalError as error:
+            if "lock timeout" not in str(error):
+                raise
+            pytest.fail(
+                "the tables could not be emptied in 20 s: an earlier test on this worker "
+                "left a transaction open (a session or connection it never closed)",
+                pytrace=False,
+            )
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

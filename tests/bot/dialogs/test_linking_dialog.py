@@ -89,7 +89,8 @@ async def test_the_chat_is_linked_by_a_mailed_code_into_one_customer(
     known = _email_customer(db)
     api.user(ANN, "Ann")
     assert "/link you@example.com" in await _say(api, "/start", 1)
-    chat = db.session().scalar(select(Identity.customer_id).where(Identity.channel == "telegram"))
+    with db.session() as session:
+        chat = session.scalar(select(Identity.customer_id).where(Identity.channel == "telegram"))
     assert chat is not None and chat != known
     with db.transaction() as s:
         s.add(PointsEntry(customer_id=chat, delta=30, reason="welcome"))
