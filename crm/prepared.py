@@ -242,6 +242,18 @@ def _on_cursor(conn: Connection, sql: str, run: Callable[[Any], list[Any]]) -> l
         cursor.close()
 
 
+def naming(table: Table, columns: Sequence[str]) -> Insert:
+    """An INSERT into `table` naming each of `columns` as a parameter of the same name.
+
+    No Python-side default is left for SQLAlchemy's execution to fill in, so
+    the statement runs on the cursor (not `fallback`); the caller gives every
+    column, a defaulted one like `recorded_at` too.
+    """
+    return insert(table).values(
+        {name: bindparam(name, type_=table.c[name].type) for name in columns}
+    )
+
+
 class Inserting:
     """INSERT … RETURNING into `table` on the cursor, the ids in the rows' order.
 
@@ -254,11 +266,7 @@ class Inserting:
 
     def __init__(self, table: Table, columns: list[str], returning: Column[Any]) -> None:
         self.many = insert(table).returning(returning, sort_by_parameter_order=True)
-        self.one = Prepared(
-            insert(table)
-            .values({name: bindparam(name, type_=table.c[name].type) for name in columns})
-            .returning(returning)
-        )
+        self.one = Prepared(naming(table, columns).returning(returning))
 
     def ids(self, conn: Connection, rows: list[dict[str, Any]]) -> list[Any]:
         """The returned column of each row, in the rows' order."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, insert, select, text, update
+from sqlalchemy import Connection, and_, bindparam, select, text, update
 
 from rapport.crm.clock import as_utc
 from rapport.crm.dispatch.jobs import Job
@@ -34,7 +34,7 @@ from rapport.crm.models import (
     PointsEntry,
     UtcDateTime,
 )
-from rapport.crm.prepared import Prepared
+from rapport.crm.prepared import Prepared, naming
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,30 +105,24 @@ _MARK_SENT = Prepared(
 )
 
 
-def _inserting(table: Any, columns: Sequence[str]) -> Prepared:
-    """An INSERT naming each of `columns` as a parameter, so no Python-side default is
-    left for SQLAlchemy's execution to fill in (`Prepared.execute_many` needs none)."""
-    return Prepared(
-        insert(table).values({name: bindparam(name, type_=table.c[name].type) for name in columns})
+_HISTORY = Prepared(
+    naming(
+        Interaction.__table__,
+        [
+            "customer_id",
+            "channel",
+            "direction",
+            "body",
+            "subject",
+            "automated",
+            "message_key",
+            "sent_at",
+            "recorded_at",
+        ],
     )
-
-
-_HISTORY = _inserting(
-    Interaction.__table__,
-    [
-        "customer_id",
-        "channel",
-        "direction",
-        "body",
-        "subject",
-        "automated",
-        "message_key",
-        "sent_at",
-        "recorded_at",
-    ],
 )
-_POINTS = _inserting(
-    PointsEntry.__table__, ["customer_id", "delta", "reason", "delivery_id", "created_at"]
+_POINTS = Prepared(
+    naming(PointsEntry.__table__, ["customer_id", "delta", "reason", "delivery_id", "created_at"])
 )
 
 
