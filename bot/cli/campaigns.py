@@ -19,12 +19,13 @@ from rapport.crm.errors import InvalidInput
 if TYPE_CHECKING:
     from rapport.channels.registry import OutboundChannels
     from rapport.crm.campaigns.definitions import CampaignView
-    from rapport.crm.campaigns.runs import RunSummary
+    from rapport.crm.campaigns.runs import RunOutcome, RunSummary
     from rapport.crm.database import Database
-    from rapport.crm.dispatch.outcomes import DispatchStats
     from rapport.crm.settings import Settings
 
 PROGRESS_POLL_SECONDS = 0.2
+SETTLE_SECONDS = 30.0
+"""How long `run-now` waits for deliveries another dispatcher claimed to be sent."""
 
 app = typer.Typer(no_args_is_help=True, help="Loyalty, feedback and announcements.")
 
@@ -255,7 +256,7 @@ def campaigns_run_now(
     from rapport.channels.registry import OutboundChannels
     from rapport.crm.campaigns.definitions import get_campaign
     from rapport.crm.campaigns.runs import dry_run as dry_run_counts
-    from rapport.crm.campaigns.runs import start_run, still_queued
+    from rapport.crm.campaigns.runs import start_run
 
     settings = configured_settings()
     outbound = OutboundChannels.from_settings(settings)  # the channels `rapport run` has
@@ -286,16 +287,16 @@ def campaigns_run_now(
         out.print(f"run {summary.run_id}: {summary.queued} queued, skipped: {skipped}")
         if send and summary.queued:
             with progress_bar("run-now: sending", total=summary.queued) as bar:
-                stats, held = asyncio.run(
+                outcome, held = asyncio.run(
                     _send(settings, db, outbound, summary.run_id, summary.queued, bar)
                 )
             out.print(
-                f"sent {stats.sent}, retry later {stats.retried}, failed {stats.failed}, "
-                f"skipped {stats.skipped}"
+                f"sent {outcome.sent}, retry later {outcome.retrying}, failed {outcome.failed}, "
+                f"skipped {outcome.skipped - sum(summary.skipped.values())}"
             )
             for channel, (count, reason) in held.items():
                 out.print(f"{count} {channel} delivery(ies) held, not sent: {reason}")
-            left = still_queued(db, summary.run_id)
+            left = outcome.waiting + outcome.retrying + outcome.in_flight
             if left:
                 out.print(
                     f"{left} still queued (customers who wrote in the last "
@@ -310,10 +311,10 @@ async def _send(
     run_id: int,
     queued: int,
     bar: Bar,
-) -> tuple[DispatchStats, dict[str, tuple[int, str]]]:
+) -> tuple[RunOutcome, dict[str, tuple[int, str]]]:
     """Send what is queued now through the outbound channels, closing them after.
 
-    Returns the dispatch figures and, per channel, how many deliveries were held
+    Returns the run's outcome (whoever sent) and, per channel, how many deliveries were held
     unsent and why (e.g. mail that could carry no working unsubscribe link).
 
     On a terminal, the bar follows the run's deliveries as they settle: it reads
@@ -336,12 +337,33 @@ async def _send(
 
         follower = asyncio.create_task(follow()) if bar.shown else None
         try:
-            stats = await dispatcher.drain()
+            await dispatcher.drain()
+            outcome = await _settled(db, run_id)
         finally:
             if follower is not None:
                 follower.cancel()
         held = {ch: (n, dispatcher.hold[ch]) for ch, n in dispatcher.held().items()}
-        return stats, held
+        return outcome, held
+
+
+async def _settled(db: Database, run_id: int) -> RunOutcome:
+    """The run's outcome once deliveries another dispatcher claimed have settled.
+
+    With `rapport run` up, its dispatcher may claim the new deliveries before
+    this one does; reporting only our own sends would say "sent 0" for mail
+    that is going out. Waits at most SETTLE_SECONDS, then reports what is
+    still in flight as queued.
+    """
+    import asyncio
+
+    from rapport.crm.campaigns.runs import run_outcome
+
+    deadline = asyncio.get_running_loop().time() + SETTLE_SECONDS
+    outcome = run_outcome(db, run_id)
+    while outcome.in_flight and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(PROGRESS_POLL_SECONDS)
+        outcome = run_outcome(db, run_id)
+    return outcome
 
 
 def _already_ran(campaign: CampaignView, summary: RunSummary, zone: ZoneInfo) -> None:

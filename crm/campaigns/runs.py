@@ -25,6 +25,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     select,
     true,
 )
@@ -345,6 +346,51 @@ def run_progress(db: Database, run_id: int) -> tuple[dict[str, int], dict[str, i
         if state == DeliveryStatus.SKIPPED:
             reasons[reason or "unknown"] = reasons.get(reason or "unknown", 0) + n
     return status, reasons
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """Where a run's deliveries stand, whichever dispatcher handled them."""
+
+    sent: int
+    failed: int
+    skipped: int
+    """At materialisation and at send time alike (e.g. consent withdrawn meanwhile)."""
+    retrying: int
+    """Back in the queue after a failed attempt, waiting for their retry time."""
+    waiting: int
+    """Queued, never tried: held for a customer's recent message, or not reached yet."""
+    in_flight: int
+    """Claimed by a dispatcher, or handed to the channel: settles within seconds."""
+
+
+def run_outcome(db: Database, run_id: int) -> RunOutcome:
+    """A run by hand reports the run, not only what its own dispatcher sent: when
+    `rapport run` is up, its dispatcher may claim the new deliveries first."""
+    tried = Delivery.attempts > literal_column("0")  # a literal: GROUP BY matches the column
+    with db.session() as session:
+        rows = session.execute(
+            select(Delivery.status, tried, func.count())
+            .where(Delivery.run_id == run_id)
+            .group_by(Delivery.status, tried)
+        ).all()
+    count: dict[tuple[str, bool], int] = {(str(s), bool(tried)): n for s, tried, n in rows}
+
+    def of(*states: DeliveryStatus, tried: bool | None = None) -> int:
+        return sum(
+            n
+            for (state, was_tried), n in count.items()
+            if state in states and (tried is None or was_tried == tried)
+        )
+
+    return RunOutcome(
+        sent=of(DeliveryStatus.SENT),
+        failed=of(DeliveryStatus.FAILED),
+        skipped=of(DeliveryStatus.SKIPPED),
+        retrying=of(DeliveryStatus.QUEUED, tried=True),
+        waiting=of(DeliveryStatus.QUEUED, tried=False),
+        in_flight=of(DeliveryStatus.CLAIMED, DeliveryStatus.SENDING),
+    )
 
 
 def still_queued(db: Database, run_id: int) -> int:
