@@ -1,4 +1,4 @@
-"""Fresh planner statistics for a campaign run, and only when they are stale (PostgreSQL).
+"""The outbox's planner statistics after a campaign run (PostgreSQL).
 
 A run's INSERT … SELECT joins every customer of the segment with identities,
 consents and recent deliveries; right after a bulk import the planner, with
@@ -7,46 +7,16 @@ seconds). Analysing on every run costs a tenth of a second to half a second
 of the run at 100,000 customers for nothing once the statistics are fresh,
 so a table is analysed only when PostgreSQL's own rule for autovacuum's
 ANALYZE would pick it (never analysed, or more than 50 + 10 % of its rows
-changed since) and it has not got round to it yet.
+changed since) and it has not got round to it yet (`rapport.crm.statistics`).
+The outbox gets a rule of its own here: a run knows how many rows it added
+before the server's counters do.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from sqlalchemy import Connection, text
 
-AUTOANALYZE_BASE = 50
-AUTOANALYZE_SCALE = 0.1
-"""PostgreSQL's defaults for autovacuum_analyze_threshold and _scale_factor."""
-
-_STALE = text(
-    "SELECT relname FROM pg_stat_user_tables"
-    " WHERE schemaname = current_schema() AND relname = ANY(:names)"
-    " AND (coalesce(last_analyze, last_autoanalyze) IS NULL"
-    " OR n_mod_since_analyze > :base + :scale * n_live_tup)"
-    " ORDER BY relname"
-)
-
-
-def stale_tables(conn: Connection, names: Sequence[str]) -> list[str]:
-    """Which of these tables autovacuum would analyse now: the ones worth analysing first.
-
-    The counters are the server's cumulative statistics, which a backend
-    reports when it goes idle (within a second of another session's commit).
-    """
-    rows = conn.execute(
-        _STALE, {"names": list(names), "base": AUTOANALYZE_BASE, "scale": AUTOANALYZE_SCALE}
-    )
-    return list(rows.scalars())
-
-
-def analyze_stale(conn: Connection, names: Sequence[str]) -> list[str]:
-    """ANALYZE those of `names` whose statistics are stale; returns them (names from the code)."""
-    stale = stale_tables(conn, names)
-    if stale:
-        conn.execute(text("ANALYZE " + ", ".join(stale)))
-    return stale
+from rapport.crm.statistics import AUTOANALYZE_BASE, AUTOANALYZE_SCALE
 
 
 def outbox_needs_analyze(conn: Connection, added: int) -> bool:

@@ -33,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from rapport.crm.campaigns.definitions import LAST_ACTIVE
-from rapport.crm.campaigns.planner import analyze_stale, outbox_needs_analyze
+from rapport.crm.campaigns.planner import outbox_needs_analyze
 from rapport.crm.clock import utcnow
 from rapport.crm.database import Database
 from rapport.crm.errors import NotFound
@@ -52,6 +52,7 @@ from rapport.crm.models import (
 from rapport.crm.privacy.consent import marketing_grant_on
 from rapport.crm.segments.compilation import rule_condition
 from rapport.crm.segments.rules import parse_rule
+from rapport.crm.statistics import analyze_stale
 
 log = logging.getLogger(__name__)
 

@@ -39,10 +39,14 @@ from rapport.crm.interactions.storage import (
 from rapport.crm.messages import InboundMessage, IngestResult
 from rapport.crm.privacy.consent import is_stop_request, withdraw_on_request
 from rapport.crm.sentiment.scoring import SentimentAnalyser, default_analyser
+from rapport.crm.statistics import GrowthWatch
 
 log = logging.getLogger(__name__)
 
 _RETRIES_ON_RACE = 3
+
+_GROWTH = GrowthWatch(("interactions", "customers", "identities", "conversations"))
+"""The tables ingest's lookups plan on, kept fresh as ingest grows them (PostgreSQL)."""
 
 
 def ingest(
@@ -99,6 +103,7 @@ def ingest_batch(
             if attempt == _RETRIES_ON_RACE:
                 raise
             log.info("ingest race on a unique key, retrying (attempt %d)", attempt + 1)
+    _GROWTH.added(db, sum(not r.duplicate for r in results))
     for result in results:
         if not result.duplicate:
             log.info(

@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import insert
 
-from rapport.crm.campaigns.planner import analyze_stale, outbox_needs_analyze, stale_tables
+from rapport.crm.campaigns.planner import outbox_needs_analyze
 from rapport.crm.database import Database
 from rapport.crm.models import Customer
+from rapport.crm.statistics import analyze_stale, stale_tables
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 

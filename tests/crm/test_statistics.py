@@ -1,0 +1,103 @@
+"""Ingest keeps the planner's statistics fresh as it grows a new database (PostgreSQL)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from rapport.crm.database import Database
+from rapport.crm.interactions.ingest import ingest_batch
+from rapport.crm.messages import InboundMessage
+from rapport.crm.models import Interaction
+from rapport.crm.statistics import stale_tables
+
+T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+EVERY = 1_000
+"""GrowthWatch's default: ingest asks about the statistics every thousand new rows."""
+
+
+@pytest.fixture
+def pg(postgres_url: str) -> Iterator[Database]:
+    db = Database(postgres_url)
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("TRUNCATE customers, interactions CASCADE")
+        conn.exec_driver_sql("ANALYZE interactions")
+    yield db
+    db.dispose()
+
+
+def _ingest(db: Database, start: int, count: int) -> None:
+    for first in range(start, start + count, 100):
+        batch = [
+            InboundMessage(
+                channel="email",
+                external_id=f"shopper{n % 300}@example.com",
+                sender=None,
+                text="Where is my parcel? It was due on Monday.",
+                sent_at=T0,
+                message_key=f"<stat{n}@example.com>",
+            )
+            for n in range(first, first + 100)
+        ]
+        ingest_batch(db, batch)
+
+
+def _analysed_at(db: Database) -> datetime | None:
+    with db.engine.connect() as conn:
+        return conn.exec_driver_sql(
+            "SELECT last_analyze FROM pg_stat_user_tables"
+            " WHERE schemaname = current_schema() AND relname = 'interactions'"
+        ).scalar()
+
+
+def _until(check: Callable[[], bool], seconds: float = 10) -> None:
+    """The server reports a backend's counters when it goes idle, within a second or so."""
+    deadline = time.monotonic() + seconds
+    while not check() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def _stale(db: Database) -> bool:
+    with db.engine.connect() as conn:
+        return stale_tables(conn, ["interactions"]) == ["interactions"]
+
+
+@pytest.mark.postgres
+def test_ingest_analyses_the_interactions_it_has_grown(pg: Database) -> None:
+    before = _analysed_at(pg)
+    _ingest(pg, 0, EVERY)
+    # The counters of the first thousand may reach the server after the first
+    # check; the next thousand's check sees them.
+    _until(lambda: _stale(pg))
+    assert _stale(pg), "a thousand new interactions on an analysed empty table are stale"
+    _ingest(pg, EVERY, EVERY)
+    _until(lambda: _analysed_at(pg) != before)
+
+    assert _analysed_at(pg) not in (None, before)
+    _until(lambda: not _stale(pg))
+    assert not _stale(pg)
+
+
+@pytest.mark.postgres
+def test_a_table_locked_against_analyze_does_not_hold_up_ingest(
+    pg: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    _ingest(pg, 0, EVERY)
+    _until(lambda: _stale(pg))
+    before = _analysed_at(pg)
+    with pg.engine.connect() as holder:
+        # What autovacuum's ANALYZE holds: inserts go on, another ANALYZE waits.
+        holder.exec_driver_sql("LOCK TABLE interactions IN SHARE UPDATE EXCLUSIVE MODE")
+        with caplog.at_level(logging.INFO, logger="rapport.crm.statistics"):
+            _ingest(pg, EVERY, EVERY)
+        holder.rollback()
+
+    with pg.session() as s:
+        assert s.scalar(select(func.count()).select_from(Interaction)) == 2 * EVERY
+    assert _analysed_at(pg) == before
+    assert "planner statistics not refreshed now: LockNotAvailable" in caplog.messages
