@@ -122,6 +122,23 @@ def test_batch_of_many_senders_resolves_each_once(db: Database) -> None:
     assert len({r.conversation_id for r in results}) == 7
 
 
+def test_a_batch_finds_its_known_senders_and_replays(db: Database) -> None:
+    """The batch lookups (an array of senders and of keys on PostgreSQL, an IN list on
+    SQLite) find every known sender and replay, whatever the batch's length."""
+    first = ingest_batch(db, [msg(f"f{i}", sender_id=f"user{i}@example.com") for i in range(7)])
+    again = [msg(f"s{i}", sender_id=f"user{i % 7}@example.com") for i in range(12)]
+    replays = [msg(f"f{i}", sender_id=f"user{i}@example.com") for i in (1, 4, 6)]
+    results = ingest_batch(db, again + replays)
+
+    assert not any(r.new_customer for r in results)
+    assert [r.customer_id for r in results[:12]] == [first[i % 7].customer_id for i in range(12)]
+    assert [r.conversation_id for r in results[:7]] == [r.conversation_id for r in first]
+    assert [r.duplicate for r in results] == [False] * 12 + [True] * 3
+    assert [r.interaction_id for r in results[12:]] == [first[i].interaction_id for i in (1, 4, 6)]
+    assert count(db, Customer) == 7
+    assert count(db, Interaction) == 7 + 12
+
+
 def test_english_text_is_scored(db: Database) -> None:
     happy = ingest(db, msg("p", "Thank you so much, the service was excellent!"))
     angry = ingest(db, msg("n", "This is the worst delivery, I am very angry"))
