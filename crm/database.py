@@ -93,6 +93,9 @@ def claim_rows(
     return sorted(claimed)
 
 
+WAL_AUTOCHECKPOINT_PAGES = 10_000
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers (reports, the CLI) run while the bot writes; NORMAL
     # sync is durable across application crashes in WAL mode; foreign keys
@@ -100,6 +103,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Checkpoint the log into the file every ~40 MB, not SQLite's default ~4 MB:
+    # ingest rewrites the same index pages batch after batch, and a rarer
+    # checkpoint writes each of them once (batches of 100: +7-11 %).
+    cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
     # Deleted and overwritten content is zeroed, not left in free pages (erasure).
