@@ -5,9 +5,11 @@ Run: python -m benchmarks.campaign [--customers 100000] [--database-url URL]
 Customers are loaded with Core bulk inserts (untimed); the run's deliveries
 are made by the one INSERT … SELECT of `rapport.crm.campaigns.runs.start_run` (timed), then
 dispatched to an in-process recording channel (timed). The baseline is a
-plain `INSERT INTO deliveries SELECT … FROM customers` with no rule, consent,
-reachability or cap logic, in the same run. Peak memory is the process's
-maximum resident set size.
+plain `INSERT INTO deliveries SELECT … FROM customers ORDER BY id` with no
+rule, consent, reachability or cap logic, in the same run;
+`materialise_best_vs_same_row_best` compares with the same insert naming
+each customer's identity, as the run's rows do. Peak memory is the
+process's maximum resident set size.
 """
 
 from __future__ import annotations
@@ -92,9 +94,17 @@ def load_customers(db, n: int) -> None:  # type: ignore[no-untyped-def]
             )
 
 
-def plain_insert_seconds(db, campaign_id: int) -> float:  # type: ignore[no-untyped-def]
-    """The floor: one delivery per customer, no rule, consent or cap; rolled back after."""
+def plain_insert_seconds(db, campaign_id: int, *, with_identity: bool = False) -> float:  # type: ignore[no-untyped-def]
+    """The floor: one delivery per customer in id order, no rule, consent or cap; rolled
+    back after.
+
+    `with_identity`: the run's row shape, each delivery naming its customer's
+    identity (one per customer here), so the identity's foreign key is
+    checked per row as in the run; what is left between the two is the
+    run's own logic.
+    """
     c = Customer.__table__.c
+    i = Identity.__table__.c
     with db.engine.connect() as conn:
         trans = conn.begin()
         run_id = conn.execute(
@@ -106,20 +116,26 @@ def plain_insert_seconds(db, campaign_id: int) -> float:  # type: ignore[no-unty
                 "trigger": "baseline",
             },
         ).scalar_one()
-        start = time.perf_counter()
-        conn.execute(
-            insert(Delivery.__table__).from_select(
-                ["run_id", "campaign_id", "customer_id", "status", "attempts", "created_at"],
-                select(
-                    literal(run_id),
-                    literal(campaign_id),
-                    c.id,
-                    literal("queued"),
-                    literal(0),
-                    literal(T0, UtcDateTime()),
-                ),
-            )
+        columns = ["run_id", "campaign_id", "customer_id", "status", "attempts", "created_at"]
+        rows = select(
+            literal(run_id),
+            literal(campaign_id),
+            c.id,
+            literal("queued"),
+            literal(0),
+            literal(T0, UtcDateTime()),
         )
+        if with_identity:
+            columns.append("identity_id")
+            rows = rows.add_columns(i.id).join_from(
+                Customer.__table__, Identity.__table__, i.customer_id == c.id
+            )
+        # In the customers' order, as the run inserts them: SQLite otherwise read the ids
+        # from the narrower last-activity index, in that order, and paid 4.5 times as much
+        # for inserting into the deliveries' indexes out of order (0.56 s against 0.125).
+        rows = rows.order_by(c.id)
+        start = time.perf_counter()
+        conn.execute(insert(Delivery.__table__).from_select(columns, rows))
         elapsed = time.perf_counter() - start
         trans.rollback()
     return elapsed
@@ -169,9 +185,11 @@ def main() -> None:
             dry_run(db, campaign.id, now=T0, frequency_cap=3)
             tries.append(time.perf_counter() - start)
             plains.append(plain_insert_seconds(db, campaign.id))
+        same_row = [plain_insert_seconds(db, campaign.id, with_identity=True) for _ in range(2)]
         print(
             f"materialise tries {[round(t, 2) for t in tries]} s, "
-            f"plain {[round(t, 2) for t in plains]} s"
+            f"plain {[round(t, 2) for t in plains]} s, "
+            f"plain with the identity {[round(t, 2) for t in same_row]} s"
         )
 
         channels = {"email": CountingChannel("email"), "telegram": CountingChannel("telegram")}
@@ -187,6 +205,7 @@ def main() -> None:
     result("materialise_seconds", materialise, "s")
     result("materialise_vs_plain_insert", materialise / baseline, "ratio")
     result("materialise_best_vs_plain_best", min(tries) / min(plains), "ratio")
+    result("materialise_best_vs_same_row_best", min(tries) / min(same_row), "ratio")
     result("dispatch_rate", stats.sent / dispatch, "msg/s")
     result("peak_memory", peak_mb, "MB")
 

@@ -210,6 +210,8 @@ async def one_worker(db: Database, port: int, connections: int, batch: int) -> t
 
 def worker_main(url: str, port: int, connections: int, batch: int) -> None:
     """A worker process: set up, say READY, wait for GO, drain, report its own clock."""
+    import rapport.channels.email.outbound  # noqa: F401  (imported before the clock starts)
+
     db = Database(url)
     db.engine.connect().close()
     print("READY", flush=True)
