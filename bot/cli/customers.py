@@ -184,30 +184,28 @@ def customers_import(
 
     Example: rapport customers import customers.csv
     """
-    from rich.progress import Progress
-
     from rapport.crm.customers.importing import import_customers_file
     from rapport.crm.staff.roles import Permission
     from rapport.crm.value.orders import count_rows
 
     settings = configured_settings()
-    total = count_rows(file)
-    with open_db(settings.database_url) as db, Progress(console=out, transient=True) as progress:
+    with open_db(settings.database_url) as db:
         actor = acting(db, staff, Permission.MANAGE_CONSENT)
-        checking = progress.add_task("checking rows", total=total)
-        writing = progress.add_task("writing", total=total, visible=False)
+        with progress_bar("customers import: checking rows") as bar:
+            if bar.shown:
+                bar.update(total=count_rows(file))
+            writing = False
 
-        def wrote(n: int) -> None:
-            progress.update(writing, visible=True, advance=n)
+            def wrote(n: int) -> None:
+                nonlocal writing
+                if not writing:  # the second pass: the same bar, counted again from 0
+                    writing = True
+                    bar.update(completed=0, description="customers import: writing")
+                bar.advance(n)
 
-        report = import_customers_file(
-            db,
-            file,
-            actor,
-            zone=settings.zone,
-            checked=lambda n: progress.advance(checking, n),
-            written=wrote,
-        )
+            report = import_customers_file(
+                db, file, actor, zone=settings.zone, checked=bar.advance, written=wrote
+            )
     if report.errors:
         out.print(f"{len(report.errors)} bad row(s) in {file.name}; nothing was imported:")
         table = Table("line", "problem")

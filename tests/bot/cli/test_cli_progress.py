@@ -151,6 +151,28 @@ def test_import_and_recompute_show_progress_on_a_terminal_only(tmp_path: Path) -
     assert "values recomputed for 2 customer(s), 2 with orders" in _visible(shown)
 
 
+CUSTOMERS = """email,name,consent,consent_source,consent_at
+ann@example.com,Ann,yes,shop sign-up form,2026-09-01
+bob@example.com,Bob,,,
+cem@example.com,Cem,,,
+"""
+
+
+def test_customer_import_shows_progress_on_a_terminal_only(tmp_path: Path) -> None:
+    path = tmp_path / "customers.csv"
+    path.write_text(CUSTOMERS, encoding="utf-8")
+    report = "3 row(s): 3 new customer(s), 0 updated, 0 unchanged; 1 email consent(s) recorded"
+    piped = rapport(tmp_path, "customers", "import", str(path))
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout == report + "\n"
+    _plain(piped.stderr)
+
+    code, shown = _on_a_terminal(tmp_path, "customers", "import", str(path))
+    assert code == 0, (tmp_path / "stderr.txt").read_text()
+    assert _bar("customers import: writing", 3, shown)  # the bar's last frame
+    assert "3 row(s): 0 new customer(s), 0 updated, 3 unchanged" in _visible(shown)
+
+
 async def test_run_now_shows_sending_progress_on_a_terminal_only(
     tmp_path: Path, sink: Sink
 ) -> None:
