@@ -1,34 +1,24 @@
-"""Ingest keeps the planner's statistics fresh as it grows a new database (PostgreSQL)."""
+"""Planner statistics refreshed where stale, and by ingest as it grows a database (PostgreSQL)."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from rapport.crm.database import Database
 from rapport.crm.interactions.ingest import ingest_batch
 from rapport.crm.messages import InboundMessage
-from rapport.crm.models import Interaction
-from rapport.crm.statistics import stale_tables
+from rapport.crm.models import Customer, Interaction
+from rapport.crm.statistics import analyze_stale, stale_tables
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 EVERY = 1_000
 """GrowthWatch's default: ingest asks about the statistics every thousand new rows."""
-
-
-@pytest.fixture
-def pg(postgres_url: str) -> Iterator[Database]:
-    db = Database(postgres_url)
-    with db.engine.begin() as conn:
-        conn.exec_driver_sql("TRUNCATE customers, interactions CASCADE")
-        conn.exec_driver_sql("ANALYZE interactions")
-    yield db
-    db.dispose()
 
 
 def _ingest(db: Database, start: int, count: int) -> None:
@@ -62,42 +52,62 @@ def _until(check: Callable[[], bool], seconds: float = 10) -> None:
         time.sleep(0.1)
 
 
-def _stale(db: Database) -> bool:
+def _stale(db: Database, table: str = "interactions") -> bool:
     with db.engine.connect() as conn:
-        return stale_tables(conn, ["interactions"]) == ["interactions"]
+        return stale_tables(conn, [table]) == [table]
 
 
 @pytest.mark.postgres
-def test_ingest_analyses_the_interactions_it_has_grown(pg: Database) -> None:
-    before = _analysed_at(pg)
-    _ingest(pg, 0, EVERY)
+def test_a_bulk_load_makes_a_table_stale_and_analyze_makes_it_fresh(analysed_pg: Database) -> None:
+    _until(lambda: not _stale(analysed_pg, "customers"))
+    assert not _stale(analysed_pg, "customers")
+    with analysed_pg.engine.begin() as conn:
+        conn.execute(
+            insert(Customer.__table__),
+            [
+                {"display_name": f"c{i}", "first_seen_channel": "email", "created_at": T0}
+                for i in range(500)
+            ],
+        )
+    _until(lambda: _stale(analysed_pg, "customers"))
+    assert _stale(analysed_pg, "customers")
+    with analysed_pg.engine.begin() as conn:
+        assert analyze_stale(conn, ["customers", "identities"]) == ["customers"]
+    _until(lambda: not _stale(analysed_pg, "customers"))
+    assert not _stale(analysed_pg, "customers")
+
+
+@pytest.mark.postgres
+def test_ingest_analyses_the_interactions_it_has_grown(analysed_pg: Database) -> None:
+    before = _analysed_at(analysed_pg)
+    _ingest(analysed_pg, 0, EVERY)
     # The counters of the first thousand may reach the server after the first
     # check; the next thousand's check sees them.
-    _until(lambda: _stale(pg))
-    assert _stale(pg), "a thousand new interactions on an analysed empty table are stale"
-    _ingest(pg, EVERY, EVERY)
-    _until(lambda: _analysed_at(pg) != before)
+    _until(lambda: _stale(analysed_pg))
+    assert _stale(analysed_pg), "a thousand new interactions on an analysed empty table are stale"
+    _ingest(analysed_pg, EVERY, EVERY)
+    _until(lambda: _analysed_at(analysed_pg) != before)
 
-    assert _analysed_at(pg) not in (None, before)
-    _until(lambda: not _stale(pg))
-    assert not _stale(pg)
+    assert _analysed_at(analysed_pg) not in (None, before)
+    _until(lambda: not _stale(analysed_pg))
+    assert not _stale(analysed_pg)
 
 
 @pytest.mark.postgres
 def test_a_table_locked_against_analyze_does_not_hold_up_ingest(
-    pg: Database, caplog: pytest.LogCaptureFixture
+    analysed_pg: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
-    _ingest(pg, 0, EVERY)
-    _until(lambda: _stale(pg))
-    before = _analysed_at(pg)
-    with pg.engine.connect() as holder:
+    _ingest(analysed_pg, 0, EVERY)
+    _until(lambda: _stale(analysed_pg))
+    before = _analysed_at(analysed_pg)
+    with analysed_pg.engine.connect() as holder:
         # What autovacuum's ANALYZE holds: inserts go on, another ANALYZE waits.
         holder.exec_driver_sql("LOCK TABLE interactions IN SHARE UPDATE EXCLUSIVE MODE")
         with caplog.at_level(logging.INFO, logger="rapport.crm.statistics"):
-            _ingest(pg, EVERY, EVERY)
+            _ingest(analysed_pg, EVERY, EVERY)
         holder.rollback()
 
-    with pg.session() as s:
+    with analysed_pg.session() as s:
         assert s.scalar(select(func.count()).select_from(Interaction)) == 2 * EVERY
-    assert _analysed_at(pg) == before
+    assert _analysed_at(analysed_pg) == before
     assert "planner statistics not refreshed now: LockNotAvailable" in caplog.messages
