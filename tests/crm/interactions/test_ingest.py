@@ -122,6 +122,29 @@ def test_batch_of_many_senders_resolves_each_once(db: Database) -> None:
     assert len({r.conversation_id for r in results}) == 7
 
 
+def test_a_big_batch_pairs_each_message_with_its_own_rows(db: Database) -> None:
+    """A batch's inserts pair each returned id with its row by their order (pipelined
+    executions on PostgreSQL, a loop on SQLite): each message gets its own rows."""
+    batch = [
+        msg(f"big{i}", f"Question number {i} about my order", sender_id=f"u{i}@example.com")
+        for i in range(25)
+    ]
+    results = ingest_batch(db, batch)
+
+    with db.session() as s:
+        for message, result in zip(batch, results, strict=True):
+            row = s.get(Interaction, result.interaction_id)
+            assert row is not None
+            assert (row.message_key, row.body) == (message.message_key, message.text)
+            assert row.customer_id == result.customer_id
+            assert row.conversation_id == result.conversation_id
+            identity = s.scalars(
+                select(Identity).where(Identity.external_id == message.external_id)
+            ).one()
+            assert identity.customer_id == result.customer_id
+    assert len({r.customer_id for r in results}) == len(batch)
+
+
 def test_a_batch_finds_its_known_senders_and_replays(db: Database) -> None:
     """The batch lookups (an array of senders and of keys on PostgreSQL, an IN list on
     SQLite) find every known sender and replay, whatever the batch's length."""
