@@ -62,37 +62,45 @@ ANALYZE_LOCK_TIMEOUT = "200ms"
 
 class GrowthWatch:
     """Counts the rows this process adds to some tables; every `every` rows, analyses
-    those of them that are stale.
+    those of them that are stale, on a thread of its own.
 
-    For writers on a hot path (ingest): the check runs after their commit, so
-    nothing they stored depends on it, and a refresh that cannot run (a lock
-    autovacuum holds, a database gone away) is skipped with a line in the log,
-    never raised. One refresh at a time per process; the others go on.
+    For writers on a hot path (ingest): the caller has committed and goes on at
+    once (an acknowledgement never waits for an ANALYZE), nothing it stored
+    depends on the refresh, and a refresh that cannot run (a lock autovacuum
+    holds, a database gone away) is skipped with a line in the log, never
+    raised. One refresh at a time per process: one falling due while another
+    runs is skipped, and the next thousand rows ask again.
     """
 
     def __init__(self, tables: Sequence[str], *, every: int = 1_000) -> None:
         self.tables = tuple(tables)
         self.every = every
         self._added: WeakKeyDictionary[Engine, int] = WeakKeyDictionary()
-        self._lock = threading.Lock()
+        self._counting = threading.Lock()
+        self._refreshing = threading.Lock()
 
     def added(self, db: Database, rows: int) -> None:
         if db.dialect != "postgresql" or rows <= 0:
             return
-        with self._lock:
+        with self._counting:
             total = self._added.get(db.engine, 0) + rows
             due = total >= self.every
             self._added[db.engine] = 0 if due else total
-        if due:
-            self._refresh(db)
+        if due and self._refreshing.acquire(blocking=False):
+            threading.Thread(
+                target=self._refresh, args=(db,), name="rapport-statistics", daemon=True
+            ).start()
 
     def _refresh(self, db: Database) -> None:
         try:
             with db.engine.begin() as conn:
                 conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{ANALYZE_LOCK_TIMEOUT}'")
                 analysed = analyze_stale(conn, self.tables)
-        except exc.DBAPIError as error:
-            log.info("planner statistics not refreshed now: %s", type(error.orig).__name__)
+        except exc.SQLAlchemyError as error:
+            cause = error.orig if isinstance(error, exc.DBAPIError) else error
+            log.info("planner statistics not refreshed now: %s", type(cause).__name__)
             return
+        finally:
+            self._refreshing.release()
         if analysed:
             log.debug("planner statistics refreshed: %s", ", ".join(analysed))
