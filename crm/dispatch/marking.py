@@ -33,8 +33,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import ARRAY, BigInteger, Connection, Update, any_, bindparam, exists, update
+from sqlalchemy import Connection, Update, bindparam, exists, update
 
+from rapport.crm.database import one_of
 from rapport.crm.dispatch.claims import QUIET_HOLD_FACTOR
 from rapport.crm.models import Customer, Delivery, DeliveryStatus, Identity, UtcDateTime
 from rapport.crm.privacy.consent import marketing_granted
@@ -56,11 +57,7 @@ def _statements(postgresql: bool) -> tuple[Update, Update, Update, Update, Updat
     d = Delivery.__table__.c
     cust = Customer.__table__.c
     ident = Identity.__table__.c
-    step = (
-        d.id == any_(bindparam("ids", type_=ARRAY(BigInteger)))
-        if postgresql
-        else d.id.in_(bindparam("ids", expanding=True))
-    )
+    step = one_of(d.id, "ids", postgresql)
     mine = d.claimed_by == bindparam("me")
     claimed = d.status == DeliveryStatus.CLAIMED.value
     reachable = (
