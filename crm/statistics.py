@@ -87,9 +87,12 @@ class GrowthWatch:
             due = total >= self.every
             self._added[db.engine] = 0 if due else total
         if due and self._refreshing.acquire(blocking=False):
-            threading.Thread(
-                target=self._refresh, args=(db,), name="rapport-statistics", daemon=True
-            ).start()
+            try:
+                threading.Thread(
+                    target=self._refresh, args=(db,), name="rapport-statistics", daemon=True
+                ).start()
+            except RuntimeError:  # the interpreter is shutting down: no refresh, none held
+                self._refreshing.release()
 
     def _refresh(self, db: Database) -> None:
         try:
