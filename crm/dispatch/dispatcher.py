@@ -23,8 +23,9 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import cast
 
 from rapport.crm.campaigns.definitions import pause_for_template
 from rapport.crm.channel import Channel, PermanentFailure, RecipientGone, TransientFailure
@@ -276,37 +277,36 @@ class Dispatcher:
     async def _lane(self, jobs: list[Job], stats: DispatchStats) -> None:
         """One channel's jobs, step by step, the bookkeeping beside the sends.
 
-        While a step goes out, one transaction records the step before it and
-        marks the step after it "sending", so the channel does not wait for
-        the database; at any moment at most two steps are "sending" (what a
-        crash can leave as outcome unknown).
+        The channel's parallel senders take marked jobs from one queue, so a
+        connection that finishes its share of a step goes on with the next
+        step instead of waiting for the slowest one. As soon as every send of
+        a step is back, one transaction records it and marks the step after
+        the one now going out; at any moment at most two steps are "sending"
+        (what a crash can leave as outcome unknown).
         """
-        parallel = self.parallel(jobs[0].channel)
-        size = max(1, parallel * self.pipeline_depth)
-        gate = asyncio.Semaphore(parallel)
-
-        async def send(job: Job) -> Outcome:
-            async with gate:
-                return await self._send(job)
-
+        size = max(1, self.parallel(jobs[0].channel) * self.pipeline_depth)
         steps = [jobs[start : start + size] for start in range(0, len(jobs), size)]
-        marked = await self._record([], steps[0])
-        done: list[tuple[Job, Outcome]] = []
-        for i, step in enumerate(steps):
-            stats.held += len(marked.held)
-            stats.skipped += len(marked.skipped)
-            going = [job for job in step if job.delivery_id in marked.go]
-            upcoming = steps[i + 1] if i + 1 < len(steps) else []
-            sends = asyncio.gather(*(send(job) for job in going))
-            if done or upcoming:
-                outcomes, marked = await asyncio.gather(sends, self._record(done, upcoming))
-            else:
-                outcomes = await sends
-            done = list(zip(going, outcomes, strict=True))
-            for job, outcome in done:
-                tally(stats, job, outcome, self._policy)
-        if done:
-            await self._record(done, [])
+        lane = _Lane(self.parallel(jobs[0].channel), self._send)
+        try:
+            lane.release(steps[0], await self._record([], steps[0]), stats)
+            for i in range(len(steps)):
+                done = await lane.outcomes(i - 1) if i else []
+                upcoming = steps[i + 1] if i + 1 < len(steps) else []
+                if done or upcoming:
+                    marked = await self._record(done, upcoming)
+                    if upcoming:
+                        lane.release(upcoming, marked, stats)
+                self._tally(done, stats)
+            done = await lane.outcomes(len(steps) - 1)
+            if done:
+                await self._record(done, [])
+            self._tally(done, stats)
+        finally:
+            await lane.close()
+
+    def _tally(self, done: Sequence[tuple[Job, Outcome]], stats: DispatchStats) -> None:
+        for job, outcome in done:
+            tally(stats, job, outcome, self._policy)
 
     async def dispatch_once(self, stats: DispatchStats | None = None) -> int:
         """Claim one batch and send it; returns how many deliveries were handled.
@@ -340,3 +340,54 @@ class Dispatcher:
         while await self.dispatch_once(stats):
             pass
         return stats
+
+
+class _Lane:
+    """A channel's parallel senders fed from one queue, and each step's outcomes.
+
+    Steps are released in order once marked "sending"; `outcomes(i)` waits for
+    every send of step i, in the step's order.
+    """
+
+    def __init__(self, parallel: int, send: Callable[[Job], Awaitable[Outcome]]) -> None:
+        self._send = send
+        self._queue: asyncio.Queue[tuple[int, int, Job]] = asyncio.Queue()
+        self._results: list[list[Outcome | None]] = []
+        self._going: list[list[Job]] = []
+        self._pending: list[int] = []
+        self._finished: list[asyncio.Event] = []
+        self._senders = [asyncio.create_task(self._sender()) for _ in range(parallel)]
+
+    def release(self, step: Sequence[Job], marked: Marked, stats: DispatchStats) -> None:
+        """Queue the jobs of `step` that marking let through (the next step index)."""
+        stats.held += len(marked.held)
+        stats.skipped += len(marked.skipped)
+        going = [job for job in step if job.delivery_id in marked.go]
+        index = len(self._going)
+        self._going.append(going)
+        self._results.append([None] * len(going))
+        self._pending.append(len(going))
+        finished = asyncio.Event()
+        self._finished.append(finished)
+        if not going:
+            finished.set()
+        for position, job in enumerate(going):
+            self._queue.put_nowait((index, position, job))
+
+    async def outcomes(self, index: int) -> list[tuple[Job, Outcome]]:
+        await self._finished[index].wait()
+        return list(zip(self._going[index], cast(list[Outcome], self._results[index]), strict=True))
+
+    async def _sender(self) -> None:
+        while True:
+            index, position, job = await self._queue.get()
+            self._results[index][position] = await self._send(job)
+            self._pending[index] -= 1
+            if not self._pending[index]:
+                self._finished[index].set()
+
+    async def close(self) -> None:
+        """Stop the senders: none is busy unless the lane is being cancelled or failed."""
+        for sender in self._senders:
+            sender.cancel()
+        await asyncio.gather(*self._senders, return_exceptions=True)
