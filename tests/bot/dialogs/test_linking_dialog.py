@@ -30,6 +30,7 @@ from rapport.crm.value.loyalty import balance
 from tests.support.email_sink import Sink
 from tests.support.tg_helpers import (
     MovableClock,
+    ask,
     bot_settings,
     count,
     interactions,
@@ -71,11 +72,18 @@ def _code_from(sink: Sink, n: int = 0) -> str:
     return found[1]
 
 
-async def _say(api: BotApiStandIn, text: str, n: int) -> str:
-    """Send `text` as Ann and return the bot's n-th answer (1-based)."""
-    await api.send_text(ANN, text)
-    await api.wait_for(replies(api, ANN)(n))
-    return api.sent_to(ANN)[n - 1].text
+async def _say(api: BotApiStandIn, text: str) -> str:
+    """Send `text` as Ann and return the bot's answer."""
+    return (await ask(api, ANN, text)).text
+
+
+async def _code_requested(api: BotApiStandIn, mail: Sink, db: Database) -> str:
+    """Ann, known by email, asks from Telegram to link her chat; the code she is mailed."""
+    _email_customer(db)
+    api.user(ANN, "Ann")
+    await _say(api, f"/link {ADDRESS}")
+    await api.wait_for(lambda: len(mail.received) == 1)
+    return _code_from(mail)
 
 
 async def test_the_chat_is_linked_by_a_mailed_code_into_one_customer(
@@ -88,21 +96,21 @@ async def test_the_chat_is_linked_by_a_mailed_code_into_one_customer(
     caplog.set_level(logging.INFO)
     known = _email_customer(db)
     api.user(ANN, "Ann")
-    assert "/link you@example.com" in await _say(api, "/start", 1)
+    assert "/link you@example.com" in await _say(api, "/start")
     with db.session() as session:
         chat = session.scalar(select(Identity.customer_id).where(Identity.channel == "telegram"))
     assert chat is not None and chat != known
     with db.transaction() as s:
         s.add(PointsEntry(customer_id=chat, delta=30, reason="welcome"))
 
-    assert await _say(api, "/link Ann@Example.COM", 2) == CODE_SENT
+    assert await _say(api, "/link Ann@Example.COM") == CODE_SENT
     await api.wait_for(lambda: len(mail.received) == 1)
     sent = mail.received[0]
     assert sent.rcpt_tos == [ADDRESS]
     assert sent.message["Subject"] == "Your Corner Shop link code"
     code = _code_from(mail)
 
-    answer = await _say(api, f"/link {code}", 3)
+    answer = await _say(api, f"/link {code}")
     assert "now linked to your account" in answer
     with db.session() as s:
         customers = s.scalars(select(Customer.id)).all()
@@ -112,7 +120,7 @@ async def test_the_chat_is_linked_by_a_mailed_code_into_one_customer(
     assert customers == [known]
     assert [tuple(r) for r in identities] == [("email", known), ("telegram", known)]
     assert balance(db, known) == 150
-    assert "You have 150 points" in await _say(api, "/points", 4)
+    assert "You have 150 points" in await _say(api, "/points")
     await api.wait_for(lambda: count(db, Interaction, Interaction.direction == "out") >= 5)
     history = interactions(db)
     assert {i.customer_id for i in history} == {known}
@@ -127,7 +135,7 @@ async def test_the_chat_is_linked_by_a_mailed_code_into_one_customer(
     assert all(code not in (i.body or "") for i in history)  # the code is nowhere in clear
 
     # a double tap: the same code again does nothing more and says so plainly
-    assert await _say(api, f"/link {code}", 5) == "This chat is already linked to your account."
+    assert await _say(api, f"/link {code}") == "This chat is already linked to your account."
     assert count(db, Customer) == 1 and count(db, CustomerMerge) == 1
     assert balance(db, known) == 150
 
@@ -141,19 +149,15 @@ async def test_the_chat_is_linked_by_a_mailed_code_into_one_customer(
 async def test_five_wrong_codes_kill_the_code(
     api: BotApiStandIn, service: TelegramService, mail: Sink, db: Database
 ) -> None:
-    _email_customer(db)
-    api.user(ANN, "Ann")
-    await _say(api, f"/link {ADDRESS}", 1)
-    await api.wait_for(lambda: len(mail.received) == 1)
-    code = _code_from(mail)
+    code = await _code_requested(api, mail, db)
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
 
-    answers = [await _say(api, wrong, n) for n in range(2, 7)]  # sent bare, as people do
+    answers = [await _say(api, wrong) for _ in range(5)]  # sent bare, as people do
     assert answers[:4] == [
         f"That code is not right. You can try {k} more time(s)." for k in (4, 3, 2, 1)
     ]
     assert "can no longer be used" in answers[4]
-    assert "no code waiting" in await _say(api, f"/link {code}", 7)
+    assert "no code waiting" in await _say(api, f"/link {code}")
     assert count(db, Customer) == 2 and count(db, CustomerMerge) == 0
 
 
@@ -164,12 +168,9 @@ async def test_an_expired_code_is_refused(
     db: Database,
     clock: MovableClock,
 ) -> None:
-    _email_customer(db)
-    api.user(ANN, "Ann")
-    await _say(api, f"/link {ADDRESS}", 1)
-    await api.wait_for(lambda: len(mail.received) == 1)
+    code = await _code_requested(api, mail, db)
     clock.advance(timedelta(minutes=16))
-    assert "has expired" in await _say(api, f"/link {_code_from(mail)}", 2)
+    assert "has expired" in await _say(api, f"/link {code}")
     assert count(db, Customer) == 2 and count(db, CustomerMerge) == 0
 
 
@@ -178,11 +179,11 @@ async def test_an_unknown_address_gets_the_same_answer_and_no_mail(
 ) -> None:
     _email_customer(db)
     api.user(ANN, "Ann")
-    assert await _say(api, "/link nobody@example.com", 1) == CODE_SENT
-    assert "/feedback" in await _say(api, "/help", 2)  # the /link update was handled in full
+    assert await _say(api, "/link nobody@example.com") == CODE_SENT
+    assert "/feedback" in await _say(api, "/help")  # the /link update was handled in full
     assert mail.received == []
     assert count(db, LinkCode) == 1  # it counts against the chat's limits all the same
-    bad = await _say(api, "/link not-an-address", 3)
+    bad = await _say(api, "/link not-an-address")
     assert bad == "That does not look like an email address. Send e.g. /link you@example.com."
     assert count(db, LinkCode) == 1
 
@@ -197,7 +198,7 @@ async def test_without_email_sending_linking_says_it_is_unavailable(
     try:
         _email_customer(db)
         api.user(ANN, "Ann")
-        assert await _say(api, f"/link {ADDRESS}", 1) == LINK_UNAVAILABLE
+        assert await _say(api, f"/link {ADDRESS}") == LINK_UNAVAILABLE
         assert count(db, LinkCode) == 0
     finally:
         await service.stop()
@@ -206,13 +207,10 @@ async def test_without_email_sending_linking_says_it_is_unavailable(
 async def test_a_bare_number_long_after_the_request_is_an_ordinary_message(
     api: BotApiStandIn, service: TelegramService, mail: Sink, db: Database
 ) -> None:
-    _email_customer(db)
-    api.user(ANN, "Ann")
-    await _say(api, f"/link {ADDRESS}", 1)
-    await api.wait_for(lambda: len(mail.received) == 1)
+    await _code_requested(api, mail, db)
     chat_data = service.application.chat_data[ANN]
     chat_data[LINK_ASKED_AT] -= 16 * 60  # the code's lifetime has passed
-    assert "Thank you for your message" in await _say(api, "204518", 2)  # an order number
+    assert "Thank you for your message" in await _say(api, "204518")  # an order number
     stored = interactions(db, Interaction.body == "204518")
     assert len(stored) == 1 and stored[0].conversation_id is not None
 
@@ -220,11 +218,7 @@ async def test_a_bare_number_long_after_the_request_is_an_ordinary_message(
 async def test_an_edited_code_is_stored_masked_and_is_not_a_try(
     api: BotApiStandIn, service: TelegramService, mail: Sink, db: Database
 ) -> None:
-    _email_customer(db)
-    api.user(ANN, "Ann")
-    await _say(api, f"/link {ADDRESS}", 1)
-    await api.wait_for(lambda: len(mail.received) == 1)
-    code = _code_from(mail)
+    code = await _code_requested(api, mail, db)
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
     typo = await api.send_text(ANN, wrong)
     await api.wait_for(replies(api, ANN)(2))
@@ -232,4 +226,4 @@ async def test_an_edited_code_is_stored_masked_and_is_not_a_try(
     await api.wait_for(lambda: count(db, Interaction, Interaction.message_key.like("edit:%")) == 1)
     assert [i.body for i in interactions(db, Interaction.message_key.like("edit:%"))] == ["[code]"]
     assert all(code not in (i.body or "") for i in interactions(db))
-    assert "now linked" in await _say(api, code, 3)  # an edit is stored, not tried
+    assert "now linked" in await _say(api, code)  # an edit is stored, not tried

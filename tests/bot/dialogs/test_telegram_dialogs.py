@@ -6,7 +6,7 @@ from rapport.channels.telegram.service import TelegramService
 from rapport.channels.telegram.testing import BotApiStandIn
 from rapport.crm.database import Database
 from rapport.crm.models import Customer, Interaction, PointsEntry
-from tests.support.tg_helpers import count, customer, interactions, replies
+from tests.support.tg_helpers import ask, count, customer, interactions, replies
 
 ANN = 1001
 
@@ -15,10 +15,7 @@ async def test_new_customer_is_greeted_stored_and_offered_consent(
     api: BotApiStandIn, service: TelegramService, db: Database
 ) -> None:
     api.user(ANN, "Ann", "ann_k")
-    await api.send_text(ANN, "/start")
-    await api.wait_for(replies(api, ANN)(1))
-
-    greeting = api.sent_to(ANN)[0]
+    greeting = await ask(api, ANN, "/start")
     assert "Welcome to Corner Shop" in greeting.text
     assert greeting.parse_mode is None
     assert greeting.buttons == [
@@ -46,9 +43,7 @@ async def test_new_customer_is_greeted_stored_and_offered_consent(
     await api.wait_for(lambda: bool(greeting.edits))
     assert "You will get our offers" in greeting.edits[-1]
 
-    await api.send_text(ANN, "/start")
-    await api.wait_for(replies(api, ANN)(2))
-    again = api.sent_to(ANN)[1]
+    again = await ask(api, ANN, "/start")
     assert "Welcome back" in again.text
     assert again.buttons == []
     assert count(db, Customer) == 1
@@ -58,21 +53,17 @@ async def test_stop_is_honoured_and_start_offers_opt_in_again(
     api: BotApiStandIn, service: TelegramService, db: Database
 ) -> None:
     api.user(ANN, "Ann")
-    await api.send_text(ANN, "/start")
-    await api.wait_for(replies(api, ANN)(1))
-    query = await api.tap(api.sent_to(ANN)[0], "consent:yes")
+    offer = await ask(api, ANN, "/start")
+    query = await api.tap(offer, "consent:yes")
     await api.wait_for(lambda: query in api.callback_answers)
 
-    await api.send_text(ANN, "/stop")
-    await api.wait_for(replies(api, ANN)(2))
-    assert "no more offers" in api.sent_to(ANN)[1].text
+    answer = await ask(api, ANN, "/stop")
+    assert "no more offers" in answer.text
     stored = customer(db)
     assert stored is not None
     assert (stored.marketing_consent, stored.consent_source) == (False, "telegram:/stop")
 
-    await api.send_text(ANN, "/start")
-    await api.wait_for(replies(api, ANN)(3))
-    offer = api.sent_to(ANN)[2]
+    offer = await ask(api, ANN, "/start")
     assert offer.buttons[0][0] == ("Yes, send me offers", "consent:yes")
     query = await api.tap(offer, "consent:yes")
     await api.wait_for(lambda: query in api.callback_answers)
@@ -85,16 +76,15 @@ async def test_declining_consent_records_no(
     api: BotApiStandIn, service: TelegramService, db: Database
 ) -> None:
     api.user(ANN, "Ann")
-    await api.send_text(ANN, "/start")
-    await api.wait_for(replies(api, ANN)(1))
-    query = await api.tap(api.sent_to(ANN)[0], "consent:no")
+    offer = await ask(api, ANN, "/start")
+    query = await api.tap(offer, "consent:no")
     await api.wait_for(lambda: query in api.callback_answers)
     stored = customer(db)
     assert stored is not None
     assert stored.marketing_consent is False
     assert stored.consent_updated_at is not None
-    await api.wait_for(lambda: bool(api.sent_to(ANN)[0].edits))
-    assert "No offers" in api.sent_to(ANN)[0].edits[-1]
+    await api.wait_for(lambda: bool(offer.edits))
+    assert "No offers" in offer.edits[-1]
 
 
 async def test_free_text_is_recorded_and_acknowledged_and_edits_kept(
@@ -126,18 +116,15 @@ async def test_feedback_dialog_records_the_next_text_as_feedback(
     api: BotApiStandIn, service: TelegramService, db: Database
 ) -> None:
     api.user(ANN, "Ann")
-    await api.send_text(ANN, "/feedback")
-    await api.wait_for(replies(api, ANN)(1))
-    assert "write your feedback" in api.sent_to(ANN)[0].text
-    await api.send_text(ANN, "Lovely shop, slow delivery though.")
-    await api.wait_for(replies(api, ANN)(2))
-    assert api.sent_to(ANN)[1].text == "Thank you for your feedback!"
+    answer = await ask(api, ANN, "/feedback")
+    assert "write your feedback" in answer.text
+    answer = await ask(api, ANN, "Lovely shop, slow delivery though.")
+    assert answer.text == "Thank you for your feedback!"
     feedback = interactions(db, Interaction.subject == "Feedback")
     assert [f.body for f in feedback] == ["Lovely shop, slow delivery though."]
 
-    await api.send_text(ANN, "And another thing")
-    await api.wait_for(replies(api, ANN)(3))
-    assert "Thank you for your message" in api.sent_to(ANN)[2].text
+    answer = await ask(api, ANN, "And another thing")
+    assert "Thank you for your message" in answer.text
     assert count(db, Interaction, Interaction.subject == "Feedback") == 1
 
 
@@ -145,13 +132,10 @@ async def test_feedback_can_be_cancelled(
     api: BotApiStandIn, service: TelegramService, db: Database
 ) -> None:
     api.user(ANN, "Ann")
-    await api.send_text(ANN, "/feedback")
-    await api.wait_for(replies(api, ANN)(1))
-    await api.send_text(ANN, "/cancel")
-    await api.wait_for(replies(api, ANN)(2))
-    assert "no feedback" in api.sent_to(ANN)[1].text
-    await api.send_text(ANN, "hello")
-    await api.wait_for(replies(api, ANN)(3))
+    await ask(api, ANN, "/feedback")
+    answer = await ask(api, ANN, "/cancel")
+    assert "no feedback" in answer.text
+    await ask(api, ANN, "hello")
     assert count(db, Interaction, Interaction.subject == "Feedback") == 0
 
 
@@ -159,19 +143,15 @@ async def test_help_points_and_unknown_commands_answer_clearly(
     api: BotApiStandIn, service: TelegramService, db: Database
 ) -> None:
     api.user(ANN, "Ann")
-    await api.send_text(ANN, "/frobnicate now")
-    await api.wait_for(replies(api, ANN)(1))
-    unknown = api.sent_to(ANN)[0].text
+    unknown = (await ask(api, ANN, "/frobnicate now")).text
     assert "don't know that command" in unknown
     assert all(f"/{c}" in unknown for c in ("start", "help", "feedback", "points", "stop"))
     assert count(db, Interaction) == 0  # a typo is not stored
 
-    await api.send_text(ANN, "/help")
-    await api.wait_for(replies(api, ANN)(2))
-    assert "/feedback" in api.sent_to(ANN)[1].text
-    await api.send_text(ANN, "/points")
-    await api.wait_for(replies(api, ANN)(3))
-    assert api.sent_to(ANN)[2].text == (
+    answer = await ask(api, ANN, "/help")
+    assert "/feedback" in answer.text
+    answer = await ask(api, ANN, "/points")
+    assert answer.text == (
         "You have 0 points. Your tier: Member.\n"
         "Earn 500 more points within 12 months to reach Silver."
     )
@@ -180,9 +160,8 @@ async def test_help_points_and_unknown_commands_answer_clearly(
     with db.transaction() as session:
         session.add(PointsEntry(customer_id=customer_id, delta=650, reason="order 1"))
         session.add(PointsEntry(customer_id=customer_id, delta=-100, reason="redeemed"))
-    await api.send_text(ANN, "/points")
-    await api.wait_for(replies(api, ANN)(4))
-    assert api.sent_to(ANN)[3].text == (
+    answer = await ask(api, ANN, "/points")
+    assert answer.text == (
         "You have 550 points. Your tier: Silver.\n"
         "Earn 1,350 more points within 12 months to reach Gold."
     )
@@ -192,17 +171,14 @@ async def test_bad_input_gets_a_clear_reply_and_stores_nothing(
     api: BotApiStandIn, service: TelegramService, db: Database
 ) -> None:
     api.user(ANN, "Ann")
-    await api.send_text(ANN, "x" * 2000)  # over max_message_chars=1000
-    await api.wait_for(replies(api, ANN)(1))
-    assert "the limit is 1,000" in api.sent_to(ANN)[0].text
+    answer = await ask(api, ANN, "x" * 2000)  # over max_message_chars=1000
+    assert "the limit is 1,000" in answer.text
 
-    await api.send_text(ANN, "broken \ud800 surrogate")
-    await api.wait_for(replies(api, ANN)(2))
-    assert "not valid Unicode" in api.sent_to(ANN)[1].text
+    answer = await ask(api, ANN, "broken \ud800 surrogate")
+    assert "not valid Unicode" in answer.text
 
-    await api.send_text(ANN, "nul \x00 inside")
-    await api.wait_for(replies(api, ANN)(3))
-    assert "NUL" in api.sent_to(ANN)[2].text
+    answer = await ask(api, ANN, "nul \x00 inside")
+    assert "NUL" in answer.text
 
     await api.send_sticker(ANN)
     await api.wait_for(replies(api, ANN)(4))
@@ -221,8 +197,7 @@ async def test_odd_but_valid_unicode_and_captions_are_stored_exactly(
 ) -> None:
     api.user(ANN, "Ann")
     odd = "שלום 👋🏽 e\u0301 zero\u200bwidth <b>not bold</b> & *stars*"
-    await api.send_text(ANN, odd)
-    await api.wait_for(replies(api, ANN)(1))
+    await ask(api, ANN, odd)
     await api.send_photo(ANN, caption="this one is cracked")
     await api.wait_for(replies(api, ANN)(2))
     bodies = [i.body for i in interactions(db, Interaction.direction == "in")]
