@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+import pytest
 from sqlalchemy import func, select
 
 from rapport.crm.campaigns.runs import start_run
 from rapport.crm.database import Database
 from rapport.crm.dispatch.dispatcher import Dispatcher
 from rapport.crm.messages import OutboundMessage, Receipt
-from rapport.crm.models import Delivery, DeliveryStatus
+from rapport.crm.models import Delivery, DeliveryStatus, Identity
 from tests.support.campaign_fixtures import campaign, customer, everyone
 from tests.support.recording import RecordingChannel
 
@@ -48,6 +49,17 @@ class OneSlowSend(RecordingChannel):
         return receipt
 
 
+def first_in_line(db: Database) -> str:
+    """The address of the delivery claimed first (claims go in id order)."""
+    with db.session() as s:
+        return s.scalars(
+            select(Identity.external_id)
+            .join(Delivery, Delivery.identity_id == Identity.id)
+            .order_by(Delivery.id)
+            .limit(1)
+        ).one()
+
+
 def statuses(db: Database) -> Counter[DeliveryStatus]:
     with db.session() as s:
         rows = s.execute(select(Delivery.status, func.count()).group_by(Delivery.status))
@@ -62,7 +74,7 @@ async def test_the_other_connection_goes_on_into_the_next_step(db: Database) -> 
     # The first step's first mail is slow: the other connection sends the rest
     # of that step and all of the next one, then waits, since the third step
     # may be marked only once the first is recorded.
-    channel = OneSlowSend("lane00@example.com", wanted=2 * STEP - 1)
+    channel = OneSlowSend(first_in_line(db), wanted=2 * STEP - 1)
     dispatcher = Dispatcher(db, {"email": channel}, batch_size=100, pipeline_depth=DEPTH)
 
     draining = asyncio.create_task(dispatcher.drain())
@@ -82,3 +94,26 @@ async def test_the_other_connection_goes_on_into_the_next_step(db: Database) -> 
     assert stats.sent == STEP * STEPS
     assert set(Counter(to for to, _, _ in channel.sent).values()) == {1}
     assert statuses(db) == Counter({DeliveryStatus.SENT: STEP * STEPS})
+
+
+async def test_a_stopped_dispatcher_leaves_no_sender_behind(db: Database) -> None:
+    everyone(db)
+    for i in range(STEP * STEPS):
+        customer(db, f"stop{i:02}@example.com")
+    start_run(db, campaign(db).id)
+    channel = OneSlowSend(first_in_line(db), wanted=2 * STEP - 1)
+    dispatcher = Dispatcher(db, {"email": channel}, batch_size=100, pipeline_depth=DEPTH)
+    before = asyncio.all_tasks()
+
+    draining = asyncio.create_task(dispatcher.drain())
+    await asyncio.wait_for(channel.reached.wait(), timeout=30)
+    draining.cancel()  # what `rapport run` does on shutdown
+    with pytest.raises(asyncio.CancelledError):
+        await draining
+
+    assert asyncio.all_tasks() == before  # the lane's senders went with it
+    left = statuses(db)
+    assert left[DeliveryStatus.SENDING] == 2 * STEP  # outcome unknown, for recovery
+    recovered = dispatcher.recover(stale_after=0)
+    assert recovered.unknown == 2 * STEP
+    assert len(channel.sent) == 2 * STEP - 1  # nothing went out after the stop
