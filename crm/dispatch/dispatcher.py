@@ -359,7 +359,7 @@ class _Lane:
         self._senders = [asyncio.create_task(self._sender()) for _ in range(parallel)]
 
     def release(self, step: Sequence[Job], marked: Marked, stats: DispatchStats) -> None:
-        """Queue the jobs of `step` that marking let through (the next step index)."""
+        """Queue, as the next step, the jobs of `step` that marking let through."""
         stats.held += len(marked.held)
         stats.skipped += len(marked.skipped)
         going = [job for job in step if job.delivery_id in marked.go]
