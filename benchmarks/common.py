@@ -83,6 +83,15 @@ def address(i: int) -> str:
     return f"r{i}@example.com"
 
 
+FIRST_NAMES = ("Ann", "Zoë", "José", "Björn", "Maria", "Tom", "Aiko", "Liam", "Noor", "Sam")
+
+
+def customer_name(i: int) -> str:
+    """Customer i's own name, so a campaign that greets by first name writes each
+    customer a text of their own (as a real one does; no two mails share a body)."""
+    return f"{FIRST_NAMES[i % len(FIRST_NAMES)]}{i} Example"
+
+
 def load_consenting_customers(
     db: Database,
     n: int,
@@ -105,7 +114,7 @@ def load_consenting_customers(
                 [
                     {
                         "id": i,
-                        "display_name": f"Customer {i}",
+                        "display_name": customer_name(i),
                         "first_seen_channel": channel,
                         "last_channel": channel,
                         "last_activity_at": LOADED_AT,

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from email import policy
+from email.message import EmailMessage
 from email.parser import BytesParser
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from rapport.channels.email.rendering import MailRenderer, choice_lines, render_body
+from rapport.channels.email import rendering
+from rapport.channels.email.rendering import MailRenderer, choice_lines, plain_body, render_body
 from rapport.crm.channel import PermanentFailure
 from rapport.crm.messages import OutboundMessage
 
@@ -61,6 +64,50 @@ def test_any_body_renders_and_reads_back_or_is_refused(text: str, html: str | No
     assert plain.get_content().replace("\r\n", "\n").rstrip("\n") == text.replace(
         "\r\n", "\n"
     ).replace("\r", "\n").rstrip("\n")
+
+
+PRINTABLE_TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=400)
+"""Any text that can be encoded: what reaches `plain_body` (lone surrogates are refused)."""
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=PRINTABLE_TEXT)
+@example(text="")
+@example(text=".\n. \nFrom me\n=41 \t\n" + "é" * 100)
+@example(text="a\rb\r\nc\x0bd\x1ce\u2028f")
+def test_the_fast_plain_body_reads_back_as_the_standard_librarys(text: str) -> None:
+    library = EmailMessage(policy=policy.SMTP)
+    library.set_content(text, cte="quoted-printable")
+    fast = plain_body(text)
+
+    assert parse(fast).get_content() == parse(library.as_bytes()).get_content()
+    assert fast.isascii() and fast.endswith(b"\r\n")
+    assert b"\n" not in fast.replace(b"\r\n", b"") and b"\r" not in fast.replace(b"\r\n", b"")
+    assert all(len(line) <= 76 for line in fast.split(b"\r\n"))
+    head = parse(fast)
+    assert (head.get_content_type(), head["Content-Transfer-Encoding"]) == (
+        "text/plain",
+        "quoted-printable",
+    )
+    assert head.get_content_charset() == "utf-8"
+
+
+def test_a_personal_text_is_rendered_without_the_generator(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each recipient's own text misses the body cache; the slow generator must not run."""
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the standard library's generator rendered a text-only mail")
+
+    monkeypatch.setattr(rendering, "EmailMessage", refused)
+    renderer = MailRenderer("shop@example.com")
+    named = [OutboundMessage(text=f"Hi {name}, 20 % off today!") for name in ("Ann", "Zoë")]
+    mails = [parse(renderer.render("a@example.org", m)[1]) for m in named]
+    assert [m.get_content().replace("\r\n", "\n") for m in mails] == [
+        "Hi Ann, 20 % off today!\n",
+        "Hi Zoë, 20 % off today!\n",
+    ]
 
 
 def test_body_is_rendered_once_per_campaign() -> None:
