@@ -164,16 +164,15 @@ def render_body(message: OutboundMessage) -> bytes:
         text = f"{text.rstrip()}\n\n--\n{UNSUBSCRIBE_WORDS}\n{UNSUBSCRIBE_SLOT}\n"
     if message.html is None:
         return plain_body(text)
+    markup = _with_choices_html(message)
+    if message.unsubscribe_url is not None:
+        markup += (
+            f'\n<p style="font-size:small">{UNSUBSCRIBE_WORDS}\n'
+            f'<a href="{UNSUBSCRIBE_SLOT}">\nunsubscribe</a></p>\n'
+        )
     body = EmailMessage(policy=_POLICY)
     body.set_content(text, cte="quoted-printable")
-    if message.html is not None:
-        markup = _with_choices_html(message)
-        if message.unsubscribe_url is not None:
-            markup += (
-                f'\n<p style="font-size:small">{UNSUBSCRIBE_WORDS}\n'
-                f'<a href="{UNSUBSCRIBE_SLOT}">\nunsubscribe</a></p>\n'
-            )
-        body.add_alternative(markup, subtype="html", cte="quoted-printable")
+    body.add_alternative(markup, subtype="html", cte="quoted-printable")
     return body.as_bytes(policy=_POLICY)
 
 
