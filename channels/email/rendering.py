@@ -191,8 +191,10 @@ def plain_body(text: str) -> bytes:
     cache above misses on every mail; the standard library's generator then
     cost about 200 µs a mail, more than the whole SMTP dialogue. Here the
     lines are split and joined as the library does and encoded by binascii's
-    quoted-printable encoder, in C (lines of at most 76 characters, where the
-    library allows 78): the same text once decoded, for a few µs.
+    quoted-printable encoder, in C: the same text once decoded, for a few µs.
+    Its lines keep to RFC 2045's 76 characters but where a line ends in an
+    escaped space or tab, which can reach 78: the library's own limit, which
+    its encoder reaches on every long line.
     """
     data = b"\n".join(text.encode("utf-8").splitlines()) + b"\n"
     return _PLAIN_HEAD + binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
