@@ -284,18 +284,19 @@ class Dispatcher:
         the one now going out; at any moment at most two steps are "sending"
         (what a crash can leave as outcome unknown).
         """
-        size = max(1, self.parallel(jobs[0].channel) * self.pipeline_depth)
+        parallel = self.parallel(jobs[0].channel)
+        size = max(1, parallel * self.pipeline_depth)
         steps = [jobs[start : start + size] for start in range(0, len(jobs), size)]
-        lane = _Lane(self.parallel(jobs[0].channel), self._send)
+        lane = _Lane(parallel, self._send)
         try:
-            lane.release(steps[0], await self._record([], steps[0]), stats)
+            lane.release(_going(steps[0], await self._record([], steps[0]), stats))
             for i in range(len(steps)):
                 done = await lane.outcomes(i - 1) if i else []
                 upcoming = steps[i + 1] if i + 1 < len(steps) else []
                 if done or upcoming:
                     marked = await self._record(done, upcoming)
                     if upcoming:
-                        lane.release(upcoming, marked, stats)
+                        lane.release(_going(upcoming, marked, stats))
                 self._tally(done, stats)
             done = await lane.outcomes(len(steps) - 1)
             if done:
@@ -342,6 +343,33 @@ class Dispatcher:
         return stats
 
 
+def _going(step: Sequence[Job], marked: Marked, stats: DispatchStats) -> list[Job]:
+    """The jobs of `step` that marking let through; those it held back or skipped counted."""
+    stats.held += len(marked.held)
+    stats.skipped += len(marked.skipped)
+    return [job for job in step if job.delivery_id in marked.go]
+
+
+class _Step:
+    """One step's marked jobs and, as they come back, their outcomes."""
+
+    __slots__ = ("finished", "going", "outcomes", "pending")
+
+    def __init__(self, going: list[Job]) -> None:
+        self.going = going
+        self.outcomes: list[Outcome | None] = [None] * len(going)
+        self.pending = len(going)
+        self.finished = asyncio.Event()
+        if not going:
+            self.finished.set()
+
+    def done(self, position: int, outcome: Outcome) -> None:
+        self.outcomes[position] = outcome
+        self.pending -= 1
+        if not self.pending:
+            self.finished.set()
+
+
 class _Lane:
     """A channel's parallel senders fed from one queue, and each step's outcomes.
 
@@ -351,40 +379,26 @@ class _Lane:
 
     def __init__(self, parallel: int, send: Callable[[Job], Awaitable[Outcome]]) -> None:
         self._send = send
-        self._queue: asyncio.Queue[tuple[int, int, Job]] = asyncio.Queue()
-        self._results: list[list[Outcome | None]] = []
-        self._going: list[list[Job]] = []
-        self._pending: list[int] = []
-        self._finished: list[asyncio.Event] = []
+        self._queue: asyncio.Queue[tuple[_Step, int, Job]] = asyncio.Queue()
+        self._steps: list[_Step] = []
         self._senders = [asyncio.create_task(self._sender()) for _ in range(parallel)]
 
-    def release(self, step: Sequence[Job], marked: Marked, stats: DispatchStats) -> None:
-        """Queue, as the next step, the jobs of `step` that marking let through."""
-        stats.held += len(marked.held)
-        stats.skipped += len(marked.skipped)
-        going = [job for job in step if job.delivery_id in marked.go]
-        index = len(self._going)
-        self._going.append(going)
-        self._results.append([None] * len(going))
-        self._pending.append(len(going))
-        finished = asyncio.Event()
-        self._finished.append(finished)
-        if not going:
-            finished.set()
+    def release(self, going: list[Job]) -> None:
+        """Queue `going`, the jobs marking let through, as the next step."""
+        step = _Step(going)
+        self._steps.append(step)
         for position, job in enumerate(going):
-            self._queue.put_nowait((index, position, job))
+            self._queue.put_nowait((step, position, job))
 
     async def outcomes(self, index: int) -> list[tuple[Job, Outcome]]:
-        await self._finished[index].wait()
-        return list(zip(self._going[index], cast(list[Outcome], self._results[index]), strict=True))
+        step = self._steps[index]
+        await step.finished.wait()
+        return list(zip(step.going, cast(list[Outcome], step.outcomes), strict=True))
 
     async def _sender(self) -> None:
         while True:
-            index, position, job = await self._queue.get()
-            self._results[index][position] = await self._send(job)
-            self._pending[index] -= 1
-            if not self._pending[index]:
-                self._finished[index].set()
+            step, position, job = await self._queue.get()
+            step.done(position, await self._send(job))
 
     async def close(self) -> None:
         """Stop the senders: none is busy unless the lane is being cancelled or failed."""
