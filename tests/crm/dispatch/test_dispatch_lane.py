@@ -66,16 +66,23 @@ def statuses(db: Database) -> Counter[DeliveryStatus]:
         return Counter({status: n for status, n in rows})
 
 
-async def test_the_other_connection_goes_on_into_the_next_step(db: Database) -> None:
+def run_with_a_slow_first_send(db: Database) -> tuple[OneSlowSend, Dispatcher]:
+    """A run of three steps whose first-claimed mail is slow, and a dispatcher for it.
+
+    The other connection sends the rest of the first step and all of the
+    next one, then waits, since the third step may be marked only once the
+    first is recorded: `reached` is set at that moment.
+    """
     everyone(db)
     for i in range(STEP * STEPS):
         customer(db, f"lane{i:02}@example.com")
     start_run(db, campaign(db).id)
-    # The first step's first mail is slow: the other connection sends the rest
-    # of that step and all of the next one, then waits, since the third step
-    # may be marked only once the first is recorded.
     channel = OneSlowSend(first_in_line(db), wanted=2 * STEP - 1)
-    dispatcher = Dispatcher(db, {"email": channel}, batch_size=100, pipeline_depth=DEPTH)
+    return channel, Dispatcher(db, {"email": channel}, batch_size=100, pipeline_depth=DEPTH)
+
+
+async def test_the_other_connection_goes_on_into_the_next_step(db: Database) -> None:
+    channel, dispatcher = run_with_a_slow_first_send(db)
 
     draining = asyncio.create_task(dispatcher.drain())
     await asyncio.wait_for(channel.reached.wait(), timeout=30)
@@ -97,12 +104,7 @@ async def test_the_other_connection_goes_on_into_the_next_step(db: Database) -> 
 
 
 async def test_a_stopped_dispatcher_leaves_no_sender_behind(db: Database) -> None:
-    everyone(db)
-    for i in range(STEP * STEPS):
-        customer(db, f"stop{i:02}@example.com")
-    start_run(db, campaign(db).id)
-    channel = OneSlowSend(first_in_line(db), wanted=2 * STEP - 1)
-    dispatcher = Dispatcher(db, {"email": channel}, batch_size=100, pipeline_depth=DEPTH)
+    channel, dispatcher = run_with_a_slow_first_send(db)
     before = asyncio.all_tasks()
 
     draining = asyncio.create_task(dispatcher.drain())
