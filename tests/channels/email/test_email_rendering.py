@@ -128,3 +128,23 @@ def test_choice_lines() -> None:
     nps = tuple((str(n), f"nps:{n}") for n in range(11))
     assert choice_lines(nps)[0] == "0"  # the label is the answer, not its position
     assert choice_lines((("Very happy", "5"),)) == ["1. Very happy"]
+
+
+LINK_TAIL = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=150)
+
+
+@settings(max_examples=300, deadline=None)
+@given(tail=LINK_TAIL)
+@example(tail="u/41-7-token")  # plain ASCII: written as it is
+@example(tail="u?t=3D41&x=y")  # "=" must be escaped, or the reader decodes "=3D" to "="
+@example(tail="ü/é" + "a" * 140)  # non-ASCII, and long enough to fold
+def test_the_unsubscribe_link_reads_back_whole_from_the_body(tail: str) -> None:
+    link = f"https://shop.example.com/{tail}"
+    message = OutboundMessage(text="Hello", unsubscribe_url=link, marketing=True)
+    try:
+        _, data = RENDERER.render("a@example.org", message)
+    except PermanentFailure:
+        return  # a link that could break a header or the markup is refused
+    assert all(len(line) <= 78 for line in data.split(b"\r\n"))
+    body = parse(data).get_content().replace("\r\n", "\n")
+    assert body.rstrip("\n").endswith(f"{rendering.UNSUBSCRIBE_WORDS}\n{link}")
