@@ -11,7 +11,7 @@ worst cases (`SAMPLE_CONTEXTS`: the longest name, no name, many points).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from functools import lru_cache
 from typing import Any
 
@@ -69,6 +69,17 @@ class _BoundedSandbox(SandboxedEnvironment):
             if sized and counts and len(sized[0]) * counts[0] > MAX_OUTPUT_CHARS:
                 raise SecurityError("repetition too large")
         return super().call_binop(context, operator, left, right)
+
+    def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
+        """The template's globals as one plain dict, not Jinja's ChainMap over ours.
+
+        Every render copies the globals into a fresh context, and copying a
+        ChainMap took two thirds of a plain template's render (16 of 25 µs
+        for "Hi {{ first_name }}, …"), paid once per customer of a campaign.
+        The ChainMap exists so later changes to the environment's globals
+        reach loaded templates; ours never change after start.
+        """
+        return {**self.globals, **(d or {})}
 
 
 _env = _BoundedSandbox(undefined=StrictUndefined, autoescape=False)
@@ -171,7 +182,7 @@ def _render_plain(source: str, context: Mapping[str, Any]) -> str:
     from rapport.crm.campaigns.bounded import TemplateLimit
 
     try:
-        text = compiled_template(source).render(**context)
+        text = compiled_template(source).render(context)
     except Exception as exc:
         raise explain(exc) from None
     if len(text) > MAX_OUTPUT_CHARS:
