@@ -138,7 +138,8 @@ class EmailSender:
         finally:
             connection.last_used = time.monotonic()
             pool.put_nowait(connection)
-        log.debug("mail %s sent", _tag(message_id))
+        if log.isEnabledFor(logging.DEBUG):  # the tag is a hash: not for every mail unasked
+            log.debug("mail %s sent", _tag(message_id))
 
     async def close(self) -> None:
         """Say QUIT on every open connection."""
