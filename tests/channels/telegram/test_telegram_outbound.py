@@ -11,8 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from telegram.ext import ExtBot
 
+from rapport.channels.pacing import Pacer
 from rapport.channels.telegram.outbound import TelegramChannel, html_escape, keyboard, split_text
-from rapport.channels.telegram.ratelimit import BULK, PacedRateLimiter, Pacer
+from rapport.channels.telegram.ratelimit import BULK, PacedRateLimiter
 from rapport.channels.telegram.service import TelegramService
 from rapport.channels.telegram.testing import BotApiStandIn
 from rapport.crm.campaigns.surveys import survey_choices
