@@ -95,6 +95,19 @@ class App:
         log.info("stopped")
 
 
+def quota_share(settings: Settings, senders: int) -> Settings:
+    """These settings for one of `senders` processes sending mail side by side.
+
+    The SMTP quota (`smtp_max_per_second`) is the provider's, for all of
+    Rapport together, so each sending process paces itself to its share.
+    """
+    if settings.smtp_max_per_second is None or senders <= 1:
+        return settings
+    return settings.model_copy(
+        update={"smtp_max_per_second": settings.smtp_max_per_second / senders}
+    )
+
+
 def build_app(
     settings: Settings,
     *,
@@ -130,6 +143,8 @@ def _assemble(
     workers: int,
     inbound: Sequence[ServiceFactory],
 ) -> App:
+    if workers:
+        settings = quota_share(settings, workers + 1)  # the app's dispatcher sends mail too
     outbound = OutboundChannels.from_settings(settings)
     supervisor = Supervisor(db)
     for name in (EMAIL, TELEGRAM):
@@ -199,7 +214,9 @@ def _assemble(
         # campaign message and the app's reply to the same chat drew 429s (36 in five
         # minutes of soak). With the bot here, the workers send email only and every
         # Telegram message goes through this process's one rate limiter.
-        command = (*WORKER_COMMAND, "--no-telegram") if telegram is not None else WORKER_COMMAND
+        command = (*WORKER_COMMAND, "--senders", str(workers + 1))
+        if telegram is not None:
+            command += ("--no-telegram",)
         services.append(WorkerPool(workers, command=command))
     health[:0] = [(service.name, True, "running") for service in services]
     if web is None:

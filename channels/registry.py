@@ -15,7 +15,6 @@ from types import TracebackType
 
 from telegram import Bot
 
-from rapport.channels.email import OUTBOUND_CONNECTIONS
 from rapport.channels.email.outbound import EmailSender
 from rapport.channels.telegram.client import build_bot
 from rapport.channels.telegram.outbound import TelegramChannel
@@ -43,7 +42,7 @@ class OutboundChannels(Mapping[str, Channel]):
         """Every channel these settings configure; nothing is connected until used."""
         email = None
         if settings.smtp_host and settings.mail_from:
-            email = EmailSender.from_settings(settings, connections=OUTBOUND_CONNECTIONS)
+            email = EmailSender.from_settings(settings)
         telegram = None
         if settings.telegram_token is not None:
             telegram = TelegramChannel(build_bot(settings))

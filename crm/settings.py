@@ -139,6 +139,21 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = Field(None, description="Outbound SMTP password.")
     smtp_tls: SmtpSecurity = Field(SmtpSecurity.STARTTLS, description="none, starttls or tls.")
     mail_from: str | None = Field(None, description="From address of Rapport's mail.")
+    smtp_connections: int = Field(
+        4,
+        ge=1,
+        le=50,
+        description="Connections each sending process keeps open to the SMTP server; "
+        "fewer if your provider limits concurrent connections.",
+    )
+    smtp_max_per_second: float | None = Field(
+        None,
+        ge=1,
+        description="Most mails per second handed to the SMTP server, all of Rapport's "
+        "processes together: your provider's sending quota (Amazon SES, Mailgun, an "
+        "ISP's relay). Unset: as fast as the server accepts them. Replies go before "
+        "campaign mail.",
+    )
 
     inbound_smtp_host: str = Field(
         "127.0.0.1", description="Address the inbound SMTP server binds."

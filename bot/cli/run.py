@@ -37,6 +37,7 @@ def worker(
             help="Send no Telegram messages (leave them to `rapport run`, one pace per chat).",
         ),
     ] = False,
+    senders: Annotated[int, typer.Option("--senders", hidden=True, min=1)] = 1,
 ) -> None:
     """Run a dispatcher only: sends queued campaign messages (several may share PostgreSQL).
 
@@ -44,9 +45,11 @@ def worker(
     """
     import asyncio
 
+    from rapport.bot.app import quota_share
     from rapport.bot.runner import run as run_app
 
-    settings = configured_settings(chatter=True)
+    # One of `senders` processes `rapport run --workers` started: the mail quota is shared.
+    settings = quota_share(configured_settings(chatter=True), senders)
     if no_telegram:  # claims email deliveries only (a worker claims what it can send)
         settings = settings.model_copy(update={"telegram_token": None})
     asyncio.run(run_app(settings, worker=True, parent_fd=parent_fd))

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import aiosmtplib
 
 from rapport.channels.email.rendering import MailRenderer
+from rapport.channels.pacing import Pacer
 from rapport.crm.channel import DeliveryFailure, PermanentFailure, RecipientGone, TransientFailure
 from rapport.crm.clock import utcnow
 from rapport.crm.customers.identity import EMAIL, normalise_email
@@ -69,14 +70,23 @@ class EmailSender:
         *,
         from_name: str | None = None,
         connections: int = 1,
+        max_per_second: float | None = None,
     ) -> None:
         if connections < 1:
             raise ValueError("an email sender needs at least one connection")
+        if max_per_second is not None and max_per_second <= 0:
+            raise ValueError("an email sender's rate must be above 0 mails/s")
         self.server = server
         self.renderer = MailRenderer(mail_from, from_name)
         self._envelope_from = smtp_address(mail_from)
         self._connections = connections
+        self.max_per_second = max_per_second
+        """The relay's quota, this process's share of it: a relay that counts mails per
+        second answers the excess with 4xx (Amazon SES: 454 "Maximum sending rate
+        exceeded"), each answer a failed attempt, and a delivery fails for good after
+        `dispatch_max_attempts` of them."""
         self._idle: asyncio.LifoQueue[_Connection] | None = None
+        self._pace: Pacer | None = None
 
     @property
     def parallel(self) -> int:
@@ -89,7 +99,7 @@ class EmailSender:
         return self._connections
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, connections: int = 1) -> EmailSender:
+    def from_settings(cls, settings: Settings) -> EmailSender:
         if not settings.smtp_host or not settings.mail_from:
             raise ValueError("RAPPORT_SMTP_HOST and RAPPORT_MAIL_FROM must both be set")
         server = SmtpServer(
@@ -105,12 +115,15 @@ class EmailSender:
             server,
             settings.mail_from,
             from_name=settings.business_name,
-            connections=connections,
+            connections=settings.smtp_connections,
+            max_per_second=settings.smtp_max_per_second,
         )
 
     async def send(self, external_id: str, message: OutboundMessage) -> Receipt:
         """Hand one mail to the relay; the receipt's key is the mail's Message-ID."""
         address = smtp_address(external_id)
+        if self.max_per_second is not None:
+            await self._pacer().wait(urgent=not message.marketing)
         message_id, data = self.renderer.render(address, message)
         await self.send_bytes(address, data, message_id)
         return Receipt(channel=EMAIL, message_key=message_id, sent_at=utcnow())
@@ -148,6 +161,14 @@ class EmailSender:
         while not self._idle.empty():
             await self._idle.get_nowait().quit()
         self._idle = None
+        self._pace = None
+
+    def _pacer(self) -> Pacer:
+        # Made on first use, as the pool is: its lock belongs to the loop that sends.
+        if self._pace is None:
+            assert self.max_per_second is not None
+            self._pace = Pacer(self.max_per_second)
+        return self._pace
 
     def _pool(self) -> asyncio.LifoQueue[_Connection]:
         # Created on first use so the queue belongs to the loop that sends.

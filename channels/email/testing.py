@@ -13,14 +13,16 @@ returns the reply to give at RCPT (say "451 4.3.0 try later", "421 4.3.2
 closing" which also closes the connection, "550 5.1.1 unknown"), `DROP` to
 close the connection without a word, or None to accept. `attempt` counts
 from 1 per address, so "fail the first time, accept the retry" is easy to
-say and deterministic.
+say and deterministic. `sending_quota` scripts a relay that counts mails per
+second, as Amazon SES does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections import Counter
+import time
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -33,6 +35,27 @@ _ADDRESS = re.compile(rb"<([^>]*)>")
 
 def no_faults(address: str, attempt: int) -> str | None:
     return None
+
+
+THROTTLED = "454 4.7.0 Throttling failure: Maximum sending rate exceeded."
+"""What Amazon SES answers a mail over the account's sending rate."""
+
+
+def sending_quota(per_second: float, clock: Callable[[], float] = time.monotonic) -> Faults:
+    """A relay with a sending quota: a RCPT past `per_second` mails in the last second
+    is answered `THROTTLED`, and only the mails let through count."""
+    accepted: deque[float] = deque()
+
+    def faults(address: str, attempt: int) -> str | None:
+        now = clock()
+        while accepted and accepted[0] <= now - 1.0:
+            accepted.popleft()
+        if len(accepted) >= per_second:
+            return THROTTLED
+        accepted.append(now)
+        return None
+
+    return faults
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,12 +27,12 @@ from sqlalchemy import select, text
 
 from benchmarks.common import address, load_consenting_customers
 from benchmarks.traffic import MailFeeder, TelegramFeeder, Traffic
-from rapport.channels.email import OUTBOUND_CONNECTIONS
 from rapport.channels.email.testing import LeanSmtpSink
 from rapport.channels.telegram.testing import BotApiStandIn
 from rapport.crm.database import Database
 from rapport.crm.dispatch.dispatcher import PIPELINE_DEPTH
 from rapport.crm.models import Delivery, DeliveryStatus, Direction, Interaction
+from rapport.crm.settings import Settings
 from rapport.migrations.schema import upgrade
 from tests.support.private_postgres import private_cluster
 from tests.support.scale_fixtures import (
@@ -48,7 +48,7 @@ TOKEN = "123456:TEST-token"
 RECIPIENTS = 3_000
 DISPATCHERS = 2  # the app's own and one worker
 OUTAGE_SECONDS = 3.0
-IN_HAND = 2 * OUTBOUND_CONNECTIONS * PIPELINE_DEPTH
+IN_HAND = 2 * Settings.model_fields["smtp_connections"].default * PIPELINE_DEPTH
 """A dispatcher's two steps "sending" at once (rapport.crm.dispatch.dispatcher)."""
 TOKEN_IN_TEXT = re.compile(r"\[(d\d+)\]")
 

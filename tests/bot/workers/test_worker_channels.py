@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from rapport.bot.app import build_app
+from rapport.bot.app import build_app, quota_share
 from rapport.bot.workers import WORKER_COMMAND, WorkerPool
 from rapport.crm.database import Database
 from rapport.crm.settings import load_settings
@@ -44,5 +44,32 @@ def worker_command(pg_url: str, **telegram: str | None) -> tuple[str, ...]:
 
 def test_workers_leave_telegram_to_the_app_that_hosts_the_bot(pg_url: str) -> None:
     with_bot = worker_command(pg_url, telegram_token="123456:TEST-token")
-    assert with_bot == (*WORKER_COMMAND, "--no-telegram")
-    assert worker_command(pg_url, telegram_token=None) == WORKER_COMMAND
+    assert with_bot == (*WORKER_COMMAND, "--senders", "3", "--no-telegram")
+    assert worker_command(pg_url, telegram_token=None) == (*WORKER_COMMAND, "--senders", "3")
+
+
+def test_the_mail_quota_is_shared_by_the_app_and_its_workers(pg_url: str) -> None:
+    """Two workers and the app send mail side by side: each keeps to a third of it."""
+    settings = load_settings(
+        database_url=pg_url,
+        inbound_smtp_port=0,
+        web_port=0,
+        smtp_host="127.0.0.1",
+        mail_from="shop@example.com",
+        smtp_max_per_second=30,
+    )
+    app = build_app(settings, workers=2, inbound=())
+    try:
+        assert app.outbound.email is not None
+        assert app.outbound.email.max_per_second == 10
+    finally:
+        app.db.dispose()
+    # what `rapport worker --senders 3` does with the same settings
+    assert quota_share(settings, 3).smtp_max_per_second == 10
+    assert quota_share(settings, 1) is settings
+    alone = build_app(settings, inbound=())  # no workers: the whole quota
+    try:
+        assert alone.outbound.email is not None
+        assert alone.outbound.email.max_per_second == 30
+    finally:
+        alone.db.dispose()

@@ -1,0 +1,114 @@
+"""A campaign through a relay with a sending quota (RAPPORT_SMTP_MAX_PER_SECOND).
+
+Providers count mails per second (Amazon SES's sending rate, Mailgun's and
+most ISPs' relays) and answer the excess with a 4xx, here SES's 454. Sent at
+full speed, a campaign spends its deliveries' attempts on those answers;
+paced to the quota it goes through without one. Real SMTP on loopback
+(`LeanSmtpSink` scripted as a relay with a quota), the production sender and
+dispatcher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import func, select
+
+from benchmarks.common import address, load_consenting_customers
+from rapport.channels.email.outbound import EmailSender, SmtpServer
+from rapport.channels.email.testing import THROTTLED, LeanSmtpSink, sending_quota
+from rapport.crm.database import Database
+from rapport.crm.dispatch.dispatcher import Dispatcher
+from rapport.crm.dispatch.outcomes import DispatchStats
+from rapport.crm.messages import OutboundMessage
+from rapport.crm.models import Delivery, DeliveryStatus
+from rapport.crm.settings import SmtpSecurity
+from tests.support.scale_fixtures import materialised_run
+
+RECIPIENTS = 120
+QUOTA = 40.0
+"""The relay's: mails per second it accepts."""
+PACE = 36.0
+"""Rapport's setting, a little under the quota, as the docs advise."""
+CONNECTIONS = 4
+
+
+def sender_to(sink: LeanSmtpSink, *, max_per_second: float | None) -> EmailSender:
+    return EmailSender(
+        SmtpServer("127.0.0.1", sink.port, security=SmtpSecurity.NONE, timeout=5),
+        "shop@example.com",
+        connections=CONNECTIONS,
+        max_per_second=max_per_second,
+    )
+
+
+async def send_campaign(db: Database, sender: EmailSender) -> DispatchStats:
+    dispatcher = Dispatcher(
+        db,
+        {"email": sender},
+        batch_size=50,
+        unsubscribe_url=lambda d, c: f"https://crm.example.hk/u/{d}",
+    )
+    try:
+        return await dispatcher.drain()  # retries (30 s away) stay queued
+    finally:
+        await sender.close()
+
+
+def sent(db: Database) -> int:
+    with db.session() as session:
+        return session.scalar(
+            select(func.count()).where(Delivery.status == DeliveryStatus.SENT.value)
+        )
+
+
+async def test_paced_to_the_quota_every_mail_goes_through_at_once(db: Database) -> None:
+    load_consenting_customers(db, RECIPIENTS)
+    assert materialised_run(db) == RECIPIENTS
+    async with LeanSmtpSink(sending_quota(QUOTA)) as sink:
+        stats = await send_campaign(db, sender_to(sink, max_per_second=PACE))
+
+    assert sink.record.faults_given == {}
+    assert (stats.sent, stats.retried) == (RECIPIENTS, 0)
+    assert sink.record.per_recipient() == {address(i): 1 for i in range(1, RECIPIENTS + 1)}
+    assert sent(db) == RECIPIENTS
+
+
+async def test_unpaced_the_relay_throttles_and_deliveries_wait_for_retries(
+    db: Database,
+) -> None:
+    """What the setting is for: the same campaign at full speed."""
+    load_consenting_customers(db, RECIPIENTS)
+    materialised_run(db)
+    async with LeanSmtpSink(sending_quota(QUOTA)) as sink:
+        stats = await send_campaign(db, sender_to(sink, max_per_second=None))
+
+    throttled = sink.record.faults_given[THROTTLED[:3]]
+    assert throttled > 0
+    assert stats.retried == throttled and stats.sent == RECIPIENTS - throttled
+    assert sent(db) == RECIPIENTS - throttled
+    assert max(sink.record.per_recipient().values()) == 1
+
+
+async def test_a_reply_goes_before_the_campaign_mail_waiting_for_the_quota(
+    db: Database,
+) -> None:
+    """Staff answering a customer by mail do not wait for a campaign to finish."""
+    load_consenting_customers(db, 60)
+    materialised_run(db)
+    async with LeanSmtpSink(sending_quota(QUOTA)) as sink:
+        sender = sender_to(sink, max_per_second=20.0)  # the campaign takes 3 s
+        campaign = asyncio.create_task(send_campaign(db, sender))
+        while len(sink.record.mails) < 5:
+            await asyncio.sleep(0.01)
+        before = len(sink.record.mails)
+        await sender.send("customer@example.org", OutboundMessage(text="Re: your order"))
+        overtaken = len(sink.record.mails) - before - 1
+        stats = await campaign
+
+    # Only mails already given their turn, at most one per connection, went first;
+    # queued behind the campaign the reply would have let some 50 by.
+    assert overtaken <= CONNECTIONS
+    assert sink.record.faults_given == {}
+    assert stats.sent == 60
+    assert sink.record.per_recipient()["customer@example.org"] == 1
