@@ -37,6 +37,9 @@ IDLE_CHECK_SECONDS = 30.0
 AUTH_RETRY_SECONDS = 300.0
 _ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
 _GONE_CODES = frozenset({550, 551, 553})
+_THROTTLING = re.compile(r"throttl|\brate\b|rate-?limit|too many|slow down", re.IGNORECASE)
+"""How relays word a 4xx for sending too fast (SES: "Maximum sending rate exceeded")."""
+THROTTLED_HINT = "the server limits the sending rate: set RAPPORT_SMTP_MAX_PER_SECOND"
 _ADDRESS_IN_TEXT = re.compile(r"<?[^\s<>@]+@[^\s<>]+>?")
 _PLAIN_ADDRESS = re.compile(
     r"(?=.{3,254}$)[a-z0-9_+-]{1,64}(\.[a-z0-9_+-]{1,64})*"
@@ -305,6 +308,8 @@ def classify(exc: aiosmtplib.SMTPException) -> DeliveryFailure:
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         text = f"SMTP {exc.code} {_one_line(exc.message)}"
         if 400 <= exc.code < 500:
+            if _THROTTLING.search(exc.message or ""):
+                text = f"{text} ({THROTTLED_HINT})"  # shown with the delivery and its run
             return TransientFailure(text)
         if isinstance(exc, aiosmtplib.SMTPRecipientRefused) and _recipient_unknown(exc):
             return RecipientGone(text)
