@@ -255,6 +255,7 @@ def campaigns_run_now(
 
     from rapport.channels.registry import OutboundChannels
     from rapport.crm.campaigns.definitions import get_campaign
+    from rapport.crm.campaigns.progress import send_problems
     from rapport.crm.campaigns.runs import dry_run as dry_run_counts
     from rapport.crm.campaigns.runs import start_run
 
@@ -296,6 +297,8 @@ def campaigns_run_now(
             )
             for channel, (count, reason) in held.items():
                 out.print(f"{count} {channel} delivery(ies) held, not sent: {reason}")
+            for problem, count in send_problems(db, summary.run_id):
+                out.print(f"  {count} waiting or failed: {problem}")
             left = outcome.waiting + outcome.retrying + outcome.in_flight
             if left:
                 out.print(

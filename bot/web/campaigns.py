@@ -32,6 +32,7 @@ from rapport.crm.campaigns.definitions import (
     get_campaign,
     list_campaigns,
 )
+from rapport.crm.campaigns.progress import send_problems
 from rapport.crm.campaigns.runs import run_progress, start_run
 from rapport.crm.errors import RapportError
 from rapport.crm.models import CampaignKind, CampaignRun
@@ -176,7 +177,14 @@ def campaigns_router(console: Console) -> APIRouter:
         def read() -> dict[str, Any]:
             c = get_campaign(console.db, cid)
             status, reasons = run_progress(console.db, run_id)
-            return {"c": c, "run_id": run_id, "status": status, "reasons": reasons}
+            problems = send_problems(console.db, run_id)
+            return {
+                "c": c,
+                "run_id": run_id,
+                "status": status,
+                "reasons": reasons,
+                "problems": problems,
+            }
 
         try:
             context = await asyncio.to_thread(read)

@@ -59,3 +59,26 @@ def run_progress(db: Database, run_id: int, *, campaign_id: int | None = None) -
     return RunProgress(
         run.id, run.campaign_id, run.scheduled_for, run.trigger, run.started_at, by_status, skipped
     )
+
+
+def send_problems(db: Database, run_id: int, limit: int = 3) -> list[tuple[str, int]]:
+    """Why the run's deliveries wait for a retry or failed, the commonest first.
+
+    A count of failures tells staff something is wrong; the server's words
+    (a relay's quota, a refused login, a full mailbox) tell them what to fix.
+    Addresses are already gone from these texts (`rapport.channels.email.outbound`).
+    """
+    waiting_or_failed = (DeliveryStatus.QUEUED.value, DeliveryStatus.FAILED.value)
+    with db.session() as session:
+        rows = session.execute(
+            select(Delivery.last_error, func.count())
+            .where(
+                Delivery.run_id == run_id,
+                Delivery.status.in_(waiting_or_failed),
+                Delivery.last_error.is_not(None),
+            )
+            .group_by(Delivery.last_error)
+            .order_by(func.count().desc(), Delivery.last_error)
+            .limit(limit)
+        ).all()
+    return [(str(error), count) for error, count in rows]

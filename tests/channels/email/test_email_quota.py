@@ -11,21 +11,29 @@ dispatcher.
 from __future__ import annotations
 
 import asyncio
+import html
+from pathlib import Path
 
 import aiosmtplib
+import httpx
 import pytest
 from sqlalchemy import func, select
 
 from benchmarks.common import address, load_consenting_customers
 from rapport.channels.email.outbound import THROTTLED_HINT, EmailSender, SmtpServer, classify
 from rapport.channels.email.testing import THROTTLED, LeanSmtpSink, sending_quota
+from rapport.crm.campaigns.definitions import CampaignSpec, create_campaign
 from rapport.crm.channel import TransientFailure
 from rapport.crm.database import Database
 from rapport.crm.dispatch.dispatcher import Dispatcher
 from rapport.crm.dispatch.outcomes import DispatchStats
 from rapport.crm.messages import OutboundMessage
-from rapport.crm.models import Delivery, DeliveryStatus
+from rapport.crm.models import CampaignRun, Delivery, DeliveryStatus
+from rapport.crm.segments.saved import create_segment
 from rapport.crm.settings import SmtpSecurity
+from rapport.migrations.schema import upgrade
+from tests.support.cli import rapport
+from tests.support.console_client import console_server, sign_in, staff
 from tests.support.scale_fixtures import materialised_run
 
 RECIPIENTS = 120
@@ -137,3 +145,54 @@ def test_a_throttling_reply_names_the_setting_that_avoids_it(
     failure = classify(aiosmtplib.SMTPResponseException(code, reply))
     assert isinstance(failure, TransientFailure)
     assert (THROTTLED_HINT in str(failure)) is hinted
+
+
+async def test_the_run_page_says_why_mail_waits_and_what_to_set(db: Database) -> None:
+    load_consenting_customers(db, RECIPIENTS)
+    materialised_run(db)
+    async with LeanSmtpSink(sending_quota(QUOTA)) as sink:
+        await send_campaign(db, sender_to(sink, max_per_second=None))
+    throttled = sink.record.faults_given[THROTTLED[:3]]
+    with db.session() as session:
+        run = session.scalars(select(CampaignRun)).one()
+
+    async with console_server(db) as served, httpx.AsyncClient(base_url=served.url) as client:
+        await sign_in(client, db, staff(db, "Mo", "manager", 701))
+        page = await client.get(f"/console/campaigns/{run.campaign_id}/runs/{run.id}")
+    assert page.status_code == 200
+    problems = html.unescape(page.text.split('id="send-problems"', 1)[1].split("</ul>")[0])
+    assert f'<span class="count">{throttled}</span> SMTP 454 4.7.0 Throttling failure' in problems
+    assert THROTTLED_HINT in problems
+
+
+async def test_run_now_says_why_mail_waits(tmp_path: Path) -> None:
+    """`rapport campaigns run-now` through a relay with a quota, as a shop would try it."""
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    db = Database(url)
+    try:
+        await asyncio.to_thread(upgrade, db)
+        load_consenting_customers(db, RECIPIENTS)
+        create_segment(db, "everyone", {"all": []})
+        create_campaign(
+            db,
+            CampaignSpec(name="Winter", kind="announcement", segment="everyone",
+                         template="Hi {{ first_name }}!", channel="email"),
+        )  # fmt: skip
+    finally:
+        db.dispose()
+    async with LeanSmtpSink(sending_quota(QUOTA)) as sink:
+        env = {
+            "RAPPORT_SMTP_HOST": "127.0.0.1",
+            "RAPPORT_SMTP_PORT": str(sink.port),
+            "RAPPORT_SMTP_TLS": "none",
+            "RAPPORT_MAIL_FROM": "shop@example.com",
+            "RAPPORT_PUBLIC_URL": "https://crm.example.test",
+            "RAPPORT_DISPATCH_QUIET_SECONDS": "0",
+        }
+        unpaced = await asyncio.to_thread(rapport, tmp_path, "campaigns", "run-now", "Winter",
+                                          env=env)  # fmt: skip
+        throttled = sink.record.faults_given[THROTTLED[:3]]
+    assert unpaced.returncode == 0, unpaced.stderr
+    assert throttled > 0
+    assert f"{throttled} waiting or failed: SMTP 454" in unpaced.stdout
+    assert "set RAPPORT_SMTP_MAX_PER_SECOND" in " ".join(unpaced.stdout.split())
