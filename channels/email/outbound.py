@@ -13,9 +13,11 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import math
 import re
 import ssl
 import time
+from collections import deque
 from dataclasses import dataclass
 
 import aiosmtplib
@@ -39,6 +41,8 @@ _ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
 _GONE_CODES = frozenset({550, 551, 553})
 _THROTTLING = re.compile(r"throttl|\brate\b|rate-?limit|too many|slow down", re.IGNORECASE)
 """How relays word a 4xx for sending too fast (SES: "Maximum sending rate exceeded")."""
+SLOW_DOWN = 0.8
+"""After a throttling reply, the share of the last second's accepted mails to pace to."""
 THROTTLED_HINT = "the server limits the sending rate: set RAPPORT_SMTP_MAX_PER_SECOND"
 _ADDRESS_IN_TEXT = re.compile(r"<?[^\s<>@]+@[^\s<>]+>?")
 _PLAIN_ADDRESS = re.compile(
@@ -87,9 +91,13 @@ class EmailSender:
         """The relay's quota, this process's share of it: a relay that counts mails per
         second answers the excess with 4xx (Amazon SES: 454 "Maximum sending rate
         exceeded"), each answer a failed attempt, and a delivery fails for good after
-        `dispatch_max_attempts` of them."""
+        `dispatch_max_attempts` of them. Lowered when the relay throttles anyway
+        (`_slow_down`)."""
         self._idle: asyncio.LifoQueue[_Connection] | None = None
         self._pace: Pacer | None = None
+        self._taken: deque[float] = deque()
+        """When the relay accepted each mail of the last second: what a slow-down starts from."""
+        self._slowed_at = -math.inf
 
     @property
     def parallel(self) -> int:
@@ -142,6 +150,8 @@ class EmailSender:
             failure = classify(exc)
             if isinstance(failure, TransientFailure):
                 connection.drop()
+            if is_throttling(exc):
+                self._slow_down()
             log.warning("mail %s not sent: %s", _tag(message_id), failure)
             raise failure from exc
         except asyncio.CancelledError:
@@ -154,6 +164,7 @@ class EmailSender:
         finally:
             connection.last_used = time.monotonic()
             pool.put_nowait(connection)
+        self._took(connection.last_used)
         if log.isEnabledFor(logging.DEBUG):  # the tag is a hash: not for every mail unasked
             log.debug("mail %s sent", _tag(message_id))
 
@@ -165,6 +176,44 @@ class EmailSender:
             await self._idle.get_nowait().quit()
         self._idle = None
         self._pace = None
+
+    def _took(self, now: float) -> None:
+        taken = self._taken
+        taken.append(now)
+        while taken[0] <= now - 1.0:
+            taken.popleft()
+
+    def _slow_down(self) -> None:
+        """The relay said we send too fast: from now on, a little under what it took.
+
+        Without this, a campaign through a relay with a quota nobody set
+        (RAPPORT_SMTP_MAX_PER_SECOND) was answered 454 for nearly every mail
+        past the first second's, each a failed attempt, and its retries came
+        back as one burst again. Paced to 0.8 of the mails the relay accepted
+        in the last second (at least one a second), after a second's pause for
+        the relay's count to run out, only the mails already on their way
+        when the first refusal came wait for a retry. One step per
+        second: the sends in flight meet the same limit. It stays for the
+        process's life; the setting is the way to say the real quota.
+        """
+        now = time.monotonic()
+        if now - self._slowed_at < 1.0:
+            return
+        self._slowed_at = now
+        while self._taken and self._taken[0] <= now - 1.0:
+            self._taken.popleft()
+        rate = SLOW_DOWN * len(self._taken)
+        if self.max_per_second is not None:
+            rate = min(rate, SLOW_DOWN * self.max_per_second)
+        self.max_per_second = rate = max(1.0, rate)
+        pace = self._pacer()
+        pace.interval = 1.0 / rate
+        pace.push_back(now + 1.0)  # the relay's count of the last second runs out first
+        log.warning(
+            "the SMTP server throttles our mail: sending at most %.1f a second from now on "
+            "(set RAPPORT_SMTP_MAX_PER_SECOND to the provider's quota)",
+            rate,
+        )
 
     def _pacer(self) -> Pacer:
         # Made on first use, as the pool is: its lock belongs to the loop that sends.
@@ -281,6 +330,15 @@ def smtp_address(external_id: str) -> str:
         raise PermanentFailure("the address's domain cannot be encoded (IDNA)") from None
 
 
+def is_throttling(exc: aiosmtplib.SMTPException) -> bool:
+    """A 4xx saying the relay counts our rate (SES's 454, "too many", "slow down")."""
+    return (
+        isinstance(exc, aiosmtplib.SMTPResponseException)
+        and 400 <= exc.code < 500
+        and _THROTTLING.search(exc.message or "") is not None
+    )
+
+
 def classify(exc: aiosmtplib.SMTPException) -> DeliveryFailure:
     """The core's failure type for one SMTP error.
 
@@ -308,7 +366,7 @@ def classify(exc: aiosmtplib.SMTPException) -> DeliveryFailure:
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         text = f"SMTP {exc.code} {_one_line(exc.message)}"
         if 400 <= exc.code < 500:
-            if _THROTTLING.search(exc.message or ""):
+            if is_throttling(exc):
                 text = f"{text} ({THROTTLED_HINT})"  # shown with the delivery and its run
             return TransientFailure(text)
         if isinstance(exc, aiosmtplib.SMTPRecipientRefused) and _recipient_unknown(exc):
