@@ -178,10 +178,14 @@ class EmailSender:
         self._pace = None
 
     def _took(self, now: float) -> None:
+        self._taken.append(now)
+        self._taken_in_last_second(now)
+
+    def _taken_in_last_second(self, now: float) -> int:
         taken = self._taken
-        taken.append(now)
-        while taken[0] <= now - 1.0:
+        while taken and taken[0] <= now - 1.0:
             taken.popleft()
+        return len(taken)
 
     def _slow_down(self) -> None:
         """The relay said we send too fast: from now on, a little under what it took.
@@ -200,9 +204,7 @@ class EmailSender:
         if now - self._slowed_at < 1.0:
             return
         self._slowed_at = now
-        while self._taken and self._taken[0] <= now - 1.0:
-            self._taken.popleft()
-        rate = SLOW_DOWN * len(self._taken)
+        rate = SLOW_DOWN * self._taken_in_last_second(now)
         if self.max_per_second is not None:
             rate = min(rate, SLOW_DOWN * self.max_per_second)
         self.max_per_second = rate = max(1.0, rate)
