@@ -150,9 +150,9 @@ class Settings(BaseSettings):
         None,
         ge=1,
         description="Most mails per second handed to the SMTP server, all of Rapport's "
-        "processes together: your provider's sending quota (Amazon SES, Mailgun, an "
-        "ISP's relay). Unset: as fast as the server accepts them. Replies go before "
-        "campaign mail.",
+        "processes together: your provider's sending quota (Amazon SES's maximum send "
+        "rate, another provider's plan, an ISP's relay). Unset: as fast as the server "
+        "accepts them. Replies go before campaign mail.",
     )
 
     inbound_smtp_host: str = Field(
